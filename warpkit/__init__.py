@@ -1,0 +1,27 @@
+"""warpkit: Numba-accelerated spatial-transformer sampling and image warping.
+
+Channels-last everywhere: images (H, W) or (H, W, C), batches (N, H, W, C). θ (N, 2, 3) maps
+normalized output coordinates to normalized input coordinates, as in PyTorch's
+``affine_grid``/``grid_sample`` (see :mod:`warpkit._coords` for the convention).
+"""
+
+from .ops import (
+    affine_grid,
+    affine_grid_backward,
+    affine_sample,
+    affine_sample_backward,
+    grid_sample,
+    grid_sample_backward,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "affine_grid",
+    "affine_grid_backward",
+    "affine_sample",
+    "affine_sample_backward",
+    "grid_sample",
+    "grid_sample_backward",
+    "__version__",
+]

@@ -1,0 +1,344 @@
+"""Coordinate helpers and per-point sampling, written once for the CPU and CUDA targets.
+
+Coordinate convention (fixed; see ``shared/design.md``)
+-------------------------------------------------------
+A grid holds *normalized* coordinates, last axis (x, y) = (column, row), where -1 and +1
+are the image's edges. Normalized coordinates become pixel coordinates exactly as in
+PyTorch's ``grid_sample``:
+
+* ``align_corners=False``: -1/+1 are the outer edges of the corner pixels,
+  ``pixel = ((x + 1) * W - 1) / 2``;
+* ``align_corners=True``: -1/+1 are the centres of the corner pixels,
+  ``pixel = (x + 1) / 2 * (W - 1)``.
+
+Pixel ``k`` covers ``[k - 0.5, k + 0.5]`` and has its centre at ``k``. The affine grid of an
+output of width ``Wo`` puts output column ``j`` at ``x_t = (2 j + 1) / Wo - 1``
+(``align_corners=False``) or ``x_t = 2 j / (Wo - 1) - 1`` (``align_corners=True``), and at 0
+when ``Wo == 1``; θ maps (x_t, y_t, 1) to the *input* position (x_s, y_s) (inverse mapping).
+
+Padding modes act on pixel coordinates: ``zeros``/``constant`` read ``cval`` outside the
+image, ``border`` clips, ``reflection`` reflects about the edges (about the outer pixel edges
+with ``align_corners=False``, about the corner pixel centres with ``align_corners=True``) and
+then clips, ``wrap`` is periodic with period W.
+
+Non-finite coordinates: a NaN coordinate contributes 0 and gets gradient 0 in every padding
+mode. ±inf and huge values are "outside" for zeros/constant, the edge for border, and NaN for
+reflection and wrap. A coordinate becomes an integer only once it is finite and in range.
+
+How the code is shared
+----------------------
+:func:`build` takes a ``jit`` decorator and an ``atomic_add`` function and returns the helpers
+compiled for that target: ``backends/cpu.py`` passes ``numba.njit`` and a plain ``+=``,
+``backends/cuda.py`` passes ``cuda.jit(device=True)`` and ``cuda.atomic.add``. Forward and
+backward use the same corner and weight code, so they cannot drift apart. All coordinate
+arithmetic is done in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+MODES = {"bilinear": 0, "nearest": 1}
+PADDING_MODES = {"zeros": 0, "border": 1, "reflection": 2, "constant": 3, "wrap": 4}
+
+BILINEAR = 0
+NEAREST = 1
+ZEROS = 0
+BORDER = 1
+REFLECTION = 2
+CONSTANT = 3
+WRAP = 4
+
+
+class Helpers(NamedTuple):
+    """The helpers compiled for one target (see :func:`build`)."""
+
+    base_coord: Any
+    unnormalize_scale: Any
+    source_index: Any
+    grid_source: Any
+    affine_coeffs: Any
+    sample_point: Any
+    backward_point: Any
+
+
+def build(jit: Callable, atomic_add: Callable) -> Helpers:
+    """Compile the coordinate and per-point sampling helpers for one target.
+
+    Parameters
+    ----------
+    jit : callable
+        Decorator that compiles a device/inline function for the target.
+    atomic_add : callable
+        ``atomic_add(arr, n, y, x, c, value)`` adds ``value`` into ``arr[n, y, x, c]``
+        (a plain ``+=`` on the CPU, where the caller guarantees no two threads share a cell;
+        an atomic add on CUDA).
+
+    Returns
+    -------
+    Helpers
+        Named tuple of compiled functions.
+    """
+
+    @jit
+    def is_finite(x):
+        """True for a finite float (NaN and ±inf fail ``x - x == 0``)."""
+        return x - x == 0.0
+
+    @jit
+    def base_coord(k, size, align_corners):
+        """Normalized coordinate of pixel ``k`` in an axis of ``size`` pixels (affine grids)."""
+        if size <= 1:
+            return 0.0
+        if align_corners:
+            return 2.0 * k / (size - 1) - 1.0
+        return (2.0 * k + 1.0) / size - 1.0
+
+    @jit
+    def unnormalize_scale(size, align_corners):
+        """d pixel / d normalized coordinate."""
+        if align_corners:
+            return 0.5 * (size - 1)
+        return 0.5 * size
+
+    @jit
+    def unnormalize(coord, size, align_corners):
+        """Normalized coordinate -> pixel coordinate (float64)."""
+        if align_corners:
+            if size == 1:  # both edges are the centre of the only pixel
+                return 0.0
+            return (coord + 1.0) * (0.5 * (size - 1))
+        return ((coord + 1.0) * size - 1.0) * 0.5
+
+    @jit
+    def clip_set_grad(x, size):
+        """Clip ``x`` to [0, size - 1]; returns (clipped, d clipped / d x). NaN stays NaN."""
+        if x != x:
+            return x, 0.0
+        hi = size - 1.0
+        if x <= 0.0:
+            return 0.0, 0.0
+        if x >= hi:
+            return hi, 0.0
+        return x, 1.0
+
+    @jit
+    def reflect_set_grad(x, twice_low, twice_high):
+        """Reflect ``x`` into [low, high] (bounds given doubled, as in PyTorch).
+
+        Returns (reflected, d reflected / d x); non-finite ``x`` gives NaN. Parity of the
+        number of flips comes from ``%`` so that huge values never become integers.
+        """
+        if not is_finite(x):
+            return math.nan, 0.0
+        if twice_low == twice_high:
+            return 0.0, 0.0
+        lo = 0.5 * twice_low
+        span = 0.5 * (twice_high - twice_low)
+        sign = 1.0
+        x = x - lo
+        if x < 0.0:
+            sign = -1.0
+            x = -x
+        extra = x % span
+        if x % (2.0 * span) < span:
+            return extra + lo, sign
+        return span - extra + lo, -sign
+
+    @jit
+    def wrap_set_grad(x, size):
+        """Periodic coordinate in [0, size); non-finite ``x`` gives NaN."""
+        if not is_finite(x):
+            return math.nan, 0.0
+        r = x % size  # Python semantics: in [0, size] for size > 0
+        if r >= size:  # -tiny % size rounds to size
+            r -= size
+        return r, 1.0
+
+    @jit
+    def source_index(x, size, padding, align_corners):
+        """Apply the padding mode to pixel coordinate ``x``: returns (x', d x' / d x)."""
+        x = 1.0 * x
+        if padding == BORDER:
+            return clip_set_grad(x, size)
+        if padding == REFLECTION:
+            if align_corners:
+                x, g = reflect_set_grad(x, 0.0, 2.0 * (size - 1))
+            else:
+                x, g = reflect_set_grad(x, -1.0, 2.0 * size - 1.0)
+            x, g2 = clip_set_grad(x, size)
+            return x, g * g2
+        if padding == WRAP:
+            return wrap_set_grad(x, size)
+        return x, 1.0
+
+    @jit
+    def affine_coeffs(theta, n, Hi, Wi, Ho, Wo, align_corners):
+        """Pixel-space form of θ[n]: ix = ax j + bx i + cx, iy = ay j + by i + cy.
+
+        Grouped so that an identity θ with equal sizes gives exactly ix = j, iy = i.
+        """
+        t00 = 1.0 * theta[n, 0, 0]
+        t01 = 1.0 * theta[n, 0, 1]
+        t02 = 1.0 * theta[n, 0, 2]
+        t10 = 1.0 * theta[n, 1, 0]
+        t11 = 1.0 * theta[n, 1, 1]
+        t12 = 1.0 * theta[n, 1, 2]
+        if align_corners:
+            fx = 1.0 if Wo > 1 else 0.0
+            fy = 1.0 if Ho > 1 else 0.0
+            ax = t00 * (Wi - 1) / (Wo - 1) if Wo > 1 else 0.0
+            bx = t01 * (Wi - 1) / (Ho - 1) if Ho > 1 else 0.0
+            ay = t10 * (Hi - 1) / (Wo - 1) if Wo > 1 else 0.0
+            by = t11 * (Hi - 1) / (Ho - 1) if Ho > 1 else 0.0
+            cx = 0.5 * (Wi - 1) * (t02 + 1.0 - t00 * fx - t01 * fy)
+            cy = 0.5 * (Hi - 1) * (t12 + 1.0 - t10 * fx - t11 * fy)
+        else:
+            ax = t00 * Wi / Wo
+            bx = t01 * Wi / Ho
+            ay = t10 * Hi / Wo
+            by = t11 * Hi / Ho
+            cx = 0.5 * (ax + bx) + 0.5 * Wi * (t02 + 1.0 - t00 - t01) - 0.5
+            cy = 0.5 * (ay + by) + 0.5 * Hi * (t12 + 1.0 - t10 - t11) - 0.5
+        return ax, bx, cx, ay, by, cy
+
+    @jit
+    def round_half_even(x):
+        """Round to nearest, ties to even (as ``std::nearbyint``); ``x`` finite and small."""
+        r = math.floor(x)
+        d = x - r
+        if d > 0.5 or (d == 0.5 and r % 2.0 != 0.0):
+            r += 1.0
+        return r
+
+    @jit
+    def read(inp, n, y, x, c, fill):
+        """inp[n, y, x, c] when (y, x) is inside the image, else ``fill``."""
+        if y < 0 or y >= inp.shape[1] or x < 0 or x >= inp.shape[2]:
+            return fill
+        return inp[n, y, x, c]
+
+    @jit
+    def locate(ix, iy, H, W, padding):
+        """Classify a padded source position: 0 = NaN, 1 = fully outside, 2 = samples."""
+        if ix != ix or iy != iy:
+            return 0
+        if ix <= -1.0 or ix >= W or iy <= -1.0 or iy >= H:
+            return 1
+        return 2
+
+    @jit
+    def corners(ix, size, padding):
+        """Integer corners and fraction of a coordinate in (-1, size): (k0, k1, frac)."""
+        f = math.floor(ix)
+        k0 = int(f)
+        k1 = k0 + 1
+        if padding == WRAP and k1 >= size:
+            k1 = 0
+        return k0, k1, ix - f
+
+    @jit
+    def nearest_index(ix, size, padding):
+        """Nearest pixel of a coordinate in (-1, size); may be -1 or size (outside)."""
+        k = int(round_half_even(ix))
+        if padding == WRAP and k >= size:
+            k = 0
+        return k
+
+    @jit
+    def sample_point(inp, n, ix, iy, mode, padding, cval, out, m, i, j):
+        """Write out[m, i, j, :] = inp[n] sampled at padded pixel position (ix, iy)."""
+        H = inp.shape[1]
+        W = inp.shape[2]
+        C = inp.shape[3]
+        where = locate(ix, iy, H, W, padding)
+        if where == 0:
+            for c in range(C):
+                out[m, i, j, c] = 0.0
+            return
+        if where == 1:
+            for c in range(C):
+                out[m, i, j, c] = cval[c]
+            return
+        if mode == NEAREST:
+            x = nearest_index(ix, W, padding)
+            y = nearest_index(iy, H, padding)
+            for c in range(C):
+                out[m, i, j, c] = read(inp, n, y, x, c, cval[c])
+            return
+        x0, x1, fx = corners(ix, W, padding)
+        y0, y1, fy = corners(iy, H, padding)
+        w00 = (1.0 - fx) * (1.0 - fy)
+        w01 = fx * (1.0 - fy)
+        w10 = (1.0 - fx) * fy
+        w11 = fx * fy
+        for c in range(C):
+            fill = cval[c]
+            out[m, i, j, c] = (
+                read(inp, n, y0, x0, c, fill) * w00
+                + read(inp, n, y0, x1, c, fill) * w01
+                + read(inp, n, y1, x0, c, fill) * w10
+                + read(inp, n, y1, x1, c, fill) * w11
+            )
+
+    @jit
+    def scatter(gin, s, y, x, c, value):
+        """gin[s, y, x, c] += value when (y, x) is inside the image."""
+        if y >= 0 and y < gin.shape[1] and x >= 0 and x < gin.shape[2]:
+            atomic_add(gin, s, y, x, c, value)
+
+    @jit
+    def backward_point(inp, n, ix, iy, mode, padding, cval, gout, m, i, j, gin, s, need_gin):
+        """Backward of :func:`sample_point` at one output pixel.
+
+        Scatters gout[m, i, j, :] times the weights into gin[s] (when ``need_gin``) and
+        returns (d loss / d ix, d loss / d iy) with respect to the *padded* pixel position.
+        """
+        H = inp.shape[1]
+        W = inp.shape[2]
+        C = inp.shape[3]
+        if locate(ix, iy, H, W, padding) != 2:
+            return 0.0, 0.0
+        if mode == NEAREST:
+            if need_gin:
+                x = nearest_index(ix, W, padding)
+                y = nearest_index(iy, H, padding)
+                for c in range(C):
+                    scatter(gin, s, y, x, c, gout[m, i, j, c])
+            return 0.0, 0.0
+        x0, x1, fx = corners(ix, W, padding)
+        y0, y1, fy = corners(iy, H, padding)
+        gx = 0.0
+        gy = 0.0
+        for c in range(C):
+            g = 1.0 * gout[m, i, j, c]
+            fill = cval[c]
+            v00 = read(inp, n, y0, x0, c, fill)
+            v01 = read(inp, n, y0, x1, c, fill)
+            v10 = read(inp, n, y1, x0, c, fill)
+            v11 = read(inp, n, y1, x1, c, fill)
+            gx += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
+            gy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
+            if need_gin:
+                scatter(gin, s, y0, x0, c, g * (1.0 - fx) * (1.0 - fy))
+                scatter(gin, s, y0, x1, c, g * fx * (1.0 - fy))
+                scatter(gin, s, y1, x0, c, g * (1.0 - fx) * fy)
+                scatter(gin, s, y1, x1, c, g * fx * fy)
+        return gx, gy
+
+    @jit
+    def grid_source(coord, size, padding, align_corners):
+        """Normalized coordinate -> (padded pixel coordinate, d pixel / d normalized)."""
+        x, g = source_index(unnormalize(coord, size, align_corners), size, padding, align_corners)
+        return x, g * unnormalize_scale(size, align_corners)
+
+    return Helpers(
+        base_coord=base_coord,
+        unnormalize_scale=unnormalize_scale,
+        source_index=source_index,
+        grid_source=grid_source,
+        affine_coeffs=affine_coeffs,
+        sample_point=sample_point,
+        backward_point=backward_point,
+    )

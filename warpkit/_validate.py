@@ -1,0 +1,139 @@
+"""Validation at the public boundary: one place, messages that name expected and received."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ._coords import MODES, PADDING_MODES
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_cuda_array(x: Any) -> bool:
+    """True for objects that expose ``__cuda_array_interface__`` (numba, CuPy, torch CUDA)."""
+    return hasattr(x, "__cuda_array_interface__")
+
+
+def describe(x: Any) -> str:
+    """Short description of an argument for error messages."""
+    if isinstance(x, np.ndarray) or is_cuda_array(x):
+        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__}"
+
+
+def array(x: Any, name: str, ndim: int, shape_doc: str) -> Any:
+    """Check that ``x`` is a numpy or CUDA array with ``ndim`` dimensions."""
+    if not (isinstance(x, np.ndarray) or is_cuda_array(x)):
+        raise TypeError(
+            f"{name} must be a numpy array or a CUDA array of shape {shape_doc}, "
+            f"got {describe(x)}"
+        )
+    if len(x.shape) != ndim:
+        raise ValueError(f"{name} must have shape {shape_doc}, got shape {tuple(x.shape)}")
+    return x
+
+
+def float_dtype(x: Any, name: str) -> np.dtype:
+    """The float dtype of ``x``; integer and other dtypes are refused with advice."""
+    dtype = np.dtype(x.dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be float32 or float64, got {dtype}; "
+            "use warpkit.warp() for integer or boolean images"
+        )
+    return dtype
+
+
+def batch(n_expected: int, x: Any, name: str, ref: str) -> None:
+    """Check that ``x`` has ``n_expected`` samples along axis 0."""
+    if x.shape[0] != n_expected:
+        raise ValueError(
+            f"batch sizes disagree: {ref} has {n_expected} samples but {name} has {x.shape[0]}"
+        )
+
+
+def input_array(x: Any) -> Any:
+    """Check an input image batch (N, H, W, C) of floats with H, W, C >= 1."""
+    array(x, "input", 4, "(N, H, W, C)")
+    float_dtype(x, "input")
+    if min(x.shape[1:]) < 1:
+        raise ValueError(f"input must have H, W, C >= 1, got shape {tuple(x.shape)}")
+    return x
+
+
+def theta_array(theta: Any) -> Any:
+    """Check θ of shape (N, 2, 3)."""
+    array(theta, "theta", 3, "(N, 2, 3)")
+    if tuple(theta.shape[1:]) != (2, 3):
+        raise ValueError(f"theta must have shape (N, 2, 3), got shape {tuple(theta.shape)}")
+    return theta
+
+
+def grid_array(grid: Any) -> Any:
+    """Check a sampling grid of shape (N, Ho, Wo, 2)."""
+    array(grid, "grid", 4, "(N, Ho, Wo, 2)")
+    if grid.shape[3] != 2:
+        raise ValueError(
+            f"grid must have shape (N, Ho, Wo, 2) with last axis (x, y), "
+            f"got shape {tuple(grid.shape)}"
+        )
+    return grid
+
+
+def same_shape(x: Any, name: str, shape: tuple, shape_doc: str) -> None:
+    """Check that ``x`` has exactly ``shape``."""
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {shape_doc} = {tuple(shape)}, got {tuple(x.shape)}")
+
+
+def mode_code(mode: Any) -> int:
+    """Integer code of an interpolation mode name."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
+    return MODES[mode]
+
+
+def padding_code(padding_mode: Any) -> int:
+    """Integer code of a padding mode name."""
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"padding_mode must be one of {list(PADDING_MODES)}, got {padding_mode!r}"
+        )
+    return PADDING_MODES[padding_mode]
+
+
+def flag(value: Any, name: str) -> bool:
+    """A strict boolean keyword."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def size_pair(out_size: Any, default: tuple[int, int], name: str = "out_size") -> tuple[int, int]:
+    """A (H, W) pair of positive integers, or ``default`` when None."""
+    if out_size is None:
+        return default
+    try:
+        h, w = out_size
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (H, W) of positive integers, got {out_size!r}")
+    for v in (h, w):
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} must be a pair (H, W) of positive integers, got {out_size!r}")
+    return int(h), int(w)
+
+
+def cval_vector(cval: Any, channels: int) -> np.ndarray:
+    """``cval`` as a float64 vector of one value per channel (a scalar is broadcast)."""
+    values = np.asarray(cval, dtype=np.float64)
+    if values.ndim == 0:
+        return np.full(channels, float(values))
+    if values.shape != (channels,):
+        raise ValueError(
+            f"cval must be a scalar or one value per channel ({channels}), "
+            f"got shape {values.shape}"
+        )
+    return np.ascontiguousarray(values)

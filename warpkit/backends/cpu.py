@@ -1,0 +1,244 @@
+"""CPU kernels: ``@njit(parallel=True, cache=True)``, one per operation.
+
+Every function here takes arrays that :mod:`warpkit.ops` has already validated (channels-last,
+C-contiguous, float32 or float64, matching batch sizes) and preallocated outputs; nothing here
+validates or raises. ``mode`` and ``padding`` are the integer codes of :mod:`warpkit._coords`.
+
+Parallelism and determinism
+---------------------------
+Forward kernels split output rows across threads; every thread writes only its own rows.
+The backward scatter into ``grad_input`` is where threads could race, so work is split by
+*shape*, never by thread count: with N >= 2 each task is one whole sample (it alone writes that
+sample's ``grad_input``); with N == 1 the output rows are cut into ``SCATTER_SPLIT`` fixed
+chunks, each scattering into a private buffer, and the buffers are summed in chunk order. The
+θ gradient is likewise summed per task and reduced in task order. Results are therefore
+bit-identical for any ``NUMBA_NUM_THREADS`` and from run to run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .._coords import build
+
+
+@njit(inline="always")
+def _add(arr, n, y, x, c, value):
+    arr[n, y, x, c] += value
+
+
+_h = build(njit, _add)
+base_coord = _h.base_coord
+unnormalize_scale = _h.unnormalize_scale
+source_index = _h.source_index
+grid_source = _h.grid_source
+affine_coeffs = _h.affine_coeffs
+sample_point = _h.sample_point
+backward_point = _h.backward_point
+
+#: Number of fixed row chunks a single image's backward is cut into (see module docstring).
+SCATTER_SPLIT = 4
+
+
+def _split(n: int, rows: int) -> int:
+    """Tasks per sample in the backward: 1 for a batch, a fixed row split for one image."""
+    return 1 if n >= 2 else max(1, min(rows, SCATTER_SPLIT))
+
+
+# --------------------------------------------------------------------------- affine_grid
+@njit(parallel=True, cache=True)
+def affine_grid(theta, grid, align_corners):
+    """grid[n, i, j] = θ[n] · (x_t(j), y_t(i), 1); grid (N, Ho, Wo, 2) is filled in place."""
+    N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
+    for t in prange(N * Ho):
+        n = t // Ho
+        i = t % Ho
+        yt = base_coord(i, Ho, align_corners)
+        for j in range(Wo):
+            xt = base_coord(j, Wo, align_corners)
+            grid[n, i, j, 0] = theta[n, 0, 0] * xt + theta[n, 0, 1] * yt + theta[n, 0, 2]
+            grid[n, i, j, 1] = theta[n, 1, 0] * xt + theta[n, 1, 1] * yt + theta[n, 1, 2]
+
+
+@njit(parallel=True, cache=True)
+def affine_grid_backward(grad_grid, grad_theta, align_corners):
+    """grad_theta[n, r] = Σ_ij grad_grid[n, i, j, r] · (x_t, y_t, 1); one task per (n, r)."""
+    N, Ho, Wo = grad_grid.shape[0], grad_grid.shape[1], grad_grid.shape[2]
+    for t in prange(N * 2):
+        n = t // 2
+        r = t % 2
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        for i in range(Ho):
+            yt = base_coord(i, Ho, align_corners)
+            for j in range(Wo):
+                g = 1.0 * grad_grid[n, i, j, r]
+                s0 += g * base_coord(j, Wo, align_corners)
+                s1 += g * yt
+                s2 += g
+        grad_theta[n, r, 0] = s0
+        grad_theta[n, r, 1] = s1
+        grad_theta[n, r, 2] = s2
+
+
+# --------------------------------------------------------------------------- grid_sample
+@njit(parallel=True, cache=True)
+def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
+    """out[n, i, j, :] = inp[n] sampled at grid[n, i, j]; out (N, Ho, Wo, C) filled in place."""
+    N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
+    H, W = inp.shape[1], inp.shape[2]
+    for t in prange(N * Ho):
+        n = t // Ho
+        i = t % Ho
+        for j in range(Wo):
+            ix, _ = grid_source(grid[n, i, j, 0], W, padding, align_corners)
+            iy, _ = grid_source(grid[n, i, j, 1], H, padding, align_corners)
+            sample_point(inp, n, ix, iy, mode, padding, cval, out, n, i, j)
+
+
+@njit(parallel=True, cache=True)
+def _grid_sample_backward(
+    gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split
+):
+    N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
+    H, W = inp.shape[1], inp.shape[2]
+    for task in prange(N * split):
+        t = np.int64(task)  # prange indices are unsigned: keep index arithmetic signed
+        n = t // split
+        k = t % split
+        slot = t if split > 1 else n
+        for i in range(k * Ho // split, (k + 1) * Ho // split):
+            for j in range(Wo):
+                ix, gxm = grid_source(grid[n, i, j, 0], W, padding, align_corners)
+                iy, gym = grid_source(grid[n, i, j, 1], H, padding, align_corners)
+                gx, gy = backward_point(
+                    inp, n, ix, iy, mode, padding, cval, gout, n, i, j, gin, slot, need_gin
+                )
+                grad_grid[n, i, j, 0] = gx * gxm
+                grad_grid[n, i, j, 1] = gy * gym
+
+
+def grid_sample_backward(
+    gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval
+) -> None:
+    """Fill ``grad_grid`` (N, Ho, Wo, 2) and, unless ``gin`` is None, ``gin`` (N, H, W, C)."""
+    need_gin = gin is not None
+    split = _split(grid.shape[0], grid.shape[1]) if need_gin else 1
+    buf = _scatter_buffer(gin, inp, split)
+    _grid_sample_backward(
+        gout, inp, grid, buf, grad_grid, mode, padding, align_corners, cval, need_gin, split
+    )
+    if split > 1:
+        _sum_slots(buf, gin)
+
+
+# --------------------------------------------------------------------------- affine_sample
+@njit(parallel=True, cache=True)
+def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
+    """Fused affine_grid + grid_sample: out (N, Ho, Wo, C) filled in place, no grid made."""
+    N, Ho, Wo = out.shape[0], out.shape[1], out.shape[2]
+    H, W = inp.shape[1], inp.shape[2]
+    for t in prange(N * Ho):
+        n = t // Ho
+        i = t % Ho
+        ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+        rx = bx * i + cx
+        ry = by * i + cy
+        for j in range(Wo):
+            ix, _ = source_index(ax * j + rx, W, padding, align_corners)
+            iy, _ = source_index(ay * j + ry, H, padding, align_corners)
+            sample_point(inp, n, ix, iy, mode, padding, cval, out, n, i, j)
+
+
+@njit(parallel=True, cache=True)
+def _affine_sample_backward(
+    gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split
+):
+    N, Ho, Wo = gout.shape[0], gout.shape[1], gout.shape[2]
+    H, W = inp.shape[1], inp.shape[2]
+    sx = unnormalize_scale(W, align_corners)
+    sy = unnormalize_scale(H, align_corners)
+    partial = np.zeros((N * split, 6))
+    for task in prange(N * split):
+        t = np.int64(task)  # prange indices are unsigned: keep index arithmetic signed
+        n = t // split
+        k = t % split
+        slot = t if split > 1 else n
+        ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        a4 = 0.0
+        a5 = 0.0
+        for i in range(k * Ho // split, (k + 1) * Ho // split):
+            yt = base_coord(i, Ho, align_corners)
+            rx = bx * i + cx
+            ry = by * i + cy
+            for j in range(Wo):
+                ix, gxm = source_index(ax * j + rx, W, padding, align_corners)
+                iy, gym = source_index(ay * j + ry, H, padding, align_corners)
+                gx, gy = backward_point(
+                    inp, n, ix, iy, mode, padding, cval, gout, n, i, j, gin, slot, need_gin
+                )
+                gx *= gxm * sx
+                gy *= gym * sy
+                xt = base_coord(j, Wo, align_corners)
+                a0 += gx * xt
+                a1 += gx * yt
+                a2 += gx
+                a3 += gy * xt
+                a4 += gy * yt
+                a5 += gy
+        partial[t, 0] = a0
+        partial[t, 1] = a1
+        partial[t, 2] = a2
+        partial[t, 3] = a3
+        partial[t, 4] = a4
+        partial[t, 5] = a5
+    for n in range(N):
+        for q in range(6):
+            acc = 0.0
+            for k in range(split):
+                acc += partial[n * split + k, q]
+            grad_theta[n, q // 3, q % 3] = acc
+
+
+def affine_sample_backward(
+    gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval
+) -> None:
+    """Fill ``grad_theta`` (N, 2, 3) and, unless ``gin`` is None, ``gin`` (N, H, W, C)."""
+    need_gin = gin is not None
+    split = _split(gout.shape[0], gout.shape[1])
+    buf = _scatter_buffer(gin, inp, split)
+    _affine_sample_backward(
+        gout, inp, theta, buf, grad_theta, mode, padding, align_corners, cval, need_gin, split
+    )
+    if need_gin and split > 1:
+        _sum_slots(buf, gin)
+
+
+# --------------------------------------------------------------------------- scatter helpers
+def _scatter_buffer(gin, inp, split: int) -> np.ndarray:
+    """Where the backward scatters: ``gin`` itself, private per-chunk buffers, or a dummy."""
+    if gin is None:
+        return np.zeros((1, 1, 1, 1), dtype=inp.dtype)
+    if split == 1:
+        gin[...] = 0
+        return gin
+    return np.zeros((split,) + gin.shape[1:], dtype=gin.dtype)
+
+
+@njit(parallel=True, cache=True)
+def _sum_slots(buf, out):
+    """out[0] = buf[0] + buf[1] + ... in slot order (deterministic), parallel over rows."""
+    S, H, W, C = buf.shape
+    for y in prange(H):
+        for x in range(W):
+            for c in range(C):
+                acc = buf[0, y, x, c]
+                for s in range(1, S):
+                    acc += buf[s, y, x, c]
+                out[0, y, x, c] = acc

@@ -1,0 +1,335 @@
+"""Public low-level ops: validate once, pick the backend, call its kernel.
+
+Layout is channels-last: images are (N, H, W, C), grids (N, Ho, Wo, 2) with last axis
+(x, y) = (column, row) in normalized coordinates, θ is (N, 2, 3) and maps normalized *output*
+coordinates to normalized *input* coordinates. Every op means exactly what PyTorch's
+``affine_grid``/``grid_sample`` mean with the layout transposed (see :mod:`warpkit._coords`
+for the coordinate convention); ``padding_mode="constant"`` (fill with ``cval``) and
+``"wrap"`` (periodic) go beyond PyTorch and follow scikit-image.
+
+Backends: ``backend="auto"`` runs on CUDA when any array argument exposes
+``__cuda_array_interface__`` and on the CPU otherwise; ``"cpu"`` and ``"cuda"`` force one
+(host arrays are copied in and out of the GPU). Results come back as the same kind of array as
+the input. θ and grids are converted to the input's dtype, and outputs and gradients have it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _validate as V
+from .backends import cpu
+
+__all__ = [
+    "affine_grid",
+    "affine_grid_backward",
+    "grid_sample",
+    "grid_sample_backward",
+    "affine_sample",
+    "affine_sample_backward",
+]
+
+BACKENDS = ("auto", "cpu", "cuda")
+
+
+# --------------------------------------------------------------------------- dispatch
+def _select_backend(backend: Any, *arrays: Any) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "cuda" if any(V.is_cuda_array(a) for a in arrays) else "cpu"
+    return backend
+
+
+def _host(x: Any, dtype: np.dtype) -> np.ndarray:
+    """A C-contiguous host array of ``dtype`` (copies only when needed)."""
+    if V.is_cuda_array(x):
+        from numba import cuda
+
+        x = cuda.as_cuda_array(x).copy_to_host()
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def _launch(
+    name: str, backend: str, inputs: list, outputs: list, scalars: tuple, dtype: np.dtype
+) -> list:
+    """Run kernel ``name`` of ``backend``; ``outputs`` lists shapes (None: not wanted)."""
+    if backend == "cpu":
+        host = [_host(x, dtype) for x in inputs]
+        outs = [None if s is None else np.empty(s, dtype=dtype) for s in outputs]
+        getattr(cpu, name)(*host, *outs, *scalars)
+        return outs
+    from .backends import cuda as cuda_backend
+
+    return cuda_backend.launch(name, inputs, outputs, scalars, dtype)
+
+
+def _cval(padding: str, cval: Any, channels: int) -> np.ndarray:
+    """Per-channel fill values; zeros for every padding mode but "constant"."""
+    if padding == "constant":
+        return V.cval_vector(cval, channels)
+    return np.zeros(channels)
+
+
+def _sampling_args(mode: Any, padding_mode: Any, align_corners: Any) -> tuple[int, int, bool]:
+    return (
+        V.mode_code(mode),
+        V.padding_code(padding_mode),
+        V.flag(align_corners, "align_corners"),
+    )
+
+
+# --------------------------------------------------------------------------- affine_grid
+def affine_grid(
+    theta: Any, size: Any, *, align_corners: bool = False, backend: str = "auto"
+) -> Any:
+    """Sampling grid of an affine map (the STN grid generator).
+
+    Parameters
+    ----------
+    theta : array, shape (N, 2, 3), float32 or float64
+        Normalized output -> input maps: ``[x_s, y_s] = θ · [x_t, y_t, 1]``.
+    size : tuple
+        Output size (N, H, W) or (N, H, W, C); N must equal θ's batch.
+    align_corners : bool
+        Coordinate convention, as in PyTorch (see :mod:`warpkit._coords`).
+    backend : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    grid : array, shape (N, H, W, 2), θ's dtype
+        ``grid[n, i, j] = (x_s, y_s)`` for output pixel (row i, column j).
+    """
+    V.theta_array(theta)
+    dtype = V.float_dtype(theta, "theta")
+    try:
+        dims = tuple(int(v) for v in size)
+    except TypeError:
+        raise ValueError(f"size must be (N, H, W) or (N, H, W, C), got {size!r}")
+    if len(dims) not in (3, 4) or min(dims[1:3]) < 1:
+        raise ValueError(f"size must be (N, H, W) or (N, H, W, C) with H, W >= 1, got {size!r}")
+    V.batch(dims[0], theta, "theta", "size")
+    ac = V.flag(align_corners, "align_corners")
+    be = _select_backend(backend, theta)
+    (grid,) = _launch("affine_grid", be, [theta], [dims[:3] + (2,)], (ac,), dtype)
+    return grid
+
+
+def affine_grid_backward(
+    grad_grid: Any, *, align_corners: bool = False, backend: str = "auto"
+) -> Any:
+    """Gradient of :func:`affine_grid` with respect to θ.
+
+    Parameters
+    ----------
+    grad_grid : array, shape (N, H, W, 2), float32 or float64
+        Gradient of the loss with respect to the grid.
+
+    Returns
+    -------
+    grad_theta : array, shape (N, 2, 3), ``grad_grid``'s dtype
+    """
+    V.grid_array(grad_grid)
+    dtype = V.float_dtype(grad_grid, "grad_grid")
+    ac = V.flag(align_corners, "align_corners")
+    be = _select_backend(backend, grad_grid)
+    shape = (grad_grid.shape[0], 2, 3)
+    (grad_theta,) = _launch("affine_grid_backward", be, [grad_grid], [shape], (ac,), dtype)
+    return grad_theta
+
+
+# --------------------------------------------------------------------------- grid_sample
+def grid_sample(
+    input: Any,
+    grid: Any,
+    *,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool = False,
+    cval: Any = 0.0,
+    backend: str = "auto",
+) -> Any:
+    """Sample ``input`` at the normalized positions of ``grid`` (the STN sampler).
+
+    Parameters
+    ----------
+    input : array, shape (N, H, W, C), float32 or float64
+    grid : array, shape (N, Ho, Wo, 2)
+        Normalized (x, y) source positions; converted to ``input``'s dtype.
+    mode : {"bilinear", "nearest"}
+        Nearest rounds half to even, as PyTorch does.
+    padding_mode : {"zeros", "border", "reflection", "constant", "wrap"}
+    align_corners : bool
+    cval : float or sequence of C floats
+        Fill value for ``padding_mode="constant"``.
+    backend : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    output : array, shape (N, Ho, Wo, C), ``input``'s dtype
+        NaN grid positions give 0.
+    """
+    V.input_array(input)
+    V.grid_array(grid)
+    V.batch(input.shape[0], grid, "grid", "input")
+    m, p, ac = _sampling_args(mode, padding_mode, align_corners)
+    dtype = np.dtype(input.dtype)
+    N, _, _, C = input.shape
+    cv = _cval(padding_mode, cval, C)
+    be = _select_backend(backend, input, grid)
+    shape = (N, grid.shape[1], grid.shape[2], C)
+    (out,) = _launch("grid_sample", be, [input, grid], [shape], (m, p, ac, cv), dtype)
+    return out
+
+
+def grid_sample_backward(
+    grad_output: Any,
+    input: Any,
+    grid: Any,
+    *,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool = False,
+    cval: Any = 0.0,
+    need_input_grad: bool = True,
+    backend: str = "auto",
+) -> tuple[Any, Any]:
+    """Gradients of :func:`grid_sample` with respect to ``input`` and ``grid``.
+
+    Parameters
+    ----------
+    grad_output : array, shape (N, Ho, Wo, C)
+    input : array, shape (N, H, W, C), float32 or float64
+    grid : array, shape (N, Ho, Wo, 2)
+    need_input_grad : bool
+        When False, ``grad_input`` is not computed and None is returned in its place.
+    mode, padding_mode, align_corners, cval, backend
+        As in :func:`grid_sample`.
+
+    Returns
+    -------
+    grad_input : array, shape (N, H, W, C), or None
+    grad_grid : array, shape (N, Ho, Wo, 2)
+        Gradient at NaN positions and where the padding mode is flat (clipped border,
+        outside for zeros/constant) is 0; nearest mode has zero grid gradient.
+    """
+    V.input_array(input)
+    V.grid_array(grid)
+    V.batch(input.shape[0], grid, "grid", "input")
+    V.array(grad_output, "grad_output", 4, "(N, Ho, Wo, C)")
+    N, H, W, C = input.shape
+    V.same_shape(grad_output, "grad_output", (N,) + tuple(grid.shape[1:3]) + (C,), "(N, Ho, Wo, C)")
+    m, p, ac = _sampling_args(mode, padding_mode, align_corners)
+    need = V.flag(need_input_grad, "need_input_grad")
+    dtype = np.dtype(input.dtype)
+    cv = _cval(padding_mode, cval, C)
+    be = _select_backend(backend, grad_output, input, grid)
+    gin, ggrid = _launch(
+        "grid_sample_backward",
+        be,
+        [grad_output, input, grid],
+        [input.shape if need else None, grid.shape],
+        (m, p, ac, cv),
+        dtype,
+    )
+    return gin, ggrid
+
+
+# --------------------------------------------------------------------------- affine_sample
+def affine_sample(
+    input: Any,
+    theta: Any,
+    out_size: Any = None,
+    *,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool = False,
+    cval: Any = 0.0,
+    backend: str = "auto",
+) -> Any:
+    """Fused ``grid_sample(input, affine_grid(theta, ...))``: no grid is materialized.
+
+    Parameters
+    ----------
+    input : array, shape (N, H, W, C), float32 or float64
+    theta : array, shape (N, 2, 3)
+        Normalized output -> input maps; converted to ``input``'s dtype.
+    out_size : (Ho, Wo), optional
+        Output size; defaults to (H, W).
+    mode, padding_mode, align_corners, cval, backend
+        As in :func:`grid_sample`.
+
+    Returns
+    -------
+    output : array, shape (N, Ho, Wo, C), ``input``'s dtype
+        An identity θ with ``out_size == (H, W)`` reproduces ``input`` exactly.
+    """
+    V.input_array(input)
+    V.theta_array(theta)
+    V.batch(input.shape[0], theta, "theta", "input")
+    N, H, W, C = input.shape
+    Ho, Wo = V.size_pair(out_size, (H, W))
+    m, p, ac = _sampling_args(mode, padding_mode, align_corners)
+    dtype = np.dtype(input.dtype)
+    cv = _cval(padding_mode, cval, C)
+    be = _select_backend(backend, input, theta)
+    (out,) = _launch("affine_sample", be, [input, theta], [(N, Ho, Wo, C)], (m, p, ac, cv), dtype)
+    return out
+
+
+def affine_sample_backward(
+    grad_output: Any,
+    input: Any,
+    theta: Any,
+    out_size: Any = None,
+    *,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool = False,
+    cval: Any = 0.0,
+    need_input_grad: bool = True,
+    backend: str = "auto",
+) -> tuple[Any, Any]:
+    """Gradients of :func:`affine_sample` with respect to ``input`` and ``theta`` (fused).
+
+    Parameters
+    ----------
+    grad_output : array, shape (N, Ho, Wo, C)
+    input : array, shape (N, H, W, C), float32 or float64
+    theta : array, shape (N, 2, 3)
+    out_size : (Ho, Wo), optional
+        Must agree with ``grad_output`` when given.
+    need_input_grad : bool
+        When False, ``grad_input`` is not computed and None is returned in its place
+        (an STN whose input is the data needs only ``grad_theta``).
+    mode, padding_mode, align_corners, cval, backend
+        As in :func:`grid_sample`.
+
+    Returns
+    -------
+    grad_input : array, shape (N, H, W, C), or None
+    grad_theta : array, shape (N, 2, 3)
+    """
+    V.input_array(input)
+    V.theta_array(theta)
+    V.batch(input.shape[0], theta, "theta", "input")
+    V.array(grad_output, "grad_output", 4, "(N, Ho, Wo, C)")
+    N, H, W, C = input.shape
+    Ho, Wo = V.size_pair(out_size, tuple(grad_output.shape[1:3]))
+    V.same_shape(grad_output, "grad_output", (N, Ho, Wo, C), "(N, Ho, Wo, C)")
+    m, p, ac = _sampling_args(mode, padding_mode, align_corners)
+    need = V.flag(need_input_grad, "need_input_grad")
+    dtype = np.dtype(input.dtype)
+    cv = _cval(padding_mode, cval, C)
+    be = _select_backend(backend, grad_output, input, theta)
+    gin, gtheta = _launch(
+        "affine_sample_backward",
+        be,
+        [grad_output, input, theta],
+        [input.shape if need else None, (N, 2, 3)],
+        (m, p, ac, cv),
+        dtype,
+    )
+    return gin, gtheta
