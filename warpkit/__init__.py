@@ -5,6 +5,8 @@ normalized output coordinates to normalized input coordinates, as in PyTorch's
 ``affine_grid``/``grid_sample`` (see :mod:`warpkit._coords` for the convention).
 """
 
+from . import transforms
+from .io import read_image, write_image
 from .ops import (
     affine_grid,
     affine_grid_backward,
@@ -13,6 +15,7 @@ from .ops import (
     grid_sample,
     grid_sample_backward,
 )
+from .warp import warp
 
 __version__ = "0.1.0"
 
@@ -23,5 +26,9 @@ __all__ = [
     "affine_sample_backward",
     "grid_sample",
     "grid_sample_backward",
+    "read_image",
+    "transforms",
+    "warp",
+    "write_image",
     "__version__",
 ]

@@ -19,7 +19,8 @@ when ``Wo == 1``; θ maps (x_t, y_t, 1) to the *input* position (x_s, y_s) (inve
 Padding modes act on pixel coordinates: ``zeros``/``constant`` read ``cval`` outside the
 image, ``border`` clips, ``reflection`` reflects about the edges (about the outer pixel edges
 with ``align_corners=False``, about the corner pixel centres with ``align_corners=True``) and
-then clips, ``wrap`` is periodic with period W.
+then clips, ``wrap`` takes each corner's (or the rounded nearest) index modulo W, as
+scikit-image's ``mode='wrap'`` does.
 
 Non-finite coordinates: a NaN coordinate contributes 0 and gets gradient 0 in every padding
 mode. ±inf and huge values are "outside" for zeros/constant, the edge for border, and NaN for
@@ -37,7 +38,8 @@ arithmetic is done in float64.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 MODES = {"bilinear": 0, "nearest": 1}
 PADDING_MODES = {"zeros": 0, "border": 1, "reflection": 2, "constant": 3, "wrap": 4}
@@ -55,6 +57,7 @@ class Helpers(NamedTuple):
     """The helpers compiled for one target (see :func:`build`)."""
 
     base_coord: Any
+    unnormalize: Any
     unnormalize_scale: Any
     source_index: Any
     grid_source: Any
@@ -148,13 +151,11 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
 
     @jit
     def wrap_set_grad(x, size):
-        """Periodic coordinate in [0, size); non-finite ``x`` gives NaN."""
+        """Wrap keeps the coordinate (indices are taken modulo ``size`` once rounded, as
+        scikit-image does, so that nearest ties round before wrapping); non-finite gives NaN."""
         if not is_finite(x):
             return math.nan, 0.0
-        r = x % size  # Python semantics: in [0, size] for size > 0
-        if r >= size:  # -tiny % size rounds to size
-            r -= size
-        return r, 1.0
+        return x, 1.0
 
     @jit
     def source_index(x, size, padding, align_corners):
@@ -204,13 +205,24 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         return ax, bx, cx, ay, by, cy
 
     @jit
+    def floor_float(x):
+        """Floor as a float, safe for huge finite values (no integer conversion)."""
+        return x - x % 1.0
+
+    @jit
     def round_half_even(x):
-        """Round to nearest, ties to even (as ``std::nearbyint``); ``x`` finite and small."""
-        r = math.floor(x)
+        """Round to nearest, ties to even (as ``std::nearbyint``), as a float; ``x`` finite."""
+        r = floor_float(x)
         d = x - r
         if d > 0.5 or (d == 0.5 and r % 2.0 != 0.0):
             r += 1.0
         return r
+
+    @jit
+    def wrap_index(k, size):
+        """Integer-valued float ``k`` modulo ``size`` as an int in [0, size)."""
+        m = int(k % size)
+        return m - size if m >= size else m
 
     @jit
     def read(inp, n, y, x, c, fill):
@@ -224,27 +236,35 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         """Classify a padded source position: 0 = NaN, 1 = fully outside, 2 = samples."""
         if ix != ix or iy != iy:
             return 0
+        if padding == WRAP:
+            return 2
         if ix <= -1.0 or ix >= W or iy <= -1.0 or iy >= H:
             return 1
         return 2
 
     @jit
     def corners(ix, size, padding):
-        """Integer corners and fraction of a coordinate in (-1, size): (k0, k1, frac)."""
+        """Integer corners and fraction of a sampling coordinate: (k0, k1, frac).
+
+        ``ix`` is in (-1, size), or any finite value for wrap (indices taken modulo size).
+        """
+        if padding == WRAP:
+            f = floor_float(ix)
+            k0 = wrap_index(f, size)
+            k1 = k0 + 1
+            if k1 >= size:
+                k1 = 0
+            return k0, k1, ix - f
         f = math.floor(ix)
-        k0 = int(f)
-        k1 = k0 + 1
-        if padding == WRAP and k1 >= size:
-            k1 = 0
-        return k0, k1, ix - f
+        return f, f + 1, ix - f
 
     @jit
     def nearest_index(ix, size, padding):
-        """Nearest pixel of a coordinate in (-1, size); may be -1 or size (outside)."""
-        k = int(round_half_even(ix))
-        if padding == WRAP and k >= size:
-            k = 0
-        return k
+        """Nearest pixel (ties to even); may be -1 or size (outside) except for wrap."""
+        r = round_half_even(ix)
+        if padding == WRAP:
+            return wrap_index(r, size)
+        return int(r)
 
     @jit
     def sample_point(inp, n, ix, iy, mode, padding, cval, out, m, i, j):
@@ -335,6 +355,7 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
 
     return Helpers(
         base_coord=base_coord,
+        unnormalize=unnormalize,
         unnormalize_scale=unnormalize_scale,
         source_index=source_index,
         grid_source=grid_source,

@@ -86,7 +86,9 @@ def grid_array(grid: Any) -> Any:
 def same_shape(x: Any, name: str, shape: tuple, shape_doc: str) -> None:
     """Check that ``x`` has exactly ``shape``."""
     if tuple(x.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {shape_doc} = {tuple(shape)}, got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape {shape_doc} = {tuple(shape)}, got {tuple(x.shape)}"
+        )
 
 
 def mode_code(mode: Any) -> int:
@@ -119,7 +121,9 @@ def size_pair(out_size: Any, default: tuple[int, int], name: str = "out_size") -
     try:
         h, w = out_size
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (H, W) of positive integers, got {out_size!r}")
+        raise ValueError(
+            f"{name} must be a pair (H, W) of positive integers, got {out_size!r}"
+        ) from None
     for v in (h, w):
         if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a pair (H, W) of positive integers, got {out_size!r}")

@@ -107,7 +107,7 @@ def affine_grid(
     try:
         dims = tuple(int(v) for v in size)
     except TypeError:
-        raise ValueError(f"size must be (N, H, W) or (N, H, W, C), got {size!r}")
+        raise ValueError(f"size must be (N, H, W) or (N, H, W, C), got {size!r}") from None
     if len(dims) not in (3, 4) or min(dims[1:3]) < 1:
         raise ValueError(f"size must be (N, H, W) or (N, H, W, C) with H, W >= 1, got {size!r}")
     V.batch(dims[0], theta, "theta", "size")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._coords import build
+from .._coords import BILINEAR, CONSTANT, ZEROS, build
 
 
 @njit(inline="always")
@@ -30,6 +30,7 @@ def _add(arr, n, y, x, c, value):
 
 _h = build(njit, _add)
 base_coord = _h.base_coord
+unnormalize = _h.unnormalize
 unnormalize_scale = _h.unnormalize_scale
 source_index = _h.source_index
 grid_source = _h.grid_source
@@ -83,21 +84,139 @@ def affine_grid_backward(grad_grid, grad_theta, align_corners):
         grad_theta[n, r, 2] = s2
 
 
-# --------------------------------------------------------------------------- grid_sample
+# --------------------------------------------------------------------------- forward row machinery
+#: Output rows per parallel task (amortises the per-task row buffers).
+ROWS_PER_TASK = 4
+
+
+@njit(inline="always")
+def _pad_row(px, py, W, H, padding, align_corners):
+    """Apply the padding mode to a row of pixel coordinates in place (forward)."""
+    if padding == ZEROS or padding == CONSTANT:
+        return
+    for j in range(px.shape[0]):
+        px[j], _ = source_index(px[j], W, padding, align_corners)
+        py[j], _ = source_index(py[j], H, padding, align_corners)
+
+
+@njit(inline="always")
+def _interior(ix, iy, W, H):
+    """All four bilinear corners inside the image (False for NaN)."""
+    return ix >= 0.0 and ix < W - 1 and iy >= 0.0 and iy < H - 1
+
+
+@njit(inline="always")
+def _bilinear_pixel(oflat, q, flat, p, C, WC, w):
+    """oflat[q + c] = bilinear mix of the 4 corners at flat[p] for c < C (interior only)."""
+    a = w[0]
+    b = w[1]
+    c_ = w[2]
+    d = w[3]
+    p2 = p + WC
+    for c in range(C):
+        oflat[q + c] = (flat[p + c] * a + flat[p + C + c] * b) + (
+            flat[p2 + c] * c_ + flat[p2 + C + c] * d
+        )
+
+
+@njit(inline="always")
+def _weights(ix, iy, w):
+    """Corner index (x0, y0) and the four weights (into w, in the output dtype)."""
+    x0 = int(ix)
+    y0 = int(iy)
+    fx = ix - x0
+    fy = iy - y0
+    w[0] = (1.0 - fx) * (1.0 - fy)
+    w[1] = fx * (1.0 - fy)
+    w[2] = (1.0 - fx) * fy
+    w[3] = fx * fy
+    return x0, y0
+
+
+@njit(inline="always")
+def _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, C):
+    H, W = inp.shape[1], inp.shape[2]
+    WC = W * C
+    base = n * H * WC
+    Wo = px.shape[0]
+    obase = (n * out.shape[1] + i) * Wo * C
+    for j in range(Wo):
+        ix = px[j]
+        iy = py[j]
+        if mode == BILINEAR and _interior(ix, iy, W, H):
+            x0, y0 = _weights(ix, iy, w)
+            _bilinear_pixel(oflat, obase + j * C, flat, base + (y0 * W + x0) * C, C, WC, w)
+        else:
+            sample_point(inp, n, ix, iy, mode, padding, cval, out, n, i, j)
+
+
+@njit(inline="always")
+def _gather_row(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w):
+    """Sample one output row from its padded pixel coordinates (px, py)."""
+    C = inp.shape[3]
+    if C == 1:
+        _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, 1)
+    elif C == 3:
+        _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, 3)
+    elif C == 4:
+        _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, 4)
+    else:
+        _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, C)
+
+
+@njit(parallel=True, cache=True)
+def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
+    """Fused affine_grid + grid_sample: out (N, Ho, Wo, C) filled in place, no grid made.
+
+    Each task takes ``ROWS_PER_TASK`` output rows: a vectorisable pass computes the row's
+    source coordinates, then a gather pass reads the four corners of interior pixels without
+    bounds checks and sends the rest (outside, edges, NaN) to the general ``sample_point``.
+    """
+    N, Ho, Wo = out.shape[0], out.shape[1], out.shape[2]
+    H, W = inp.shape[1], inp.shape[2]
+    flat = inp.reshape(inp.size)
+    oflat = out.reshape(out.size)
+    rows = N * Ho
+    for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        px = np.empty(Wo)
+        py = np.empty(Wo)
+        w = np.empty(4, out.dtype)  # weights in the output dtype (integer inputs)
+        for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
+            n = r // Ho
+            i = r % Ho
+            ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+            rx = bx * i + cx
+            ry = by * i + cy
+            for j in range(Wo):
+                px[j] = ax * j + rx
+                py[j] = ay * j + ry
+            _pad_row(px, py, W, H, padding, align_corners)
+            _gather_row(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w)
+
+
 @njit(parallel=True, cache=True)
 def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
     """out[n, i, j, :] = inp[n] sampled at grid[n, i, j]; out (N, Ho, Wo, C) filled in place."""
     N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
     H, W = inp.shape[1], inp.shape[2]
-    for t in prange(N * Ho):
-        n = t // Ho
-        i = t % Ho
-        for j in range(Wo):
-            ix, _ = grid_source(grid[n, i, j, 0], W, padding, align_corners)
-            iy, _ = grid_source(grid[n, i, j, 1], H, padding, align_corners)
-            sample_point(inp, n, ix, iy, mode, padding, cval, out, n, i, j)
+    flat = inp.reshape(inp.size)
+    oflat = out.reshape(out.size)
+    rows = N * Ho
+    for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        px = np.empty(Wo)
+        py = np.empty(Wo)
+        w = np.empty(4, out.dtype)  # weights in the output dtype (integer inputs)
+        for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
+            n = r // Ho
+            i = r % Ho
+            for j in range(Wo):
+                px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
+                py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
+            _pad_row(px, py, W, H, padding, align_corners)
+            _gather_row(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w)
 
 
+# --------------------------------------------------------------------------- grid_sample
 @njit(parallel=True, cache=True)
 def _grid_sample_backward(
     gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split
@@ -135,23 +254,6 @@ def grid_sample_backward(
 
 
 # --------------------------------------------------------------------------- affine_sample
-@njit(parallel=True, cache=True)
-def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
-    """Fused affine_grid + grid_sample: out (N, Ho, Wo, C) filled in place, no grid made."""
-    N, Ho, Wo = out.shape[0], out.shape[1], out.shape[2]
-    H, W = inp.shape[1], inp.shape[2]
-    for t in prange(N * Ho):
-        n = t // Ho
-        i = t % Ho
-        ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
-        rx = bx * i + cx
-        ry = by * i + cy
-        for j in range(Wo):
-            ix, _ = source_index(ax * j + rx, W, padding, align_corners)
-            iy, _ = source_index(ay * j + ry, H, padding, align_corners)
-            sample_point(inp, n, ix, iy, mode, padding, cval, out, n, i, j)
-
-
 @njit(parallel=True, cache=True)
 def _affine_sample_backward(
     gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split

@@ -1,0 +1,228 @@
+"""Image I/O round trips, the progress bar and the ``warpkit warp`` command."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from warpkit._progress import Progress, progress
+from warpkit.cli import main
+from warpkit.io import read_image, write_image
+
+
+def _img(shape, dtype, seed=0):
+    hi = np.iinfo(dtype).max
+    return np.random.default_rng(seed).integers(0, hi, size=shape, endpoint=True).astype(dtype)
+
+
+# --------------------------------------------------------------------------- io
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("shape", [(9, 13), (9, 13, 2), (9, 13, 3), (9, 13, 4)])
+def test_lossless_round_trip(tmp_path, suffix, dtype, shape):
+    img = _img(shape, dtype)
+    path = tmp_path / f"im{suffix}"
+    write_image(path, img)
+    back = read_image(path)
+    assert back.dtype == dtype
+    np.testing.assert_array_equal(back, img)
+
+
+def test_jpeg_round_trip_is_close(tmp_path):
+    y, x = np.mgrid[0:32, 0:48]
+    img = np.stack([4 * x, 6 * y, 2 * (x + y)], axis=-1).astype(np.uint8)
+    for im in (img, img[..., 0]):
+        write_image(tmp_path / "a.jpg", im)
+        back = read_image(tmp_path / "a.jpg")
+        assert back.shape == im.shape and back.dtype == np.uint8
+        assert np.abs(back.astype(int) - im).mean() < 3
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_reads_16bit_colour_png_written_by_opencv(tmp_path, channels):
+    """OpenCV/libpng use the Sub/Up/Average/Paeth row filters that _unfilter must undo."""
+    cv2 = pytest.importorskip("cv2")
+    y, x = np.mgrid[0:37, 0:53]
+    img = np.stack([x * 1000 + y * 7, y * 1500, (x * y * 37) % 65536, 65535 - x * 900][:channels],
+                   axis=-1).astype(np.uint16)
+    order = [2, 1, 0, 3][:channels]  # OpenCV stores BGR(A)
+    path = tmp_path / "cv.png"
+    assert cv2.imwrite(str(path), img[..., order])
+    np.testing.assert_array_equal(read_image(path), img)
+    # and OpenCV reads what write_image writes
+    write_image(path, img)
+    np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., order], img)
+
+
+def test_io_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        read_image(tmp_path / "missing.png")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(ValueError, match="bad.png: cannot read image") as info:
+        read_image(bad)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="uint8 images only"):
+        write_image(tmp_path / "a.jpg", np.zeros((4, 4), np.uint16))
+    with pytest.raises(ValueError, match="alpha"):
+        write_image(tmp_path / "a.jpg", np.zeros((4, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match="unknown image format"):
+        write_image(tmp_path / "a.xyz", np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="C in 1..4"):
+        write_image(tmp_path / "a.png", np.zeros((4, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match="PNG holds"):
+        write_image(tmp_path / "a.png", np.zeros((4, 4), np.float32))
+
+
+# --------------------------------------------------------------------------- progress
+class _Stream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self):
+        return self._tty
+
+
+def test_progress_non_tty_prints_one_summary():
+    out = _Stream(False)
+    assert list(progress(range(5), desc="work", file=out)) == list(range(5))
+    text = out.getvalue()
+    assert text.count("\n") == 1 and "\r" not in text
+    assert text.startswith("work: 5/5 [100%]")
+
+
+def test_progress_tty_redraws_with_postfix_and_eta():
+    out = _Stream(True)
+    bar = Progress(total=4, desc="train", file=out, min_interval=0.0)
+    bar.update(1, loss=0.5)
+    bar.set_postfix(acc=0.25)
+    bar.update(3, loss=0.125)
+    bar.close()
+    text = out.getvalue()
+    lines = text.split("\r")
+    assert "train: 1/4 [ 25%]" in lines[1] and "loss=0.5" in lines[1] and "<" in lines[1]
+    assert "4/4 [100%]" in lines[-1] and "loss=0.125 acc=0.25" in lines[-1]
+    assert text.endswith("\n") and text.count("\n") == 1
+
+
+def test_progress_closes_when_the_loop_stops_early():
+    out = _Stream(False)
+    for k in progress(iter(range(100)), file=out):
+        if k == 2:
+            break
+    # items 0 and 1 finished; the body of item 2 broke out. No total known: plain count
+    assert out.getvalue().startswith("2 ")
+
+
+# --------------------------------------------------------------------------- command line
+def _run(argv, capsys):
+    code = main(["warp", *map(str, argv)])
+    return code, capsys.readouterr().err
+
+
+def test_rotate_90_command_equals_rot90(tmp_path, capsys):
+    img = _img((12, 20, 3), np.uint8)
+    write_image(tmp_path / "in.png", img)
+    code, err = _run([tmp_path / "in.png", tmp_path / "out.png", "--rotate", 90,
+                      "--size", 12, 20], capsys)
+    assert code == 0, err
+    np.testing.assert_array_equal(read_image(tmp_path / "out.png"), np.rot90(img))
+
+
+def test_translate_and_constant_padding_on_16bit_tiff(tmp_path, capsys):
+    img = _img((10, 14), np.uint16)
+    write_image(tmp_path / "in.tif", img)
+    code, err = _run([tmp_path / "in.tif", tmp_path / "out.tif", "--translate", 3, -2,
+                      "--padding", "constant", "--cval", 65535, "--mode", "nearest"], capsys)
+    assert code == 0, err
+    expected = np.full_like(img, 65535)
+    expected[:-2, 3:] = img[2:, :-3]
+    np.testing.assert_array_equal(read_image(tmp_path / "out.tif"), expected)
+
+
+def test_folder_skips_unreadable_files_and_reports_failure(tmp_path, capsys):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    imgs = {"a.png": _img((8, 9, 4), np.uint8), "b.tif": _img((6, 7), np.uint16)}
+    for name, im in imgs.items():
+        write_image(src / name, im)
+    (src / "broken.png").write_bytes(b"garbage")
+    (src / "notes.txt").write_text("not an image")
+    code, err = _run([src, dst, "--rotate", 180], capsys)
+    assert code == 1
+    assert "broken.png" in err and "2 of 3 images" in err
+    assert sorted(os.listdir(dst)) == ["a.png", "b.tif"]
+    for name, im in imgs.items():
+        np.testing.assert_array_equal(read_image(dst / name), im[::-1, ::-1])
+
+
+def test_folder_all_good_exits_zero(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "a.png", _img((5, 6), np.uint8))
+    code, err = _run([src, tmp_path / "new" / "out"], capsys)
+    assert code == 0, err
+    np.testing.assert_array_equal(read_image(tmp_path / "new" / "out" / "a.png"),
+                                  read_image(src / "a.png"))
+
+
+def test_never_overwrites_inputs(tmp_path, capsys):
+    img = _img((5, 6), np.uint8)
+    write_image(tmp_path / "a.png", img)
+    before = (tmp_path / "a.png").read_bytes()
+    code, err = _run([tmp_path / "a.png", tmp_path / "a.png", "--rotate", 10], capsys)
+    assert code == 2 and "input file" in err
+    code, err = _run([tmp_path, tmp_path, "--rotate", 10], capsys)
+    assert code == 2 and "input folder" in err
+    code, err = _run([tmp_path / "a.png", tmp_path, "--rotate", 10], capsys)  # OUT dir -> same
+    assert code == 2
+    assert (tmp_path / "a.png").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--scale", "0"], "--scale must be non-zero"),
+        (["--size", "0", "4"], "--size"),
+        (["--shear", "95"], "--shear"),
+        (["--mode", "cubic"], "invalid choice"),
+        (["--rotate", "abc"], "invalid float"),
+        (["--rotate", "nan"], "finite"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, extra, match):
+    write_image(tmp_path / "a.png", _img((5, 6), np.uint8))
+    try:
+        code, err = _run([tmp_path / "a.png", tmp_path / "b.png", *extra], capsys)
+    except SystemExit as exc:  # argparse-level errors exit from inside parse_args
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("warpkit warp: error:") and match in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_missing_and_unreadable_input(tmp_path, capsys):
+    code, err = _run([tmp_path / "nope.png", tmp_path / "b.png"], capsys)
+    assert code == 2 and "no such file" in err and err.count("\n") == 1
+    (tmp_path / "bad.png").write_bytes(b"xx")
+    code, err = _run([tmp_path / "bad.png", tmp_path / "b.png"], capsys)
+    assert code == 1 and "bad.png" in err and err.count("\n") == 1
+    write_image(tmp_path / "c.png", _img((5, 6, 4), np.uint8))
+    code, err = _run([tmp_path / "c.png", tmp_path / "c.jpg"], capsys)  # RGBA to JPEG
+    assert code == 1 and "alpha" in err
+
+
+def test_python_dash_m_help_documents_every_option():
+    res = subprocess.run([sys.executable, "-m", "warpkit", "warp", "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0
+    for opt in ("--rotate", "--scale", "--translate", "--shear", "--size", "--mode",
+                "--padding", "--cval", "IN", "OUT", "exit codes"):
+        assert opt in res.stdout

@@ -1,0 +1,297 @@
+"""Benchmark suite: warpkit against OpenCV, scikit-image, SciPy and PyTorch CPU.
+
+Used by ``benchmarks/bench_suite.py`` (full run, JSON + chart) and ``warpkit bench`` (quick
+run). Timings of competing implementations are interleaved (A B A B ...) so that both see the
+same machine state, and reported as medians with the ratio to warpkit. A peer that is not
+importable is reported as missing and skipped.
+
+Workloads (issue "Performance"):
+
+* W1: one 1024x1024x3 float32 image, rotate 30 deg + scale 0.9 about the centre, bilinear,
+  zero padding; W1u8 the same in uint8.
+* W2: an STN training step, (256, 60, 60, 1) float32, forward + backward (dU and dθ).
+* W3: batch forward, (64, 224, 224, 3) float32, random affine θ.
+* Variants of W1 for warpkit alone: nearest, border, reflection, float64.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import warpkit
+
+
+@dataclass
+class Result:
+    """Median seconds of each implementation of one workload."""
+
+    workload: str
+    description: str
+    times: dict[str, float] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    peak_bytes: int | None = None
+    output_bytes: int | None = None
+
+    def ratios(self) -> dict[str, float]:
+        """Time of every implementation divided by warpkit's."""
+        base = self.times.get("warpkit")
+        return {k: v / base for k, v in self.times.items()} if base else {}
+
+
+def _optional(name: str):
+    try:
+        return importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - any import failure means the peer is unavailable
+        return None
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time of each function, run in turns A B C A B C ... after one warm-up."""
+    for fn in fns.values():
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in samples.items()}
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Peak bytes traced by ``tracemalloc`` (numpy allocations) during one call."""
+    fn()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def rotation_theta(angle_deg: float, scale: float, n: int = 1) -> np.ndarray:
+    """θ (n, 2, 3) rotating by ``angle_deg`` counter-clockwise and scaling about the centre.
+
+    For a square image the normalized coordinates are isotropic, so the pixel map
+    ``x_in = R(-angle) (x_out - c) / scale + c`` is the same matrix in normalized terms.
+    """
+    a = math.radians(angle_deg)
+    c, s = math.cos(a) / scale, math.sin(a) / scale
+    # OpenCV's forward map for a counter-clockwise turn (rows point down) is
+    # scale * [[cos, sin], [-sin, cos]]; θ is its inverse.
+    theta = np.array([[c, -s, 0.0], [s, c, 0.0]])
+    return np.repeat(theta[None], n, axis=0)
+
+
+def _w1_peers(img: np.ndarray, theta: np.ndarray, torch_threads: int) -> dict:
+    H, W = img.shape[:2]
+    fns: dict[str, Callable[[], object]] = {}
+    missing: list[str] = []
+    cv2 = _optional("cv2")
+    if cv2 is not None:
+        # OpenCV's forward map of the same warp: inverse of the pixel-space inverse map.
+        a = math.degrees(math.atan2(-theta[0, 0, 1], theta[0, 0, 0]))
+        scale = 1.0 / math.hypot(theta[0, 0, 0], theta[0, 0, 1])
+        M = cv2.getRotationMatrix2D(((W - 1) / 2, (H - 1) / 2), a, scale)
+        fns["opencv"] = lambda: cv2.warpAffine(img, M, (W, H), flags=cv2.INTER_LINEAR)
+    else:
+        missing.append("opencv")
+    torch = _optional("torch")
+    if torch is not None and img.dtype != np.uint8:
+        torch.set_num_threads(torch_threads)
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+        t = torch.from_numpy(theta.astype(img.dtype))
+        F = torch.nn.functional
+
+        def run_torch():
+            grid = F.affine_grid(t, list(x.shape), align_corners=False)
+            return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros",
+                                 align_corners=False)
+
+        fns["pytorch"] = run_torch
+    elif torch is None:
+        missing.append("pytorch")
+    skt = _optional("skimage.transform")
+    if skt is not None:
+        M_inv = warpkit_matrix(theta[0], (H, W))
+        tform = skt.AffineTransform(matrix=M_inv)
+        fns["scikit-image"] = lambda: skt.warp(img, tform, order=1, preserve_range=True)
+    ndi = _optional("scipy.ndimage")
+    if ndi is not None and img.dtype != np.uint8:
+        M_inv = warpkit_matrix(theta[0], (H, W))
+        # scipy works in (row, col): swap the axes of the pixel map.
+        P = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]])
+        Mrc = P @ M_inv @ P
+        mat = np.zeros((4, 4))
+        mat[:2, :2] = Mrc[:2, :2]
+        mat[:2, 3] = Mrc[:2, 2]
+        mat[2, 2] = mat[3, 3] = 1.0
+        fns["scipy"] = lambda: ndi.affine_transform(img, mat, order=1, prefilter=False)
+    elif ndi is None:
+        missing.append("scipy")
+    return {"fns": fns, "missing": missing}
+
+
+def warpkit_matrix(theta: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """3x3 pixel-space inverse map (output (x, y) -> input (x, y)) of θ, align_corners=False."""
+    H, W = shape
+    # pixel = ((x + 1) W - 1) / 2  <=>  x = (2 pixel + 1) / W - 1
+    to_norm = np.array([[2.0 / W, 0, 1.0 / W - 1], [0, 2.0 / H, 1.0 / H - 1], [0, 0, 1]])
+    to_pix = np.linalg.inv(to_norm)
+    T = np.vstack([theta, [0, 0, 1]])
+    return to_pix @ T @ to_norm
+
+
+def bench_w1(dtype=np.float32, repeats: int = 15, size: int = 1024, torch_threads: int = 2):
+    """W1 (float32) or W1u8 (uint8): one rotated and scaled image."""
+    rng = np.random.default_rng(0)
+    img = rng.random((size, size, 3), dtype=np.float32)
+    if dtype == np.uint8:
+        img = (img * 255).astype(np.uint8)
+    theta = rotation_theta(30.0, 0.9)
+    peers = _w1_peers(img, theta, torch_threads)
+    fns = {"warpkit": lambda: warpkit.warp(img, theta[0])} | peers["fns"]
+    name = "W1u8" if dtype == np.uint8 else "W1"
+    res = Result(name, f"{size}x{size}x3 {np.dtype(dtype).name}, rotate 30 + scale 0.9",
+                 missing=peers["missing"])
+    res.times = interleaved(fns, repeats)
+    res.peak_bytes = peak_memory(fns["warpkit"])
+    res.output_bytes = img.nbytes
+    return res
+
+
+def bench_w2(repeats: int = 15, n: int = 256, size: int = 60, torch_threads: int = 2):
+    """W2: STN training step, forward + backward (dU and dθ)."""
+    rng = np.random.default_rng(1)
+    x = rng.random((n, size, size, 1), dtype=np.float32)
+    theta = (rotation_theta(10.0, 0.9, n) + 0.05 * rng.standard_normal((n, 2, 3))).astype(
+        np.float32)
+
+    def run_warpkit():
+        out = warpkit.affine_sample(x, theta)
+        return warpkit.affine_sample_backward(out, x, theta)
+
+    fns: dict[str, Callable[[], object]] = {"warpkit": run_warpkit}
+    missing = []
+    torch = _optional("torch")
+    if torch is not None:
+        torch.set_num_threads(torch_threads)
+        F = torch.nn.functional
+        xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).requires_grad_(True)
+        tt = torch.from_numpy(theta).requires_grad_(True)
+
+        def run_torch():
+            xt.grad = None
+            tt.grad = None
+            grid = F.affine_grid(tt, list(xt.shape), align_corners=False)
+            out = F.grid_sample(xt, grid, align_corners=False)
+            out.backward(out.detach())
+            return xt.grad, tt.grad
+
+        fns["pytorch"] = run_torch
+    else:
+        missing.append("pytorch")
+    res = Result("W2", f"STN step ({n},{size},{size},1) float32, fwd + bwd", missing=missing)
+    res.times = interleaved(fns, repeats)
+    res.peak_bytes = peak_memory(run_warpkit)
+    res.output_bytes = 2 * x.nbytes
+    return res
+
+
+def bench_w3(repeats: int = 7, n: int = 64, size: int = 224, torch_threads: int = 2):
+    """W3: batch forward with random affine θ."""
+    rng = np.random.default_rng(2)
+    x = rng.random((n, size, size, 3), dtype=np.float32)
+    theta = (rotation_theta(0.0, 1.0, n) + 0.2 * rng.standard_normal((n, 2, 3))).astype(
+        np.float32)
+    fns: dict[str, Callable[[], object]] = {"warpkit": lambda: warpkit.affine_sample(x, theta)}
+    missing = []
+    torch = _optional("torch")
+    if torch is not None:
+        torch.set_num_threads(torch_threads)
+        F = torch.nn.functional
+        xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+        tt = torch.from_numpy(theta)
+
+        def run_torch():
+            grid = F.affine_grid(tt, list(xt.shape), align_corners=False)
+            return F.grid_sample(xt, grid, align_corners=False)
+
+        fns["pytorch"] = run_torch
+    else:
+        missing.append("pytorch")
+    res = Result("W3", f"batch forward ({n},{size},{size},3) float32", missing=missing)
+    res.times = interleaved(fns, repeats)
+    res.peak_bytes = peak_memory(fns["warpkit"])
+    res.output_bytes = x.nbytes
+    return res
+
+
+def bench_variants(repeats: int = 15, size: int = 1024):
+    """W1 variants for warpkit alone, as ratios to bilinear/zeros/float32."""
+    rng = np.random.default_rng(0)
+    x32 = rng.random((1, size, size, 3), dtype=np.float32)
+    x64 = x32.astype(np.float64)
+    theta = rotation_theta(30.0, 0.9)
+    fns = {
+        "warpkit": lambda: warpkit.affine_sample(x32, theta),
+        "nearest": lambda: warpkit.affine_sample(x32, theta, mode="nearest"),
+        "border": lambda: warpkit.affine_sample(x32, theta, padding_mode="border"),
+        "reflection": lambda: warpkit.affine_sample(x32, theta, padding_mode="reflection"),
+        "float64": lambda: warpkit.affine_sample(x64, theta),
+    }
+    res = Result("W1-variants", f"{size}x{size}x3 variants, ratio to bilinear/zeros/float32")
+    res.times = interleaved(fns, repeats)
+    return res
+
+
+def run_suite(quick: bool = False, torch_threads: int = 2) -> list[Result]:
+    """All workloads; ``quick`` uses fewer repeats and smaller W3."""
+    r = 5 if quick else 15
+    return [
+        bench_w1(np.float32, r, torch_threads=torch_threads),
+        bench_w1(np.uint8, r, torch_threads=torch_threads),
+        bench_w2(r, torch_threads=torch_threads),
+        bench_w3(3 if quick else 7, n=16 if quick else 64, torch_threads=torch_threads),
+        bench_variants(r),
+    ]
+
+
+def format_table(results: list[Result]) -> str:
+    """Plain-text table: median ms and ratio to warpkit for every implementation."""
+    lines = [f"{'workload':<12} {'implementation':<14} {'median ms':>10} {'x warpkit':>10}"]
+    for res in results:
+        ratios = res.ratios()
+        for name, t in res.times.items():
+            lines.append(f"{res.workload:<12} {name:<14} {t * 1e3:>10.2f} {ratios[name]:>10.2f}")
+        for name in res.missing:
+            lines.append(f"{res.workload:<12} {name:<14} {'missing':>10}")
+        if res.peak_bytes is not None:
+            lines.append(
+                f"{res.workload:<12} {'peak memory':<14} {res.peak_bytes / 2**20:>9.1f}M "
+                f"(outputs {res.output_bytes / 2**20:.1f}M)"
+            )
+    return "\n".join(lines)
+
+
+def to_json(results: list[Result]) -> list[dict]:
+    """JSON-ready records."""
+    return [
+        {
+            "workload": r.workload,
+            "description": r.description,
+            "median_seconds": r.times,
+            "ratio_to_warpkit": r.ratios(),
+            "missing": r.missing,
+            "peak_bytes": r.peak_bytes,
+            "output_bytes": r.output_bytes,
+        }
+        for r in results
+    ]

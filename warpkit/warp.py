@@ -1,0 +1,208 @@
+"""The image-level :func:`warp`: any dtype, 2-D or 3-D images or stacks, one fused sampler call.
+
+Layout is channels-last: an image is (H, W) or (H, W, C), a stack (N, H, W) or (N, H, W, C).
+θ maps normalized *output* coordinates to normalized *input* coordinates (the STN convention,
+see :mod:`warpkit._coords`); :mod:`warpkit.transforms` builds θ from pixel-space maps.
+
+On the CPU the image goes to the dtype-generic numba kernel ``backends.cpu.affine_sample``
+as it is (a uint8 image is read as uint8; no float copy of the input is made), θ in float64,
+into a float output that is then rounded and clipped back into an integer dtype in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _validate as V
+from .backends import cpu
+
+__all__ = ["warp"]
+
+BACKENDS = ("auto", "cpu", "cuda")
+
+
+def _work_dtype(dtype: np.dtype) -> np.dtype:
+    """Float dtype the sampler writes for an image of ``dtype``."""
+    if dtype == np.float64:
+        return np.dtype(np.float64)
+    if dtype.kind in "iu" and dtype.itemsize >= 4:
+        return np.dtype(np.float64)  # float32 cannot hold every 32/64-bit integer
+    return np.dtype(np.float32)
+
+
+def _check_image(image: Any) -> np.ndarray:
+    if V.is_cuda_array(image):
+        raise TypeError(
+            "warp() takes a host (numpy) image; for arrays already on the GPU use "
+            "warpkit.affine_sample (float32/float64, (N, H, W, C))"
+        )
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy array, got {V.describe(image)}")
+    if image.dtype.kind not in "biuf":
+        raise TypeError(
+            f"image must have a boolean, integer or float dtype, got {image.dtype}"
+        )
+    if image.ndim not in (2, 3, 4):
+        raise ValueError(
+            "image must be (H, W) or (H, W, C) with theta (2, 3), or a stack (N, H, W) or "
+            f"(N, H, W, C) with theta (N, 2, 3); got shape {image.shape}"
+        )
+    if image.size == 0:
+        raise ValueError(f"image must not be empty, got shape {image.shape}")
+    return image
+
+
+def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """θ as a C-contiguous float64 (N, 2, 3) and whether the image is a stack."""
+    if not isinstance(theta, np.ndarray):
+        try:
+            theta = np.asarray(theta, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"theta must be an array of shape (2, 3) or (N, 2, 3), got "
+                            f"{V.describe(theta)}") from None
+    if theta.dtype.kind not in "iuf":
+        raise TypeError(f"theta must hold real numbers, got dtype {theta.dtype}")
+    if theta.shape == (2, 3):
+        if image.ndim == 4:
+            raise ValueError(
+                f"a stack of shape {image.shape} needs theta of shape (N, 2, 3) = "
+                f"({image.shape[0]}, 2, 3), got (2, 3)"
+            )
+        stack = False
+        theta = theta[None]
+    elif theta.ndim == 3 and theta.shape[1:] == (2, 3):
+        if image.ndim == 2:
+            raise ValueError(
+                f"a single (H, W) image needs theta of shape (2, 3), got {theta.shape}"
+            )
+        stack = True
+        V.batch(theta.shape[0], image, "image", "theta")
+    else:
+        raise ValueError(f"theta must have shape (2, 3) or (N, 2, 3), got shape {theta.shape}")
+    return np.ascontiguousarray(theta, dtype=np.float64), stack
+
+
+def _as_batch(image: np.ndarray, stack: bool) -> np.ndarray:
+    """A C-contiguous (N, H, W, C) view of the image (copies only non-contiguous input)."""
+    img = np.ascontiguousarray(image)
+    if img.dtype == np.bool_:
+        img = img.view(np.uint8)
+    if stack:
+        return img[..., None] if img.ndim == 3 else img
+    return img[None, ..., None] if img.ndim == 2 else img[None]
+
+
+def _to_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Round half to even, clip into ``dtype``'s range and cast (in place where possible)."""
+    if dtype == out.dtype:
+        return out
+    if dtype == np.bool_:
+        return out >= 0.5
+    if dtype.kind == "f":
+        return out.astype(dtype)
+    info = np.iinfo(dtype)
+    lo, hi = float(info.min), float(info.max)
+    if int(hi) > info.max:  # 64-bit maxima round up in floating point
+        hi = float(np.nextafter(hi, -np.inf))
+    np.rint(out, out=out)
+    np.clip(out, lo, hi, out=out)
+    return out.astype(dtype)
+
+
+def warp(
+    image: np.ndarray,
+    theta: Any,
+    *,
+    output_shape: Any = None,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    cval: Any = 0.0,
+    align_corners: bool = False,
+    backend: str = "auto",
+) -> np.ndarray:
+    """Warp an image (or a stack) by the affine map θ with one fused sampler call.
+
+    Parameters
+    ----------
+    image : ndarray
+        (H, W) or (H, W, C) with ``theta`` of shape (2, 3), or a stack (N, H, W) or
+        (N, H, W, C) with ``theta`` of shape (N, 2, 3). Channels-last. Any bool, integer or
+        float dtype.
+    theta : array_like, shape (2, 3) or (N, 2, 3)
+        Normalized output -> input map, ``[x_s, y_s] = θ · [x_t, y_t, 1]`` (x = column,
+        y = row; see :mod:`warpkit._coords`). Build it in pixels with
+        :mod:`warpkit.transforms`. Used in float64.
+    output_shape : (Ho, Wo), optional
+        Output height and width; defaults to the input's (H, W).
+    mode : {"bilinear", "nearest"}
+        Interpolation; nearest rounds half to even. Boolean images always use nearest.
+    padding_mode : {"zeros", "border", "reflection", "constant", "wrap"}
+        What is read outside the image: 0, the edge pixel, the mirror image (about the
+        outer pixel edges with ``align_corners=False``, about the corner pixel centres with
+        True), ``cval``, or the periodic continuation.
+    cval : float or sequence of C floats
+        Fill value for ``padding_mode="constant"``, in the image's value range.
+    align_corners : bool
+        Normalized-coordinate convention, as in PyTorch.
+    backend : {"auto", "cpu", "cuda"}
+        ``"auto"`` is the CPU for numpy images; ``"cuda"`` copies the image to the GPU in
+        float32 and back.
+
+    Returns
+    -------
+    ndarray
+        Shape (Ho, Wo), (Ho, Wo, C), (N, Ho, Wo) or (N, Ho, Wo, C) (the input's rank), dtype
+        of the input. float32/float64 are returned as computed; other float dtypes go through
+        float32; integer images are computed in float32 (float64 for 32/64-bit integers),
+        rounded half to even and clipped to the dtype's range.
+
+    Raises
+    ------
+    TypeError
+        For a non-numpy image, an unsupported dtype or a non-numeric θ.
+    ValueError
+        For shapes that do not match, an unknown mode/padding/backend or a bad ``cval``.
+    """
+    image = _check_image(image)
+    theta64, stack = _check_theta(theta, image)
+    mode_code = V.mode_code(mode)
+    pad_code = V.padding_code(padding_mode)
+    ac = V.flag(align_corners, "align_corners")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    dtype = image.dtype
+    if dtype == np.bool_:
+        mode_code = V.mode_code("nearest")
+    batch = _as_batch(image, stack)
+    N, H, W, C = batch.shape
+    Ho, Wo = V.size_pair(output_shape, (H, W), "output_shape")
+    if padding_mode == "constant":
+        cv = V.cval_vector(cval, C)
+    else:
+        cv = np.zeros(C)
+
+    if backend == "cuda":
+        from .ops import affine_sample
+
+        out = affine_sample(
+            batch.astype(np.float32),
+            theta64.astype(np.float32),
+            (Ho, Wo),
+            mode="nearest" if mode_code == 1 else "bilinear",
+            padding_mode=padding_mode,
+            align_corners=ac,
+            cval=cv,
+            backend="cuda",
+        )
+    else:
+        if dtype.kind == "f" and dtype not in (np.float32, np.float64):
+            batch = batch.astype(np.float32)
+        out = np.empty((N, Ho, Wo, C), dtype=_work_dtype(np.dtype(batch.dtype)))
+        cpu.affine_sample(batch, theta64, out, mode_code, pad_code, ac, cv)
+
+    out = _to_dtype(out, dtype)
+    if stack:
+        return out[..., 0] if image.ndim == 3 else out
+    return out[0, ..., 0] if image.ndim == 2 else out[0]
