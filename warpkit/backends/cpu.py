@@ -216,6 +216,90 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
             _gather_row(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w)
 
 
+# --------------------------------------------------------------------------- backward row machinery
+@njit(inline="always")
+def _pad_row_grad(px, py, W, H, padding, align_corners, mx, my):
+    """Apply the padding mode in place; d padded / d unpadded into (mx, my)."""
+    if padding == ZEROS or padding == CONSTANT:
+        for j in range(px.shape[0]):
+            mx[j] = 1.0
+            my[j] = 1.0
+        return
+    for j in range(px.shape[0]):
+        px[j], mx[j] = source_index(px[j], W, padding, align_corners)
+        py[j], my[j] = source_index(py[j], H, padding, align_corners)
+
+
+@njit(inline="always")
+def _backward_row_C(
+    inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin, ginflat, need_gin,
+    dgx, dgy, C,
+):
+    """Backward of one output row: scatter into gin[slot]; d loss / d (ix, iy) into dgx, dgy.
+
+    Interior bilinear pixels take a path without bounds checks; the rest go to the general
+    ``backward_point``. Both compute the same corners and weights.
+    """
+    H, W = inp.shape[1], inp.shape[2]
+    WC = W * C
+    base = n * H * WC
+    sbase = slot * H * WC
+    Wo = px.shape[0]
+    obase = (n * gout.shape[1] + i) * Wo * C
+    for j in range(Wo):
+        ix = px[j]
+        iy = py[j]
+        if mode == BILINEAR and _interior(ix, iy, W, H):
+            x0 = int(ix)
+            y0 = int(iy)
+            fx = ix - x0
+            fy = iy - y0
+            off = (y0 * W + x0) * C
+            p = base + off
+            p2 = p + WC
+            q = obase + j * C
+            gx = 0.0
+            gy = 0.0
+            for c in range(C):
+                g = 1.0 * gflat[q + c]
+                v00 = flat[p + c]
+                v01 = flat[p + C + c]
+                v10 = flat[p2 + c]
+                v11 = flat[p2 + C + c]
+                gx += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
+                gy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
+                if need_gin:
+                    s = sbase + off + c
+                    ginflat[s] += g * (1.0 - fx) * (1.0 - fy)
+                    ginflat[s + C] += g * fx * (1.0 - fy)
+                    ginflat[s + WC] += g * (1.0 - fx) * fy
+                    ginflat[s + WC + C] += g * fx * fy
+            dgx[j] = gx
+            dgy[j] = gy
+        else:
+            dgx[j], dgy[j] = backward_point(
+                inp, n, ix, iy, mode, padding, cval, gout, n, i, j, gin, slot, need_gin
+            )
+
+
+@njit(inline="always")
+def _backward_row(
+    inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin, ginflat, need_gin,
+    dgx, dgy,
+):
+    """:func:`_backward_row_C` with the channel count specialised for 1, 3 and 4."""
+    C = inp.shape[3]
+    if C == 1:
+        _backward_row_C(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
+                        ginflat, need_gin, dgx, dgy, 1)
+    elif C == 3:
+        _backward_row_C(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
+                        ginflat, need_gin, dgx, dgy, 3)
+    else:
+        _backward_row_C(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
+                        ginflat, need_gin, dgx, dgy, C)
+
+
 # --------------------------------------------------------------------------- grid_sample
 @njit(parallel=True, cache=True)
 def _grid_sample_backward(
@@ -223,20 +307,32 @@ def _grid_sample_backward(
 ):
     N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
     H, W = inp.shape[1], inp.shape[2]
+    sx = unnormalize_scale(W, align_corners)
+    sy = unnormalize_scale(H, align_corners)
+    flat = inp.reshape(inp.size)
+    gflat = gout.reshape(gout.size)
+    ginflat = gin.reshape(gin.size)
     for task in prange(N * split):
         t = np.int64(task)  # prange indices are unsigned: keep index arithmetic signed
         n = t // split
         k = t % split
         slot = t if split > 1 else n
+        px = np.empty(Wo)
+        py = np.empty(Wo)
+        mx = np.empty(Wo)
+        my = np.empty(Wo)
+        dgx = np.empty(Wo)
+        dgy = np.empty(Wo)
         for i in range(k * Ho // split, (k + 1) * Ho // split):
             for j in range(Wo):
-                ix, gxm = grid_source(grid[n, i, j, 0], W, padding, align_corners)
-                iy, gym = grid_source(grid[n, i, j, 1], H, padding, align_corners)
-                gx, gy = backward_point(
-                    inp, n, ix, iy, mode, padding, cval, gout, n, i, j, gin, slot, need_gin
-                )
-                grad_grid[n, i, j, 0] = gx * gxm
-                grad_grid[n, i, j, 1] = gy * gym
+                px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
+                py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
+            _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
+            _backward_row(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
+                          ginflat, need_gin, dgx, dgy)
+            for j in range(Wo):
+                grad_grid[n, i, j, 0] = dgx[j] * mx[j] * sx
+                grad_grid[n, i, j, 1] = dgy[j] * my[j] * sy
 
 
 def grid_sample_backward(
@@ -262,6 +358,9 @@ def _affine_sample_backward(
     H, W = inp.shape[1], inp.shape[2]
     sx = unnormalize_scale(W, align_corners)
     sy = unnormalize_scale(H, align_corners)
+    flat = inp.reshape(inp.size)
+    gflat = gout.reshape(gout.size)
+    ginflat = gin.reshape(gin.size)
     partial = np.zeros((N * split, 6))
     for task in prange(N * split):
         t = np.int64(task)  # prange indices are unsigned: keep index arithmetic signed
@@ -269,6 +368,12 @@ def _affine_sample_backward(
         k = t % split
         slot = t if split > 1 else n
         ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+        px = np.empty(Wo)
+        py = np.empty(Wo)
+        mx = np.empty(Wo)
+        my = np.empty(Wo)
+        dgx = np.empty(Wo)
+        dgy = np.empty(Wo)
         a0 = 0.0
         a1 = 0.0
         a2 = 0.0
@@ -280,13 +385,14 @@ def _affine_sample_backward(
             rx = bx * i + cx
             ry = by * i + cy
             for j in range(Wo):
-                ix, gxm = source_index(ax * j + rx, W, padding, align_corners)
-                iy, gym = source_index(ay * j + ry, H, padding, align_corners)
-                gx, gy = backward_point(
-                    inp, n, ix, iy, mode, padding, cval, gout, n, i, j, gin, slot, need_gin
-                )
-                gx *= gxm * sx
-                gy *= gym * sy
+                px[j] = ax * j + rx
+                py[j] = ay * j + ry
+            _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
+            _backward_row(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
+                          ginflat, need_gin, dgx, dgy)
+            for j in range(Wo):
+                gx = dgx[j] * mx[j] * sx
+                gy = dgy[j] * my[j] * sy
                 xt = base_coord(j, Wo, align_corners)
                 a0 += gx * xt
                 a1 += gx * yt
