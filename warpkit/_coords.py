@@ -64,6 +64,7 @@ class Helpers(NamedTuple):
     affine_coeffs: Any
     sample_point: Any
     backward_point: Any
+    backward_point_band: Any
 
 
 def build(jit: Callable, atomic_add: Callable) -> Helpers:
@@ -255,8 +256,9 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
             if k1 >= size:
                 k1 = 0
             return k0, k1, ix - f
-        f = math.floor(ix)
-        return f, f + 1, ix - f
+        f = math.floor(ix)  # an int on the CPU, a float under numba-cuda
+        k0 = int(f)
+        return k0, k0 + 1, ix - f
 
     @jit
     def nearest_index(ix, size, padding):
@@ -303,17 +305,20 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
             )
 
     @jit
-    def scatter(gin, s, y, x, c, value):
-        """gin[s, y, x, c] += value when (y, x) is inside the image."""
-        if y >= 0 and y < gin.shape[1] and x >= 0 and x < gin.shape[2]:
+    def scatter(gin, s, y, x, c, value, y_lo, y_hi):
+        """gin[s, y, x, c] += value when x is inside the image and y_lo <= y < y_hi."""
+        if y >= y_lo and y < y_hi and x >= 0 and x < gin.shape[2]:
             atomic_add(gin, s, y, x, c, value)
 
     @jit
-    def backward_point(inp, n, ix, iy, mode, padding, cval, gout, m, i, j, gin, s, need_gin):
+    def backward_point_band(
+        inp, n, ix, iy, mode, padding, cval, gout, m, i, j, gin, s, need_gin, y_lo, y_hi
+    ):
         """Backward of :func:`sample_point` at one output pixel.
 
-        Scatters gout[m, i, j, :] times the weights into gin[s] (when ``need_gin``) and
-        returns (d loss / d ix, d loss / d iy) with respect to the *padded* pixel position.
+        Scatters gout[m, i, j, :] times the weights into gin[s] (when ``need_gin``), only into
+        input rows y_lo <= y < y_hi (a band that one CPU thread owns; CUDA passes all rows),
+        and returns (d loss / d ix, d loss / d iy) with respect to the *padded* position.
         """
         H = inp.shape[1]
         W = inp.shape[2]
@@ -325,7 +330,7 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
                 x = nearest_index(ix, W, padding)
                 y = nearest_index(iy, H, padding)
                 for c in range(C):
-                    scatter(gin, s, y, x, c, gout[m, i, j, c])
+                    scatter(gin, s, y, x, c, gout[m, i, j, c], y_lo, y_hi)
             return 0.0, 0.0
         x0, x1, fx = corners(ix, W, padding)
         y0, y1, fy = corners(iy, H, padding)
@@ -341,11 +346,19 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
             gx += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
             gy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
             if need_gin:
-                scatter(gin, s, y0, x0, c, g * (1.0 - fx) * (1.0 - fy))
-                scatter(gin, s, y0, x1, c, g * fx * (1.0 - fy))
-                scatter(gin, s, y1, x0, c, g * (1.0 - fx) * fy)
-                scatter(gin, s, y1, x1, c, g * fx * fy)
+                scatter(gin, s, y0, x0, c, g * (1.0 - fx) * (1.0 - fy), y_lo, y_hi)
+                scatter(gin, s, y0, x1, c, g * fx * (1.0 - fy), y_lo, y_hi)
+                scatter(gin, s, y1, x0, c, g * (1.0 - fx) * fy, y_lo, y_hi)
+                scatter(gin, s, y1, x1, c, g * fx * fy, y_lo, y_hi)
         return gx, gy
+
+    @jit
+    def backward_point(inp, n, ix, iy, mode, padding, cval, gout, m, i, j, gin, s, need_gin):
+        """:func:`backward_point_band` scattering into every input row."""
+        return backward_point_band(
+            inp, n, ix, iy, mode, padding, cval, gout, m, i, j, gin, s, need_gin,
+            0, inp.shape[1],
+        )
 
     @jit
     def grid_source(coord, size, padding, align_corners):
@@ -362,4 +375,5 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         affine_coeffs=affine_coeffs,
         sample_point=sample_point,
         backward_point=backward_point,
+        backward_point_band=backward_point_band,
     )

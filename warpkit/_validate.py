@@ -13,8 +13,9 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def is_cuda_array(x: Any) -> bool:
-    """True for objects that expose ``__cuda_array_interface__`` (numba, CuPy, torch CUDA)."""
-    return hasattr(x, "__cuda_array_interface__")
+    """True for objects that expose ``__cuda_array_interface__`` (numba, CuPy, torch CUDA)
+    and for numba device arrays, including the CUDA simulator's (``__cuda_ndarray__``)."""
+    return hasattr(x, "__cuda_array_interface__") or getattr(x, "__cuda_ndarray__", False) is True
 
 
 def describe(x: Any) -> str:

@@ -46,9 +46,9 @@ def _select_backend(backend: Any, *arrays: Any) -> str:
 def _host(x: Any, dtype: np.dtype) -> np.ndarray:
     """A C-contiguous host array of ``dtype`` (copies only when needed)."""
     if V.is_cuda_array(x):
-        from numba import cuda
+        from .backends import cuda as cuda_backend
 
-        x = cuda.as_cuda_array(x).copy_to_host()
+        return cuda_backend.to_host(x, dtype)
     return np.ascontiguousarray(x, dtype=dtype)
 
 

@@ -8,11 +8,17 @@ Parallelism and determinism
 ---------------------------
 Forward kernels split output rows across threads; every thread writes only its own rows.
 The backward scatter into ``grad_input`` is where threads could race, so work is split by
-*shape*, never by thread count: with N >= 2 each task is one whole sample (it alone writes that
-sample's ``grad_input``); with N == 1 the output rows are cut into ``SCATTER_SPLIT`` fixed
-chunks, each scattering into a private buffer, and the buffers are summed in chunk order. The
-θ gradient is likewise summed per task and reduced in task order. Results are therefore
-bit-identical for any ``NUMBA_NUM_THREADS`` and from run to run.
+*shape*, never by thread count, and no two threads ever add into the same cell:
+
+* N >= 2: one task per sample; it alone writes that sample's ``grad_input``.
+* N == 1: ``split`` tasks (a fixed number, ``SCATTER_SPLIT`` at most). Task k computes the
+  grid/θ gradient of output-row chunk k, then walks *all* output pixels again and scatters only
+  into input-row band k. Every cell therefore receives its additions in output-pixel order,
+  exactly as a serial loop would, and no extra buffer is allocated.
+
+θ gradients are summed per task and reduced in task order. Results are bit-identical for any
+``NUMBA_NUM_THREADS`` and from run to run, and the backward allocates only its outputs (plus
+row buffers of a few output widths per task).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._coords import BILINEAR, CONSTANT, ZEROS, build
+from .._coords import BILINEAR, CONSTANT, NEAREST, ZEROS, build
 
 
 @njit(inline="always")
@@ -36,15 +42,15 @@ source_index = _h.source_index
 grid_source = _h.grid_source
 affine_coeffs = _h.affine_coeffs
 sample_point = _h.sample_point
-backward_point = _h.backward_point
+backward_point_band = _h.backward_point_band
 
-#: Number of fixed row chunks a single image's backward is cut into (see module docstring).
+#: Most tasks a single image's backward is cut into (see the module docstring).
 SCATTER_SPLIT = 4
 
 
-def _split(n: int, rows: int) -> int:
-    """Tasks per sample in the backward: 1 for a batch, a fixed row split for one image."""
-    return 1 if n >= 2 else max(1, min(rows, SCATTER_SPLIT))
+def _split(n: int, out_rows: int, in_rows: int) -> int:
+    """Tasks per sample in the backward: 1 for a batch, a fixed split for a single image."""
+    return 1 if n >= 2 else max(1, min(out_rows, in_rows, SCATTER_SPLIT))
 
 
 # --------------------------------------------------------------------------- affine_grid
@@ -146,6 +152,11 @@ def _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, C
         if mode == BILINEAR and _interior(ix, iy, W, H):
             x0, y0 = _weights(ix, iy, w)
             _bilinear_pixel(oflat, obase + j * C, flat, base + (y0 * W + x0) * C, C, WC, w)
+        elif mode == NEAREST and ix >= 0.0 and ix <= W - 1 and iy >= 0.0 and iy <= H - 1:
+            p = base + (int(np.rint(iy)) * W + int(np.rint(ix))) * C  # rint: ties to even
+            q = obase + j * C
+            for c in range(C):
+                oflat[q + c] = flat[p + c]
         else:
             sample_point(inp, n, ix, iy, mode, padding, cval, out, n, i, j)
 
@@ -232,18 +243,19 @@ def _pad_row_grad(px, py, W, H, padding, align_corners, mx, my):
 
 @njit(inline="always")
 def _backward_row_C(
-    inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin, ginflat, need_gin,
-    dgx, dgy, C,
+    inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat, need_gin,
+    need_grad, y_lo, y_hi, dgx, dgy, C,
 ):
-    """Backward of one output row: scatter into gin[slot]; d loss / d (ix, iy) into dgx, dgy.
+    """Backward of one output row.
 
-    Interior bilinear pixels take a path without bounds checks; the rest go to the general
-    ``backward_point``. Both compute the same corners and weights.
+    Scatters into ``gin[n]`` rows y_lo <= y < y_hi (when ``need_gin``) and writes
+    d loss / d (padded ix, iy) into (dgx, dgy) (when ``need_grad``). Interior bilinear pixels
+    take a path without bounds checks; the rest go to the general ``backward_point_band``.
+    Both compute the same corners and weights.
     """
     H, W = inp.shape[1], inp.shape[2]
     WC = W * C
     base = n * H * WC
-    sbase = slot * H * WC
     Wo = px.shape[0]
     obase = (n * gout.shape[1] + i) * Wo * C
     for j in range(Wo):
@@ -254,53 +266,83 @@ def _backward_row_C(
             y0 = int(iy)
             fx = ix - x0
             fy = iy - y0
-            off = (y0 * W + x0) * C
-            p = base + off
-            p2 = p + WC
+            p = base + (y0 * W + x0) * C
             q = obase + j * C
-            gx = 0.0
-            gy = 0.0
-            for c in range(C):
-                g = 1.0 * gflat[q + c]
-                v00 = flat[p + c]
-                v01 = flat[p + C + c]
-                v10 = flat[p2 + c]
-                v11 = flat[p2 + C + c]
-                gx += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
-                gy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
-                if need_gin:
-                    s = sbase + off + c
-                    ginflat[s] += g * (1.0 - fx) * (1.0 - fy)
-                    ginflat[s + C] += g * fx * (1.0 - fy)
-                    ginflat[s + WC] += g * (1.0 - fx) * fy
-                    ginflat[s + WC + C] += g * fx * fy
+            if need_grad:
+                gx = 0.0
+                gy = 0.0
+                for c in range(C):
+                    g = 1.0 * gflat[q + c]
+                    v00 = flat[p + c]
+                    v01 = flat[p + C + c]
+                    v10 = flat[p + WC + c]
+                    v11 = flat[p + WC + C + c]
+                    gx += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
+                    gy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
+                dgx[j] = gx
+                dgy[j] = gy
+            if need_gin:
+                top = y0 >= y_lo and y0 < y_hi
+                bottom = y0 + 1 >= y_lo and y0 + 1 < y_hi
+                for c in range(C):
+                    g = 1.0 * gflat[q + c]
+                    if top:
+                        ginflat[p + c] += g * (1.0 - fx) * (1.0 - fy)
+                        ginflat[p + C + c] += g * fx * (1.0 - fy)
+                    if bottom:
+                        ginflat[p + WC + c] += g * (1.0 - fx) * fy
+                        ginflat[p + WC + C + c] += g * fx * fy
+        else:
+            gx, gy = backward_point_band(
+                inp, n, ix, iy, mode, padding, cval, gout, n, i, j, gin, n, need_gin, y_lo, y_hi
+            )
             dgx[j] = gx
             dgy[j] = gy
-        else:
-            dgx[j], dgy[j] = backward_point(
-                inp, n, ix, iy, mode, padding, cval, gout, n, i, j, gin, slot, need_gin
-            )
 
 
 @njit(inline="always")
 def _backward_row(
-    inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin, ginflat, need_gin,
-    dgx, dgy,
+    inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat, need_gin,
+    need_grad, y_lo, y_hi, dgx, dgy,
 ):
-    """:func:`_backward_row_C` with the channel count specialised for 1, 3 and 4."""
+    """:func:`_backward_row_C` with the channel count specialised for 1 and 3."""
     C = inp.shape[3]
     if C == 1:
-        _backward_row_C(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
-                        ginflat, need_gin, dgx, dgy, 1)
+        _backward_row_C(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                        need_gin, need_grad, y_lo, y_hi, dgx, dgy, 1)
     elif C == 3:
-        _backward_row_C(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
-                        ginflat, need_gin, dgx, dgy, 3)
+        _backward_row_C(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                        need_gin, need_grad, y_lo, y_hi, dgx, dgy, 3)
     else:
-        _backward_row_C(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
-                        ginflat, need_gin, dgx, dgy, C)
+        _backward_row_C(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                        need_gin, need_grad, y_lo, y_hi, dgx, dgy, C)
+
+
+@njit(inline="always")
+def _task_plan(t, split, Ho, H, need_gin):
+    """What backward task ``t`` does (see the module docstring on determinism).
+
+    Returns (n, first output row, last output row, scatter in that same pass?,
+    input band (y_lo, y_hi) to scatter in a second pass over all output rows, or (0, 0)).
+    """
+    n = t // split
+    k = t % split
+    if split == 1:
+        return n, 0, Ho, need_gin, 0, 0
+    band_lo = k * H // split if need_gin else 0
+    band_hi = (k + 1) * H // split if need_gin else 0
+    return n, k * Ho // split, (k + 1) * Ho // split, False, band_lo, band_hi
 
 
 # --------------------------------------------------------------------------- grid_sample
+@njit(inline="always")
+def _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my):
+    for j in range(px.shape[0]):
+        px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
+        py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
+    _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
+
+
 @njit(parallel=True, cache=True)
 def _grid_sample_backward(
     gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split
@@ -313,26 +355,25 @@ def _grid_sample_backward(
     gflat = gout.reshape(gout.size)
     ginflat = gin.reshape(gin.size)
     for task in prange(N * split):
-        t = np.int64(task)  # prange indices are unsigned: keep index arithmetic signed
-        n = t // split
-        k = t % split
-        slot = t if split > 1 else n
+        n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(np.int64(task), split, Ho, H, need_gin)
         px = np.empty(Wo)
         py = np.empty(Wo)
         mx = np.empty(Wo)
         my = np.empty(Wo)
         dgx = np.empty(Wo)
         dgy = np.empty(Wo)
-        for i in range(k * Ho // split, (k + 1) * Ho // split):
-            for j in range(Wo):
-                px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
-                py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
-            _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
-            _backward_row(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
-                          ginflat, need_gin, dgx, dgy)
+        for i in range(i0, i1):
+            _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
+            _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                          scatter_now, True, 0, H, dgx, dgy)
             for j in range(Wo):
                 grad_grid[n, i, j, 0] = dgx[j] * mx[j] * sx
                 grad_grid[n, i, j, 1] = dgy[j] * my[j] * sy
+        if y_hi > y_lo:
+            for i in range(Ho):
+                _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
+                _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
+                              ginflat, True, False, y_lo, y_hi, dgx, dgy)
 
 
 def grid_sample_backward(
@@ -340,16 +381,24 @@ def grid_sample_backward(
 ) -> None:
     """Fill ``grad_grid`` (N, Ho, Wo, 2) and, unless ``gin`` is None, ``gin`` (N, H, W, C)."""
     need_gin = gin is not None
-    split = _split(grid.shape[0], grid.shape[1]) if need_gin else 1
-    buf = _scatter_buffer(gin, inp, split)
+    gin = _zeroed(gin, inp)
+    split = _split(grid.shape[0], grid.shape[1], inp.shape[1])
     _grid_sample_backward(
-        gout, inp, grid, buf, grad_grid, mode, padding, align_corners, cval, need_gin, split
+        gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split
     )
-    if split > 1:
-        _sum_slots(buf, gin)
 
 
 # --------------------------------------------------------------------------- affine_sample
+@njit(inline="always")
+def _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my):
+    rx = bx * i + cx
+    ry = by * i + cy
+    for j in range(px.shape[0]):
+        px[j] = ax * j + rx
+        py[j] = ay * j + ry
+    _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
+
+
 @njit(parallel=True, cache=True)
 def _affine_sample_backward(
     gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split
@@ -363,10 +412,8 @@ def _affine_sample_backward(
     ginflat = gin.reshape(gin.size)
     partial = np.zeros((N * split, 6))
     for task in prange(N * split):
-        t = np.int64(task)  # prange indices are unsigned: keep index arithmetic signed
-        n = t // split
-        k = t % split
-        slot = t if split > 1 else n
+        t = np.int64(task)
+        n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(t, split, Ho, H, need_gin)
         ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
         px = np.empty(Wo)
         py = np.empty(Wo)
@@ -380,16 +427,11 @@ def _affine_sample_backward(
         a3 = 0.0
         a4 = 0.0
         a5 = 0.0
-        for i in range(k * Ho // split, (k + 1) * Ho // split):
+        for i in range(i0, i1):
             yt = base_coord(i, Ho, align_corners)
-            rx = bx * i + cx
-            ry = by * i + cy
-            for j in range(Wo):
-                px[j] = ax * j + rx
-                py[j] = ay * j + ry
-            _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
-            _backward_row(inp, flat, gout, gflat, n, i, slot, px, py, mode, padding, cval, gin,
-                          ginflat, need_gin, dgx, dgy)
+            _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
+            _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                          scatter_now, True, 0, H, dgx, dgy)
             for j in range(Wo):
                 gx = dgx[j] * mx[j] * sx
                 gy = dgy[j] * my[j] * sy
@@ -406,6 +448,12 @@ def _affine_sample_backward(
         partial[t, 3] = a3
         partial[t, 4] = a4
         partial[t, 5] = a5
+        if y_hi > y_lo:
+            for i in range(Ho):
+                _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners,
+                            px, py, mx, my)
+                _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
+                              ginflat, True, False, y_lo, y_hi, dgx, dgy)
     for n in range(N):
         for q in range(6):
             acc = 0.0
@@ -419,34 +467,16 @@ def affine_sample_backward(
 ) -> None:
     """Fill ``grad_theta`` (N, 2, 3) and, unless ``gin`` is None, ``gin`` (N, H, W, C)."""
     need_gin = gin is not None
-    split = _split(gout.shape[0], gout.shape[1])
-    buf = _scatter_buffer(gin, inp, split)
+    gin = _zeroed(gin, inp)
+    split = _split(gout.shape[0], gout.shape[1], inp.shape[1])
     _affine_sample_backward(
-        gout, inp, theta, buf, grad_theta, mode, padding, align_corners, cval, need_gin, split
+        gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split
     )
-    if need_gin and split > 1:
-        _sum_slots(buf, gin)
 
 
-# --------------------------------------------------------------------------- scatter helpers
-def _scatter_buffer(gin, inp, split: int) -> np.ndarray:
-    """Where the backward scatters: ``gin`` itself, private per-chunk buffers, or a dummy."""
+def _zeroed(gin, inp) -> np.ndarray:
+    """``gin`` zeroed for the scatter, or a 1-element dummy when grad_input is not wanted."""
     if gin is None:
         return np.zeros((1, 1, 1, 1), dtype=inp.dtype)
-    if split == 1:
-        gin[...] = 0
-        return gin
-    return np.zeros((split,) + gin.shape[1:], dtype=gin.dtype)
-
-
-@njit(parallel=True, cache=True)
-def _sum_slots(buf, out):
-    """out[0] = buf[0] + buf[1] + ... in slot order (deterministic), parallel over rows."""
-    S, H, W, C = buf.shape
-    for y in prange(H):
-        for x in range(W):
-            for c in range(C):
-                acc = buf[0, y, x, c]
-                for s in range(1, S):
-                    acc += buf[s, y, x, c]
-                out[0, y, x, c] = acc
+    gin[...] = 0
+    return gin
