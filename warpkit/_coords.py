@@ -24,7 +24,8 @@ scikit-image's ``mode='wrap'`` does.
 
 Non-finite coordinates: a NaN coordinate contributes 0 and gets gradient 0 in every padding
 mode. ±inf and huge values are "outside" for zeros/constant, the edge for border, and NaN for
-reflection and wrap. A coordinate becomes an integer only once it is finite and in range.
+reflection and wrap (as is any |pixel| >= ``HUGE`` = 2**31 there). A coordinate becomes an
+integer only once it is finite and in range.
 
 How the code is shared
 ----------------------
@@ -43,6 +44,10 @@ from typing import Any, NamedTuple
 
 MODES = {"bilinear": 0, "nearest": 1}
 PADDING_MODES = {"zeros": 0, "border": 1, "reflection": 2, "constant": 3, "wrap": 4}
+
+#: Pixel coordinates at least this large count as NaN for reflection and wrap, where their
+#: position would be rounding noise (PyTorch bounds indices by the same 2**31).
+HUGE = 2.0**31
 
 BILINEAR = 0
 NEAREST = 1
@@ -91,6 +96,11 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         return x - x == 0.0
 
     @jit
+    def is_meaningful(x):
+        """Finite and below ``HUGE`` pixels: reflection and wrap treat anything else as NaN."""
+        return x - x == 0.0 and abs(x) < HUGE
+
+    @jit
     def base_coord(k, size, align_corners):
         """Normalized coordinate of pixel ``k`` in an axis of ``size`` pixels (affine grids)."""
         if size <= 1:
@@ -131,10 +141,10 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
     def reflect_set_grad(x, twice_low, twice_high):
         """Reflect ``x`` into [low, high] (bounds given doubled, as in PyTorch).
 
-        Returns (reflected, d reflected / d x); non-finite ``x`` gives NaN. Parity of the
+        Returns (reflected, d reflected / d x); non-finite or huge ``x`` gives NaN. Parity of the
         number of flips comes from ``%`` so that huge values never become integers.
         """
-        if not is_finite(x):
+        if not is_meaningful(x):
             return math.nan, 0.0
         if twice_low == twice_high:
             return 0.0, 0.0
@@ -153,8 +163,9 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
     @jit
     def wrap_set_grad(x, size):
         """Wrap keeps the coordinate (indices are taken modulo ``size`` once rounded, as
-        scikit-image does, so that nearest ties round before wrapping); non-finite gives NaN."""
-        if not is_finite(x):
+        scikit-image does, so that nearest ties round before wrapping); non-finite or huge
+        ``x`` gives NaN."""
+        if not is_meaningful(x):
             return math.nan, 0.0
         return x, 1.0
 
