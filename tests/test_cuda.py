@@ -1,0 +1,291 @@
+"""The CUDA backend, run in numba's CUDA simulator, against the CPU backend.
+
+``tests/conftest.py`` sets ``NUMBA_ENABLE_CUDASIM=1`` before numba.cuda is imported, so every
+``@cuda.jit`` kernel runs as Python, one thread per Python thread. That is slow, so shapes are
+tiny ((2, 3, 4, 2) images sampled to (2, 2, 3, 2), a new seed for every option), and
+``THREADS_PER_BLOCK`` is patched to a few threads so that every launch runs several blocks (and
+the θ reductions several blocks per sample). The CPU backend is the reference here; it is
+itself checked against slow numpy references, PyTorch and finite differences elsewhere.
+
+The simulator evaluates float32 arithmetic in float32 where the compiled kernels use float64,
+hence the float32 tolerances.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from numba import cuda
+
+import warpkit as wk
+from warpkit._coords import MODES as MODE_CODES
+from warpkit._coords import PADDING_MODES
+from warpkit.backends import _ptx_check
+from warpkit.backends import cuda as cb
+
+pytestmark = pytest.mark.cuda
+
+PADDINGS = ("zeros", "border", "reflection", "constant", "wrap")
+MODES = ("bilinear", "nearest")
+DTYPES = (np.float32, np.float64)
+OPTIONS = [(mode, ac) for mode in MODES for ac in (False, True)]
+IN_SHAPE = (2, 3, 4, 2)
+OUT_HW = (2, 3)
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch):
+    """Four threads per block: a (2, 2, 3) output runs 3 blocks, 2 per sample in reductions."""
+    monkeypatch.setattr(cb, "THREADS_PER_BLOCK", 4)
+
+
+def data(dtype, seed=0, n=2):
+    """Image, θ, grid and output gradient for the tiny shapes (grids reach outside ±1)."""
+    rng = np.random.default_rng(seed)
+    inp = rng.standard_normal((n,) + IN_SHAPE[1:]).astype(dtype)
+    theta = (np.eye(2, 3) + 0.4 * rng.standard_normal((n, 2, 3))).astype(dtype)
+    grid = rng.uniform(-1.4, 1.4, (n,) + OUT_HW + (2,)).astype(dtype)
+    gout = rng.standard_normal((n,) + OUT_HW + (IN_SHAPE[3],)).astype(dtype)
+    return inp, theta, grid, gout
+
+
+def host(x):
+    """A numpy copy of a numpy or (simulated) device array."""
+    return x.copy_to_host() if getattr(x, "__cuda_ndarray__", False) else np.asarray(x)
+
+
+def assert_close(got, want, dtype):
+    """CUDA result ``got`` equals CPU result ``want`` to the dtype's rounding."""
+    if want is None:
+        assert got is None
+        return
+    got = host(got)
+    assert isinstance(want, np.ndarray) and got.dtype == want.dtype and got.shape == want.shape
+    if np.dtype(dtype) == np.float32:
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def both(fn, *args, **kw):
+    """``fn`` on the CPU backend and on the CUDA backend (host arrays in both)."""
+    return fn(*args, backend="cpu", **kw), fn(*args, backend="cuda", **kw)
+
+
+def sampling_kw(mode, padding, align_corners):
+    cval = [0.5, -2.0] if padding == "constant" else 0.0
+    return dict(mode=mode, padding_mode=padding, align_corners=align_corners, cval=cval)
+
+
+# --------------------------------------------------------------------------- every op × option
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_matches_cpu(dtype, padding):
+    for seed, (mode, ac) in enumerate(OPTIONS):
+        inp, theta, grid, _ = data(dtype, seed)
+        kw = sampling_kw(mode, padding, ac)
+        want, got = both(wk.grid_sample, inp, grid, **kw)
+        assert_close(got, want, dtype)
+        want, got = both(wk.affine_sample, inp, theta, OUT_HW, **kw)
+        assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_matches_cpu(dtype, padding):
+    for seed, (mode, ac) in enumerate(OPTIONS):
+        inp, theta, grid, gout = data(dtype, 10 + seed)
+        kw = sampling_kw(mode, padding, ac)
+        want, got = both(wk.grid_sample_backward, gout, inp, grid, **kw)
+        for g, w in zip(got, want, strict=True):
+            assert_close(g, w, dtype)
+        want, got = both(wk.affine_sample_backward, gout, inp, theta, **kw)
+        for g, w in zip(got, want, strict=True):
+            assert_close(g, w, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_affine_grid_matches_cpu(dtype):
+    _, theta, grid, _ = data(dtype, seed=2)
+    for ac in (False, True):
+        for size in ((2,) + OUT_HW, (2, 1, 4), (2, 3, 1, 7)):
+            want, got = both(wk.affine_grid, theta, size, align_corners=ac)
+            assert_close(got, want, dtype)
+        want, got = both(wk.affine_grid_backward, grid, align_corners=ac)
+        assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("tpb", [1, 3, 7])
+def test_any_launch_shape_gives_the_same_result(monkeypatch, tpb):
+    """Odd block sizes (tree reduction), and launches capped so grid-stride loops repeat."""
+    monkeypatch.setattr(cb, "THREADS_PER_BLOCK", tpb)
+    monkeypatch.setattr(cb, "MAX_BLOCKS", 2)
+    monkeypatch.setattr(cb, "MAX_BLOCKS_PER_SAMPLE", 2)
+    inp, theta, grid, gout = data(np.float64, seed=3, n=3)
+    kw = sampling_kw("bilinear", "reflection", False)
+    for fn, args in (
+        (wk.affine_grid, (theta, (3,) + OUT_HW)),
+        (wk.affine_grid_backward, (grid,)),
+        (wk.grid_sample, (inp, grid)),
+        (wk.affine_sample, (inp, theta, OUT_HW)),
+    ):
+        extra = {} if fn in (wk.affine_grid, wk.affine_grid_backward) else kw
+        want, got = both(fn, *args, **extra)
+        assert_close(got, want, np.float64)
+    for fn, args in (
+        (wk.grid_sample_backward, (gout, inp, grid)),
+        (wk.affine_sample_backward, (gout, inp, theta)),
+    ):
+        want, got = both(fn, *args, **kw)
+        for g, w in zip(got, want, strict=True):
+            assert_close(g, w, np.float64)
+
+
+def test_need_input_grad_false_skips_grad_input():
+    inp, theta, grid, gout = data(np.float64, seed=4)
+    kw = sampling_kw("bilinear", "zeros", False)
+    for fn, geo in ((wk.grid_sample_backward, grid), (wk.affine_sample_backward, theta)):
+        want = fn(gout, inp, geo, backend="cpu", **kw)
+        gin, ggeo = fn(gout, inp, geo, need_input_grad=False, backend="cuda", **kw)
+        assert gin is None
+        assert_close(ggeo, want[1], np.float64)
+
+
+def test_grad_input_is_zeroed_before_the_scatter():
+    """The launchers overwrite whatever the output buffers held."""
+    inp, theta, grid, gout = data(np.float64, seed=5)
+    kw = sampling_kw("bilinear", "border", True)
+    cval = cuda.to_device(np.zeros(inp.shape[3]))
+    codes = (MODE_CODES["bilinear"], PADDING_MODES["border"], True, cval)
+    d = [cuda.to_device(a) for a in (gout, inp, grid, theta)]
+    gin = cuda.to_device(np.full(inp.shape, 7.0))
+    ggrid = cuda.to_device(np.full(grid.shape, 7.0))
+    cb.grid_sample_backward(d[0], d[1], d[2], gin, ggrid, *codes)
+    want = wk.grid_sample_backward(gout, inp, grid, backend="cpu", **kw)
+    assert_close(gin, want[0], np.float64)
+    assert_close(ggrid, want[1], np.float64)
+    gin = cuda.to_device(np.full(inp.shape, 7.0))
+    gtheta = cuda.to_device(np.full(theta.shape, 7.0))
+    cb.affine_sample_backward(d[0], d[1], d[3], gin, gtheta, *codes)
+    want = wk.affine_sample_backward(gout, inp, theta, backend="cpu", **kw)
+    assert_close(gin, want[0], np.float64)
+    assert_close(gtheta, want[1], np.float64)
+
+
+# --------------------------------------------------------------------------- non-finite values
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # simulator: numpy scalars
+def test_nonfinite_coordinates_match_cpu_and_stay_finite(dtype):
+    inp, theta, grid, gout = data(dtype, seed=6)
+    huge = np.finfo(dtype).max / 4
+    grid.reshape(-1)[:8] = [np.nan, np.inf, -np.inf, huge, -huge, np.nan, 0.3, np.inf]
+    grid[1, 1, 2] = (-np.inf, np.nan)
+    bad_theta = theta.copy()
+    bad_theta[0, 0, 0] = np.nan
+    bad_theta[1, 1, 2] = np.inf
+    for padding in PADDINGS:
+        for mode in MODES:
+            kw = sampling_kw(mode, padding, False)
+            results = [
+                both(wk.grid_sample, inp, grid, **kw),
+                *zip(*both(wk.grid_sample_backward, gout, inp, grid, **kw), strict=True),
+                both(wk.affine_sample, inp, bad_theta, **kw),
+                *zip(*both(wk.affine_sample_backward, gout, inp, bad_theta, **kw), strict=True),
+            ]
+            for want, got in results:
+                assert_close(got, want, dtype)
+                assert np.all(np.isfinite(host(got))), (padding, mode)
+
+
+# --------------------------------------------------------------------------- array kinds
+def test_device_arrays_in_give_device_arrays_out_with_auto():
+    inp, theta, grid, gout = data(np.float32, seed=7)
+    d_inp, d_theta, d_grid, d_gout = (cuda.to_device(a) for a in (inp, theta, grid, gout))
+    kw = sampling_kw("bilinear", "zeros", False)
+    pairs = [
+        (wk.affine_grid(d_theta, (2,) + OUT_HW), wk.affine_grid(theta, (2,) + OUT_HW)),
+        (wk.affine_grid_backward(d_grid), wk.affine_grid_backward(grid)),
+        (wk.grid_sample(d_inp, d_grid, **kw), wk.grid_sample(inp, grid, **kw)),
+        (wk.affine_sample(d_inp, d_theta, **kw), wk.affine_sample(inp, theta, **kw)),
+        *zip(
+            wk.grid_sample_backward(d_gout, d_inp, d_grid, **kw),
+            wk.grid_sample_backward(gout, inp, grid, **kw),
+            strict=True,
+        ),
+        *zip(
+            wk.affine_sample_backward(d_gout, d_inp, d_theta, **kw),
+            wk.affine_sample_backward(gout, inp, theta, **kw),
+            strict=True,
+        ),
+    ]
+    for got, want in pairs:
+        assert getattr(got, "__cuda_ndarray__", False), type(got)
+        assert_close(got, want, np.float32)
+    np.testing.assert_array_equal(d_inp.copy_to_host(), inp)  # inputs untouched
+
+
+def test_host_arrays_with_backend_cuda_run_on_the_device_and_return_numpy(monkeypatch):
+    calls = []
+    launch = cb.launch
+
+    def spy(name, *args):
+        calls.append(name)
+        return launch(name, *args)
+
+    monkeypatch.setattr(cb, "launch", spy)
+    inp, theta, grid, _ = data(np.float64, seed=8)
+    out = wk.grid_sample(inp, grid, backend="cuda")
+    assert type(out) is np.ndarray and calls == ["grid_sample"]
+    assert_close(out, wk.grid_sample(inp, grid, backend="cpu"), np.float64)
+    wk.grid_sample(inp, grid)  # auto with host arrays: the CPU
+    assert calls == ["grid_sample"]
+
+
+def test_device_inputs_of_other_dtype_or_layout_are_converted():
+    inp, theta, grid, _ = data(np.float64, seed=9)
+    wide = np.concatenate([grid, grid], axis=2)
+    d_grid = cuda.to_device(wide)[:, :, ::2]  # not C-contiguous
+    assert not d_grid.is_c_contiguous()
+    d_grid32 = cuda.to_device(grid.astype(np.float32))  # converted to the input's float64
+    want = wk.grid_sample(inp, wide[:, :, ::2], backend="cpu")
+    assert_close(wk.grid_sample(cuda.to_device(inp), d_grid), want, np.float64)
+    want = wk.grid_sample(inp, grid.astype(np.float32), backend="cpu")
+    assert_close(wk.grid_sample(inp, d_grid32), want, np.float64)
+
+
+# --------------------------------------------------------------------------- PTX check coverage
+class _Recorder:
+    """Stands in for a kernel: records the numba types of each launch, then runs it."""
+
+    def __init__(self, name, kernel, seen):
+        self.name, self.kernel, self.seen = name, kernel, seen
+
+    def __getitem__(self, config):
+        def run(*args):
+            self.seen.add((self.name, tuple(numba.typeof(a) for a in args)))
+            return self.kernel[config](*args)
+
+        return run
+
+
+def test_every_launched_signature_is_compiled_by_the_ptx_check(monkeypatch):
+    seen = set()
+    for name, kernel in cb.KERNELS.items():
+        monkeypatch.setattr(cb, name, _Recorder(name, kernel, seen))
+    for dtype in DTYPES:
+        inp, theta, grid, gout = data(dtype, seed=40, n=1)
+        d_inp = cuda.to_device(inp)
+        wk.affine_grid(theta, (1, 2, 2), backend="cuda")
+        wk.affine_grid_backward(grid, backend="cuda")
+        wk.grid_sample(d_inp, grid, mode="nearest", padding_mode="constant", cval=1.0)
+        wk.affine_sample(d_inp, theta.astype(np.float16), align_corners=True)
+        for need in (True, False):
+            wk.grid_sample_backward(gout, d_inp, grid, need_input_grad=need)
+            wk.affine_sample_backward(gout, d_inp, theta, need_input_grad=need)
+    expected = {
+        (name, sig)
+        for dtype in _ptx_check.DTYPES
+        for name, sig in _ptx_check.kernel_signatures(dtype).items()
+    }
+    assert seen == expected
