@@ -1,0 +1,329 @@
+"""Channels-last 2-D convolution and max pooling.
+
+Conv2D is im2col + one BLAS matmul: a numba kernel gathers the (kh, kw, C) patches of every
+output pixel into a (N·Ho·Wo, kh·kw·C) matrix (zero padding is applied while gathering, so the
+input is never padded in memory) and ``cols @ W`` does the arithmetic; the backward is two
+matmuls and the col2im scatter. MaxPool2D is a numba kernel that records the arg-max of each
+window. Kernels run in parallel over the batch: each thread writes only its own samples, so
+the scatters never race and results do not depend on the thread count.
+
+Weights are (kh, kw, C_in, C_out) (TensorFlow's layout); a PyTorch weight (C_out, C_in, kh, kw)
+is ``W.transpose(2, 3, 1, 0)``. This is cross-correlation, as in every framework.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+from .layers import Layer, _check_ndim, _positive_int, _rng, init_weights
+
+__all__ = ["Conv2D", "MaxPool2D", "conv_output_size", "pool_output_size", "same_padding"]
+
+
+# --------------------------------------------------------------------------- shape helpers
+def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int) -> int:
+    """Output length of a convolution along one axis: floor((L + p0 + p1 - k) / s) + 1."""
+    return (size + pad_before + pad_after - kernel) // stride + 1
+
+
+def pool_output_size(size: int, pool: int, stride: int) -> int:
+    """Output length of an unpadded pooling along one axis (floor mode)."""
+    return (size - pool) // stride + 1
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "same" padding (before, after) so that the output length is ceil(L / s).
+
+    With stride 1 this is (k-1)//2 before and the rest after, exactly PyTorch's
+    ``padding="same"``.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(parallel=True, cache=True)
+def _im2col(x, kh, kw, stride, pt, pl, cols):
+    """cols[n, i, j, a, b, c] = x[n, i·s + a - pt, j·s + b - pl, c], or 0 outside x."""
+    N, H, W, C = x.shape
+    Ho, Wo = cols.shape[1], cols.shape[2]
+    for n in prange(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                for a in range(kh):
+                    r = i * stride + a - pt
+                    for b in range(kw):
+                        q = j * stride + b - pl
+                        if 0 <= r < H and 0 <= q < W:
+                            for c in range(C):
+                                cols[n, i, j, a, b, c] = x[n, r, q, c]
+                        else:
+                            for c in range(C):
+                                cols[n, i, j, a, b, c] = 0
+
+
+@njit(parallel=True, cache=True)
+def _col2im(dcols, kh, kw, stride, pt, pl, dx):
+    """Adjoint of :func:`_im2col`: dx (zeroed here) += dcols scattered back; one sample per task."""
+    N, H, W, C = dx.shape
+    Ho, Wo = dcols.shape[1], dcols.shape[2]
+    for n in prange(N):
+        dx[n] = 0
+        for i in range(Ho):
+            for j in range(Wo):
+                for a in range(kh):
+                    r = i * stride + a - pt
+                    if r < 0 or r >= H:
+                        continue
+                    for b in range(kw):
+                        q = j * stride + b - pl
+                        if q < 0 or q >= W:
+                            continue
+                        for c in range(C):
+                            dx[n, r, q, c] += dcols[n, i, j, a, b, c]
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_forward(x, k, stride, out, arg):
+    """out = max over each k×k window; arg = flat row-major index a·k + b of the first max
+    (a NaN wins over every number, the first NaN over later ones). The channel loop is
+    innermost so that reads are contiguous."""
+    N, Ho, Wo, C = out.shape
+    for n in prange(N):
+        for i in range(Ho):
+            r0 = i * stride
+            for j in range(Wo):
+                q0 = j * stride
+                for c in range(C):
+                    out[n, i, j, c] = x[n, r0, q0, c]
+                    arg[n, i, j, c] = 0
+                for a in range(k):
+                    for b in range(k):
+                        if a == 0 and b == 0:
+                            continue
+                        w = a * k + b
+                        for c in range(C):
+                            v = x[n, r0 + a, q0 + b, c]
+                            best = out[n, i, j, c]
+                            if v > best or (v != v and best == best):
+                                out[n, i, j, c] = v
+                                arg[n, i, j, c] = w
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_backward(dout, arg, k, stride, dx):
+    """dx gets each dout routed to its window's arg-max; one sample per task.
+
+    Non-overlapping windows (stride == k) are written in a single pass (every cell of dx is
+    either one window's arg-max or zero); overlapping ones are zeroed and scattered.
+    """
+    N, Ho, Wo, C = dout.shape
+    H, W = dx.shape[1], dx.shape[2]
+    for n in prange(N):
+        if stride != k:
+            dx[n] = 0
+            for i in range(Ho):
+                for j in range(Wo):
+                    for c in range(C):
+                        w = arg[n, i, j, c]
+                        dx[n, i * stride + w // k, j * stride + w % k, c] += dout[n, i, j, c]
+            continue
+        for r in range(Ho * k, H):  # rows and columns no window covers
+            dx[n, r] = 0
+        for r in range(Ho * k):
+            for q in range(Wo * k, W):
+                dx[n, r, q] = 0
+        for i in range(Ho):
+            for j in range(Wo):
+                for a in range(k):
+                    for b in range(k):
+                        w = a * k + b
+                        for c in range(C):
+                            g = dout[n, i, j, c] if arg[n, i, j, c] == w else 0
+                            dx[n, i * k + a, j * k + b, c] = g
+
+
+def _float_input(x: Any, layer: str, shape_doc: str) -> np.ndarray:
+    _check_ndim(x, 4, layer, shape_doc)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{layer} expects float32 or float64 input, got {x.dtype}")
+    return np.ascontiguousarray(x)
+
+
+# --------------------------------------------------------------------------- layers
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation), channels-last.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int or (kh, kw)
+    stride : int
+    padding : "valid", "same", int or (ph, pw)
+        "same" pads as TensorFlow does (output ceil(L / stride); with stride 1 identical to
+        PyTorch's ``padding="same"``); an int or pair pads both sides of each axis equally.
+    rng : numpy Generator or int seed, optional
+    init : {"he", "glorot", "zeros"}
+        Weight initialisation with fan_in = kh·kw·C_in, fan_out = kh·kw·C_out.
+    dtype : float dtype of the parameters ``W`` (kh, kw, C_in, C_out) and ``b`` (C_out,).
+    input_grad : bool
+        When False, ``backward`` skips the input gradient and returns None (use for the first
+        layer of a network, whose input is the data).
+
+    Input (N, H, W, C_in) -> output (N, Ho, Wo, C_out).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        padding: str | int | tuple[int, int] = "valid",
+        rng: np.random.Generator | int | None = None,
+        init: str = "he",
+        dtype: Any = np.float32,
+        input_grad: bool = True,
+    ) -> None:
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.out_channels = _positive_int(out_channels, "out_channels")
+        ks = (kernel_size, kernel_size) if np.isscalar(kernel_size) else tuple(kernel_size)
+        if len(ks) != 2:
+            raise ValueError(f"kernel_size must be an int or (kh, kw), got {kernel_size!r}")
+        self.kernel_size = tuple(_positive_int(k, "kernel_size") for k in ks)
+        self.stride = _positive_int(stride, "stride")
+        bad = f'padding must be "valid", "same", int or (ph, pw), got {padding!r}'
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(bad)
+        else:
+            pp = (padding, padding) if np.isscalar(padding) else tuple(padding)
+            if len(pp) != 2 or any(int(p) != p or p < 0 for p in pp):
+                raise ValueError(bad)
+            padding = (int(pp[0]), int(pp[1]))
+        self.padding = padding
+        self.input_grad = bool(input_grad)
+        kh, kw = self.kernel_size
+        shape = (kh, kw, self.in_channels, self.out_channels)
+        fan_in, fan_out = kh * kw * self.in_channels, kh * kw * self.out_channels
+        W = init_weights(shape, fan_in, fan_out, init, _rng(rng), dtype)
+        self.params = {"W": W, "b": np.zeros(self.out_channels, dtype=dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def pads(self, H: int, W: int) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) padding for an (H, W) input."""
+        kh, kw = self.kernel_size
+        if self.padding == "valid":
+            return 0, 0, 0, 0
+        if self.padding == "same":
+            return same_padding(H, kh, self.stride) + same_padding(W, kw, self.stride)
+        ph, pw = self.padding
+        return ph, ph, pw, pw
+
+    def output_shape(self, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        """(Ho, Wo, C_out) for an (H, W, C_in) input."""
+        H, W = input_shape[0], input_shape[1]
+        pt, pb, pl, pr = self.pads(H, W)
+        kh, kw = self.kernel_size
+        Ho = conv_output_size(H, kh, self.stride, pt, pb)
+        Wo = conv_output_size(W, kw, self.stride, pl, pr)
+        return Ho, Wo, self.out_channels
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = _float_input(x, "Conv2D", f"(N, H, W, {self.in_channels})")
+        N, H, W, C = x.shape
+        if C != self.in_channels:
+            raise ValueError(
+                f"Conv2D expects {self.in_channels} input channels, got shape {x.shape}"
+            )
+        Ho, Wo, Co = self.output_shape((H, W, C))
+        if Ho < 1 or Wo < 1:
+            raise ValueError(
+                f"Conv2D kernel {self.kernel_size} with padding {self.padding!r} does not fit "
+                f"an input of spatial size {(H, W)}"
+            )
+        kh, kw = self.kernel_size
+        pt, _, pl, _ = self.pads(H, W)
+        dtype = np.result_type(x.dtype, self.params["W"].dtype)
+        cols = np.empty((N, Ho, Wo, kh, kw, C), dtype=dtype)
+        _im2col(x.astype(dtype, copy=False), kh, kw, self.stride, pt, pl, cols)
+        self._cache = (x.shape, cols, pt, pl)
+        out = cols.reshape(N * Ho * Wo, -1) @ self.params["W"].reshape(-1, Co)
+        out += self.params["b"]
+        return out.reshape(N, Ho, Wo, Co)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        xshape, cols, pt, pl = self._cache
+        kh, kw = self.kernel_size
+        Co = self.out_channels
+        d2 = np.ascontiguousarray(dout).reshape(-1, Co)
+        c2 = cols.reshape(d2.shape[0], -1)
+        self.grads["W"] += (c2.T @ d2).reshape(self.grads["W"].shape)
+        self.grads["b"] += d2.sum(axis=0)
+        if not self.input_grad:
+            return None
+        dcols = (d2 @ self.params["W"].reshape(-1, Co).T).reshape(cols.shape)
+        dx = np.empty(xshape, dtype=dcols.dtype)
+        _col2im(dcols, kh, kw, self.stride, pt, pl, dx)
+        return dx
+
+    def __repr__(self) -> str:
+        return (
+            f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding!r})"
+        )
+
+
+class MaxPool2D(Layer):
+    """Max pooling over k×k windows, channels-last, no padding, floor mode (trailing rows and
+    columns that do not fill a window are dropped, as in PyTorch and Keras "valid").
+
+    Parameters
+    ----------
+    pool_size : int
+    stride : int, optional
+        Defaults to ``pool_size``.
+
+    Input (N, H, W, C) -> output (N, (H-k)//s + 1, (W-k)//s + 1, C). The gradient goes to the
+    first maximum of each window in row-major order, as in PyTorch.
+    """
+
+    def __init__(self, pool_size: int = 2, stride: int | None = None) -> None:
+        super().__init__()
+        self.pool_size = _positive_int(pool_size, "pool_size")
+        self.stride = self.pool_size if stride is None else _positive_int(stride, "stride")
+
+    def output_shape(self, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        """(Ho, Wo, C) for an (H, W, C) input."""
+        k, s = self.pool_size, self.stride
+        H, W, C = input_shape
+        return pool_output_size(H, k, s), pool_output_size(W, k, s), C
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        x = _float_input(x, "MaxPool2D", "(N, H, W, C)")
+        Ho, Wo, C = self.output_shape(x.shape[1:])
+        if Ho < 1 or Wo < 1:
+            raise ValueError(
+                f"MaxPool2D window {self.pool_size} does not fit an input of spatial size "
+                f"{x.shape[1:3]}"
+            )
+        out = np.empty((x.shape[0], Ho, Wo, C), dtype=x.dtype)
+        arg = np.empty(out.shape, dtype=np.int32)
+        _maxpool_forward(x, self.pool_size, self.stride, out, arg)
+        self._cache = (x.shape, arg)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        xshape, arg = self._cache
+        dout = np.ascontiguousarray(dout)
+        dx = np.empty(xshape, dtype=dout.dtype)
+        _maxpool_backward(dout, arg, self.pool_size, self.stride, dx)
+        return dx
+
+    def __repr__(self) -> str:
+        return f"MaxPool2D({self.pool_size}, stride={self.stride})"

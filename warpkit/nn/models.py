@@ -1,0 +1,150 @@
+"""The four benchmark models: fcn, cnn, st-fcn, st-cnn.
+
+Architectures (channels-last; "same" keeps the size, "valid" does not pad)::
+
+    fcn:  Flatten -> Dense 256 -> ReLU -> Dense 256 -> ReLU -> Dense K
+    cnn:  Conv 32 3x3 same -> ReLU -> MaxPool 2 -> Conv 32 3x3 same -> ReLU -> MaxPool 2
+          -> Flatten -> Dense 256 -> ReLU -> Dense K
+    localization net (st-*):
+          MaxPool 2 -> Conv 20 5x5 valid -> ReLU -> MaxPool 2 -> Conv 20 5x5 valid -> ReLU
+          -> Flatten -> Dense 50 -> ReLU -> Dense 6 (identity start)
+    st-fcn / st-cnn: SpatialTransformer(localization) followed by the fcn / cnn classifier,
+          on an output the size of the input.
+
+Layers followed by ReLU use He initialisation, the others Glorot. Training in the issue uses
+Adam (lr 1e-3), batch 64, softmax cross-entropy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .conv import Conv2D, MaxPool2D
+from .layers import Dense, Flatten, Layer, ReLU, Sequential
+from .spatial_transformer import SpatialTransformer
+
+__all__ = ["MODEL_NAMES", "build", "localization_net"]
+
+MODEL_NAMES = ("fcn", "cnn", "st-fcn", "st-cnn")
+
+
+def _shape(input_shape: Any) -> tuple[int, int, int]:
+    try:
+        H, W, C = (int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"input_shape must be (H, W, C), got {input_shape!r}") from None
+    if min(H, W, C) < 1:
+        raise ValueError(f"input_shape must be (H, W, C) with positive sizes, got {input_shape!r}")
+    return H, W, C
+
+
+def _chain(input_shape: tuple[int, int, int], layers: list[Layer]) -> tuple[int, int, int]:
+    """Spatial output shape of a conv/pool/ReLU chain (raises if a window stops fitting)."""
+    shape = input_shape
+    for layer in layers:
+        if hasattr(layer, "output_shape"):
+            shape = layer.output_shape(shape)
+            if min(shape) < 1:
+                raise ValueError(
+                    f"input_shape {input_shape} is too small for this model: {layer!r} "
+                    "has no room"
+                )
+    return shape
+
+
+def localization_net(
+    input_shape: tuple[int, int, int], rng: np.random.Generator, dtype: Any = np.float32
+) -> Sequential:
+    """The default localization net for an (H, W, C) input; ends in Dense(50, 6)."""
+    C = input_shape[2]
+    convs: list[Layer] = [
+        MaxPool2D(2),
+        Conv2D(C, 20, 5, padding="valid", rng=rng, dtype=dtype),
+        ReLU(),
+        MaxPool2D(2),
+        Conv2D(20, 20, 5, padding="valid", rng=rng, dtype=dtype),
+        ReLU(),
+    ]
+    h, w, c = _chain(input_shape, convs)
+    return Sequential(
+        *convs,
+        Flatten(),
+        Dense(h * w * c, 50, rng, "he", dtype),
+        ReLU(),
+        Dense(50, 6, rng, "zeros", dtype),
+    )
+
+
+def _fcn(input_shape, num_classes, rng, dtype, first: bool) -> list[Layer]:
+    H, W, C = input_shape
+    return [
+        Flatten(),
+        Dense(H * W * C, 256, rng, "he", dtype, input_grad=not first),
+        ReLU(),
+        Dense(256, 256, rng, "he", dtype),
+        ReLU(),
+        Dense(256, num_classes, rng, "glorot", dtype),
+    ]
+
+
+def _cnn(input_shape, num_classes, rng, dtype, first: bool) -> list[Layer]:
+    C = input_shape[2]
+    convs: list[Layer] = [
+        Conv2D(C, 32, 3, padding="same", rng=rng, dtype=dtype, input_grad=not first),
+        ReLU(),
+        MaxPool2D(2),
+        Conv2D(32, 32, 3, padding="same", rng=rng, dtype=dtype),
+        ReLU(),
+        MaxPool2D(2),
+    ]
+    h, w, c = _chain(input_shape, convs)
+    return [
+        *convs,
+        Flatten(),
+        Dense(h * w * c, 256, rng, "he", dtype),
+        ReLU(),
+        Dense(256, num_classes, rng, "glorot", dtype),
+    ]
+
+
+def build(
+    name: str,
+    input_shape: tuple[int, int, int] = (28, 28, 1),
+    num_classes: int = 10,
+    seed: int = 0,
+    dtype: Any = np.float32,
+) -> Sequential:
+    """Build one of :data:`MODEL_NAMES`, deterministically for a given ``seed``.
+
+    Parameters
+    ----------
+    name : {"fcn", "cnn", "st-fcn", "st-cnn"}
+    input_shape : (H, W, C)
+        Shape of one channels-last input image.
+    num_classes : int
+    seed : int
+        Seeds ``np.random.default_rng``; the same seed gives the same parameters.
+    dtype : float dtype of the parameters (float32 for training).
+
+    Returns
+    -------
+    Sequential
+        Maps (N, H, W, C) to logits (N, num_classes). For the ST models ``model.layers[0]`` is
+        the :class:`SpatialTransformer` (built with ``input_grad=False``: its input is data);
+        for fcn and cnn the first Dense / Conv2D likewise skips its input gradient, so
+        ``model.backward`` returns None.
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"model name must be one of {MODEL_NAMES}, got {name!r}")
+    shape = _shape(input_shape)
+    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    rng = np.random.default_rng(seed)
+    layers: list[Layer] = []
+    if name.startswith("st-"):
+        layers.append(SpatialTransformer(localization_net(shape, rng, dtype), input_grad=False))
+    classifier = _fcn if name.endswith("fcn") else _cnn
+    layers += classifier(shape, int(num_classes), rng, dtype, first=not layers)
+    return Sequential(*layers)
