@@ -1,0 +1,207 @@
+"""Bad input: clear errors at the public boundary; extreme coordinates: no crash, the meaning
+of design.md (NaN contributes 0; ±inf/huge are outside for zeros/constant, the edge for
+border, NaN for reflection/wrap) and finite outputs and gradients everywhere."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+import reference as R
+
+import warpkit as wk
+from warpkit.testing import EXTREME_VALUES
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with R.numba_threads(1):
+        yield
+
+
+X = np.zeros((2, 4, 5, 3))
+THETA = np.tile(np.eye(2, 3), (2, 1, 1))
+GRID = np.zeros((2, 3, 3, 2))
+GOUT = np.zeros((2, 3, 3, 3))
+
+
+def _raises(exc, call, *fragments):
+    """``call()`` raises ``exc`` whose message contains every fragment (regex-escaped)."""
+    with pytest.raises(exc) as info:
+        call()
+    msg = str(info.value)
+    for f in fragments:
+        assert re.search(re.escape(f), msg), f"{f!r} not in {msg!r}"
+
+
+# --------------------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 2), (2, 2, 2), (2, 2, 3, 1)])
+def test_theta_not_n23(shape):
+    bad = np.zeros(shape)
+    got = str(shape)
+    _raises(ValueError, lambda: wk.affine_sample(X, bad), "(N, 2, 3)", got)
+    _raises(ValueError, lambda: wk.affine_grid(bad, (2, 4, 5)), "(N, 2, 3)", got)
+    _raises(ValueError, lambda: wk.affine_sample_backward(X, X, bad), "(N, 2, 3)", got)
+
+
+def test_batch_sizes_disagree():
+    _raises(ValueError, lambda: wk.affine_sample(X, THETA[:1]), "2", "1", "batch")
+    _raises(ValueError, lambda: wk.grid_sample(X, GRID[:1]), "2", "1", "batch")
+    _raises(ValueError, lambda: wk.affine_grid(THETA, (3, 4, 5)), "3", "2", "batch")
+    _raises(ValueError, lambda: wk.grid_sample_backward(GOUT[:1], X, GRID), "(N, Ho, Wo, C)")
+    _raises(ValueError, lambda: wk.affine_sample_backward(X[:1], X, THETA), "(N, Ho, Wo, C)")
+
+
+@pytest.mark.parametrize("last", [1, 3])
+def test_grid_last_axis_not_2(last):
+    bad = np.zeros((2, 3, 3, last))
+    got = str((2, 3, 3, last))
+    _raises(ValueError, lambda: wk.grid_sample(X, bad), "(N, Ho, Wo, 2)", got)
+    _raises(ValueError, lambda: wk.grid_sample_backward(GOUT, X, bad), "(N, Ho, Wo, 2)", got)
+    _raises(ValueError, lambda: wk.affine_grid_backward(bad), "(N, Ho, Wo, 2)", got)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (4, 5, 3), (1, 2, 4, 5, 3)])
+def test_input_not_4d(shape):
+    bad = np.zeros(shape)
+    got = str(shape)
+    _raises(ValueError, lambda: wk.grid_sample(bad, GRID), "(N, H, W, C)", got)
+    _raises(ValueError, lambda: wk.affine_sample(bad, THETA), "(N, H, W, C)", got)
+
+
+def test_unknown_mode_and_padding():
+    _raises(ValueError, lambda: wk.grid_sample(X, GRID, mode="bicubic"), "bilinear", "'bicubic'")
+    _raises(ValueError, lambda: wk.affine_sample(X, THETA, mode="linear"), "nearest", "'linear'")
+    _raises(
+        ValueError, lambda: wk.grid_sample(X, GRID, padding_mode="mirror"), "reflection", "'mirror'"
+    )
+    _raises(
+        ValueError,
+        lambda: wk.affine_sample_backward(GOUT, X, THETA, padding_mode="edge"),
+        "border",
+        "'edge'",
+    )
+
+
+@pytest.mark.parametrize("out_size", [(0, 3), (3, -1), (2.5, 3), (3,), "ab"])
+def test_bad_out_size(out_size):
+    _raises(ValueError, lambda: wk.affine_sample(X, THETA, out_size), "out_size", str(out_size))
+
+
+def test_bad_affine_grid_size():
+    _raises(ValueError, lambda: wk.affine_grid(THETA, (2, 0, 5)), "(N, H, W)", "(2, 0, 5)")
+
+
+def test_not_an_array():
+    _raises(TypeError, lambda: wk.grid_sample(X.tolist(), GRID), "input", "array", "list")
+    _raises(TypeError, lambda: wk.grid_sample(X, GRID.tolist()), "grid", "array", "list")
+    _raises(TypeError, lambda: wk.affine_sample(X, THETA.tolist()), "theta", "array", "list")
+    _raises(TypeError, lambda: wk.affine_grid(THETA.tolist(), (2, 4, 5)), "theta", "list")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.bool_])
+def test_integer_input_points_to_warp(dtype):
+    bad = X.astype(dtype)
+    for call in (lambda: wk.grid_sample(bad, GRID), lambda: wk.affine_sample(bad, THETA)):
+        _raises(TypeError, call, "float32 or float64", np.dtype(dtype).name, "warp()")
+
+
+def test_bad_cval_and_flags():
+    kw = dict(padding_mode="constant")
+    _raises(ValueError, lambda: wk.grid_sample(X, GRID, cval=[1.0, 2.0], **kw), "3", "(2,)")
+    _raises(TypeError, lambda: wk.grid_sample(X, GRID, align_corners=1), "align_corners", "1")
+
+
+# --------------------------------------------------------------------------- extremes
+REGULAR = 0.3
+VALUES = [*EXTREME_VALUES, REGULAR]
+PAIRS = [(a, b) for a in VALUES for b in VALUES if not (a == REGULAR and b == REGULAR)]
+COMBOS = list(itertools.product(R.MODES, R.PADDINGS, [False, True], [np.float32, np.float64]))
+
+
+def _extreme_grid(dtype):
+    g = np.array(PAIRS, dtype=np.float64).reshape(1, len(PAIRS), 1, 2)
+    return g.astype(dtype)
+
+
+def _finite(*arrays):
+    for a in arrays:
+        assert np.all(np.isfinite(a)), a
+
+
+@pytest.mark.parametrize(
+    "combo", COMBOS, ids=[f"{m}-{p}-ac{int(a)}-{np.dtype(d).name}" for m, p, a, d in COMBOS]
+)
+def test_extreme_grid_values(combo):
+    mode, pad, ac, dt = combo
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 1.5, size=(1, 4, 5, 2)).astype(dt)  # nonzero: 0 output is telling
+    g = _extreme_grid(dt)
+    G = np.ones(g.shape[:3] + (2,), dtype=dt)
+    cv = np.array([-0.5, 2.0]) if pad == "constant" else 0.0
+    kw = dict(mode=mode, padding_mode=pad, align_corners=ac, cval=cv)
+    out = wk.grid_sample(x, g, **kw)
+    gin, ggrid = wk.grid_sample_backward(G, x, g, **kw)
+    _finite(out, gin, ggrid)
+    ref = R.grid_sample(x, g, mode, pad, ac, cv)
+    rgin, rggrid = R.grid_sample_backward(G, x, g, mode, pad, ac, cv)
+    tol = R.tolerances(dt)
+    for (a, b), o, r in zip(PAIRS, out[0, :, 0], ref[0, :, 0], strict=True):
+        np.testing.assert_allclose(o, r, **tol, err_msg=f"(x, y) = ({a}, {b})")
+    np.testing.assert_allclose(gin, rgin, **tol)
+    np.testing.assert_allclose(ggrid, rggrid, **tol)
+
+
+@pytest.mark.parametrize("pad", R.PADDINGS)
+@pytest.mark.parametrize("ac", [False, True])
+def test_extreme_meaning_spelled_out(pad, ac):
+    """The meaning, written without the reference: NaN -> 0; +inf in x -> 0 (zeros), cval
+    (constant), the last column (border), 0 (reflection, wrap)."""
+    x = np.arange(1.0, 21.0).reshape(1, 4, 5, 1)
+    g = np.array([[[[np.nan, 0.0], [np.inf, -1.0 + 1.0 / 4], [-1e30, 2.0**63]]]])
+    out = wk.grid_sample(x, g, padding_mode=pad, align_corners=ac, cval=7.0)[0, 0, :, 0]
+    assert out[0] == 0.0
+    row = R.unnormalize(-1.0 + 1.0 / 4, 4, ac)[0]  # a row coordinate inside the image
+    r0 = int(np.floor(row))
+    last_col = x[0, r0, 4, 0] * (1 - (row - r0)) + x[0, r0 + 1, 4, 0] * (row - r0)
+    expected = {"zeros": 0.0, "constant": 7.0, "border": last_col, "reflection": 0.0, "wrap": 0.0}
+    assert out[1] == pytest.approx(expected[pad], abs=1e-12)
+    corner = {"zeros": 0.0, "constant": 7.0, "border": x[0, 3, 0, 0], "reflection": 0, "wrap": 0}
+    assert out[2] == pytest.approx(corner[pad], abs=1e-12)
+
+
+@pytest.mark.parametrize("mode", R.MODES)
+@pytest.mark.parametrize("pad", R.PADDINGS)
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_extreme_theta(mode, pad, dt):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.5, 1.5, size=(1, 4, 5, 2)).astype(dt)
+    cv = 0.25
+    for ac, v, (k, j) in itertools.product(
+        [False, True], EXTREME_VALUES, [(0, 2), (1, 2), (0, 0), (1, 0), (0, 1)]
+    ):
+        theta = np.array([[[1.0, 0.1, 0.0], [-0.2, 0.9, 0.1]]])
+        theta[0, k, j] = v
+        theta = theta.astype(dt)
+        kw = dict(mode=mode, padding_mode=pad, align_corners=ac, cval=cv)
+        for out_size in [(3, 4), (1, 1)]:
+            out = wk.affine_sample(x, theta, out_size, **kw)
+            G = np.ones(out.shape, dtype=dt)
+            gin, gth = wk.affine_sample_backward(G, x, theta, out_size, **kw)
+            _finite(out, gin, gth)
+            if j == 2:  # a translation: every source coordinate is finite + v, no inf * 0
+                ref = R.affine_sample(x, theta, out_size, mode, pad, ac, cv)
+                np.testing.assert_allclose(out, ref, **R.tolerances(dt), err_msg=f"{v} {k} {ac}")
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 2), (1, 1, 4, 1), (2, 3, 1, 1)])
+def test_extremes_in_degenerate_images(shape):
+    """H or W = 1: the meaning of ±inf can be ambiguous; nothing may crash or be non-finite."""
+    x = np.ones(shape)
+    g = np.tile(_extreme_grid(np.float64), (shape[0], 1, 1, 1))
+    G = np.ones(g.shape[:3] + (shape[3],))
+    for mode, pad, ac in itertools.product(R.MODES, R.PADDINGS, [False, True]):
+        kw = dict(mode=mode, padding_mode=pad, align_corners=ac, cval=0.5)
+        _finite(wk.grid_sample(x, g, **kw), *wk.grid_sample_backward(G, x, g, **kw))

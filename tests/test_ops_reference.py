@@ -1,0 +1,181 @@
+"""Every core op against the loop-based reference in ``tests/reference.py``.
+
+Shapes cover H or W = 1, Ho != H, C = 1..4, N = 1..3; both dtypes, both align_corners,
+both modes and all five padding modes. Grids keep their pixel coordinates away from knots
+(integers and half-integers) so that float32 rounding cannot pick other corners.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+
+import numpy as np
+import pytest
+import reference as R
+
+import warpkit as wk
+
+# (N, H, W, C, Ho, Wo)
+SHAPES = [
+    (1, 1, 1, 1, 1, 1),
+    (1, 1, 5, 2, 3, 4),
+    (2, 4, 1, 3, 2, 2),
+    (3, 3, 4, 4, 5, 2),
+    (1, 5, 6, 1, 5, 6),
+    (2, 2, 3, 2, 1, 7),
+]
+DTYPES = [np.float32, np.float64]
+COMBOS = list(itertools.product(R.MODES, R.PADDINGS, [False, True], DTYPES))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with R.numba_threads(1):
+        yield
+
+
+def _ids(combo):
+    mode, pad, ac, dt = combo
+    return f"{mode}-{pad}-ac{int(ac)}-{np.dtype(dt).name}"
+
+
+def _cval(pad, rng, C):
+    return rng.uniform(-2, 2, size=C) if pad == "constant" else 0.0
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=[_ids(c) for c in COMBOS])
+def test_grid_sample_forward_backward(combo):
+    mode, pad, ac, dt = combo
+    tol = R.tolerances(dt)
+    rng = np.random.default_rng(zlib.crc32(_ids(combo).encode()))
+    for N, H, W, C, Ho, Wo in SHAPES:
+        x = rng.standard_normal((N, H, W, C)).astype(dt)
+        g = R.off_knot_grid(rng, N, Ho, Wo, H, W, ac).astype(dt)
+        go = rng.standard_normal((N, Ho, Wo, C)).astype(dt)
+        cv = _cval(pad, rng, C)
+        kw = dict(mode=mode, padding_mode=pad, align_corners=ac, cval=cv)
+        out = wk.grid_sample(x, g, **kw)
+        assert out.dtype == dt and out.shape == (N, Ho, Wo, C)
+        np.testing.assert_allclose(out, R.grid_sample(x, g, mode, pad, ac, cv), **tol)
+        gin, ggrid = wk.grid_sample_backward(go, x, g, **kw)
+        rgin, rggrid = R.grid_sample_backward(go, x, g, mode, pad, ac, cv)
+        assert gin.dtype == dt and ggrid.dtype == dt
+        np.testing.assert_allclose(gin, rgin, **tol)
+        np.testing.assert_allclose(ggrid, rggrid, **tol)
+        none, ggrid2 = wk.grid_sample_backward(go, x, g, need_input_grad=False, **kw)
+        assert none is None
+        np.testing.assert_array_equal(ggrid2, ggrid)
+
+
+@pytest.mark.parametrize("pad", R.PADDINGS)
+@pytest.mark.parametrize("ac", [False, True])
+def test_grid_sample_bilinear_forward_random_grid(pad, ac):
+    """Bilinear forward is continuous: any coordinates, including knots, compare tightly."""
+    rng = np.random.default_rng(7)
+    for N, H, W, C, Ho, Wo in SHAPES:
+        x = rng.standard_normal((N, H, W, C))
+        g = rng.uniform(-3.5, 3.5, size=(N, Ho, Wo, 2))
+        g[..., 0] = np.where(rng.random((N, Ho, Wo)) < 0.2, np.round(g[..., 0]), g[..., 0])
+        cv = _cval(pad, rng, C)
+        out = wk.grid_sample(x, g, padding_mode=pad, align_corners=ac, cval=cv)
+        ref = R.grid_sample(x, g, "bilinear", pad, ac, cv)
+        np.testing.assert_allclose(out, ref, **R.tolerances(np.float64))
+
+
+@pytest.mark.parametrize("ac", [False, True])
+@pytest.mark.parametrize("dt", DTYPES)
+def test_affine_grid_forward_backward(ac, dt):
+    rng = np.random.default_rng(3)
+    tol = R.tolerances(dt)
+    for N, _, _, C, Ho, Wo in SHAPES:
+        theta = rng.uniform(-2, 2, size=(N, 2, 3)).astype(dt)
+        for size in [(N, Ho, Wo), (N, Ho, Wo, C)]:
+            grid = wk.affine_grid(theta, size, align_corners=ac)
+            assert grid.dtype == dt and grid.shape == (N, Ho, Wo, 2)
+            np.testing.assert_allclose(grid, R.affine_grid(theta, size, ac), **tol)
+        gg = rng.standard_normal((N, Ho, Wo, 2)).astype(dt)
+        gt = wk.affine_grid_backward(gg, align_corners=ac)
+        assert gt.dtype == dt and gt.shape == (N, 2, 3)
+        np.testing.assert_allclose(gt, R.affine_grid_backward(gg, ac), **tol)
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=[_ids(c) for c in COMBOS])
+def test_affine_sample_forward_backward(combo):
+    mode, pad, ac, dt = combo
+    tol = R.tolerances(dt)
+    rng = np.random.default_rng(zlib.crc32(("affine" + _ids(combo)).encode()))
+    for N, H, W, C, Ho, Wo in SHAPES:
+        x = rng.standard_normal((N, H, W, C)).astype(dt)
+        theta = rng.uniform(-1.5, 1.5, size=(N, 2, 3)).astype(dt)
+        go = rng.standard_normal((N, Ho, Wo, C)).astype(dt)
+        cv = _cval(pad, rng, C)
+        kw = dict(mode=mode, padding_mode=pad, align_corners=ac, cval=cv)
+        out = wk.affine_sample(x, theta, (Ho, Wo), **kw)
+        assert out.dtype == dt and out.shape == (N, Ho, Wo, C)
+        ref = R.affine_sample(x, theta, (Ho, Wo), mode, pad, ac, cv)
+        np.testing.assert_allclose(out, ref, **tol)
+        gin, gth = wk.affine_sample_backward(go, x, theta, (Ho, Wo), **kw)
+        rgin, rgth = R.affine_sample_backward(go, x, theta, (Ho, Wo), mode, pad, ac, cv)
+        assert gin.dtype == dt and gth.dtype == dt and gth.shape == (N, 2, 3)
+        np.testing.assert_allclose(gin, rgin, **tol)
+        # grad_theta sums Ho * Wo terms of size ~ W: scale the float32 tolerance with it
+        scale = 1.0 if dt == np.float64 else 1.0 + 0.1 * Ho * Wo * max(H, W)
+        np.testing.assert_allclose(gth, rgth, rtol=tol["rtol"], atol=tol["atol"] * scale)
+        none, gth2 = wk.affine_sample_backward(go, x, theta, need_input_grad=False, **kw)
+        assert none is None
+        np.testing.assert_array_equal(gth2, gth)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_affine_sample_default_out_size(dt):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 5, 2)).astype(dt)
+    theta = rng.uniform(-1, 1, size=(2, 2, 3)).astype(dt)
+    out = wk.affine_sample(x, theta)
+    assert out.shape == x.shape
+    np.testing.assert_allclose(out, R.affine_sample(x, theta), **R.tolerances(dt))
+
+
+@pytest.mark.parametrize("pad", R.PADDINGS)
+@pytest.mark.parametrize("ac", [False, True])
+@pytest.mark.parametrize("dt", DTYPES)
+def test_nearest_rounds_half_to_even(pad, ac, dt):
+    """Pixel coordinates exactly at k + 1/2 (exact in binary) go to the even neighbour."""
+    H, W = (4, 4) if not ac else (5, 5)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, H, W, 3)).astype(dt)
+    ks = np.arange(-1, W) + 0.5  # -0.5, 0.5, ..., W - 0.5
+    px, py = np.meshgrid(ks, ks[::-1])
+    g = np.stack([R.normalize(px, W, ac), R.normalize(py, H, ac)], axis=-1)[None].astype(dt)
+    # the normalized values are exact, so the pixel coordinates are exactly half-integers
+    assert np.array_equal(R.unnormalize(g.astype(np.float64)[..., 0], W, ac)[0], px[None])
+    out = wk.grid_sample(x, g, mode="nearest", padding_mode=pad, align_corners=ac, cval=0.5)
+    ref = R.grid_sample(x, g, "nearest", pad, ac, 0.5)
+    np.testing.assert_array_equal(out, ref.astype(dt))
+    # spot check of the meaning, independent of the reference: 0.5 -> 0, 1.5 -> 2
+    inside = dict(mode="nearest", align_corners=ac)
+    g1 = np.array([[[[R.normalize(0.5, W, ac), R.normalize(1.5, H, ac)]]]], dtype=dt)
+    np.testing.assert_array_equal(wk.grid_sample(x, g1, **inside)[0, 0, 0], x[0, 2, 0])
+
+
+@pytest.mark.parametrize("pad", ["constant", "wrap"])
+@pytest.mark.parametrize("mode", R.MODES)
+@pytest.mark.parametrize("ac", [False, True])
+def test_beyond_torch_matches_scikit_image(pad, mode, ac):
+    """constant and wrap follow scikit-image's ``warp`` (an independent peer of the reference)."""
+    from skimage.transform import warp
+
+    rng = np.random.default_rng(8)
+    H, W, Ho, Wo = 4, 5, 6, 7
+    img = rng.standard_normal((H, W))
+    grid = R.off_knot_grid(rng, 1, Ho, Wo, H, W, ac)
+    px = R.unnormalize(grid[0, ..., 0], W, ac)[0]
+    py = R.unnormalize(grid[0, ..., 1], H, ac)[0]
+    coords = np.stack([py, px])  # skimage: (row, col) coordinate maps of the output shape
+    order = 1 if mode == "bilinear" else 0
+    want = warp(img, coords, order=order, mode=pad, cval=0.75, clip=False, preserve_range=True)
+    got = wk.grid_sample(
+        img[None, :, :, None], grid, mode=mode, padding_mode=pad, align_corners=ac, cval=0.75
+    )
+    np.testing.assert_allclose(got[0, :, :, 0], want, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,313 @@
+"""Test helpers for warpkit and its users: hypothesis strategies and a gradient checker.
+
+The strategies produce data in warpkit's conventions: images channels-last ((N, H, W, C) or
+(H, W[, C])), θ of shape (N, 2, 3) mapping normalized *output* coordinates to normalized
+*input* coordinates, grids of shape (N, Ho, Wo, 2) whose last axis is (x, y) =
+(column, row) in normalized coordinates (-1 and +1 are the image's edges; see
+:mod:`warpkit._coords`).
+
+`hypothesis <https://hypothesis.readthedocs.io>`_ is optional: it is imported only when a
+strategy is built, so ``import warpkit.testing`` works without it (the gradient helpers need
+numpy only).
+
+Examples
+--------
+>>> import numpy as np
+>>> from hypothesis import given
+>>> from warpkit.testing import images, thetas, sampling_options
+>>> @given(images(dtype=np.float64), thetas(n=1), sampling_options())
+... def test_finite(x, theta, opts): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "thetas",
+    "images",
+    "grids",
+    "sampling_options",
+    "numerical_gradient",
+    "check_gradient",
+    "MODES",
+    "PADDING_MODES",
+    "EXTREME_VALUES",
+]
+
+MODES = ("bilinear", "nearest")
+PADDING_MODES = ("zeros", "border", "reflection", "constant", "wrap")
+#: Coordinates that must never crash a sampler: NaN, ±inf and huge finite values.
+EXTREME_VALUES = (float("nan"), float("inf"), -float("inf"), 1e30, -1e30, 2.0**31, 2.0**63)
+
+
+def _hypothesis():
+    """Import hypothesis and its numpy extra, or explain how to get them."""
+    try:
+        import hypothesis.extra.numpy as hnp
+        import hypothesis.strategies as st
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "warpkit.testing strategies need hypothesis; install it with "
+            "`pip install hypothesis` (or `pip install warpkit[test]`)"
+        ) from exc
+    return st, hnp
+
+
+# --------------------------------------------------------------------------- strategies
+def thetas(
+    n: int = 1,
+    max_scale: float = 2.0,
+    max_translation: float = 1.0,
+    invertible: bool = False,
+    min_det: float = 0.1,
+    dtype: Any = np.float64,
+):
+    """Strategy for affine maps θ of shape (n, 2, 3).
+
+    Parameters
+    ----------
+    n : int
+        Batch size.
+    max_scale : float
+        Bound on the entries of the linear part ``θ[:, :, :2]`` (|entry| <= max_scale).
+    max_translation : float
+        Bound on the translation ``θ[:, :, 2]`` (normalized units).
+    invertible : bool
+        When True every linear part has ``|det| >= min_det`` (bounded away from singular).
+    min_det : float
+        The lower bound on ``|det|`` used when ``invertible``.
+    dtype : float32 or float64
+
+    Returns
+    -------
+    hypothesis strategy of ndarray, shape (n, 2, 3), ``dtype``
+        θ maps normalized output coordinates (x_t, y_t, 1) to normalized input (x_s, y_s).
+    """
+    st, hnp = _hypothesis()
+    if invertible and min_det > 2 * max_scale**2:
+        raise ValueError(
+            f"min_det must be at most 2 * max_scale**2 = {2 * max_scale**2}, got {min_det}"
+        )
+    lin = st.floats(-max_scale, max_scale, allow_nan=False, width=64)
+    tr = st.floats(-max_translation, max_translation, allow_nan=False, width=64)
+
+    def one():
+        m = hnp.arrays(np.float64, (2, 2), elements=lin)
+        if invertible:
+            m = m.filter(lambda a: abs(np.linalg.det(a)) >= min_det)
+        return st.tuples(m, hnp.arrays(np.float64, (2,), elements=tr)).map(
+            lambda p: np.concatenate([p[0], p[1][:, None]], axis=1)
+        )
+
+    return st.lists(one(), min_size=n, max_size=n).map(
+        lambda ts: np.stack(ts).astype(dtype)
+    )
+
+
+def images(
+    shape: tuple | None = None,
+    dtype: Any = np.float64,
+    *,
+    layout: str = "batch",
+    max_batch: int = 3,
+    max_side: int = 8,
+    max_channels: int = 4,
+    elements: Any = None,
+):
+    """Strategy for images or image batches in channels-last layout.
+
+    Parameters
+    ----------
+    shape : tuple, optional
+        A fixed shape. When None a shape is drawn according to ``layout``.
+    dtype : numpy dtype
+        float32, float64, uint8, uint16, int32, bool, ...
+    layout : {"batch", "image", "any"}
+        ``"batch"`` draws (N, H, W, C); ``"image"`` draws (H, W) or (H, W, C); ``"any"``
+        either. Ignored when ``shape`` is given.
+    max_batch, max_side, max_channels : int
+        Upper bounds on N, on H and W, and on C (all lower bounds are 1).
+    elements : hypothesis strategy, optional
+        Pixel values. Default: floats in [-1, 1] for float dtypes, the full range for
+        integer dtypes.
+
+    Returns
+    -------
+    hypothesis strategy of ndarray with the drawn shape and ``dtype``
+    """
+    st, hnp = _hypothesis()
+    dtype = np.dtype(dtype)
+    if layout not in ("batch", "image", "any"):
+        raise ValueError(f"layout must be 'batch', 'image' or 'any', got {layout!r}")
+    if elements is None and dtype.kind == "f":
+        elements = st.floats(-1.0, 1.0, allow_nan=False, width=min(8 * dtype.itemsize, 64))
+    if shape is not None:
+        shapes = st.just(tuple(shape))
+    else:
+        side = st.integers(1, max_side)
+        chan = st.integers(1, max_channels)
+        batch = st.tuples(st.integers(1, max_batch), side, side, chan)
+        image = st.one_of(st.tuples(side, side), st.tuples(side, side, chan))
+        shapes = {"batch": batch, "image": image, "any": st.one_of(batch, image)}[layout]
+    return shapes.flatmap(lambda s: hnp.arrays(dtype, s, elements=elements))
+
+
+def grids(
+    n: int,
+    ho: int,
+    wo: int,
+    extreme: bool = False,
+    *,
+    bound: float = 1.5,
+    dtype: Any = np.float64,
+):
+    """Strategy for sampling grids of shape (n, ho, wo, 2) in normalized coordinates.
+
+    Parameters
+    ----------
+    n, ho, wo : int
+        Batch size and output height and width.
+    extreme : bool
+        When True entries may also be NaN, ±inf or huge finite values
+        (:data:`EXTREME_VALUES`), which a sampler must survive.
+    bound : float
+        Finite regular entries lie in [-bound, bound]; |x| <= 1 is inside the image.
+    dtype : float32 or float64
+
+    Returns
+    -------
+    hypothesis strategy of ndarray, shape (n, ho, wo, 2), ``dtype``
+        Last axis (x, y) = (column, row).
+    """
+    st, hnp = _hypothesis()
+    dtype = np.dtype(dtype)
+    regular = st.floats(-bound, bound, allow_nan=False, width=8 * dtype.itemsize)
+    if extreme:
+        elements = st.one_of(regular, st.sampled_from([dtype.type(v) for v in EXTREME_VALUES]))
+    else:
+        elements = regular
+    return hnp.arrays(dtype, (n, ho, wo, 2), elements=elements)
+
+
+def sampling_options(
+    modes: tuple = MODES, padding_modes: tuple = PADDING_MODES, cval: bool = False
+):
+    """Strategy for the keyword options of the samplers.
+
+    Parameters
+    ----------
+    modes : tuple of str
+        Interpolation modes to draw from.
+    padding_modes : tuple of str
+        Padding modes to draw from.
+    cval : bool
+        When True a scalar ``cval`` in [-2, 2] is drawn too.
+
+    Returns
+    -------
+    hypothesis strategy of dict
+        ``{"mode": ..., "padding_mode": ..., "align_corners": ...[, "cval": ...]}``, ready to
+        pass as ``**kwargs`` to :func:`warpkit.grid_sample` or :func:`warpkit.affine_sample`.
+    """
+    st, _ = _hypothesis()
+    fields = {
+        "mode": st.sampled_from(modes),
+        "padding_mode": st.sampled_from(padding_modes),
+        "align_corners": st.booleans(),
+    }
+    if cval:
+        fields["cval"] = st.floats(-2.0, 2.0, allow_nan=False)
+    return st.fixed_dictionaries(fields)
+
+
+# --------------------------------------------------------------------------- gradients
+def numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6
+) -> np.ndarray:
+    """Central-difference gradient of a scalar function.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> float`` (or a 0-d array); called 2 * x.size times on perturbed float64
+        copies of ``x``.
+    x : ndarray
+        The point; it is not modified.
+    eps : float
+        Step: ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``.
+
+    Returns
+    -------
+    ndarray, float64, shape of ``x``
+    """
+    x0 = np.array(x, dtype=np.float64)
+    flat = x0.reshape(-1)
+    grad = np.zeros_like(flat)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        fp = float(f(x0.copy()))
+        flat[i] = old - eps
+        fm = float(f(x0.copy()))
+        flat[i] = old
+        grad[i] = (fp - fm) / (2 * eps)
+    return grad.reshape(x0.shape)
+
+
+def check_gradient(
+    f: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    grad: np.ndarray,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+) -> np.ndarray:
+    """Assert that ``grad`` is the gradient of the scalar ``f`` at ``x``.
+
+    Compares ``grad`` with :func:`numerical_gradient` (central differences) elementwise with
+    ``|grad - numeric| <= atol + rtol * |numeric|``. Use float64 and points away from the
+    function's kinks (interpolation knots, clip and reflection bounds).
+
+    Parameters
+    ----------
+    f : callable
+        Scalar function of one array.
+    x : ndarray
+        Point of evaluation.
+    grad : ndarray, shape of ``x``
+        The analytic gradient to check.
+    eps, rtol, atol : float
+        Finite-difference step and tolerances.
+
+    Returns
+    -------
+    ndarray, float64
+        The numerical gradient (for further checks).
+
+    Raises
+    ------
+    AssertionError
+        Naming the worst index, the analytic and the numerical value.
+    ValueError
+        When ``grad`` and ``x`` have different shapes.
+    """
+    grad = np.asarray(grad, dtype=np.float64)
+    if grad.shape != np.shape(x):
+        raise ValueError(
+            f"grad must have the shape of x {np.shape(x)}, got shape {grad.shape}"
+        )
+    num = numerical_gradient(f, x, eps)
+    err = np.abs(grad - num) - (atol + rtol * np.abs(num))
+    if not np.all(np.isfinite(grad)) or np.any(err > 0):
+        bad = np.where(np.isfinite(grad), err, np.inf)
+        idx = np.unravel_index(int(np.argmax(bad)), grad.shape) if grad.size else ()
+        raise AssertionError(
+            f"gradient mismatch at index {tuple(int(i) for i in idx)}: analytic "
+            f"{grad[idx]!r}, numerical {num[idx]!r} (rtol={rtol}, atol={atol}, eps={eps}); "
+            f"{int(np.sum(bad > 0))} of {grad.size} entries out of tolerance"
+        )
+    return num
