@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._coords import BILINEAR, CONSTANT, NEAREST, ZEROS, build
+from .._coords import BILINEAR, CONSTANT, ZEROS, build
 
 
 @njit(inline="always")
@@ -112,47 +112,78 @@ def _interior(ix, iy, W, H):
 
 
 @njit(inline="always")
-def _bilinear_pixel(oflat, q, flat, p, C, WC, w):
-    """oflat[q + c] = bilinear mix of the 4 corners at flat[p] for c < C (interior only)."""
-    a = w[0]
-    b = w[1]
-    c_ = w[2]
-    d = w[3]
-    p2 = p + WC
-    for c in range(C):
-        oflat[q + c] = (flat[p + c] * a + flat[p + C + c] * b) + (
-            flat[p2 + c] * c_ + flat[p2 + C + c] * d
-        )
+def _scratch(Wo, W, H, dtype):
+    """Per-task row buffers: coordinates, corner offsets, fractions, typed constants."""
+    k = np.empty(4, dtype)  # 0, W - 1, H - 1, 1 in the output dtype
+    k[0] = 0
+    k[1] = W - 1
+    k[2] = H - 1
+    k[3] = 1
+    return (np.empty(Wo), np.empty(Wo), np.empty(Wo, np.int64), np.empty(Wo, dtype),
+            np.empty(Wo, dtype), k)
 
 
 @njit(inline="always")
-def _weights(ix, iy, w):
-    """Corner index (x0, y0) and the four weights (into w, in the output dtype)."""
-    x0 = int(ix)
-    y0 = int(iy)
-    fx = ix - x0
-    fy = iy - y0
-    w[0] = (1.0 - fx) * (1.0 - fy)
-    w[1] = fx * (1.0 - fy)
-    w[2] = (1.0 - fx) * fy
-    w[3] = fx * fy
-    return x0, y0
+def _classify_row(px, py, W, C, offs, fxs, fys, k):
+    """Vectorisable pass over a row of padded pixel coordinates (bilinear).
+
+    For pixels whose four corners are inside the image, ``offs`` gets the flat offset of the
+    top-left corner within its image and (fxs, fys) the fractions, in the output dtype
+    (float32 arithmetic for float32 images); every other pixel (outside, edge, NaN) gets
+    ``offs = -1`` and is left to the general ``sample_point``.
+    """
+    zero = k[0]
+    Wm = k[1]
+    Hm = k[2]
+    for j in range(px.shape[0]):
+        fxs[j] = px[j]
+        fys[j] = py[j]
+        ix = fxs[j]
+        iy = fys[j]
+        inside = (ix >= zero) & (ix < Wm) & (iy >= zero) & (iy < Hm)
+        ix = ix if inside else zero
+        iy = iy if inside else zero
+        x0 = np.floor(ix)
+        y0 = np.floor(iy)
+        fxs[j] = ix - x0
+        fys[j] = iy - y0
+        offs[j] = (int(y0) * W + int(x0)) * C if inside else -1
 
 
 @njit(inline="always")
-def _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, C):
+def _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, C):
+    px, py, offs, fxs, fys, k = scratch
     H, W = inp.shape[1], inp.shape[2]
     WC = W * C
     base = n * H * WC
     Wo = px.shape[0]
     obase = (n * out.shape[1] + i) * Wo * C
+    if mode == BILINEAR:
+        _classify_row(px, py, W, C, offs, fxs, fys, k)
+        one = k[3]
+        for j in range(Wo):
+            o = offs[j]
+            if o >= 0:
+                fx = fxs[j]
+                fy = fys[j]
+                a = (one - fx) * (one - fy)
+                b = fx * (one - fy)
+                c_ = (one - fx) * fy
+                d = fx * fy
+                p = base + o
+                p2 = p + WC
+                q = obase + j * C
+                for c in range(C):
+                    oflat[q + c] = (flat[p + c] * a + flat[p + C + c] * b) + (
+                        flat[p2 + c] * c_ + flat[p2 + C + c] * d
+                    )
+            else:
+                sample_point(inp, n, px[j], py[j], mode, padding, cval, out, n, i, j)
+        return
     for j in range(Wo):
         ix = px[j]
         iy = py[j]
-        if mode == BILINEAR and _interior(ix, iy, W, H):
-            x0, y0 = _weights(ix, iy, w)
-            _bilinear_pixel(oflat, obase + j * C, flat, base + (y0 * W + x0) * C, C, WC, w)
-        elif mode == NEAREST and ix >= 0.0 and ix <= W - 1 and iy >= 0.0 and iy <= H - 1:
+        if ix >= 0.0 and ix <= W - 1 and iy >= 0.0 and iy <= H - 1:
             p = base + (int(np.rint(iy)) * W + int(np.rint(ix))) * C  # rint: ties to even
             q = obase + j * C
             for c in range(C):
@@ -162,17 +193,17 @@ def _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, C
 
 
 @njit(inline="always")
-def _gather_row(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w):
-    """Sample one output row from its padded pixel coordinates (px, py)."""
+def _gather_row(inp, flat, oflat, n, i, mode, padding, cval, out, scratch):
+    """Sample one output row from its padded pixel coordinates (scratch's px, py)."""
     C = inp.shape[3]
     if C == 1:
-        _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, 1)
+        _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, 1)
     elif C == 3:
-        _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, 3)
+        _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, 3)
     elif C == 4:
-        _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, 4)
+        _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, 4)
     else:
-        _gather_row_C(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w, C)
+        _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, C)
 
 
 @njit(parallel=True, cache=True)
@@ -189,9 +220,8 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
     oflat = out.reshape(out.size)
     rows = N * Ho
     for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        px = np.empty(Wo)
-        py = np.empty(Wo)
-        w = np.empty(4, out.dtype)  # weights in the output dtype (integer inputs)
+        scratch = _scratch(Wo, W, H, out.dtype)
+        px, py = scratch[0], scratch[1]
         for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
             n = r // Ho
             i = r % Ho
@@ -202,7 +232,7 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
                 px[j] = ax * j + rx
                 py[j] = ay * j + ry
             _pad_row(px, py, W, H, padding, align_corners)
-            _gather_row(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w)
+            _gather_row(inp, flat, oflat, n, i, mode, padding, cval, out, scratch)
 
 
 @njit(parallel=True, cache=True)
@@ -214,9 +244,8 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
     oflat = out.reshape(out.size)
     rows = N * Ho
     for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        px = np.empty(Wo)
-        py = np.empty(Wo)
-        w = np.empty(4, out.dtype)  # weights in the output dtype (integer inputs)
+        scratch = _scratch(Wo, W, H, out.dtype)
+        px, py = scratch[0], scratch[1]
         for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
             n = r // Ho
             i = r % Ho
@@ -224,7 +253,7 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
                 px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
                 py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
             _pad_row(px, py, W, H, padding, align_corners)
-            _gather_row(inp, flat, oflat, n, i, px, py, mode, padding, cval, out, w)
+            _gather_row(inp, flat, oflat, n, i, mode, padding, cval, out, scratch)
 
 
 # --------------------------------------------------------------------------- backward row machinery
