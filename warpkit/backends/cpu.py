@@ -112,37 +112,29 @@ def _interior(ix, iy, W, H):
 
 
 @njit(inline="always")
-def _scratch(Wo, W, H, dtype):
-    """Per-task row buffers: coordinates, corner offsets, fractions, typed constants."""
-    k = np.empty(4, dtype)  # 0, W - 1, H - 1, 1 in the output dtype
-    k[0] = 0
-    k[1] = W - 1
-    k[2] = H - 1
-    k[3] = 1
-    return (np.empty(Wo), np.empty(Wo), np.empty(Wo, np.int64), np.empty(Wo, dtype),
-            np.empty(Wo, dtype), k)
+def _scratch(Wo, dtype):
+    """Per-task row buffers: coordinates, corner offsets, fractions, and 4 weights in the
+    output dtype (float32 weights for float32 and integer images, as PyTorch)."""
+    return (np.empty(Wo), np.empty(Wo), np.empty(Wo, np.int64), np.empty(Wo), np.empty(Wo),
+            np.empty(4, dtype))
 
 
 @njit(inline="always")
-def _classify_row(px, py, W, C, offs, fxs, fys, k):
+def _classify_row(px, py, W, H, C, offs, fxs, fys):
     """Vectorisable pass over a row of padded pixel coordinates (bilinear).
 
     For pixels whose four corners are inside the image, ``offs`` gets the flat offset of the
-    top-left corner within its image and (fxs, fys) the fractions, in the output dtype
-    (float32 arithmetic for float32 images); every other pixel (outside, edge, NaN) gets
-    ``offs = -1`` and is left to the general ``sample_point``.
+    top-left corner within its image and (fxs, fys) the fractions; every other pixel (outside,
+    edge, NaN) gets ``offs = -1`` and is left to the general ``sample_point``.
     """
-    zero = k[0]
-    Wm = k[1]
-    Hm = k[2]
+    Wm = W - 1.0
+    Hm = H - 1.0
     for j in range(px.shape[0]):
-        fxs[j] = px[j]
-        fys[j] = py[j]
-        ix = fxs[j]
-        iy = fys[j]
-        inside = (ix >= zero) & (ix < Wm) & (iy >= zero) & (iy < Hm)
-        ix = ix if inside else zero
-        iy = iy if inside else zero
+        ix = px[j]
+        iy = py[j]
+        inside = (ix >= 0.0) & (ix < Wm) & (iy >= 0.0) & (iy < Hm)
+        ix = ix if inside else 0.0
+        iy = iy if inside else 0.0
         x0 = np.floor(ix)
         y0 = np.floor(iy)
         fxs[j] = ix - x0
@@ -152,24 +144,27 @@ def _classify_row(px, py, W, C, offs, fxs, fys, k):
 
 @njit(inline="always")
 def _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, C):
-    px, py, offs, fxs, fys, k = scratch
+    px, py, offs, fxs, fys, w = scratch
     H, W = inp.shape[1], inp.shape[2]
     WC = W * C
     base = n * H * WC
     Wo = px.shape[0]
     obase = (n * out.shape[1] + i) * Wo * C
     if mode == BILINEAR:
-        _classify_row(px, py, W, C, offs, fxs, fys, k)
-        one = k[3]
+        _classify_row(px, py, W, H, C, offs, fxs, fys)
         for j in range(Wo):
             o = offs[j]
             if o >= 0:
                 fx = fxs[j]
                 fy = fys[j]
-                a = (one - fx) * (one - fy)
-                b = fx * (one - fy)
-                c_ = (one - fx) * fy
-                d = fx * fy
+                w[0] = (1.0 - fx) * (1.0 - fy)
+                w[1] = fx * (1.0 - fy)
+                w[2] = (1.0 - fx) * fy
+                w[3] = fx * fy
+                a = w[0]
+                b = w[1]
+                c_ = w[2]
+                d = w[3]
                 p = base + o
                 p2 = p + WC
                 q = obase + j * C
@@ -220,7 +215,7 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
     oflat = out.reshape(out.size)
     rows = N * Ho
     for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        scratch = _scratch(Wo, W, H, out.dtype)
+        scratch = _scratch(Wo, out.dtype)
         px, py = scratch[0], scratch[1]
         for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
             n = r // Ho
@@ -244,7 +239,7 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
     oflat = out.reshape(out.size)
     rows = N * Ho
     for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        scratch = _scratch(Wo, W, H, out.dtype)
+        scratch = _scratch(Wo, out.dtype)
         px, py = scratch[0], scratch[1]
         for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
             n = r // Ho
