@@ -3,7 +3,8 @@
 Layers (channels-last, ``forward(x, training)`` / ``backward(dout)`` with accumulating
 ``grads``), :class:`Sequential`, :func:`softmax_cross_entropy`, the :class:`SGD` and
 :class:`Adam` optimizers, the :class:`SpatialTransformer` layer on warpkit's fused affine
-sampler, and the four benchmark models in :mod:`warpkit.nn.models`.
+sampler, the four benchmark models in :mod:`warpkit.nn.models`, and the trainer
+(:func:`train`, :func:`evaluate`, :func:`load_checkpoint`).
 """
 
 from . import models
@@ -12,6 +13,7 @@ from .layers import Dense, Dropout, Flatten, Layer, ReLU, Sequential, Tanh
 from .losses import softmax_cross_entropy
 from .optim import SGD, Adam
 from .spatial_transformer import SpatialTransformer
+from .trainer import evaluate, load_checkpoint, train
 
 __all__ = [
     "Layer",
@@ -28,4 +30,7 @@ __all__ = [
     "SGD",
     "Adam",
     "models",
+    "train",
+    "evaluate",
+    "load_checkpoint",
 ]

@@ -1,0 +1,172 @@
+"""Tests for warpkit.nn.trainer and the ``warpkit train`` / ``warpkit evaluate`` commands.
+
+Runs are tiny (a few dozen training digits, a few dozen test samples) to stay fast.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from warpkit import cli
+from warpkit.datasets import make_experiment
+from warpkit.nn import trainer
+
+TINY = dict(data="digits", distortion="rts", model="st-fcn", epochs=1, batch_size=32, lr=1e-3,
+            seed=3, max_train=16, max_test=40, show_progress=False)
+TIMING_KEYS = {"train_seconds", "epoch_seconds", "samples_per_second"}
+
+
+def strip_timings(metrics: dict) -> dict:
+    out = {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+    out["history"] = [{k: v for k, v in h.items() if not k.endswith("seconds")}
+                      for h in metrics["history"]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def st_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("st_run")
+    metrics = trainer.train(out=out, **TINY)
+    return out, metrics
+
+
+def test_train_writes_metrics_checkpoint_and_png(st_run):
+    out, metrics = st_run
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    for key in ("model", "distortion", "epochs", "test_error", "train_seconds", "epoch_seconds",
+                "samples_per_second", "history"):
+        assert key in saved, key
+    assert saved["model"] == "st-fcn" and saved["distortion"] == "rts" and saved["epochs"] == 1
+    assert saved["train_samples_per_epoch"] == 8 * 16 and saved["test_samples"] == 40
+    assert 0.0 <= saved["test_error"] <= 1.0 and saved["samples_per_second"] > 0
+    assert saved["test_error"] == saved["history"][-1]["test_error"]
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as f:
+        config = json.loads(str(f["config"]))
+        assert config["model"] == "st-fcn" and config["image_shape"] == [42, 42, 1]
+        assert config["seed"] == 3 and config["epochs"] == 1 and config["data"] == "digits"
+        assert any(k.startswith("params.0.loc.") for k in f.files)
+
+
+def test_transforms_png_shows_test_inputs_and_transformer_outputs(st_run):
+    out, _ = st_run
+    png = iio.imread(out / "transforms.png")
+    cell, gap, up = 42, 2, 3
+    assert png.dtype == np.uint8 and png.ndim == 2
+    assert png.shape == ((2 * (cell + gap) + gap) * up, (8 * (cell + gap) + gap) * up)
+    test_x = make_experiment("digits", "rts", max_train=16, max_test=40).test_x
+    model, _ = trainer.load_checkpoint(out / "checkpoint.npz")
+    warped = model.layers[0].forward(test_x[:8], training=False)
+    for k in range(8):
+        left = (gap + k * (cell + gap)) * up
+        top = gap * up
+        top_cell = png[top : top + cell * up : up, left : left + cell * up : up]
+        np.testing.assert_array_equal(top_cell, np.round(test_x[k, :, :, 0] * 255))
+        bottom = (2 * gap + cell) * up
+        low_cell = png[bottom : bottom + cell * up : up, left : left + cell * up : up]
+        expected = np.round(np.clip(warped[k, :, :, 0], 0, 1) * 255)
+        np.testing.assert_allclose(low_cell, expected, atol=1)
+
+
+def test_evaluate_reproduces_test_error(st_run):
+    out, metrics = st_run
+    assert trainer.evaluate(out / "checkpoint.npz") == metrics["test_error"]
+    # an independent count with the reloaded model
+    model, _ = trainer.load_checkpoint(out / "checkpoint.npz")
+    exp = make_experiment("digits", "rts", max_train=16, max_test=40)
+    wrong = sum(int(np.argmax(model.forward(exp.test_x[i : i + 1], training=False)) !=
+                    exp.test_y[i]) for i in range(len(exp.test_y)))
+    assert wrong / len(exp.test_y) == metrics["test_error"]
+
+
+def test_same_seed_same_numbers(st_run, tmp_path):
+    out, metrics = st_run
+    again = trainer.train(out=tmp_path, **TINY)
+    assert strip_timings(again) == strip_timings(metrics)
+    with np.load(out / "checkpoint.npz") as a, np.load(tmp_path / "checkpoint.npz") as b:
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    other = trainer.train(**{**TINY, "seed": 4})
+    assert other["history"][0]["train_loss"] != metrics["history"][0]["train_loss"]
+
+
+def test_cli_model_choices_match_models():
+    from warpkit._cli_train import MODEL_CHOICES
+    from warpkit.nn import models
+
+    assert MODEL_CHOICES == models.MODEL_NAMES
+
+
+def test_train_argument_errors():
+    with pytest.raises(ValueError, match="model must be one of"):
+        trainer.train(**{**TINY, "model": "resnet"})
+    with pytest.raises(ValueError, match="epochs must be a positive int"):
+        trainer.train(**{**TINY, "epochs": 0})
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        trainer.train(**{**TINY, "lr": -1.0})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        trainer.load_checkpoint("/nonexistent/checkpoint.npz")
+
+
+def test_cli_train_learns_and_evaluate_rescores(tmp_path, capsys):
+    out = tmp_path / "fcn"
+    code = cli.main(["train", "--model", "fcn", "--distortion", "r", "--epochs", "2",
+                     "--batch-size", "32", "--max-train", "64", "--max-test", "50",
+                     "--seed", "1", "--out", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"test error {metrics['test_error']:.4f}" in printed
+    history = metrics["history"]
+    assert history[1]["train_loss"] < history[0]["train_loss"] < 2.4  # it learns
+    assert history[1]["train_accuracy"] > 0.3
+    assert "inputs only" in metrics["transforms_png"]
+    png = iio.imread(out / "transforms.png")
+    assert png.shape == ((28 + 4) * 3, (8 * 30 + 2) * 3)  # one row: no spatial transformer
+    assert cli.main(["evaluate", "--checkpoint", str(out / "checkpoint.npz")]) == 0
+    assert capsys.readouterr().out.strip() == f"test error {metrics['test_error']:.4f}"
+
+
+def _idx(arr: np.ndarray) -> bytes:
+    return struct.pack(">BBBB", 0, 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + \
+        arr.astype(np.uint8).tobytes()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--model", "resnet"], "unknown model 'resnet'"),
+        (["train", "--distortion", "shear"], "unknown distortion 'shear'"),
+        (["train", "--data", "cifar"], "unknown data 'cifar'"),
+        (["train", "--data", "mnist"], "needs --data-dir"),
+        (["train", "--data", "mnist", "--data-dir", "/nonexistent"], "not a directory"),
+        (["train", "--epochs", "0"], "--epochs must be >= 1"),
+        (["train", "--lr", "0"], "--lr must be > 0"),
+        (["evaluate", "--checkpoint", "/nonexistent.npz"], "does not exist"),
+    ],
+)
+def test_cli_bad_arguments(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and message in err and err.count("\n") == 1
+
+
+def test_cli_missing_idx_file_and_bad_checkpoint(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(_idx(rng.integers(0, 256, (4, 28, 28)))))
+    argv = ["train", "--data", "mnist", "--data-dir", str(tmp_path), "--quiet",
+            "--out", str(tmp_path / "run")]
+    assert cli.main(argv) == 2
+    assert "missing train-labels-idx1-ubyte" in capsys.readouterr().err
+    bogus = tmp_path / "bogus.npz"
+    np.savez(bogus, a=np.zeros(3))
+    assert cli.main(["evaluate", "--checkpoint", str(bogus)]) == 2
+    assert "not a warpkit checkpoint" in capsys.readouterr().err

@@ -1,0 +1,355 @@
+"""Train and re-score the models of :mod:`warpkit.nn.models` on the distorted-digit experiments.
+
+:func:`train` runs Adam on softmax cross-entropy over freshly distorted epochs of a
+:class:`warpkit.datasets.Experiment`, shows a progress bar with the running loss and
+accuracy, scores the fixed test set after every epoch and, given ``out``, writes
+
+``metrics.json``
+    configuration, ``test_error`` (final), ``history`` (per epoch), timings (see
+    :func:`train`), ``transforms_png`` (what ``transforms.png`` shows).
+``checkpoint.npz``
+    the model's ``state_dict()`` under keys ``"params.<name>"`` plus ``"config"``: a 0-d
+    unicode array holding JSON (model, data, distortion, image shape, seed, epochs, …);
+    it loads with ``np.load(path, allow_pickle=False)``.
+``transforms.png``
+    8 test inputs (top row; 8 different test digits, one distortion each, when the test
+    set holds 8 digits) and what the spatial transformer made of them (bottom row),
+    gray, upscaled ×3 (nearest). Models without a spatial transformer get the top row only.
+
+:func:`evaluate` rebuilds the model from a checkpoint and re-scores it on the same test set.
+All randomness comes from ``np.random.default_rng(seed)`` (model init, epoch distortions,
+shuffling), so the same seed gives the same numbers (timings aside).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from ..datasets import make_experiment
+from . import models
+from .losses import softmax_cross_entropy
+from .optim import Adam
+from .spatial_transformer import SpatialTransformer
+
+__all__ = [
+    "train",
+    "evaluate",
+    "predict",
+    "error_rate",
+    "save_checkpoint",
+    "load_checkpoint",
+    "transforms_image",
+]
+
+CHECKPOINT_FORMAT = "warpkit-checkpoint"
+CHECKPOINT_VERSION = 1
+_PARAM_PREFIX = "params."
+_EVAL_BATCH = 256
+
+
+def _progress_bar(total: int, desc: str, enabled: bool, file: TextIO | None) -> Any:
+    """A progress bar (``update(n, **postfix)``, ``write(msg)``, ``close()``)."""
+    from .._progress import Progress
+
+    if not enabled:
+        return Progress(total=total, desc=desc, file=_NullFile(), summary=False)
+    return Progress(total=total, desc=desc, file=file)
+
+
+class _NullFile:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def predict(model: Any, x: np.ndarray, batch_size: int = _EVAL_BATCH) -> np.ndarray:
+    """Logits of ``model`` (inference mode) for a batch of images.
+
+    Parameters
+    ----------
+    model : Sequential
+    x : ndarray, shape (M, H, W, C), float32
+    batch_size : int
+
+    Returns
+    -------
+    ndarray, shape (M, num_classes)
+    """
+    out = [model.forward(x[i : i + batch_size], training=False)
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out, axis=0)
+
+
+def error_rate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = _EVAL_BATCH) -> float:
+    """Fraction of ``x`` that ``model`` misclassifies (``y`` (M,) integer labels)."""
+    return float(np.mean(np.argmax(predict(model, x, batch_size), axis=1) != y))
+
+
+# --------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: str | os.PathLike, model: Any, config: dict) -> None:
+    """Write ``model.state_dict()`` and ``config`` (JSON-serialisable) to an ``.npz``."""
+    arrays = {_PARAM_PREFIX + k: v for k, v in model.state_dict().items()}
+    meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **config}
+    arrays["config"] = np.array(json.dumps(meta))
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to the name
+        np.savez(f, **arrays)
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict]:
+    """Rebuild the model saved by :func:`save_checkpoint` (or :func:`train`).
+
+    Returns
+    -------
+    model : Sequential
+        ``models.build(config["model"], config["image_shape"], config["num_classes"])`` with
+        the saved parameters loaded (strictly).
+    config : dict
+        The saved configuration.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    with np.load(path, allow_pickle=False) as f:
+        if "config" not in f.files:
+            raise ValueError(f"{path} is not a warpkit checkpoint (no 'config' entry)")
+        config = json.loads(str(f["config"]))
+        state = {k[len(_PARAM_PREFIX) :]: f[k] for k in f.files if k.startswith(_PARAM_PREFIX)}
+    if config.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a warpkit checkpoint (format {config.get('format')!r})")
+    model = models.build(
+        config["model"], tuple(config["image_shape"]), config["num_classes"], seed=config["seed"]
+    )
+    model.load_state_dict(state)
+    return model, config
+
+
+# --------------------------------------------------------------------------- transforms.png
+def transforms_image(model: Any, x: np.ndarray, upscale: int = 3) -> tuple[np.ndarray, bool]:
+    """A gray uint8 picture of inputs (top row) and the spatial transformer's outputs (bottom).
+
+    Parameters
+    ----------
+    model : Sequential
+        If ``model.layers[0]`` is a :class:`SpatialTransformer` its outputs form the bottom
+        row; otherwise the picture has the top row only.
+    x : ndarray, shape (k, H, W, 1)
+    upscale : int
+        Nearest-neighbour magnification.
+
+    Returns
+    -------
+    image : ndarray, shape (rows, cols), uint8
+    has_transformer : bool
+    """
+    rows = [x[..., 0]]
+    st = model.layers[0] if getattr(model, "layers", None) else None
+    has_st = isinstance(st, SpatialTransformer)
+    if has_st:
+        rows.append(st.forward(x, training=False)[..., 0])
+    cell = max(max(r.shape[1] for r in rows), max(r.shape[2] for r in rows))
+    gap = 2
+    k = len(x)
+    canvas = np.full((len(rows) * (cell + gap) + gap, k * (cell + gap) + gap), 0.5, np.float32)
+    for ri, row in enumerate(rows):
+        for ci, img in enumerate(row):
+            top = gap + ri * (cell + gap) + (cell - img.shape[0]) // 2
+            left = gap + ci * (cell + gap) + (cell - img.shape[1]) // 2
+            canvas[top : top + img.shape[0], left : left + img.shape[1]] = img
+    image = np.round(np.clip(canvas, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.repeat(np.repeat(image, upscale, axis=0), upscale, axis=1), has_st
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    import imageio.v3 as iio
+
+    iio.imwrite(path, image)
+
+
+# --------------------------------------------------------------------------- training
+def _check_positive(value: Any, name: str, kind: type) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
+
+
+def train(
+    data: str = "digits",
+    distortion: str = "rts",
+    model: str = "st-cnn",
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    show_progress: bool = True,
+    file: TextIO | None = None,
+) -> dict:
+    """Train ``model`` on ``data`` distorted by ``distortion``; score it; save the run.
+
+    Parameters
+    ----------
+    data, distortion, data_dir, max_train, max_test
+        Passed to :func:`warpkit.datasets.make_experiment`.
+    model : {"fcn", "cnn", "st-fcn", "st-cnn"}
+    epochs, batch_size : int
+        One epoch is the experiment's ``train_epoch`` (8 passes over the digits), shuffled.
+    lr : float
+        Adam learning rate (betas 0.9, 0.999).
+    seed : int
+        Seeds the model initialisation and ``np.random.default_rng(seed)``, which draws the
+        epochs' distortions and shuffles.
+    out : path, optional
+        Folder for ``metrics.json``, ``checkpoint.npz`` and ``transforms.png`` (created).
+    show_progress : bool
+        Draw a progress bar (with loss and running accuracy) on ``file`` (stderr).
+
+    Returns
+    -------
+    dict
+        The metrics: the configuration, ``test_error`` (final), ``history`` (per epoch:
+        ``train_loss``, ``train_accuracy``, ``test_error``, ``seconds`` (forward, backward
+        and Adam steps), ``data_seconds`` (drawing the distortions), ``eval_seconds``),
+        ``epoch_seconds`` (mean of the per-epoch ``seconds``), ``samples_per_second``
+        (training samples / total step seconds), ``train_seconds`` (wall-clock time of the
+        whole loop: data, steps and per-epoch evaluation) and ``transforms_png``.
+    """
+    if model not in models.MODEL_NAMES:
+        raise ValueError(f"model must be one of {models.MODEL_NAMES}, got {model!r}")
+    _check_positive(epochs, "epochs", int)
+    _check_positive(batch_size, "batch_size", int)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive float, got {lr!r}")
+    exp = make_experiment(data, distortion, data_dir, max_train=max_train, max_test=max_test)
+    net = models.build(model, exp.image_shape, exp.num_classes, seed=seed)
+    opt = Adam(net, lr=float(lr))
+    rng = np.random.default_rng(seed)
+    history = []
+    file = sys.stderr if file is None else file
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        x, y = exp.train_epoch(rng)
+        order = rng.permutation(len(x))
+        t1 = time.perf_counter()
+        n_batches = -(-len(x) // batch_size)
+        bar = _progress_bar(n_batches, f"epoch {epoch}/{epochs}", show_progress, file)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for b in range(n_batches):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            xb, yb = x[idx], y[idx]
+            net.zero_grad()
+            logits = net.forward(xb, training=True)
+            loss, dlogits = softmax_cross_entropy(logits, yb)
+            net.backward(dlogits)
+            opt.step()
+            loss_sum += loss * len(idx)
+            correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+            seen += len(idx)
+            bar.update(loss=loss_sum / seen, acc=correct / seen)
+        t2 = time.perf_counter()
+        err = error_rate(net, exp.test_x, exp.test_y)
+        t3 = time.perf_counter()
+        bar.close()
+        history.append({
+            "epoch": epoch,
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            "test_error": err,
+            "seconds": t2 - t1,
+            "data_seconds": t1 - t0,
+            "eval_seconds": t3 - t2,
+        })
+        if show_progress:
+            print(f"epoch {epoch}/{epochs}: loss {loss_sum / seen:.4f}, "
+                  f"train accuracy {correct / seen:.4f}, test error {err:.4f} "
+                  f"({t2 - t1:.1f} s)", file=file, flush=True)
+    train_seconds = time.perf_counter() - start
+    step_seconds = sum(h["seconds"] for h in history)
+    config = {
+        "model": model,
+        "data": data,
+        "distortion": distortion,
+        "data_dir": None if data_dir is None else str(data_dir),
+        "image_shape": list(exp.image_shape),
+        "num_classes": exp.num_classes,
+        "seed": seed,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": float(lr),
+        "max_train": max_train,
+        "max_test": max_test,
+    }
+    metrics = {
+        **config,
+        "experiment": exp.name,
+        "train_samples_per_epoch": exp.epoch_size,
+        "test_samples": len(exp.test_y),
+        "test_error": history[-1]["test_error"],
+        "train_seconds": train_seconds,
+        "epoch_seconds": step_seconds / epochs,
+        "samples_per_second": exp.epoch_size * epochs / step_seconds,
+        "history": history,
+    }
+    step = exp.info.get("test_repeats", 1)  # 8 different test digits when there are 8
+    step = step if len(exp.test_x) >= 8 * step else 1
+    image, has_st = transforms_image(net, exp.test_x[::step][:8])
+    metrics["transforms_png"] = (
+        "test inputs (top) and spatial-transformer outputs (bottom)" if has_st
+        else "test inputs only (the model has no spatial transformer)"
+    )
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = {**config, "test_error": metrics["test_error"]}
+        save_checkpoint(folder / "checkpoint.npz", net, final)
+        _write_png(folder / "transforms.png", image)
+        with open(folder / "metrics.json", "w") as f:
+            json.dump(metrics, f, indent=2)
+            f.write("\n")
+    return metrics
+
+
+def evaluate(
+    checkpoint: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    batch_size: int = _EVAL_BATCH,
+) -> float:
+    """Re-score a saved model on its experiment's fixed test set.
+
+    Parameters
+    ----------
+    checkpoint : path
+        A ``checkpoint.npz`` written by :func:`train`.
+    data_dir : path, optional
+        Overrides the IDX folder stored in the checkpoint (MNIST runs).
+    batch_size : int
+
+    Returns
+    -------
+    float
+        The test error, the same number :func:`train` reported for this model.
+    """
+    _check_positive(batch_size, "batch_size", int)
+    model, config = load_checkpoint(checkpoint)
+    exp = make_experiment(
+        config["data"],
+        config["distortion"],
+        config.get("data_dir") if data_dir is None else data_dir,
+        max_train=config.get("max_train"),
+        max_test=config.get("max_test"),
+    )
+    return error_rate(model, exp.test_x, exp.test_y, batch_size)
