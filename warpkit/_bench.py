@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -252,6 +256,33 @@ def bench_variants(repeats: int = 15, size: int = 1024):
     return res
 
 
+COLD_START_CODE = (
+    "import time; t0 = time.perf_counter(); import numpy as np, warpkit; "
+    "warpkit.warp(np.ones((32, 32), np.float32), np.array([[1.0, 0, 0], [0, 1.0, 0]])); "
+    "print(time.perf_counter() - t0)"
+)
+
+
+def cold_start(repeats: int = 3) -> Result:
+    """``import warpkit`` + the first ``warp()`` of a small image in a fresh process.
+
+    "cold cache" runs with an empty ``NUMBA_CACHE_DIR`` (compiles what is called), "warm
+    cache" is the median of ``repeats`` further processes that load the compiled kernels.
+    """
+
+    def run(env: dict) -> float:
+        out = subprocess.run([sys.executable, "-c", COLD_START_CODE], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        return float(out.strip().splitlines()[-1])
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        cold = run(env)
+        warm = float(np.median([run(env) for _ in range(repeats)]))
+    return Result("cold-start", "import warpkit + first warp() of a 32x32 image, new process",
+                  times={"warm cache": warm, "cold cache": cold})
+
+
 def run_suite(quick: bool = False, torch_threads: int = 2) -> list[Result]:
     """All workloads; ``quick`` uses fewer repeats and smaller W3."""
     r = 5 if quick else 15
@@ -261,6 +292,7 @@ def run_suite(quick: bool = False, torch_threads: int = 2) -> list[Result]:
         bench_w2(r, torch_threads=torch_threads),
         bench_w3(3 if quick else 7, n=16 if quick else 64, torch_threads=torch_threads),
         bench_variants(r),
+        cold_start(2 if quick else 5),
     ]
 
 
@@ -270,7 +302,8 @@ def format_table(results: list[Result]) -> str:
     for res in results:
         ratios = res.ratios()
         for name, t in res.times.items():
-            lines.append(f"{res.workload:<12} {name:<14} {t * 1e3:>10.2f} {ratios[name]:>10.2f}")
+            ratio = f"{ratios[name]:>10.2f}" if name in ratios else ""
+            lines.append(f"{res.workload:<12} {name:<14} {t * 1e3:>10.2f} {ratio}")
         for name in res.missing:
             lines.append(f"{res.workload:<12} {name:<14} {'missing':>10}")
         if res.peak_bytes is not None:

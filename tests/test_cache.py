@@ -1,0 +1,68 @@
+"""numba's on-disk cache works when warpkit is installed in a read-only location.
+
+The package is copied to a temporary folder that is then made read-only (a read-only bind mount
+in a private mount namespace when running as root, where file modes do not stop writes; plain
+file modes otherwise). numba must fall back to ``NUMBA_CACHE_DIR`` or to the user-wide cache
+folder, and a second process must load the compiled kernels from there instead of compiling.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import warpkit
+
+SNIPPET = (
+    "import numpy as np, warpkit; "
+    "out = warpkit.warp(np.ones((9, 7), np.float32), warpkit.transforms.rotate(20, (9, 7))); "
+    "assert np.isfinite(out).all(); print('warpkit from', warpkit.__file__)"
+)
+
+
+def _read_only_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    shutil.copytree(Path(warpkit.__file__).parent, root / "warpkit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def _run(root: Path, env_extra: dict) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
+    env.update(env_extra, PYTHONPATH=str(root), NUMBA_DEBUG_CACHE="1")
+    if os.geteuid() == 0:
+        mount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+        cmd = ["unshare", "-m", "sh", "-c", mount, str(root), sys.executable, "-c", SNIPPET]
+    else:
+        for path in sorted(root.rglob("*"), reverse=True):
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        cmd = [sys.executable, "-c", SNIPPET]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=root.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"warpkit from {root}" in result.stdout  # the read-only copy, not the checkout
+    return result
+
+
+def test_cache_falls_back_to_user_dir_and_is_reused(tmp_path):
+    root = _read_only_copy(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    first = _run(root, env)
+    assert "data saved" in first.stdout + first.stderr
+    assert list(home.rglob("*.nbi")), "no numba index in the user cache folder"
+    assert not list(root.rglob("*.nbi")), "numba wrote into the read-only package"
+    second = _run(root, env)
+    log = second.stdout + second.stderr
+    assert "data loaded" in log and "data saved" not in log, log
+
+
+def test_cache_uses_numba_cache_dir(tmp_path):
+    root = _read_only_copy(tmp_path)
+    cache = tmp_path / "numba-cache"
+    result = _run(root, {"NUMBA_CACHE_DIR": str(cache), "HOME": str(tmp_path)})
+    assert "data saved" in result.stdout + result.stderr
+    assert list(cache.rglob("*.nbi")), "no numba index in NUMBA_CACHE_DIR"
