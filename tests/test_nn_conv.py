@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from warpkit.nn import Conv2D, MaxPool2D
 from warpkit.nn.conv import same_padding
+from warpkit.testing import numerical_gradient_inplace
 
 
 # --------------------------------------------------------------------------- references
@@ -40,20 +41,8 @@ def naive_maxpool(x, k, s):
 
 
 def numeric_grad(f, a, eps=1e-6, max_entries=40, seed=0):
-    """Central differences of f() w.r.t. ``a`` at up to ``max_entries`` random entries
-    (NaN elsewhere, so only the checked entries are compared)."""
-    g = np.full(a.shape, np.nan)
-    flat = np.random.default_rng(seed).permutation(a.size)[:max_entries]
-    for i in map(lambda f_: np.unravel_index(f_, a.shape), flat):
-        old = a[i]
-        a[i] = old + eps
-        fp = f()
-        a[i] = old - eps
-        fm = f()
-        a[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
+    """Central differences at up to ``max_entries`` random entries of ``a`` (NaN elsewhere)."""
+    return numerical_gradient_inplace(f, a, eps, max_entries, seed)
 
 def assert_fd_close(analytic, fd, rtol=1e-6, name=""):
     mask = ~np.isnan(fd)

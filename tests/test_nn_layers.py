@@ -20,24 +20,13 @@ from warpkit.nn import (
     Tanh,
     softmax_cross_entropy,
 )
+from warpkit.testing import numerical_gradient_inplace
 
 
 # --------------------------------------------------------------------------- FD helpers
 def numeric_grad(f, a: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central differences of the scalar f() with respect to every entry of ``a`` (in place)."""
-    g = np.zeros_like(a)
-    it = np.nditer(a, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = a[i]
-        a[i] = old + eps
-        fp = f()
-        a[i] = old - eps
-        fm = f()
-        a[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
+    return numerical_gradient_inplace(f, a, eps)
 
 def check_layer_grads(layer, x: np.ndarray, rng, before_forward=lambda: None, rtol=1e-6):
     """Analytic dx and param grads of sum(layer(x) * R) against finite differences."""

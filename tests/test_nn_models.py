@@ -16,22 +16,12 @@ from warpkit.nn import (
     models,
     softmax_cross_entropy,
 )
+from warpkit.testing import numerical_gradient_inplace
 
 
 def numeric_grad(f, a, eps=1e-6, max_entries=40, seed=0):
     """Central differences at up to ``max_entries`` random entries of ``a`` (NaN elsewhere)."""
-    g = np.full(a.shape, np.nan)
-    for flat in np.random.default_rng(seed).permutation(a.size)[:max_entries]:
-        i = np.unravel_index(flat, a.shape)
-        old = a[i]
-        a[i] = old + eps
-        fp = f()
-        a[i] = old - eps
-        fm = f()
-        a[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
+    return numerical_gradient_inplace(f, a, eps, max_entries, seed)
 
 def assert_fd_close(analytic, fd, rtol=1e-5, atol=1e-8, name=""):
     mask = ~np.isnan(fd)

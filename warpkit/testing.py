@@ -245,17 +245,51 @@ def numerical_gradient(
     ndarray, float64, shape of ``x``
     """
     x0 = np.array(x, dtype=np.float64)
-    flat = x0.reshape(-1)
-    grad = np.zeros_like(flat)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        fp = float(f(x0.copy()))
-        flat[i] = old - eps
-        fm = float(f(x0.copy()))
-        flat[i] = old
+    return numerical_gradient_inplace(lambda: f(x0.copy()), x0, eps)
+
+
+def numerical_gradient_inplace(
+    f: Callable[[], float],
+    a: np.ndarray,
+    eps: float = 1e-6,
+    max_entries: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Central differences of ``f()`` with respect to entries of ``a``, perturbed in place.
+
+    For parameters that live inside an object (a layer's weights): ``f`` takes no argument
+    and reads ``a`` itself. Each entry is restored after use.
+
+    Parameters
+    ----------
+    f : callable
+        ``f() -> float``.
+    a : ndarray, float64
+        The array to perturb (modified during the call, restored afterwards).
+    eps : float
+        Step.
+    max_entries : int, optional
+        Differentiate only this many entries, chosen at random with ``seed``; the others
+        are NaN in the result (compare only where it is finite).
+
+    Returns
+    -------
+    ndarray, float64, shape of ``a``
+    """
+    grad = np.full(a.shape, np.nan)
+    order = np.arange(a.size)
+    if max_entries is not None:
+        order = np.random.default_rng(seed).permutation(a.size)[:max_entries]
+    for flat in order:
+        i = np.unravel_index(flat, a.shape)
+        old = a[i]
+        a[i] = old + eps
+        fp = float(f())
+        a[i] = old - eps
+        fm = float(f())
+        a[i] = old
         grad[i] = (fp - fm) / (2 * eps)
-    return grad.reshape(x0.shape)
+    return grad
 
 
 def check_gradient(
