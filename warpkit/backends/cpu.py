@@ -19,6 +19,19 @@ The backward scatter into ``grad_input`` is where threads could race, so work is
 θ gradients are summed per task and reduced in task order. Results are bit-identical for any
 ``NUMBA_NUM_THREADS`` and from run to run, and the backward allocates only its outputs (plus
 row buffers of a few output widths per task).
+
+Speed
+-----
+The row work lives in small non-inlined ``@njit`` functions (``_affine_band``, ``_grid_band``,
+``_affine_backward_task``) called from the parallel loop, so that LLVM optimises and
+vectorises their loops on their own. A forward row goes through branch-free passes that
+vectorise (coordinates; padding for border/reflection; corner offsets and weights), then a
+gather over the interior pixels with unsigned flat indices (no bounds checks, no
+negative-index wraparound) and the channel loop specialised for C = 1, 3, 4, then a pass over
+the rest: outside pixels get the fill value, edge pixels checked reads, and only NaN, wrap and
+nearest-mode edges the general per-point code. Weights are computed in the output dtype from
+float64 fractions (coordinates stay float64, which integer images need). ``fastmath`` is
+limited to ``contract`` (fused multiply-add): NaN and inf keep their IEEE meaning.
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._coords import BILINEAR, CONSTANT, ZEROS, build
+from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
 
 
 @njit(inline="always")
@@ -91,8 +104,22 @@ def affine_grid_backward(grad_grid, grad_theta, align_corners):
 
 
 # --------------------------------------------------------------------------- forward row machinery
-#: Output rows per parallel task (amortises the per-task row buffers).
-ROWS_PER_TASK = 4
+#: Output pixels per parallel forward task, at least one row (amortises the per-task row
+#: buffers and calls: 4 rows of a 1024-wide image, a whole 60x60 image).
+TASK_PIXELS = 4096
+
+
+@njit(inline="always")
+def _rows_per_task(Ho, Wo):
+    """Output rows per forward task: ``TASK_PIXELS`` pixels' worth, between 1 and Ho."""
+    return max(1, min(Ho, TASK_PIXELS // max(Wo, 1)))
+
+
+_FASTMATH = {"contract"}  # fused multiply-add only: NaN and inf keep their IEEE meaning
+
+#: Codes in the ``offs`` row buffer for pixels off the interior fast path.
+FILL = -1.0  # entirely outside the image (zeros/constant padding): cval
+EDGE = -2.0  # anything else: edges, NaN, wrap
 
 
 @njit(inline="always")
@@ -100,9 +127,50 @@ def _pad_row(px, py, W, H, padding, align_corners):
     """Apply the padding mode to a row of pixel coordinates in place (forward)."""
     if padding == ZEROS or padding == CONSTANT:
         return
+    if padding == BORDER:  # clip_set_grad as selects, so that the loop vectorises
+        Wm = W - 1.0
+        Hm = H - 1.0
+        for j in range(px.shape[0]):
+            x = px[j]
+            y = py[j]
+            x = 0.0 if x <= 0.0 else x
+            y = 0.0 if y <= 0.0 else y
+            px[j] = Wm if x >= Wm else x  # NaN stays NaN
+            py[j] = Hm if y >= Hm else y
+        return
+    if padding == REFLECTION:
+        _reflect_row(px, W, align_corners)
+        _reflect_row(py, H, align_corners)
+        return
     for j in range(px.shape[0]):
         px[j], _ = source_index(px[j], W, padding, align_corners)
         py[j], _ = source_index(py[j], H, padding, align_corners)
+
+
+@njit(inline="always")
+def _reflect_row(px, size, align_corners):
+    """Reflection padding of a row of pixel coordinates, in place and without branches.
+
+    The same map as ``source_index`` (reflect about the outer pixel edges, or about the corner
+    pixel centres with ``align_corners``, then clip; NaN, ±inf and ``|x| >= HUGE`` give NaN),
+    with the number of flips taken from ``floor`` instead of ``%`` so that the loop vectorises;
+    values agree up to rounding next to the mirror lines, where the reflection is continuous.
+    """
+    lo = 0.0 if align_corners else -0.5
+    span = size - 1.0 if align_corners else 1.0 * size
+    inv = 1.0 / span if span > 0.0 else 0.0
+    hi = size - 1.0
+    for j in range(px.shape[0]):
+        x = px[j]
+        ok = (x - x == 0.0) & (np.abs(x) < HUGE)
+        t = np.abs(x - lo)
+        k = np.floor(t * inv)
+        extra = t - k * span
+        odd = k - 2.0 * np.floor(0.5 * k)
+        r = (span - extra if odd > 0.5 else extra) + lo
+        r = 0.0 if r <= 0.0 else r
+        r = hi if r >= hi else r
+        px[j] = r if ok else np.nan
 
 
 @njit(inline="always")
@@ -113,142 +181,241 @@ def _interior(ix, iy, W, H):
 
 @njit(inline="always")
 def _scratch(Wo, dtype):
-    """Per-task row buffers: coordinates, corner offsets, fractions, and 4 weights in the
+    """Per-task row buffers: padded pixel coordinates (px, py), flat corner offsets (float64,
+    exact; -1 for pixels left to the general path) and the 4 bilinear weights per pixel in the
     output dtype (float32 weights for float32 and integer images, as PyTorch)."""
-    return (np.empty(Wo), np.empty(Wo), np.empty(Wo, np.int64), np.empty(Wo), np.empty(Wo),
-            np.empty(4, dtype))
+    return np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty((4, Wo), dtype)
 
 
 @njit(inline="always")
-def _classify_row(px, py, W, H, C, offs, fxs, fys):
-    """Vectorisable pass over a row of padded pixel coordinates (bilinear).
+def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
+    """Branch-free (vectorised) pass over a row of padded pixel coordinates.
 
-    For pixels whose four corners are inside the image, ``offs`` gets the flat offset of the
-    top-left corner within its image and (fxs, fys) the fractions; every other pixel (outside,
-    edge, NaN) gets ``offs = -1`` and is left to the general ``sample_point``.
+    Bilinear: pixels whose four corners are inside the image get in ``offs`` the flat offset
+    of the top-left corner within their image and in ``wts`` their weights, computed in the
+    output dtype from the float64 fractions (so float32 images keep float64 coordinates,
+    which integer images need to round exactly, but do the weight arithmetic in float32).
+    Nearest: pixels inside [0, W - 1] x [0, H - 1] get the offset of the nearest pixel (ties
+    to even). For zeros and constant padding, pixels entirely outside the image get
+    ``offs = FILL``; every other pixel (edges, NaN, wrap) gets ``offs = EDGE``. Offsets stay
+    floats here (exact below 2**53) so that the loop vectorises; they become integers in the
+    gather, only for inside pixels.
     """
     Wm = W - 1.0
     Hm = H - 1.0
+    Wf = 1.0 * W
+    Hf = 1.0 * H
+    WCf = 1.0 * (W * C)
+    Cf = 1.0 * C
+    fills = padding == ZEROS or padding == CONSTANT
+    wdt = wts.dtype.type
+    one = wdt(1.0)
+    if mode == BILINEAR:
+        for j in range(px.shape[0]):
+            ix = px[j]
+            iy = py[j]
+            x0 = np.floor(ix)
+            y0 = np.floor(iy)
+            fx = wdt(ix - x0)  # exact fractions of float64 coordinates, rounded once
+            fy = wdt(iy - y0)
+            gx = one - fx
+            gy = one - fy
+            wts[0, j] = gx * gy
+            wts[1, j] = fx * gy
+            wts[2, j] = gx * fy
+            wts[3, j] = fx * fy
+            inside = (ix >= 0.0) & (ix < Wm) & (iy >= 0.0) & (iy < Hm)
+            real = (ix == ix) & (iy == iy)  # NaN wins over outside: 0, not cval
+            outside = fills & real & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf))
+            code = FILL if outside else EDGE
+            o = y0 * WCf + x0 * Cf
+            offs[j] = o if inside else code
+        return
     for j in range(px.shape[0]):
         ix = px[j]
         iy = py[j]
-        inside = (ix >= 0.0) & (ix < Wm) & (iy >= 0.0) & (iy < Hm)
-        ix = ix if inside else 0.0
-        iy = iy if inside else 0.0
-        x0 = np.floor(ix)
-        y0 = np.floor(iy)
-        fxs[j] = ix - x0
-        fys[j] = iy - y0
-        offs[j] = (int(y0) * W + int(x0)) * C if inside else -1
+        inside = (ix >= 0.0) & (ix <= Wm) & (iy >= 0.0) & (iy <= Hm)
+        real = (ix == ix) & (iy == iy)  # NaN wins over outside: 0, not cval
+        outside = fills & real & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf))
+        code = FILL if outside else EDGE
+        o = np.rint(iy) * WCf + np.rint(ix) * Cf  # rint: ties to even
+        offs[j] = o if inside else code
 
 
 @njit(inline="always")
-def _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, C):
-    px, py, offs, fxs, fys, w = scratch
-    H, W = inp.shape[1], inp.shape[2]
-    WC = W * C
-    base = n * H * WC
-    Wo = px.shape[0]
-    obase = (n * out.shape[1] + i) * Wo * C
+def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, C):
+    """Gather pass over a row: every pixel with ``offs >= 0`` reads its corners without bounds
+    checks (unsigned indices, so no negative-index wraparound either); ``FILL`` pixels get
+    ``cval``; ``EDGE`` pixels are left for later."""
+    uC = np.uint64(C)
+    u1 = np.uint64(1)
+    ub = np.uint64(base)
+    uWC = np.uint64(WC)
+    q = np.uint64(obase)
     if mode == BILINEAR:
-        _classify_row(px, py, W, H, C, offs, fxs, fys)
-        for j in range(Wo):
+        for j in range(offs.shape[0]):
             o = offs[j]
-            if o >= 0:
-                fx = fxs[j]
-                fy = fys[j]
-                w[0] = (1.0 - fx) * (1.0 - fy)
-                w[1] = fx * (1.0 - fy)
-                w[2] = (1.0 - fx) * fy
-                w[3] = fx * fy
-                a = w[0]
-                b = w[1]
-                c_ = w[2]
-                d = w[3]
-                p = base + o
-                p2 = p + WC
-                q = obase + j * C
-                for c in range(C):
-                    oflat[q + c] = (flat[p + c] * a + flat[p + C + c] * b) + (
-                        flat[p2 + c] * c_ + flat[p2 + C + c] * d
+            if o >= 0.0:
+                p = ub + np.uint64(int(o))
+                p2 = p + uWC
+                a = wts[0, j]
+                b = wts[1, j]
+                c_ = wts[2, j]
+                d = wts[3, j]
+                for _ in range(C):
+                    oflat[q] = (flat[p] * a + flat[p + uC] * b) + (
+                        flat[p2] * c_ + flat[p2 + uC] * d
                     )
+                    q += u1
+                    p += u1
+                    p2 += u1
             else:
-                sample_point(inp, n, px[j], py[j], mode, padding, cval, out, n, i, j)
+                if o == FILL:
+                    for c in range(C):
+                        oflat[q + np.uint64(c)] = cval[c]
+                q += uC
         return
-    for j in range(Wo):
+    for j in range(offs.shape[0]):
+        o = offs[j]
+        if o >= 0.0:
+            p = ub + np.uint64(int(o))
+            for _ in range(C):
+                oflat[q] = flat[p]
+                q += u1
+                p += u1
+        else:
+            if o == FILL:
+                for c in range(C):
+                    oflat[q + np.uint64(c)] = cval[c]
+            q += uC
+
+
+@njit(inline="always")
+def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval):
+    """Bilinear at a finite (ix, iy) in (-1, W) x (-1, H) with corners outside the image,
+    which read ``cval`` (arithmetic in float64, as ``sample_point``)."""
+    x0 = np.floor(ix)
+    y0 = np.floor(iy)
+    fx = ix - x0
+    fy = iy - y0
+    xa = int(x0)
+    ya = int(y0)
+    in_x0 = xa >= 0
+    in_x1 = xa + 1 < W
+    in_y0 = ya >= 0
+    in_y1 = ya + 1 < H
+    p = base + (ya * W + xa) * C
+    for c in range(C):
+        fill = cval[c]
+        v00 = flat[p + c] if in_y0 and in_x0 else fill
+        v01 = flat[p + C + c] if in_y0 and in_x1 else fill
+        v10 = flat[p + W * C + c] if in_y1 and in_x0 else fill
+        v11 = flat[p + W * C + C + c] if in_y1 and in_x1 else fill
+        oflat[q + c] = (
+            v00 * ((1.0 - fx) * (1.0 - fy))
+            + v01 * (fx * (1.0 - fy))
+            + v10 * ((1.0 - fx) * fy)
+            + v11 * (fx * fy)
+        )
+
+
+@njit(inline="always")
+def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, scratch):
+    """Sample output row (n, i) from its pixel coordinates (scratch's px, py, unpadded)."""
+    px, py, offs, wts = scratch
+    H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
+    _pad_row(px, py, W, H, padding, align_corners)
+    _classify_row(px, py, W, H, C, mode, padding, offs, wts)
+    base = n * H * W * C
+    obase = (n * out.shape[1] + i) * out.shape[2] * C
+    if C == 1:
+        _gather_row_C(flat, oflat, base, obase, W * C, mode, offs, wts, cval, 1)
+    elif C == 3:
+        _gather_row_C(flat, oflat, base, obase, W * C, mode, offs, wts, cval, 3)
+    elif C == 4:
+        _gather_row_C(flat, oflat, base, obase, W * C, mode, offs, wts, cval, 4)
+    else:
+        _gather_row_C(flat, oflat, base, obase, W * C, mode, offs, wts, cval, C)
+    edge_inline = mode == BILINEAR and padding != WRAP
+    for j in range(offs.shape[0]):  # the edge pixels
+        if offs[j] != EDGE:
+            continue
+        q = obase + j * C
         ix = px[j]
         iy = py[j]
-        if ix >= 0.0 and ix <= W - 1 and iy >= 0.0 and iy <= H - 1:
-            p = base + (int(np.rint(iy)) * W + int(np.rint(ix))) * C  # rint: ties to even
-            q = obase + j * C
-            for c in range(C):
-                oflat[q + c] = flat[p + c]
-        else:
+        if edge_inline and ix == ix and iy == iy:
+            _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval)
+        else:  # NaN, wrap, nearest edges: the general per-point code
             sample_point(inp, n, ix, iy, mode, padding, cval, out, n, i, j)
 
 
-@njit(inline="always")
-def _gather_row(inp, flat, oflat, n, i, mode, padding, cval, out, scratch):
-    """Sample one output row from its padded pixel coordinates (scratch's px, py)."""
-    C = inp.shape[3]
-    if C == 1:
-        _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, 1)
-    elif C == 3:
-        _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, 3)
-    elif C == 4:
-        _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, 4)
-    else:
-        _gather_row_C(inp, flat, oflat, n, i, mode, padding, cval, out, scratch, C)
+@njit(fastmath=_FASTMATH)
+def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch):
+    """Rows i0 <= i < i1 of sample n of :func:`affine_sample` (not inlined, so that LLVM
+    optimises and vectorises the row loops on their own, outside the parallel loop body)."""
+    H, W = inp.shape[1], inp.shape[2]
+    Ho, Wo = out.shape[1], out.shape[2]
+    flat = inp.reshape(inp.size)
+    oflat = out.reshape(out.size)
+    px, py = scratch[0], scratch[1]
+    ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+    for i in range(i0, i1):
+        rx = bx * i + cx
+        ry = by * i + cy
+        for j in range(Wo):
+            jf = 1.0 * np.int32(j)  # int32 -> float64 vectorises (Wo < 2**31 always)
+            px[j] = ax * jf + rx
+            py[j] = ay * jf + ry
+        _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, scratch)
+
+
+@njit(fastmath=_FASTMATH)
+def _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, scratch):
+    """Rows i0 <= i < i1 of sample n of :func:`grid_sample` (see :func:`_affine_band`)."""
+    H, W = inp.shape[1], inp.shape[2]
+    flat = inp.reshape(inp.size)
+    oflat = out.reshape(out.size)
+    px, py = scratch[0], scratch[1]
+    for i in range(i0, i1):
+        for j in range(px.shape[0]):
+            px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
+            py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
+        _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, scratch)
 
 
 @njit(parallel=True, cache=True)
 def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
     """Fused affine_grid + grid_sample: out (N, Ho, Wo, C) filled in place, no grid made.
 
-    Each task takes ``ROWS_PER_TASK`` output rows: a vectorisable pass computes the row's
-    source coordinates, then a gather pass reads the four corners of interior pixels without
-    bounds checks and sends the rest (outside, edges, NaN) to the general ``sample_point``.
+    Each task takes a band of output rows of one sample (about ``TASK_PIXELS`` pixels). Per
+    row: a vectorised pass computes the source coordinates, a vectorised pass the corner
+    offsets and weights, a gather pass reads the corners of interior pixels without bounds
+    checks and fills the pixels outside, and a last pass samples the rest (edges, NaN) with
+    checked reads.
     """
     N, Ho, Wo = out.shape[0], out.shape[1], out.shape[2]
-    H, W = inp.shape[1], inp.shape[2]
-    flat = inp.reshape(inp.size)
-    oflat = out.reshape(out.size)
-    rows = N * Ho
-    for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+    rpt = _rows_per_task(Ho, Wo)
+    bands = (Ho + rpt - 1) // rpt
+    for task in prange(N * bands):
+        n = task // bands
+        i0 = (task % bands) * rpt
         scratch = _scratch(Wo, out.dtype)
-        px, py = scratch[0], scratch[1]
-        for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
-            n = r // Ho
-            i = r % Ho
-            ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
-            rx = bx * i + cx
-            ry = by * i + cy
-            for j in range(Wo):
-                px[j] = ax * j + rx
-                py[j] = ay * j + ry
-            _pad_row(px, py, W, H, padding, align_corners)
-            _gather_row(inp, flat, oflat, n, i, mode, padding, cval, out, scratch)
+        _affine_band(inp, theta, out, n, i0, min(Ho, i0 + rpt), mode, padding,
+                     align_corners, cval, scratch)
 
 
 @njit(parallel=True, cache=True)
 def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
     """out[n, i, j, :] = inp[n] sampled at grid[n, i, j]; out (N, Ho, Wo, C) filled in place."""
     N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
-    H, W = inp.shape[1], inp.shape[2]
-    flat = inp.reshape(inp.size)
-    oflat = out.reshape(out.size)
-    rows = N * Ho
-    for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+    rpt = _rows_per_task(Ho, Wo)
+    bands = (Ho + rpt - 1) // rpt
+    for task in prange(N * bands):
+        n = task // bands
+        i0 = (task % bands) * rpt
         scratch = _scratch(Wo, out.dtype)
-        px, py = scratch[0], scratch[1]
-        for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
-            n = r // Ho
-            i = r % Ho
-            for j in range(Wo):
-                px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
-                py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
-            _pad_row(px, py, W, H, padding, align_corners)
-            _gather_row(inp, flat, oflat, n, i, mode, padding, cval, out, scratch)
+        _grid_band(inp, grid, out, n, i0, min(Ho, i0 + rpt), mode, padding,
+                   align_corners, cval, scratch)
 
 
 # --------------------------------------------------------------------------- backward row machinery
@@ -274,11 +441,16 @@ def _backward_row_C(
 
     Scatters into ``gin[n]`` rows y_lo <= y < y_hi (when ``need_gin``) and writes
     d loss / d (padded ix, iy) into (dgx, dgy) (when ``need_grad``). Interior bilinear pixels
-    take a path without bounds checks; the rest go to the general ``backward_point_band``.
-    Both compute the same corners and weights.
+    take a path without bounds checks, NaN and entirely outside pixels (which only read the
+    fill value) get zero gradient at once, the rest go to the general ``backward_point_band``.
+    All compute the same corners and weights.
     """
     H, W = inp.shape[1], inp.shape[2]
     WC = W * C
+    uWC = np.uint64(WC)
+    uC = np.uint64(C)
+    wdt = ginflat.dtype.type
+    one = wdt(1.0)
     base = n * H * WC
     Wo = px.shape[0]
     obase = (n * gout.shape[1] + i) * Wo * C
@@ -290,32 +462,47 @@ def _backward_row_C(
             y0 = int(iy)
             fx = ix - x0
             fy = iy - y0
-            p = base + (y0 * W + x0) * C
-            q = obase + j * C
+            # unsigned flat indices: no negative-index wraparound code in the hot loop
+            p = np.uint64(base + (y0 * W + x0) * C)
+            p2 = p + uWC
+            q = np.uint64(obase + j * C)
             if need_grad:
                 gx = 0.0
                 gy = 0.0
                 for c in range(C):
-                    g = 1.0 * gflat[q + c]
-                    v00 = flat[p + c]
-                    v01 = flat[p + C + c]
-                    v10 = flat[p + WC + c]
-                    v11 = flat[p + WC + C + c]
+                    uc = np.uint64(c)
+                    g = 1.0 * gflat[q + uc]
+                    v00 = flat[p + uc]
+                    v01 = flat[p + uC + uc]
+                    v10 = flat[p2 + uc]
+                    v11 = flat[p2 + uC + uc]
                     gx += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
                     gy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
                 dgx[j] = gx
                 dgy[j] = gy
-            if need_gin:
+            if need_gin:  # weights and scatter in the image dtype (float32 in float32)
+                fxw = wdt(fx)
+                fyw = wdt(fy)
+                w00 = (one - fxw) * (one - fyw)
+                w01 = fxw * (one - fyw)
+                w10 = (one - fxw) * fyw
+                w11 = fxw * fyw
                 top = y0 >= y_lo and y0 < y_hi
                 bottom = y0 + 1 >= y_lo and y0 + 1 < y_hi
                 for c in range(C):
-                    g = 1.0 * gflat[q + c]
+                    uc = np.uint64(c)
+                    g = gflat[q + uc]
                     if top:
-                        ginflat[p + c] += g * (1.0 - fx) * (1.0 - fy)
-                        ginflat[p + C + c] += g * fx * (1.0 - fy)
+                        ginflat[p + uc] += g * w00
+                        ginflat[p + uC + uc] += g * w01
                     if bottom:
-                        ginflat[p + WC + c] += g * (1.0 - fx) * fy
-                        ginflat[p + WC + C + c] += g * fx * fy
+                        ginflat[p2 + uc] += g * w10
+                        ginflat[p2 + uC + uc] += g * w11
+        elif not (ix == ix and iy == iy) or (
+            padding != WRAP and (ix <= -1.0 or ix >= W or iy <= -1.0 or iy >= H)
+        ):  # NaN or entirely outside: reads only the constant fill, so no gradient at all
+            dgx[j] = 0.0
+            dgy[j] = 0.0
         else:
             gx, gy = backward_point_band(
                 inp, n, ix, iy, mode, padding, cval, gout, n, i, j, gin, n, need_gin, y_lo, y_hi
@@ -423,61 +610,74 @@ def _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py,
     _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
 
 
-@njit(parallel=True, cache=True)
-def _affine_sample_backward(
-    gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split
+@njit(fastmath=_FASTMATH)
+def _affine_backward_task(
+    gout, inp, theta, gin, mode, padding, align_corners, cval, n, i0, i1, scatter_now, y_lo,
+    y_hi,
 ):
-    N, Ho, Wo = gout.shape[0], gout.shape[1], gout.shape[2]
+    """One backward task of sample n (see :func:`_task_plan`); returns its θ-gradient sums.
+
+    Not inlined, so that LLVM optimises the row loops on their own, outside the parallel loop.
+    """
+    Ho, Wo = gout.shape[1], gout.shape[2]
     H, W = inp.shape[1], inp.shape[2]
     sx = unnormalize_scale(W, align_corners)
     sy = unnormalize_scale(H, align_corners)
     flat = inp.reshape(inp.size)
     gflat = gout.reshape(gout.size)
     ginflat = gin.reshape(gin.size)
+    ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+    px = np.empty(Wo)
+    py = np.empty(Wo)
+    mx = np.empty(Wo)
+    my = np.empty(Wo)
+    dgx = np.empty(Wo)
+    dgy = np.empty(Wo)
+    xt = np.empty(Wo)
+    for j in range(Wo):
+        xt[j] = base_coord(j, Wo, align_corners)
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    a4 = 0.0
+    a5 = 0.0
+    for i in range(i0, i1):
+        yt = base_coord(i, Ho, align_corners)
+        _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
+        _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                      scatter_now, True, 0, H, dgx, dgy)
+        for j in range(Wo):
+            gx = dgx[j] * mx[j] * sx
+            gy = dgy[j] * my[j] * sy
+            a0 += gx * xt[j]
+            a1 += gx * yt
+            a2 += gx
+            a3 += gy * xt[j]
+            a4 += gy * yt
+            a5 += gy
+    if y_hi > y_lo:
+        for i in range(Ho):
+            _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
+            _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
+                          ginflat, True, False, y_lo, y_hi, dgx, dgy)
+    return a0, a1, a2, a3, a4, a5
+
+
+@njit(parallel=True, cache=True)
+def _affine_sample_backward(
+    gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split
+):
+    N, Ho = gout.shape[0], gout.shape[1]
+    H = inp.shape[1]
     partial = np.zeros((N * split, 6))
     for task in prange(N * split):
         t = np.int64(task)
         n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(t, split, Ho, H, need_gin)
-        ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
-        px = np.empty(Wo)
-        py = np.empty(Wo)
-        mx = np.empty(Wo)
-        my = np.empty(Wo)
-        dgx = np.empty(Wo)
-        dgy = np.empty(Wo)
-        a0 = 0.0
-        a1 = 0.0
-        a2 = 0.0
-        a3 = 0.0
-        a4 = 0.0
-        a5 = 0.0
-        for i in range(i0, i1):
-            yt = base_coord(i, Ho, align_corners)
-            _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
-            _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
-                          scatter_now, True, 0, H, dgx, dgy)
-            for j in range(Wo):
-                gx = dgx[j] * mx[j] * sx
-                gy = dgy[j] * my[j] * sy
-                xt = base_coord(j, Wo, align_corners)
-                a0 += gx * xt
-                a1 += gx * yt
-                a2 += gx
-                a3 += gy * xt
-                a4 += gy * yt
-                a5 += gy
-        partial[t, 0] = a0
-        partial[t, 1] = a1
-        partial[t, 2] = a2
-        partial[t, 3] = a3
-        partial[t, 4] = a4
-        partial[t, 5] = a5
-        if y_hi > y_lo:
-            for i in range(Ho):
-                _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners,
-                            px, py, mx, my)
-                _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
-                              ginflat, True, False, y_lo, y_hi, dgx, dgy)
+        sums = _affine_backward_task(gout, inp, theta, gin, mode, padding, align_corners, cval,
+                                     n, i0, i1, scatter_now, y_lo, y_hi)
+        for q in range(6):
+            partial[t, q] = sums[q]
     for n in range(N):
         for q in range(6):
             acc = 0.0
