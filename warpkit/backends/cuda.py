@@ -69,6 +69,17 @@ backward_point = _h.backward_point
 
 
 @cuda.jit(device=True)
+def _add_theta_terms(acc, t, gx, gy, xt, yt):
+    """acc[t] += d loss / d θ of one pixel: (gx, gy) ⊗ (x_t, y_t, 1), row-major."""
+    acc[t, 0] += gx * xt
+    acc[t, 1] += gx * yt
+    acc[t, 2] += gx
+    acc[t, 3] += gy * xt
+    acc[t, 4] += gy * yt
+    acc[t, 5] += gy
+
+
+@cuda.jit(device=True)
 def _block_sums(acc, partial, n):
     """Tree-reduce ``acc[t, 0:6]`` over the block's threads into ``partial[n, blockIdx.x]``.
 
@@ -120,16 +131,8 @@ def _affine_grid_backward(grad_grid, partial, align_corners):
         for p in range(start, Ho * Wo, stride):
             i = p // Wo
             j = p % Wo
-            xt = base_coord(j, Wo, align_corners)
-            yt = base_coord(i, Ho, align_corners)
-            gx = 1.0 * grad_grid[n, i, j, 0]
-            gy = 1.0 * grad_grid[n, i, j, 1]
-            acc[t, 0] += gx * xt
-            acc[t, 1] += gx * yt
-            acc[t, 2] += gx
-            acc[t, 3] += gy * xt
-            acc[t, 4] += gy * yt
-            acc[t, 5] += gy
+            _add_theta_terms(acc, t, 1.0 * grad_grid[n, i, j, 0], 1.0 * grad_grid[n, i, j, 1],
+                             base_coord(j, Wo, align_corners), base_coord(i, Ho, align_corners))
         _block_sums(acc, partial, n)
 
 
@@ -213,14 +216,8 @@ def _affine_sample_backward(
             )
             gx *= gxm * sx
             gy *= gym * sy
-            xt = base_coord(j, Wo, align_corners)
-            yt = base_coord(i, Ho, align_corners)
-            acc[t, 0] += gx * xt
-            acc[t, 1] += gx * yt
-            acc[t, 2] += gx
-            acc[t, 3] += gy * xt
-            acc[t, 4] += gy * yt
-            acc[t, 5] += gy
+            _add_theta_terms(acc, t, gx, gy, base_coord(j, Wo, align_corners),
+                             base_coord(i, Ho, align_corners))
         _block_sums(acc, partial, n)
 
 

@@ -230,7 +230,24 @@ class Dropout(Layer):
         return f"Dropout({self.rate})"
 
 
-class Sequential(Layer):
+class Container(Layer):
+    """A layer made of other layers: ``params``/``grads`` are derived from
+    ``named_parameters()`` (dotted names, the children's own arrays), never stored."""
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+        return {name: p for name, p, _ in self.named_parameters()}
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+        return {name: g for name, _, g in self.named_parameters()}
+
+    def zero_grad(self) -> None:
+        for _, _, g in self.named_parameters():
+            g.fill(0)
+
+
+class Sequential(Container):
     """A chain of layers with the layer interface.
 
     ``params``/``grads`` are flat dicts keyed by dotted names (``"0.W"``, ``"3.b"``,
@@ -249,22 +266,10 @@ class Sequential(Layer):
                 )
         self.layers: list[Layer] = list(layers)
 
-    @property
-    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
-        return {name: p for name, p, _ in self.named_parameters()}
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
-        return {name: g for name, _, g in self.named_parameters()}
-
     def named_parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         for i, layer in enumerate(self.layers):
             for name, p, g in layer.named_parameters():
                 yield f"{i}.{name}", p, g
-
-    def zero_grad(self) -> None:
-        for layer in self.layers:
-            layer.zero_grad()
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         for layer in self.layers:

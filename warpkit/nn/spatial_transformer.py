@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..ops import affine_sample, affine_sample_backward
-from .layers import Dense, Layer, Sequential
+from .layers import Container, Dense, Sequential
 
 __all__ = ["SpatialTransformer", "IDENTITY_THETA"]
 
@@ -15,7 +15,7 @@ __all__ = ["SpatialTransformer", "IDENTITY_THETA"]
 IDENTITY_THETA = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
-class SpatialTransformer(Layer):
+class SpatialTransformer(Container):
     """Localization net -> θ -> bilinear affine sampling of the layer's own input.
 
     Parameters
@@ -79,20 +79,9 @@ class SpatialTransformer(Layer):
         self.theta: np.ndarray | None = None
         self._x: np.ndarray | None = None
 
-    @property
-    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
-        return {name: p for name, p, _ in self.named_parameters()}
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
-        return {name: g for name, _, g in self.named_parameters()}
-
     def named_parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         for name, p, g in self.loc.named_parameters():
             yield f"loc.{name}", p, g
-
-    def zero_grad(self) -> None:
-        self.loc.zero_grad()
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         """Warp ``x`` (N, H, W, C) by the θ its localization net predicts -> (N, Ho, Wo, C)."""
