@@ -39,7 +39,10 @@ def _thread_env(argv: list[str]) -> None:
 
 _thread_env(sys.argv[1:])
 
+# isort: off
+import warpkit  # noqa: E402, F401  (before numpy, as the warpkit command: see warpkit._threads)
 import numpy as np  # noqa: E402
+# isort: on
 
 from warpkit.nn import Adam, models, softmax_cross_entropy  # noqa: E402
 

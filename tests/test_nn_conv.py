@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from warpkit.nn import Conv2D, MaxPool2D
+from warpkit.nn import conv as conv_module
 from warpkit.nn.conv import same_padding
 from warpkit.testing import numerical_gradient_inplace
 
@@ -236,3 +237,21 @@ def test_maxpool_matches_torch(shape, k, s):
     ty.backward(torch.tensor(R.transpose(0, 3, 1, 2).copy()))
     np.testing.assert_allclose(pool.backward(R), tx.grad.numpy().transpose(0, 2, 3, 1),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("small_k", [0, 10**6], ids=["im2col-blas", "direct"])
+@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[5]])
+def test_conv_both_paths_match_naive_and_finite_differences(monkeypatch, small_k, case):
+    """Conv2D picks direct numba convolution for kh·kw·C_in <= SMALL_K and im2col + BLAS above:
+    force each path on the same layers."""
+    H, W, cin, cout, k, stride, padding, pads = case
+    monkeypatch.setattr(conv_module, "SMALL_K", small_k)
+    rng = np.random.default_rng(7)
+    c = conv64(cin, cout, k, stride, padding, rng)
+    x = rng.standard_normal((3, H, W, cin))
+    expected = naive_conv(x, c.params["W"], c.params["b"], stride, pads)
+    np.testing.assert_allclose(c.forward(x), expected, rtol=1e-12, atol=1e-12)
+    check_grads(c, x, rng)
+    first = Conv2D(cin, cout, k, stride, padding, rng=3, dtype=np.float64, input_grad=False)
+    first.forward(x)
+    assert first.backward(rng.standard_normal(expected.shape[:3] + (cout,))) is None

@@ -5,7 +5,10 @@ normalized output coordinates to normalized input coordinates, as in PyTorch's
 ``affine_grid``/``grid_sample`` (see :mod:`warpkit._coords` for the convention).
 """
 
-from . import transforms
+from . import (
+    _threads,  # noqa: F401  (first: sets thread-pool defaults before numpy loads)
+    transforms,
+)
 from .io import read_image, write_image
 from .ops import (
     affine_grid,

@@ -16,9 +16,20 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit, prange
 
+from ._conv_kernels import (
+    col2im,
+    conv_small_backward,
+    conv_small_forward,
+    im2col,
+    maxpool_backward,
+    maxpool_forward,
+)
 from .layers import Layer, _check_ndim, _positive_int, _rng, init_weights
+
+#: Layers with at most this many inputs per output (kh·kw·C_in) convolve directly in numba;
+#: wider ones use im2col + BLAS.
+SMALL_K = 32
 
 __all__ = ["Conv2D", "MaxPool2D", "conv_output_size", "pool_output_size", "same_padding"]
 
@@ -43,108 +54,6 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     out = -(-size // stride)
     total = max((out - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
-
-
-# --------------------------------------------------------------------------- kernels
-@njit(parallel=True, cache=True)
-def _im2col(x, kh, kw, stride, pt, pl, cols):
-    """cols[n, i, j, a, b, c] = x[n, i·s + a - pt, j·s + b - pl, c], or 0 outside x."""
-    N, H, W, C = x.shape
-    Ho, Wo = cols.shape[1], cols.shape[2]
-    for n in prange(N):
-        for i in range(Ho):
-            for j in range(Wo):
-                for a in range(kh):
-                    r = i * stride + a - pt
-                    for b in range(kw):
-                        q = j * stride + b - pl
-                        if 0 <= r < H and 0 <= q < W:
-                            for c in range(C):
-                                cols[n, i, j, a, b, c] = x[n, r, q, c]
-                        else:
-                            for c in range(C):
-                                cols[n, i, j, a, b, c] = 0
-
-
-@njit(parallel=True, cache=True)
-def _col2im(dcols, kh, kw, stride, pt, pl, dx):
-    """Adjoint of :func:`_im2col`: dx (zeroed here) += dcols scattered back; one sample per task."""
-    N, H, W, C = dx.shape
-    Ho, Wo = dcols.shape[1], dcols.shape[2]
-    for n in prange(N):
-        dx[n] = 0
-        for i in range(Ho):
-            for j in range(Wo):
-                for a in range(kh):
-                    r = i * stride + a - pt
-                    if r < 0 or r >= H:
-                        continue
-                    for b in range(kw):
-                        q = j * stride + b - pl
-                        if q < 0 or q >= W:
-                            continue
-                        for c in range(C):
-                            dx[n, r, q, c] += dcols[n, i, j, a, b, c]
-
-
-@njit(parallel=True, cache=True)
-def _maxpool_forward(x, k, stride, out, arg):
-    """out = max over each k×k window; arg = flat row-major index a·k + b of the first max
-    (a NaN wins over every number, the first NaN over later ones). The channel loop is
-    innermost so that reads are contiguous."""
-    N, Ho, Wo, C = out.shape
-    for n in prange(N):
-        for i in range(Ho):
-            r0 = i * stride
-            for j in range(Wo):
-                q0 = j * stride
-                for c in range(C):
-                    out[n, i, j, c] = x[n, r0, q0, c]
-                    arg[n, i, j, c] = 0
-                for a in range(k):
-                    for b in range(k):
-                        if a == 0 and b == 0:
-                            continue
-                        w = a * k + b
-                        for c in range(C):
-                            v = x[n, r0 + a, q0 + b, c]
-                            best = out[n, i, j, c]
-                            if v > best or (v != v and best == best):
-                                out[n, i, j, c] = v
-                                arg[n, i, j, c] = w
-
-
-@njit(parallel=True, cache=True)
-def _maxpool_backward(dout, arg, k, stride, dx):
-    """dx gets each dout routed to its window's arg-max; one sample per task.
-
-    Non-overlapping windows (stride == k) are written in a single pass (every cell of dx is
-    either one window's arg-max or zero); overlapping ones are zeroed and scattered.
-    """
-    N, Ho, Wo, C = dout.shape
-    H, W = dx.shape[1], dx.shape[2]
-    for n in prange(N):
-        if stride != k:
-            dx[n] = 0
-            for i in range(Ho):
-                for j in range(Wo):
-                    for c in range(C):
-                        w = arg[n, i, j, c]
-                        dx[n, i * stride + w // k, j * stride + w % k, c] += dout[n, i, j, c]
-            continue
-        for r in range(Ho * k, H):  # rows and columns no window covers
-            dx[n, r] = 0
-        for r in range(Ho * k):
-            for q in range(Wo * k, W):
-                dx[n, r, q] = 0
-        for i in range(Ho):
-            for j in range(Wo):
-                for a in range(k):
-                    for b in range(k):
-                        w = a * k + b
-                        for c in range(C):
-                            g = dout[n, i, j, c] if arg[n, i, j, c] == w else 0
-                            dx[n, i * k + a, j * k + b, c] = g
 
 
 def _float_input(x: Any, layer: str, shape_doc: str) -> np.ndarray:
@@ -214,6 +123,7 @@ class Conv2D(Layer):
         W = init_weights(shape, fan_in, fan_out, init, _rng(rng), dtype)
         self.params = {"W": W, "b": np.zeros(self.out_channels, dtype=dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._workspace: np.ndarray | None = None  # im2col patches, reused between calls
 
     def pads(self, H: int, W: int) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) padding for an (H, W) input."""
@@ -250,26 +160,48 @@ class Conv2D(Layer):
         kh, kw = self.kernel_size
         pt, _, pl, _ = self.pads(H, W)
         dtype = np.result_type(x.dtype, self.params["W"].dtype)
-        cols = np.empty((N, Ho, Wo, kh, kw, C), dtype=dtype)
-        _im2col(x.astype(dtype, copy=False), kh, kw, self.stride, pt, pl, cols)
-        self._cache = (x.shape, cols, pt, pl)
-        out = cols.reshape(N * Ho * Wo, -1) @ self.params["W"].reshape(-1, Co)
+        x = x.astype(dtype, copy=False)
+        Wm = self.params["W"].reshape(-1, Co).astype(dtype, copy=False)
+        if Wm.shape[0] <= SMALL_K:
+            out = np.empty((N, Ho, Wo, Co), dtype=dtype)
+            b = self.params["b"].astype(dtype, copy=False)
+            conv_small_forward(x, Wm, b, kh, kw, self.stride, pt, pl, out)
+            self._cache = (x, None, pt, pl)
+            return out
+        cols = self._workspace
+        if cols is None or cols.shape != (N, Ho, Wo, kh, kw, C) or cols.dtype != dtype:
+            cols = self._workspace = np.empty((N, Ho, Wo, kh, kw, C), dtype=dtype)
+        im2col(x, kh, kw, self.stride, pt, pl, cols)
+        self._cache = (x, cols, pt, pl)
+        out = cols.reshape(N * Ho * Wo, -1) @ Wm
         out += self.params["b"]
         return out.reshape(N, Ho, Wo, Co)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        xshape, cols, pt, pl = self._cache
+        x, cols, pt, pl = self._cache
         kh, kw = self.kernel_size
         Co = self.out_channels
-        d2 = np.ascontiguousarray(dout).reshape(-1, Co)
+        dout = np.ascontiguousarray(dout, dtype=x.dtype)
+        Wm = self.params["W"].reshape(-1, Co).astype(x.dtype, copy=False)
+        if cols is None:
+            partial = np.empty((x.shape[0], Wm.shape[0] + 1, Co), dtype=x.dtype)
+            dx = np.empty(x.shape if self.input_grad else (0, 1, 1, 1), dtype=x.dtype)
+            conv_small_backward(
+                dout, x, Wm, kh, kw, self.stride, pt, pl, partial, dx, self.input_grad
+            )
+            total = partial.sum(axis=0)  # over the batch, in a fixed order
+            self.grads["W"] += total[:-1].reshape(self.grads["W"].shape)
+            self.grads["b"] += total[-1]
+            return dx if self.input_grad else None
+        d2 = dout.reshape(-1, Co)
         c2 = cols.reshape(d2.shape[0], -1)
         self.grads["W"] += (c2.T @ d2).reshape(self.grads["W"].shape)
         self.grads["b"] += d2.sum(axis=0)
         if not self.input_grad:
             return None
-        dcols = (d2 @ self.params["W"].reshape(-1, Co).T).reshape(cols.shape)
-        dx = np.empty(xshape, dtype=dcols.dtype)
-        _col2im(dcols, kh, kw, self.stride, pt, pl, dx)
+        dcols = (d2 @ Wm.T).reshape(cols.shape)
+        dx = np.empty(x.shape, dtype=dcols.dtype)
+        col2im(dcols, kh, kw, self.stride, pt, pl, dx)
         return dx
 
     def __repr__(self) -> str:
@@ -314,7 +246,7 @@ class MaxPool2D(Layer):
             )
         out = np.empty((x.shape[0], Ho, Wo, C), dtype=x.dtype)
         arg = np.empty(out.shape, dtype=np.int32)
-        _maxpool_forward(x, self.pool_size, self.stride, out, arg)
+        maxpool_forward(x, self.pool_size, self.stride, out, arg)
         self._cache = (x.shape, arg)
         return out
 
@@ -322,7 +254,7 @@ class MaxPool2D(Layer):
         xshape, arg = self._cache
         dout = np.ascontiguousarray(dout)
         dx = np.empty(xshape, dtype=dout.dtype)
-        _maxpool_backward(dout, arg, self.pool_size, self.stride, dx)
+        maxpool_backward(dout, arg, self.pool_size, self.stride, dx)
         return dx
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from numba import njit, prange
 
 __all__ = [
     "Layer",
@@ -161,15 +162,46 @@ class Dense(Layer):
         return f"Dense({self.in_features}, {self.out_features})"
 
 
+@njit(parallel=True, cache=True)
+def _relu_forward(x, y):
+    """y = x where x > 0, else 0 (NaN passes through, as np.maximum); flat arrays."""
+    for i in prange(x.size):
+        v = x[i]
+        y[i] = v if (v > 0 or v != v) else 0
+
+
+@njit(parallel=True, cache=True)
+def _relu_backward(dout, y, dx):
+    """dx = dout where y > 0, else 0 (so NaN inputs get gradient 0); flat arrays."""
+    for i in prange(dout.size):
+        dx[i] = dout[i] if y[i] > 0 else 0
+
+
 class ReLU(Layer):
-    """``y = max(x, 0)``; any shape."""
+    """``y = max(x, 0)``; any shape. The gradient is 0 where ``x <= 0`` or ``x`` is NaN.
+
+    Float arrays go through two parallel numba passes (one read, one write each); the
+    backward needs only the cached output.
+    """
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        self._mask = x > 0
-        return np.maximum(x, 0)
+        x = np.ascontiguousarray(x)
+        if x.dtype.kind != "f":
+            y = np.maximum(x, 0)
+        else:
+            y = np.empty_like(x)
+            _relu_forward(x.reshape(-1), y.reshape(-1))
+        self._y = y
+        return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * self._mask
+        y = self._y
+        dout = np.ascontiguousarray(dout)
+        if dout.shape != y.shape or dout.dtype != y.dtype:
+            return dout * (y > 0)
+        dx = np.empty_like(dout)
+        _relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
+        return dx
 
 
 class Tanh(Layer):
