@@ -320,14 +320,16 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval):
 
 
 @njit(inline="always")
-def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, scratch):
-    """Sample output row (n, i) from its pixel coordinates (scratch's px, py, unpadded)."""
+def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, on, oi,
+                scratch):
+    """Sample a row of image n from its pixel coordinates (scratch's px, py, unpadded) into
+    ``out[on, oi]``."""
     px, py, offs, wts = scratch
     H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
     _pad_row(px, py, W, H, padding, align_corners)
     _classify_row(px, py, W, H, C, mode, padding, offs, wts)
     base = n * H * W * C
-    obase = (n * out.shape[1] + i) * out.shape[2] * C
+    obase = (on * out.shape[1] + oi) * out.shape[2] * C
     if C == 1:
         _gather_row_C(flat, oflat, base, obase, W * C, mode, offs, wts, cval, 1)
     elif C == 3:
@@ -346,7 +348,7 @@ def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out,
         if edge_inline and ix == ix and iy == iy:
             _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval)
         else:  # NaN, wrap, nearest edges: the general per-point code
-            sample_point(inp, n, ix, iy, mode, padding, cval, out, n, i, j)
+            sample_point(inp, n, ix, iy, mode, padding, cval, out, on, oi, j)
 
 
 @njit(fastmath=_FASTMATH)
@@ -366,7 +368,37 @@ def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
             jf = 1.0 * np.int32(j)  # int32 -> float64 vectorises (Wo < 2**31 always)
             px[j] = ax * jf + rx
             py[j] = ay * jf + ry
-        _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, scratch)
+        _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, n, i,
+                    scratch)
+
+
+@njit(fastmath=_FASTMATH)
+def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
+                     row, lo, hi):
+    """Rows i0 <= i < i1 of :func:`affine_sample_int`: each row is sampled into the float
+    buffer ``row`` (1, 1, Wo, C), then rounded half to even, clipped to [lo, hi] and stored."""
+    H, W = inp.shape[1], inp.shape[2]
+    Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
+    flat = inp.reshape(inp.size)
+    rflat = row.reshape(row.size)
+    oflat = out.reshape(out.size)
+    px, py = scratch[0], scratch[1]
+    ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+    for i in range(i0, i1):
+        rx = bx * i + cx
+        ry = by * i + cy
+        for j in range(Wo):
+            jf = 1.0 * np.int32(j)
+            px[j] = ax * jf + rx
+            py[j] = ay * jf + ry
+        _sample_row(inp, flat, rflat, n, i, mode, padding, align_corners, cval, row, 0, 0,
+                    scratch)
+        obase = (n * Ho + i) * Wo * C
+        for k in range(Wo * C):
+            v = np.rint(rflat[k])
+            v = lo if v < lo else v
+            v = hi if v > hi else v
+            oflat[obase + k] = v if v == v else 0  # NaN only from a NaN cval
 
 
 @njit(fastmath=_FASTMATH)
@@ -380,7 +412,8 @@ def _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, sc
         for j in range(px.shape[0]):
             px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
             py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
-        _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, scratch)
+        _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, n, i,
+                    scratch)
 
 
 @njit(parallel=True, cache=True)
@@ -402,6 +435,23 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
         scratch = _scratch(Wo, out.dtype)
         _affine_band(inp, theta, out, n, i0, min(Ho, i0 + rpt), mode, padding,
                      align_corners, cval, scratch)
+
+
+@njit(parallel=True, cache=True)
+def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, lo, hi, work):
+    """:func:`affine_sample` into an integer ``out``: computed in the dtype of ``work`` (an
+    empty float32 or float64 array), rounded half to even and clipped to [lo, hi] row by row,
+    so no float image is ever allocated."""
+    N, Ho, Wo, C = out.shape[0], out.shape[1], out.shape[2], out.shape[3]
+    rpt = _rows_per_task(Ho, Wo)
+    bands = (Ho + rpt - 1) // rpt
+    for task in prange(N * bands):
+        n = task // bands
+        i0 = (task % bands) * rpt
+        scratch = _scratch(Wo, work.dtype)
+        row = np.empty((1, 1, Wo, C), dtype=work.dtype)
+        _affine_band_int(inp, theta, out, n, i0, min(Ho, i0 + rpt), mode, padding,
+                         align_corners, cval, scratch, row, lo, hi)
 
 
 @njit(parallel=True, cache=True)
