@@ -274,3 +274,14 @@ def test_st_fcn_matches_torch():
     m.backward(softmax_cross_entropy(ours, labels)[1])
     for k, g in m.grads.items():
         np.testing.assert_allclose(g, t[k].grad.numpy(), rtol=1e-7, atol=1e-12, err_msg=k)
+
+
+def test_models_start_at_pytorchs_initial_scale():
+    """Every weight but the identity-start layer is U(±1/sqrt(fan_in)), as torch's defaults."""
+    net = models.build("st-cnn", (28, 28, 1), seed=3)
+    for name, p, _ in net.named_parameters():
+        if not name.endswith("W") or not p.any():
+            continue
+        bound = 1 / np.sqrt(np.prod(p.shape[:-1]))
+        assert np.abs(p).max() <= bound, name
+        assert np.abs(p).max() > 0.9 * bound, name

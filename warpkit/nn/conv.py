@@ -76,7 +76,7 @@ class Conv2D(Layer):
         "same" pads as TensorFlow does (output ceil(L / stride); with stride 1 identical to
         PyTorch's ``padding="same"``); an int or pair pads both sides of each axis equally.
     rng : numpy Generator or int seed, optional
-    init : {"he", "glorot", "zeros"}
+    init : {"he", "glorot", "pytorch", "zeros"}
         Weight initialisation with fan_in = kh·kw·C_in, fan_out = kh·kw·C_out.
     dtype : float dtype of the parameters ``W`` (kh, kw, C_in, C_out) and ``b`` (C_out,).
     input_grad : bool

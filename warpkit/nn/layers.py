@@ -28,7 +28,7 @@ __all__ = [
     "init_weights",
 ]
 
-INITS = ("he", "glorot", "zeros")
+INITS = ("he", "glorot", "pytorch", "zeros")
 
 
 def init_weights(
@@ -42,7 +42,9 @@ def init_weights(
     """Uniform weight initialisation as Keras/PyTorch do it.
 
     ``"he"``: U(-a, a) with a = sqrt(6 / fan_in) (Kaiming uniform, gain sqrt(2), for ReLU);
-    ``"glorot"``: a = sqrt(6 / (fan_in + fan_out)) (Xavier uniform); ``"zeros"``: all zero.
+    ``"glorot"``: a = sqrt(6 / (fan_in + fan_out)) (Xavier uniform); ``"pytorch"``:
+    a = 1 / sqrt(fan_in) (PyTorch's default for ``nn.Linear`` and ``nn.Conv2d``, Kaiming uniform
+    with a = sqrt(5): a third of He's variance); ``"zeros"``: all zero.
     """
     if init == "zeros":
         return np.zeros(shape, dtype=dtype)
@@ -50,6 +52,8 @@ def init_weights(
         bound = np.sqrt(6.0 / fan_in)
     elif init == "glorot":
         bound = np.sqrt(6.0 / (fan_in + fan_out))
+    elif init == "pytorch":
+        bound = 1.0 / np.sqrt(fan_in)
     else:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
@@ -111,7 +115,7 @@ class Dense(Layer):
     ----------
     in_features, out_features : int
     rng : numpy Generator or int seed, optional
-    init : {"he", "glorot", "zeros"}
+    init : {"he", "glorot", "pytorch", "zeros"}
         Weight initialisation (see :func:`init_weights`); the bias starts at zero.
     dtype : float dtype
         Dtype of ``W`` (in_features, out_features) and ``b`` (out_features,).
