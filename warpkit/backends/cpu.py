@@ -383,6 +383,13 @@ def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, c
     rflat = row.reshape(row.size)
     oflat = out.reshape(out.size)
     px, py = scratch[0], scratch[1]
+    # x + 1.5·2**p - 1.5·2**p rounds x to an integer, half to even, for |x| < 2**(p-1)
+    # (p = 23 for float32, 52 for float64); larger floats are integers already
+    bits = 23 if rflat.itemsize == 4 else 52
+    magic = rflat.dtype.type(1.5 * 2.0**bits)
+    big = rflat.dtype.type(2.0 ** (bits - 1))
+    lo = rflat.dtype.type(lo)  # exact: the ranges of the dtypes computed in float32 fit it
+    hi = rflat.dtype.type(hi)
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
     for i in range(i0, i1):
         rx = bx * i + cx
@@ -395,9 +402,11 @@ def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, c
                     scratch)
         obase = (n * Ho + i) * Wo * C
         for k in range(Wo * C):
-            v = np.rint(rflat[k])
+            v = rflat[k]
             v = lo if v < lo else v
             v = hi if v > hi else v
+            r = (v + magic) - magic  # round half to even (the FPU's mode), vectorises
+            v = v if np.abs(v) >= big else r
             oflat[obase + k] = v if v == v else 0  # NaN only from a NaN cval
 
 

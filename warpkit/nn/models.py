@@ -11,11 +11,12 @@ Architectures (channels-last; "same" keeps the size, "valid" does not pad)::
     st-fcn / st-cnn: SpatialTransformer(localization) followed by the fcn / cnn classifier,
           on an output the size of the input.
 
-Weights start as PyTorch's layers start (``init="pytorch"``, U(±1/√fan_in)), biases at zero, so
+Weights and biases start as PyTorch's layers start (``init="pytorch"``: U(±1/√fan_in)), so
 that the models match the PyTorch reference of ``benchmarks/`` in distribution. He
-initialisation (3x that variance) made st-fcn on TC collapse to chance in its first epoch
-(92.2% test error after 5 epochs, loss stuck at ln 10) where the PyTorch model learns; with
-PyTorch's scale warpkit's st-fcn follows the PyTorch one (68.2% vs 68.7% after 2 epochs, seed 0).
+initialisation with zero biases (3x that weight variance) made st-fcn on TC collapse to chance
+in its first epoch (92.2% test error after 5 epochs, loss stuck at ln 10) where the PyTorch
+model learns; with PyTorch's scale warpkit's st-fcn follows the PyTorch one (68.2% vs 68.7%
+after 2 epochs, seed 0).
 Training in the issue uses Adam (lr 1e-3), batch 64, softmax cross-entropy.
 """
 
