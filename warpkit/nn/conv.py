@@ -25,7 +25,7 @@ from ._conv_kernels import (
     maxpool_backward,
     maxpool_forward,
 )
-from .layers import Layer, _check_ndim, _positive_int, _rng, init_bias, init_weights
+from .layers import Layer, _check_ndim, _positive_int, _rng, init_weights
 
 #: Layers with at most this many inputs per output (kh·kw·C_in) convolve directly in numba;
 #: wider ones use im2col + BLAS.
@@ -120,9 +120,8 @@ class Conv2D(Layer):
         kh, kw = self.kernel_size
         shape = (kh, kw, self.in_channels, self.out_channels)
         fan_in, fan_out = kh * kw * self.in_channels, kh * kw * self.out_channels
-        gen = _rng(rng)
-        W = init_weights(shape, fan_in, fan_out, init, gen, dtype)
-        self.params = {"W": W, "b": init_bias(self.out_channels, fan_in, init, gen, dtype)}
+        W = init_weights(shape, fan_in, fan_out, init, _rng(rng), dtype)
+        self.params = {"W": W, "b": np.zeros(self.out_channels, dtype=dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self._workspace: np.ndarray | None = None  # im2col patches, reused between calls
 

@@ -25,7 +25,6 @@ __all__ = [
     "Flatten",
     "Dropout",
     "Sequential",
-    "init_bias",
     "init_weights",
 ]
 
@@ -58,17 +57,6 @@ def init_weights(
     else:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
-
-
-def init_bias(
-    size: int, fan_in: int, init: str, rng: np.random.Generator, dtype: Any
-) -> np.ndarray:
-    """Bias start: U(-a, a) with a = 1 / sqrt(fan_in) for ``"pytorch"`` (as torch's layers),
-    zero for every other ``init``."""
-    if init != "pytorch":
-        return np.zeros(size, dtype=dtype)
-    bound = 1.0 / np.sqrt(fan_in)
-    return rng.uniform(-bound, bound, size=size).astype(dtype)
 
 
 def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -128,8 +116,7 @@ class Dense(Layer):
     in_features, out_features : int
     rng : numpy Generator or int seed, optional
     init : {"he", "glorot", "pytorch", "zeros"}
-        Weight initialisation (see :func:`init_weights`); the bias starts at zero, or as
-        PyTorch starts it for ``"pytorch"`` (see :func:`init_bias`).
+        Weight initialisation (see :func:`init_weights`); the bias starts at zero.
     dtype : float dtype
         Dtype of ``W`` (in_features, out_features) and ``b`` (out_features,).
     input_grad : bool
@@ -153,9 +140,8 @@ class Dense(Layer):
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
         shape = (self.in_features, self.out_features)
-        gen = _rng(rng)
-        W = init_weights(shape, shape[0], shape[1], init, gen, dtype)
-        self.params = {"W": W, "b": init_bias(self.out_features, shape[0], init, gen, dtype)}
+        W = init_weights(shape, shape[0], shape[1], init, _rng(rng), dtype)
+        self.params = {"W": W, "b": np.zeros(self.out_features, dtype=dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self._x: np.ndarray | None = None
 
