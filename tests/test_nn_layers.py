@@ -321,3 +321,10 @@ def test_tiny_mlp_learns_xor():
         losses.append(loss)
     assert losses[-1] < 0.3 * losses[0]
     assert (model.forward(x, training=False).argmax(1) == y).mean() > 0.9
+
+
+def test_relu_backward_refuses_a_gradient_of_another_shape():
+    relu = ReLU()
+    relu.forward(np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(1, 3\)"):
+        relu.backward(np.ones((1, 3), np.float32))  # would broadcast silently

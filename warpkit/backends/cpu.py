@@ -351,6 +351,25 @@ def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out,
             sample_point(inp, n, ix, iy, mode, padding, cval, out, on, oi, j)
 
 
+@njit(inline="always")
+def _affine_coords(px, py, ax, bx, cx, ay, by, cy, i):
+    """Unpadded source pixel coordinates of every column of output row i (forward and
+    backward; the coefficients come from ``affine_coeffs``)."""
+    rx = bx * i + cx
+    ry = by * i + cy
+    for j in range(px.shape[0]):
+        jf = 1.0 * np.int32(j)  # int32 -> float64 vectorises (Wo < 2**31 always)
+        px[j] = ax * jf + rx
+        py[j] = ay * jf + ry
+
+
+@njit(inline="always")
+def _band_of(task, bands, rpt, Ho):
+    """(n, i0, i1): the sample and output rows of forward task ``task``."""
+    i0 = (task % bands) * rpt
+    return task // bands, i0, min(Ho, i0 + rpt)
+
+
 @njit(fastmath=_FASTMATH)
 def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch):
     """Rows i0 <= i < i1 of sample n of :func:`affine_sample` (not inlined, so that LLVM
@@ -362,12 +381,7 @@ def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
     px, py = scratch[0], scratch[1]
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
     for i in range(i0, i1):
-        rx = bx * i + cx
-        ry = by * i + cy
-        for j in range(Wo):
-            jf = 1.0 * np.int32(j)  # int32 -> float64 vectorises (Wo < 2**31 always)
-            px[j] = ax * jf + rx
-            py[j] = ay * jf + ry
+        _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
         _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, n, i,
                     scratch)
 
@@ -392,12 +406,7 @@ def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, c
     hi = rflat.dtype.type(hi)
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
     for i in range(i0, i1):
-        rx = bx * i + cx
-        ry = by * i + cy
-        for j in range(Wo):
-            jf = 1.0 * np.int32(j)
-            px[j] = ax * jf + rx
-            py[j] = ay * jf + ry
+        _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
         _sample_row(inp, flat, rflat, n, i, mode, padding, align_corners, cval, row, 0, 0,
                     scratch)
         obase = (n * Ho + i) * Wo * C
@@ -439,11 +448,9 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
     rpt = _rows_per_task(Ho, Wo)
     bands = (Ho + rpt - 1) // rpt
     for task in prange(N * bands):
-        n = task // bands
-        i0 = (task % bands) * rpt
+        n, i0, i1 = _band_of(task, bands, rpt, Ho)
         scratch = _scratch(Wo, out.dtype)
-        _affine_band(inp, theta, out, n, i0, min(Ho, i0 + rpt), mode, padding,
-                     align_corners, cval, scratch)
+        _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch)
 
 
 @njit(parallel=True, cache=True)
@@ -455,12 +462,11 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, lo, h
     rpt = _rows_per_task(Ho, Wo)
     bands = (Ho + rpt - 1) // rpt
     for task in prange(N * bands):
-        n = task // bands
-        i0 = (task % bands) * rpt
+        n, i0, i1 = _band_of(task, bands, rpt, Ho)
         scratch = _scratch(Wo, work.dtype)
         row = np.empty((1, 1, Wo, C), dtype=work.dtype)
-        _affine_band_int(inp, theta, out, n, i0, min(Ho, i0 + rpt), mode, padding,
-                         align_corners, cval, scratch, row, lo, hi)
+        _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
+                         scratch, row, lo, hi)
 
 
 @njit(parallel=True, cache=True)
@@ -470,11 +476,9 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
     rpt = _rows_per_task(Ho, Wo)
     bands = (Ho + rpt - 1) // rpt
     for task in prange(N * bands):
-        n = task // bands
-        i0 = (task % bands) * rpt
+        n, i0, i1 = _band_of(task, bands, rpt, Ho)
         scratch = _scratch(Wo, out.dtype)
-        _grid_band(inp, grid, out, n, i0, min(Ho, i0 + rpt), mode, padding,
-                   align_corners, cval, scratch)
+        _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, scratch)
 
 
 # --------------------------------------------------------------------------- backward row machinery
@@ -661,11 +665,8 @@ def grid_sample_backward(
 # --------------------------------------------------------------------------- affine_sample
 @njit(inline="always")
 def _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my):
-    rx = bx * i + cx
-    ry = by * i + cy
-    for j in range(px.shape[0]):
-        px[j] = ax * j + rx
-        py[j] = ay * j + ry
+    """Padded coordinates of output row i and their derivatives (mx, my) for the backward."""
+    _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
     _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
 
 

@@ -201,7 +201,9 @@ class ReLU(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         y = self._y
         dout = np.ascontiguousarray(dout)
-        if dout.shape != y.shape or dout.dtype != y.dtype:
+        if dout.shape != y.shape:
+            raise ValueError(f"ReLU.backward expects dout of shape {y.shape}, got {dout.shape}")
+        if dout.dtype != y.dtype:
             return dout * (y > 0)
         dx = np.empty_like(dout)
         _relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
