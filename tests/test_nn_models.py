@@ -145,7 +145,8 @@ def test_build_shapes_determinism_and_identity_start(name):
 def test_architectures_follow_the_issue():
     cnn = models.build("cnn", (42, 42, 1))
     kinds = [type(layer).__name__ for layer in cnn.layers]
-    assert kinds == ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "MaxPool2D", "Flatten",
+    # the issue's Conv -> ReLU -> MaxPool, built as the identical Conv -> MaxPool -> ReLU
+    assert kinds == ["Conv2D", "MaxPool2D", "ReLU", "Conv2D", "MaxPool2D", "ReLU", "Flatten",
                      "Dense", "ReLU", "Dense"]
     assert cnn.params["0.W"].shape == (3, 3, 1, 32) and cnn.params["3.W"].shape == (3, 3, 32, 32)
     assert cnn.params["7.W"].shape == (10 * 10 * 32, 256)
@@ -154,10 +155,39 @@ def test_architectures_follow_the_issue():
                                                                     (256, 10)]
     loc = models.build("st-fcn", (42, 42, 1)).layers[0].loc
     kinds = [type(layer).__name__ for layer in loc.layers]
-    assert kinds == ["MaxPool2D", "Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "Flatten",
+    assert kinds == ["MaxPool2D", "Conv2D", "MaxPool2D", "ReLU", "Conv2D", "ReLU", "Flatten",
                      "Dense", "ReLU", "Dense"]
     # 42 -> pool 21 -> conv5 17 -> pool 8 -> conv5 4: 4*4*20 features
     assert loc.params["7.W"].shape == (320, 50) and loc.params["9.W"].shape == (50, 6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool_then_relu_is_bit_identical_to_relu_then_pool(dtype):
+    """models build "ReLU -> MaxPool" as MaxPool -> ReLU; same outputs and gradients, bitwise,
+    also with windows that are all negative, all zero or tied."""
+    m = models.build("cnn", (12, 12, 1), num_classes=4, seed=3, dtype=dtype)
+    L = m.layers
+    assert [type(L[i]).__name__ for i in (1, 2, 4, 5)] == ["MaxPool2D", "ReLU"] * 2
+    as_in_issue = Sequential(L[0], L[2], L[1], L[3], L[5], L[4], *L[6:])
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 12, 12, 1)).astype(dtype)
+    x[0] = -1.0  # every first-conv window of sample 0 equal: ties everywhere
+    x[1, :6] = 0.0
+    m.params["0.b"][:3] = [-50.0, 0.0, 50.0]  # channels that are all negative / all positive
+    labels = np.array([0, 1, 2, 3, 0])
+    results = []
+    for net in (m, as_in_issue):
+        net.zero_grad()
+        logits = net.forward(x)
+        dx = net.backward(softmax_cross_entropy(logits, labels)[1])
+        results.append((logits, dx, {k: g.copy() for k, g in net.grads.items()}))
+    (l1, d1, g1), (l2, d2, g2) = results
+    np.testing.assert_array_equal(l1, l2)
+    assert d1 is None and d2 is None  # the first conv skips the input gradient
+    assert g1.keys() == g2.keys()
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
+        assert np.any(g1[k] != 0), k
 
 
 def test_build_errors():

@@ -195,7 +195,8 @@ class Conv2D(Layer):
             return dx if self.input_grad else None
         d2 = dout.reshape(-1, Co)
         c2 = cols.reshape(d2.shape[0], -1)
-        self.grads["W"] += (c2.T @ d2).reshape(self.grads["W"].shape)
+        # (d2.T @ c2).T, not c2.T @ d2: the same sums, and OpenBLAS is faster on this layout
+        self.grads["W"] += (d2.T @ c2).T.reshape(self.grads["W"].shape)
         self.grads["b"] += d2.sum(axis=0)
         if not self.input_grad:
             return None

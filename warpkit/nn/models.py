@@ -11,6 +11,10 @@ Architectures (channels-last; "same" keeps the size, "valid" does not pad)::
     st-fcn / st-cnn: SpatialTransformer(localization) followed by the fcn / cnn classifier,
           on an output the size of the input.
 
+"ReLU -> MaxPool" is built as MaxPool -> ReLU: max commutes with the non-decreasing ReLU, so
+the outputs and every gradient are bit-identical (tested), and the ReLU touches a quarter of
+the values (cnn: 2 ms of a 37 ms training step on the RTS canvas).
+
 Weights start at PyTorch's scale (``init="pytorch"``: U(±1/√fan_in), as torch's Linear and
 Conv2d), biases at zero. At 5 epochs the results on TC depend a lot on the start, and a
 spatial transformer can collapse: once θ sends every sample outside the image, the zeros
@@ -72,8 +76,8 @@ def localization_net(
     convs: list[Layer] = [
         MaxPool2D(2),
         Conv2D(C, 20, 5, padding="valid", rng=rng, init=INIT, dtype=dtype),
+        MaxPool2D(2),  # = ReLU -> MaxPool (see the module docstring)
         ReLU(),
-        MaxPool2D(2),
         Conv2D(20, 20, 5, padding="valid", rng=rng, init=INIT, dtype=dtype),
         ReLU(),
     ]
@@ -104,11 +108,11 @@ def _cnn(input_shape, num_classes, rng, dtype, first: bool) -> list[Layer]:
     convs: list[Layer] = [
         Conv2D(C, 32, 3, padding="same", rng=rng, init=INIT, dtype=dtype,
                input_grad=not first),
+        MaxPool2D(2),  # = ReLU -> MaxPool (see the module docstring)
         ReLU(),
-        MaxPool2D(2),
         Conv2D(32, 32, 3, padding="same", rng=rng, init=INIT, dtype=dtype),
-        ReLU(),
         MaxPool2D(2),
+        ReLU(),
     ]
     h, w, c = _chain(input_shape, convs)
     return [
