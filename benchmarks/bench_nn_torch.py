@@ -44,6 +44,7 @@ import warpkit  # noqa: E402, F401  (before numpy, as the warpkit command: see w
 import numpy as np  # noqa: E402
 # isort: on
 
+from warpkit._bench import host_cpu  # noqa: E402
 from warpkit.nn import Adam, models, softmax_cross_entropy  # noqa: E402
 
 
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             "timed_batches": args.batches or -(-args.samples // args.batch),
             "rounds": args.rounds,
             "torch_threads": args.threads if have_torch else None,
-            "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "cpu": host_cpu(), "platform": platform.platform(),
             "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")},
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         }

@@ -57,6 +57,7 @@ def main() -> None:
     machine = {
         "machine": platform.machine(),
         "processor": platform.processor(),
+        "cpu": _bench.host_cpu(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,21 @@ def peak_memory(fn: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def host_cpu() -> str:
+    """The CPU model and LLVM's name for its micro-architecture (which also picks the BLAS and
+    numba code paths), e.g. ``"AMD EPYC (znver4)"``; timings are only comparable on one."""
+    from llvmlite import binding
+
+    name = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                        name)
+    except OSError:
+        pass
+    return f"{name or 'unknown CPU'} ({binding.get_host_cpu_name()})"
 
 
 def rotation_theta(angle_deg: float, scale: float, n: int = 1) -> np.ndarray:

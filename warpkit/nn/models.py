@@ -22,7 +22,9 @@ padding gives θ no gradient and the model stays at chance. Measured with
 ``benchmarks/train_table.py`` (seed 0): He weights with zero biases made st-fcn collapse on TC
 (92.2% error; st-cnn 19.6%); PyTorch's weights *and* biases made st-cnn collapse on TC
 (92.2%; st-fcn 25.7%); PyTorch's weights with zero biases (this choice) trained every model on
-every distortion (st-fcn 18.8%, st-cnn 26.5% on TC).
+every distortion (st-fcn 18.8%, st-cnn 26.5% on TC) on the project's first machine; on a Zen 4
+machine, whose BLAS rounds differently, the same seed made st-cnn collapse on TC (92.2%), so
+the hazard is not solved by the start alone.
 Training in the issue uses Adam (lr 1e-3), batch 64, softmax cross-entropy.
 """
 
