@@ -97,6 +97,31 @@ def test_same_seed_same_numbers(st_run, tmp_path):
     assert other["history"][0]["train_loss"] != metrics["history"][0]["train_loss"]
 
 
+def test_loc_lr_equal_to_lr_changes_nothing(st_run, tmp_path):
+    """Two Adam groups with the same learning rate are the single Adam, bit for bit."""
+    _, metrics = st_run
+    split = trainer.train(out=tmp_path, **{**TINY, "loc_lr": TINY["lr"]})
+    assert split["loc_lr"] == TINY["lr"] and metrics["loc_lr"] is None
+    same = {k: v for k, v in strip_timings(split).items() if k != "loc_lr"}
+    assert same == {k: v for k, v in strip_timings(metrics).items() if k != "loc_lr"}
+
+
+def test_loc_lr_moves_only_the_localization_net(tmp_path):
+    from warpkit.nn import models
+
+    trainer.train(out=tmp_path, **{**TINY, "loc_lr": 1e-9})
+    trained, config = trainer.load_checkpoint(tmp_path / "checkpoint.npz")
+    assert config["loc_lr"] == 1e-9
+    start = models.build(TINY["model"], tuple(config["image_shape"]), 10, seed=TINY["seed"])
+    before, after = start.params, trained.params
+    loc = [k for k in before if k.startswith("0.loc.")]
+    rest = [k for k in before if not k.startswith("0.loc.")]
+    assert loc and rest
+    # Adam's steps are at most about lr each: 1e-9 per step, 1 epoch of tiny batches
+    assert max(np.abs(after[k] - before[k]).max() for k in loc) < 1e-6
+    assert min(np.abs(after[k] - before[k]).max() for k in rest) > 1e-4
+
+
 def test_cli_model_choices_match_models():
     from warpkit._cli_train import MODEL_CHOICES
     from warpkit.nn import models
@@ -111,6 +136,10 @@ def test_train_argument_errors():
         trainer.train(**{**TINY, "epochs": 0})
     with pytest.raises(ValueError, match="lr must be a positive"):
         trainer.train(**{**TINY, "lr": -1.0})
+    with pytest.raises(ValueError, match="loc_lr must be a positive"):
+        trainer.train(**{**TINY, "loc_lr": 0.0})
+    with pytest.raises(ValueError, match="loc_lr applies to the spatial-transformer models"):
+        trainer.train(**{**TINY, "model": "cnn", "loc_lr": 1e-4})
     with pytest.raises(FileNotFoundError, match="does not exist"):
         trainer.load_checkpoint("/nonexistent/checkpoint.npz")
 
@@ -149,6 +178,8 @@ def _idx(arr: np.ndarray) -> bytes:
         (["train", "--data", "mnist", "--data-dir", "/nonexistent"], "not a directory"),
         (["train", "--epochs", "0"], "--epochs must be >= 1"),
         (["train", "--lr", "0"], "--lr must be > 0"),
+        (["train", "--loc-lr", "-1"], "--loc-lr must be > 0"),
+        (["train", "--model", "fcn", "--loc-lr", "1e-4"], "needs a spatial-transformer model"),
         (["evaluate", "--checkpoint", "/nonexistent.npz"], "does not exist"),
     ],
 )

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--loc-lr", type=float, default=None,
+                   help="Adam learning rate of the localization net (st-fcn, st-cnn; "
+                   "default --lr); 1e-4 keeps θ from leaving the image early on TC")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None,
                    help="output folder (default runs/MODEL-DATA-DISTORTION-seedSEED)")
@@ -77,6 +80,11 @@ def _train_error(args: argparse.Namespace) -> str | None:
             return f"--{name.replace('_', '-')} must be >= 1, got {value}"
     if not args.lr > 0:
         return f"--lr must be > 0, got {args.lr}"
+    if args.loc_lr is not None:
+        if not args.loc_lr > 0:
+            return f"--loc-lr must be > 0, got {args.loc_lr}"
+        if not args.model.startswith("st-"):
+            return f"--loc-lr needs a spatial-transformer model (st-fcn, st-cnn), got {args.model}"
     return None
 
 
@@ -92,6 +100,7 @@ def run_train(args: argparse.Namespace) -> int:
         metrics = trainer.train(
             data=args.data, distortion=args.distortion, model=args.model, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=out,
+            loc_lr=args.loc_lr,
             data_dir=args.data_dir, max_train=args.max_train, max_test=args.max_test,
             show_progress=not args.quiet,
         )

@@ -178,6 +178,27 @@ def _write_png(path: Path, image: np.ndarray) -> None:
 
 
 # --------------------------------------------------------------------------- training
+class _Subset:
+    """The parameters of ``model`` whose names ``keep`` accepts (an optimizer's group)."""
+
+    def __init__(self, model: Any, keep: Any) -> None:
+        self.model, self.keep = model, keep
+
+    def named_parameters(self) -> Any:
+        return ((n, p, g) for n, p, g in self.model.named_parameters() if self.keep(n))
+
+
+def _optimizers(net: Any, lr: float, loc_lr: float | None) -> list[Adam]:
+    """One Adam for the whole model, or (with ``loc_lr``) one for the localization nets of
+    its spatial transformers and one for everything else."""
+    if loc_lr is None:
+        return [Adam(net, lr=lr)]
+    prefixes = tuple(f"{i}.loc." for i, layer in enumerate(net.layers)
+                     if isinstance(layer, SpatialTransformer))
+    return [Adam(_Subset(net, lambda n: not n.startswith(prefixes)), lr=lr),
+            Adam(_Subset(net, lambda n: n.startswith(prefixes)), lr=loc_lr)]
+
+
 def _check_positive(value: Any, name: str, kind: type) -> None:
     if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
         raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
@@ -192,6 +213,7 @@ def train(
     lr: float = 1e-3,
     seed: int = 0,
     out: str | os.PathLike | None = None,
+    loc_lr: float | None = None,
     data_dir: str | os.PathLike | None = None,
     max_train: int | None = None,
     max_test: int | None = None,
@@ -209,6 +231,12 @@ def train(
         One epoch is the experiment's ``train_epoch`` (8 passes over the digits), shuffled.
     lr : float
         Adam learning rate (betas 0.9, 0.999).
+    loc_lr : float, optional
+        Adam learning rate of the localization nets (st-fcn, st-cnn only); default ``lr``.
+        While the classifier is still at chance the gradient reaching θ is noise, and Adam
+        turns noise into steps of size ``lr``; at 1e-3 θ can leave the image within a few
+        dozen steps on TC, after which zeros padding gives it no gradient (the model stays at
+        chance). ``loc_lr=1e-4`` keeps θ near the identity until the classifier learns.
     seed : int
         Seeds the model initialisation and ``np.random.default_rng(seed)``, which draws the
         epochs' distortions and shuffles.
@@ -231,11 +259,17 @@ def train(
         raise ValueError(f"model must be one of {models.MODEL_NAMES}, got {model!r}")
     _check_positive(epochs, "epochs", int)
     _check_positive(batch_size, "batch_size", int)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive float, got {lr!r}")
+    for name, value in (("lr", lr), ("loc_lr", loc_lr)):
+        if value is None and name == "loc_lr":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a positive float, got {value!r}")
+    if loc_lr is not None and not model.startswith("st-"):
+        raise ValueError(f"loc_lr applies to the spatial-transformer models (st-fcn, st-cnn), "
+                         f"got model={model!r}")
     exp = make_experiment(data, distortion, data_dir, max_train=max_train, max_test=max_test)
     net = models.build(model, exp.image_shape, exp.num_classes, seed=seed)
-    opt = Adam(net, lr=float(lr))
+    optimizers = _optimizers(net, float(lr), None if loc_lr is None else float(loc_lr))
     rng = np.random.default_rng(seed)
     history = []
     file = sys.stderr if file is None else file
@@ -255,7 +289,8 @@ def train(
             logits = net.forward(xb, training=True)
             loss, dlogits = softmax_cross_entropy(logits, yb)
             net.backward(dlogits)
-            opt.step()
+            for opt in optimizers:
+                opt.step()
             loss_sum += loss * len(idx)
             correct += int(np.sum(np.argmax(logits, axis=1) == yb))
             seen += len(idx)
@@ -290,6 +325,7 @@ def train(
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": float(lr),
+        "loc_lr": None if loc_lr is None else float(loc_lr),
         "max_train": max_train,
         "max_test": max_test,
     }
