@@ -7,11 +7,14 @@ on softmax cross-entropy. Both frameworks see the same data, the same architectu
 ``--batches`` times only the first batches of the epoch and extrapolates (the per-batch cost is
 constant for random data). The first ``--warmup`` batches (JIT compilation, allocator warm-up)
 are not timed. The two frameworks take turns in ``--rounds`` chunks so that changes in machine
-load hit both alike; the table shows the median round (and the best one).
+load hit both alike; the table shows the median round (and the best one). With ``--isolate``
+every round of each framework runs in a fresh process: in one shared process PyTorch's speed
+depends on the malloc state warpkit's steps left behind (PyTorch's large buffers come from mmap
+and cost page faults each step), so ``--isolate`` is the fair comparison.
 
 Usage::
 
-    python benchmarks/bench_nn_torch.py --out nn_bench.json
+    python benchmarks/bench_nn_torch.py --isolate --out nn_bench.json
     python benchmarks/bench_nn_torch.py --models st-fcn --batches 60 --out st_fcn.json
 """
 
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -163,6 +167,48 @@ def time_interleaved(steps: dict, x: np.ndarray, y: np.ndarray, batch: int, batc
     return {name: (float(np.median(v)), float(np.min(v))) for name, v in per_round.items()}
 
 
+def _data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
+    rng = np.random.default_rng(args.seed)
+    shape = (args.size, args.size, 1)
+    x = rng.random((args.samples,) + shape, dtype=np.float32)
+    return x, rng.integers(0, 10, args.samples).astype(np.int64), shape
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """One round of one framework in this process: print its mean seconds per batch."""
+    x, y, shape = _data(args)
+    if args.worker == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+        step = torch_step_fn(args.models[0], shape, args.seed)
+    else:
+        step = warpkit_step_fn(args.models[0], shape, args.seed)
+    res = time_interleaved({args.worker: step}, x, y, args.batch, args.batches, args.warmup, 1)
+    print(json.dumps({"s_per_batch": res[args.worker][0]}))
+    return 0
+
+
+def time_isolated(name: str, frameworks: list[str], args: argparse.Namespace) -> dict:
+    """Like :func:`time_interleaved`, but every round of every framework runs in a fresh
+    process (A B A B ...): PyTorch's speed here depends on the malloc state that the other
+    framework left behind (its large buffers come from mmap, and page faults are costly)."""
+    n_batches = -(-args.samples // args.batch)
+    timed = min(args.batches, n_batches) if args.batches > 0 else n_batches
+    rounds = max(1, min(args.rounds, timed))
+    per_round: dict[str, list[float]] = {fw: [] for fw in frameworks}
+    for _ in range(rounds):
+        for fw in frameworks:
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", fw, "--models", name,
+                   "--batches", str(max(1, timed // rounds)), "--warmup", str(args.warmup),
+                   "--size", str(args.size), "--samples", str(args.samples),
+                   "--batch", str(args.batch), "--seed", str(args.seed),
+                   "--threads", str(args.threads)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            per_round[fw].append(json.loads(done.stdout.strip().splitlines()[-1])["s_per_batch"])
+    return {fw: (float(np.median(v)), float(np.min(v))) for fw, v in per_round.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=list(models.MODEL_NAMES),
@@ -180,13 +226,16 @@ def main(argv: list[str] | None = None) -> int:
                    "also for numpy's BLAS and numba (environment set before import)")
     p.add_argument("--no-torch", action="store_true", help="time warpkit only")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--isolate", action="store_true",
+                   help="time every round of each framework in a fresh process, so that no "
+                   "allocator, cache or thread-pool state passes from one to the other")
+    p.add_argument("--worker", choices=["warpkit", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--out", help="write the results as JSON to this path")
     args = p.parse_args(argv)
+    if args.worker:
+        return _worker(args)
 
-    rng = np.random.default_rng(args.seed)
-    shape = (args.size, args.size, 1)
-    x = rng.random((args.samples,) + shape, dtype=np.float32)
-    y = rng.integers(0, 10, args.samples).astype(np.int64)
+    x, y, shape = _data(args)
 
     have_torch = False
     if not args.no_torch:
@@ -203,10 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'model':8} {'warpkit s/epoch':>16} {'torch s/epoch':>14} {'ratio':>7}"
           "   (median over rounds; best round in brackets)")
     for name in args.models:
-        steps = {"warpkit": warpkit_step_fn(name, shape, args.seed)}
-        if have_torch:
-            steps["torch"] = torch_step_fn(name, shape, args.seed)
-        res = time_interleaved(steps, x, y, args.batch, args.batches, args.warmup, args.rounds)
+        if args.isolate:
+            res = time_isolated(name, ["warpkit", "torch"] if have_torch else ["warpkit"], args)
+        else:
+            steps = {"warpkit": warpkit_step_fn(name, shape, args.seed)}
+            if have_torch:
+                steps["torch"] = torch_step_fn(name, shape, args.seed)
+            res = time_interleaved(steps, x, y, args.batch, args.batches, args.warmup,
+                                   args.rounds)
         row = {"model": name}
         for fw, (med, best) in res.items():
             row[f"{fw}_s_per_epoch"] = med * n_per_epoch
@@ -226,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         meta = {
             "samples": args.samples, "image_shape": list(shape), "batch": args.batch,
             "timed_batches": args.batches or -(-args.samples // args.batch),
-            "rounds": args.rounds,
+            "rounds": args.rounds, "isolated_processes": args.isolate,
             "torch_threads": args.threads if have_torch else None,
             "cpu_count": os.cpu_count(), "cpu": host_cpu(), "platform": platform.platform(),
             "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")},

@@ -255,3 +255,32 @@ def test_conv_both_paths_match_naive_and_finite_differences(monkeypatch, small_k
     first = Conv2D(cin, cout, k, stride, padding, rng=3, dtype=np.float64, input_grad=False)
     first.forward(x)
     assert first.backward(rng.standard_normal(expected.shape[:3] + (cout,))) is None
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[5]])
+def test_im2col_chunks_are_bit_identical_and_match_naive(monkeypatch, case):
+    """The im2col path works through the batch in chunks of CHUNK_BYTES of patches: one chunk,
+    one sample per chunk and an uneven split agree (up to BLAS picking another kernel for
+    another number of rows) and match the naive convolution."""
+    H, W, cin, cout, k, stride, padding, pads = case
+    monkeypatch.setattr(conv_module, "SMALL_K", 0)
+    rng = np.random.default_rng(11)
+    c = conv64(cin, cout, k, stride, padding, rng)
+    x = rng.standard_normal((5, H, W, cin))
+    expected = naive_conv(x, c.params["W"], c.params["b"], stride, pads)
+    R = rng.standard_normal(expected.shape)
+    per_sample = expected.shape[1] * expected.shape[2] * k * k * cin * 8
+    results = []
+    for chunk, n_chunks in ((10**9, 1), (1, 5), (2 * per_sample, 3)):  # the last: 2, 2, 1
+        monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk)
+        y = c.forward(x)
+        assert len(conv_module._chunks(c._workspace)) == n_chunks
+        c.zero_grad()
+        dx = c.backward(R)
+        results.append((y, dx, c.grads["W"].copy(), c.grads["b"].copy()))
+    np.testing.assert_allclose(results[0][0], expected, rtol=1e-12, atol=1e-12)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 2 * per_sample)
+    check_grads(c, x, rng)
