@@ -258,7 +258,7 @@ def test_conv_both_paths_match_naive_and_finite_differences(monkeypatch, small_k
 
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[5]])
-def test_im2col_chunks_are_bit_identical_and_match_naive(monkeypatch, case):
+def test_im2col_chunks_agree_and_match_naive(monkeypatch, case):
     """The im2col path works through the batch in chunks of CHUNK_BYTES of patches: one chunk,
     one sample per chunk and an uneven split agree (up to BLAS picking another kernel for
     another number of rows) and match the naive convolution."""
