@@ -199,6 +199,11 @@ def _optimizers(net: Any, lr: float, loc_lr: float | None) -> list[Adam]:
             Adam(_Subset(net, lambda n: n.startswith(prefixes)), lr=loc_lr)]
 
 
+def _check_rate(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive float, got {value!r}")
+
+
 def _check_positive(value: Any, name: str, kind: type) -> None:
     if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
         raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
@@ -213,12 +218,12 @@ def train(
     lr: float = 1e-3,
     seed: int = 0,
     out: str | os.PathLike | None = None,
-    loc_lr: float | None = None,
     data_dir: str | os.PathLike | None = None,
     max_train: int | None = None,
     max_test: int | None = None,
     show_progress: bool = True,
     file: TextIO | None = None,
+    loc_lr: float | None = None,
 ) -> dict:
     """Train ``model`` on ``data`` distorted by ``distortion``; score it; save the run.
 
@@ -236,7 +241,8 @@ def train(
         While the classifier is still at chance the gradient reaching θ is noise, and Adam
         turns noise into steps of size ``lr``; at 1e-3 θ can leave the image within a few
         dozen steps on TC, after which zeros padding gives it no gradient (the model stays at
-        chance). ``loc_lr=1e-4`` keeps θ near the identity until the classifier learns.
+        chance). ``loc_lr=1e-4`` keeps θ near the identity until the classifier learns, but
+        also slows the spatial transformer where the default trains (README: st-fcn RTS).
     seed : int
         Seeds the model initialisation and ``np.random.default_rng(seed)``, which draws the
         epochs' distortions and shuffles.
@@ -259,11 +265,9 @@ def train(
         raise ValueError(f"model must be one of {models.MODEL_NAMES}, got {model!r}")
     _check_positive(epochs, "epochs", int)
     _check_positive(batch_size, "batch_size", int)
-    for name, value in (("lr", lr), ("loc_lr", loc_lr)):
-        if value is None and name == "loc_lr":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"{name} must be a positive float, got {value!r}")
+    _check_rate(lr, "lr")
+    if loc_lr is not None:
+        _check_rate(loc_lr, "loc_lr")
     if loc_lr is not None and not model.startswith("st-"):
         raise ValueError(f"loc_lr applies to the spatial-transformer models (st-fcn, st-cnn), "
                          f"got model={model!r}")
