@@ -204,7 +204,9 @@ def time_isolated(name: str, frameworks: list[str], args: argparse.Namespace) ->
                    "--size", str(args.size), "--samples", str(args.samples),
                    "--batch", str(args.batch), "--seed", str(args.seed),
                    "--threads", str(args.threads)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"the {fw} worker for {name} failed:\n{done.stderr}")
             per_round[fw].append(json.loads(done.stdout.strip().splitlines()[-1])["s_per_batch"])
     return {fw: (float(np.median(v)), float(np.min(v))) for fw, v in per_round.items()}
 
