@@ -142,6 +142,14 @@ def torch_step_fn(name: str, shape: tuple[int, int, int], seed: int):
 
 
 # --------------------------------------------------------------------------- timing
+def _timed_and_rounds(samples: int, batch: int, batches: int, rounds: int) -> tuple[int, int]:
+    """(batches timed, rounds): ``batches`` of the epoch (all when 0), in at most as many
+    rounds as batches."""
+    n_batches = -(-samples // batch)
+    timed = min(batches, n_batches) if batches > 0 else n_batches
+    return timed, max(1, min(rounds, timed))
+
+
 def time_interleaved(steps: dict, x: np.ndarray, y: np.ndarray, batch: int, batches: int,
                      warmup: int, rounds: int) -> dict:
     """Seconds per batch for each step function, timed in alternating rounds.
@@ -150,9 +158,7 @@ def time_interleaved(steps: dict, x: np.ndarray, y: np.ndarray, batch: int, batc
     chunk, so that a change in machine load hits both alike. Returns, per name, the median and
     the minimum over rounds of the mean seconds per batch.
     """
-    n_batches = -(-len(x) // batch)
-    timed = min(batches, n_batches) if batches > 0 else n_batches
-    rounds = max(1, min(rounds, timed))
+    timed, rounds = _timed_and_rounds(len(x), batch, batches, rounds)
     for step in steps.values():
         for i in range(warmup):
             step(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch])
@@ -193,9 +199,7 @@ def time_isolated(name: str, frameworks: list[str], args: argparse.Namespace) ->
     """Like :func:`time_interleaved`, but every round of every framework runs in a fresh
     process (A B A B ...): PyTorch's speed here depends on the malloc state that the other
     framework left behind (its large buffers come from mmap, and page faults are costly)."""
-    n_batches = -(-args.samples // args.batch)
-    timed = min(args.batches, n_batches) if args.batches > 0 else n_batches
-    rounds = max(1, min(args.rounds, timed))
+    timed, rounds = _timed_and_rounds(args.samples, args.batch, args.batches, args.rounds)
     per_round: dict[str, list[float]] = {fw: [] for fw in frameworks}
     for _ in range(rounds):
         for fw in frameworks:

@@ -221,10 +221,9 @@ class Conv2D(Layer):
             return None
         dx = np.empty(x.shape, dtype=x.dtype)
         P = cols.shape[1] * cols.shape[2]  # output pixels per sample
-        dcols = None
-        for s, e in _chunks(cols):
-            if dcols is None:
-                dcols = np.empty(((e - s) * P, Wm.shape[0]), dtype=x.dtype)
+        chunks = _chunks(cols)
+        dcols = np.empty(((chunks[0][1] - chunks[0][0]) * P, Wm.shape[0]), dtype=x.dtype)
+        for s, e in chunks:  # the first chunk is the largest
             part = np.matmul(d2[s * P : e * P], Wm.T, out=dcols[: (e - s) * P])
             col2im(part.reshape(cols[s:e].shape), kh, kw, self.stride, pt, pl, dx[s:e])
         return dx

@@ -268,9 +268,9 @@ def train(
     _check_rate(lr, "lr")
     if loc_lr is not None:
         _check_rate(loc_lr, "loc_lr")
-    if loc_lr is not None and not model.startswith("st-"):
-        raise ValueError(f"loc_lr applies to the spatial-transformer models (st-fcn, st-cnn), "
-                         f"got model={model!r}")
+        if not model.startswith("st-"):
+            raise ValueError(f"loc_lr applies to the spatial-transformer models (st-fcn, "
+                             f"st-cnn), got model={model!r}")
     exp = make_experiment(data, distortion, data_dir, max_train=max_train, max_test=max_test)
     net = models.build(model, exp.image_shape, exp.num_classes, seed=seed)
     optimizers = _optimizers(net, float(lr), None if loc_lr is None else float(loc_lr))
