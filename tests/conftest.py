@@ -1,9 +1,21 @@
-"""Test-wide setup: CUDA kernels run in numba's simulator unless a real GPU run asks otherwise.
+"""Test-wide setup, done before anything imports numba.
 
-The variable must be set before anything imports ``numba.cuda``. Set
-``NUMBA_ENABLE_CUDASIM=0`` in the environment to run the CUDA tests on a real GPU.
+* CUDA kernels run in numba's simulator unless a real GPU run asks otherwise: set
+  ``NUMBA_ENABLE_CUDASIM=0`` in the environment to run the CUDA tests on a real GPU.
+* Every pytest-xdist worker compiles into its own numba cache directory
+  (``.numba-cache/<worker>/`` in the checkout, or under ``NUMBA_CACHE_DIR`` if set). numba's
+  on-disk cache is not safe against two processes compiling the same function at the same
+  time (numba/numba#4807, #10128): one process's index can end up naming code another
+  process wrote for a different signature. Within a worker, tests (and the subprocesses they
+  start, which inherit the variable) run one at a time.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker:
+    _base = os.environ.get("NUMBA_CACHE_DIR") or Path(__file__).parents[1] / ".numba-cache"
+    os.environ["NUMBA_CACHE_DIR"] = str(Path(_base).resolve() / _worker)

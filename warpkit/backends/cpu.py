@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
+from ._simd import lerp4
 
 
 @njit(inline="always")
@@ -183,8 +184,10 @@ def _interior(ix, iy, W, H):
 def _scratch(Wo, dtype):
     """Per-task row buffers: padded pixel coordinates (px, py), flat corner offsets (float64,
     exact; -1 for pixels left to the general path) and the 4 bilinear weights per pixel in the
-    output dtype (float32 weights for float32 and integer images, as PyTorch)."""
-    return np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty((4, Wo), dtype)
+    output dtype (float32 weights for float32 and integer images, as PyTorch), and the
+    columns of the row's edge pixels."""
+    return (np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty((4, Wo), dtype),
+            np.empty(Wo, np.intp))
 
 
 @njit(inline="always")
@@ -243,15 +246,49 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
 
 
 @njit(inline="always")
-def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, C):
+def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C):
     """Gather pass over a row: every pixel with ``offs >= 0`` reads its corners without bounds
     checks (unsigned indices, so no negative-index wraparound either); ``FILL`` pixels get
-    ``cval``; ``EDGE`` pixels are left for later."""
+    ``cval``; ``EDGE`` pixels are left for later: their columns go to ``edges``, and their
+    number is returned (so that the edge pass does not scan the row again)."""
     uC = np.uint64(C)
     u1 = np.uint64(1)
     ub = np.uint64(base)
     uWC = np.uint64(WC)
     q = np.uint64(obase)
+    ne = 0
+    if mode == BILINEAR and (C == 3 or C == 4):
+        # 4 lanes per pixel (lerp4). With C = 3 the 4th lane is junk: it reads the next
+        # pixel's first channel (so only while that stays inside the array: o <= safe) and
+        # writes where the next pixel of this row writes after it (so never for the last one)
+        wide = C == 4
+        safe = 1.0 * (flat.shape[0] - base - WC - 2 * C - 1)
+        last = offs.shape[0] - 1
+        for j in range(offs.shape[0]):
+            o = offs[j]
+            if o >= 0.0:
+                p = ub + np.uint64(int(o))
+                p2 = p + uWC
+                a = wts[0, j]
+                b = wts[1, j]
+                c_ = wts[2, j]
+                d = wts[3, j]
+                if wide or (j < last and o <= safe):
+                    lerp4(flat, oflat, p, p2, uC, q, a, b, c_, d)
+                else:
+                    for c in range(C):
+                        uc = np.uint64(c)
+                        oflat[q + uc] = (flat[p + uc] * a + flat[p + uC + uc] * b) + (
+                            flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d
+                        )
+            elif o == FILL:
+                for c in range(C):
+                    oflat[q + np.uint64(c)] = cval[c]
+            else:
+                edges[ne] = j
+                ne += 1
+            q += uC
+        return ne
     if mode == BILINEAR:
         for j in range(offs.shape[0]):
             o = offs[j]
@@ -269,12 +306,15 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, C):
                     q += u1
                     p += u1
                     p2 += u1
+                continue
+            if o == FILL:
+                for c in range(C):
+                    oflat[q + np.uint64(c)] = cval[c]
             else:
-                if o == FILL:
-                    for c in range(C):
-                        oflat[q + np.uint64(c)] = cval[c]
-                q += uC
-        return
+                edges[ne] = j
+                ne += 1
+            q += uC
+        return ne
     for j in range(offs.shape[0]):
         o = offs[j]
         if o >= 0.0:
@@ -283,11 +323,15 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, C):
                 oflat[q] = flat[p]
                 q += u1
                 p += u1
+            continue
+        if o == FILL:
+            for c in range(C):
+                oflat[q + np.uint64(c)] = cval[c]
         else:
-            if o == FILL:
-                for c in range(C):
-                    oflat[q + np.uint64(c)] = cval[c]
-            q += uC
+            edges[ne] = j
+            ne += 1
+        q += uC
+    return ne
 
 
 @njit(inline="always")
@@ -324,24 +368,24 @@ def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out,
                 scratch):
     """Sample a row of image n from its pixel coordinates (scratch's px, py, unpadded) into
     ``out[on, oi]``."""
-    px, py, offs, wts = scratch
+    px, py, offs, wts, edges = scratch
     H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
     _pad_row(px, py, W, H, padding, align_corners)
     _classify_row(px, py, W, H, C, mode, padding, offs, wts)
     base = n * H * W * C
     obase = (on * out.shape[1] + oi) * out.shape[2] * C
+    WC = W * C
     if C == 1:
-        _gather_row_C(flat, oflat, base, obase, W * C, mode, offs, wts, cval, 1)
+        ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 1)
     elif C == 3:
-        _gather_row_C(flat, oflat, base, obase, W * C, mode, offs, wts, cval, 3)
+        ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 3)
     elif C == 4:
-        _gather_row_C(flat, oflat, base, obase, W * C, mode, offs, wts, cval, 4)
+        ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 4)
     else:
-        _gather_row_C(flat, oflat, base, obase, W * C, mode, offs, wts, cval, C)
+        ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C)
     edge_inline = mode == BILINEAR and padding != WRAP
-    for j in range(offs.shape[0]):  # the edge pixels
-        if offs[j] != EDGE:
-            continue
+    for k in range(ne):  # the edge pixels
+        j = edges[k]
         q = obase + j * C
         ix = px[j]
         iy = py[j]
