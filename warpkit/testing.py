@@ -77,7 +77,8 @@ def thetas(
     max_translation : float
         Bound on the translation ``θ[:, :, 2]`` (normalized units).
     invertible : bool
-        When True every linear part has ``|det| >= min_det`` (bounded away from singular).
+        When True every linear part has ``|det| >= min_det`` (bounded away from singular):
+        draws below the bound are rebuilt inside the bounds (see ``_lift_det``), not filtered.
     min_det : float
         The lower bound on ``|det|`` used when ``invertible``.
     dtype : float32 or float64
@@ -98,7 +99,7 @@ def thetas(
     def one():
         m = hnp.arrays(np.float64, (2, 2), elements=lin)
         if invertible:
-            m = m.filter(lambda a: abs(np.linalg.det(a)) >= min_det)
+            m = m.map(lambda a: _lift_det(a, max_scale, min_det))
         return st.tuples(m, hnp.arrays(np.float64, (2,), elements=tr)).map(
             lambda p: np.concatenate([p[0], p[1][:, None]], axis=1)
         )
@@ -106,6 +107,22 @@ def thetas(
     return st.lists(one(), min_size=n, max_size=n).map(
         lambda ts: np.stack(ts).astype(dtype)
     )
+
+
+def _lift_det(m: np.ndarray, max_scale: float, min_det: float) -> np.ndarray:
+    """``m`` if ``|det m| >= min_det``; otherwise ``m`` with rows rebuilt from its signs, inside
+    the same bounds: second row ``max_scale · (-sign b, sign a)`` for a first row (a, b)
+    (``|det| = max_scale · (|a| + |b|)``), and if that is still too small, the first row
+    ``max_scale · (sign a, sign b)`` too (``|det| = 2 max_scale²``, at least ``min_det``).
+    A map rather than a filter: hypothesis never runs out of examples."""
+    if abs(np.linalg.det(m)) >= min_det:
+        return m
+    sa, sb = (1.0 if v >= 0 else -1.0 for v in m[0])
+    out = m.copy()
+    out[1] = max_scale * np.array([-sb, sa])
+    if abs(np.linalg.det(out)) < min_det:
+        out[0] = max_scale * np.array([sa, sb])
+    return out
 
 
 def images(
