@@ -127,6 +127,31 @@ def test_affine_sample_forward_backward(combo):
         np.testing.assert_array_equal(gth2, gth)
 
 
+@pytest.mark.parametrize("pad", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("C", [1, 3, 4])
+@pytest.mark.parametrize("dt", DTYPES)
+def test_last_row_and_column_do_not_read_a_zero_weight_neighbour(pad, C, dt):
+    # Pixels exactly on the last column or row (all of border padding's clipped pixels; with
+    # align_corners=True the identity's last column) read one corner with weight 1. The fast
+    # path reads the cell before with a weight-0 corner there, which the exact sampler does
+    # not read: ±inf or NaN in it must not leak through 0·inf.
+    rng = np.random.default_rng(3)
+    N, H, W = 2, 6, 7
+    x = rng.standard_normal((N, H, W, C)).astype(dt)
+    x[:, 1::2, W - 2] = np.inf
+    x[:, H - 2, 0::3] = -np.inf
+    x[1, H - 2, 2] = np.nan
+    zoom_out = np.array([[1.6, 0.0, 0.0], [0.0, 1.4, 0.0]])
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    for theta, ac in ((zoom_out, False), (identity, True), (zoom_out, True)):
+        theta = np.broadcast_to(theta, (N, 2, 3)).astype(dt)
+        out = wk.affine_sample(x, theta, (9, 11), padding_mode=pad, align_corners=ac)
+        with np.errstate(invalid="ignore"):  # inf - inf, 0·inf in the reference's loops
+            ref = R.affine_sample(x, theta, (9, 11), "bilinear", pad, ac)
+        np.testing.assert_allclose(out, ref, **R.tolerances(dt))  # NaN where ref has NaN
+        assert np.isfinite(ref).any() and not np.isfinite(ref).all()
+
+
 @pytest.mark.parametrize("dt", DTYPES)
 def test_affine_sample_default_out_size(dt):
     rng = np.random.default_rng(11)

@@ -200,10 +200,15 @@ def _scratch(Wo, dtype):
 def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
     """Branch-free (vectorised) pass over a row of padded pixel coordinates.
 
-    Bilinear: pixels whose four corners are inside the image get in ``offs`` the flat offset
-    of the top-left corner within their image and in ``wts`` their weights, computed in the
-    output dtype from the float64 fractions (so float32 images keep float64 coordinates,
-    which integer images need to round exactly, but do the weight arithmetic in float32).
+    Bilinear: pixels in [0, W - 1] x [0, H - 1] get in ``offs`` the flat offset of the
+    top-left corner of their cell and in ``wts`` their weights, computed in the output dtype
+    from the float64 fractions (so float32 images keep float64 coordinates, which integer
+    images need to round exactly, but do the weight arithmetic in float32). A pixel exactly
+    on the last column or row (where border padding puts every pixel beyond it) takes the
+    cell before with fraction 1, so that all four corners are inside; the corner it reads with
+    weight 0 is not one the exact sampler reads, which matters only when that corner is
+    ±inf or NaN (0·inf is NaN), so its offset gets ``+ 0.5`` (``CHECK``) and the gather
+    sends it to the edge pass when its result holds a NaN.
     Nearest: pixels inside [0, W - 1] x [0, H - 1] get the offset of the nearest pixel (ties
     to even). For zeros and constant padding, pixels entirely outside the image get
     ``offs = FILL``; every other pixel (edges, NaN, wrap) gets ``offs = EDGE``. Offsets stay
@@ -220,11 +225,16 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
     wdt = wts.dtype.type
     one = wdt(1.0)
     if mode == BILINEAR:
+        Wm2 = W - 2.0
+        Hm2 = H - 2.0
+        cells = W >= 2 and H >= 2
         for j in range(px.shape[0]):
             ix = px[j]
             iy = py[j]
-            x0 = np.floor(ix)
-            y0 = np.floor(iy)
+            # on the last column (row) exactly, the cell before with fraction 1: its far
+            # corner, the pixel itself, gets weight 1 (border padding clips to it)
+            x0 = np.minimum(np.floor(ix), Wm2)
+            y0 = np.minimum(np.floor(iy), Hm2)
             fx = wdt(ix - x0)  # exact fractions of float64 coordinates, rounded once
             fy = wdt(iy - y0)
             gx = one - fx
@@ -233,11 +243,12 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
             wts[1, j] = fx * gy
             wts[2, j] = gx * fy
             wts[3, j] = fx * fy
-            inside = (ix >= 0.0) & (ix < Wm) & (iy >= 0.0) & (iy < Hm)
+            inside = cells & (ix >= 0.0) & (ix <= Wm) & (iy >= 0.0) & (iy <= Hm)
             real = (ix == ix) & (iy == iy)  # NaN wins over outside: 0, not cval
             outside = fills & real & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf))
             code = FILL if outside else EDGE
             o = y0 * WCf + x0 * Cf
+            o = o + 0.5 if (ix == Wm) | (iy == Hm) else o  # CHECK: see _gather_row_C
             offs[j] = o if inside else code
         return
     for j in range(px.shape[0]):
@@ -252,18 +263,30 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
 
 
 @njit(inline="always")
+def _has_nan(oflat, q, C):
+    """Whether one of the C values at ``oflat[q:]`` is NaN."""
+    nan = False
+    for c in range(C):
+        v = oflat[q + np.uint64(c)]
+        nan |= v != v
+    return nan
+
+
+@njit(inline="always")
 def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C):
     """Gather pass over a row: every pixel with ``offs >= 0`` reads its corners without bounds
     checks (unsigned indices, so no negative-index wraparound either); ``FILL`` pixels get
     ``cval``; ``EDGE`` pixels are left for later: their columns go to ``edges``, and their
-    number is returned (so that the edge pass does not scan the row again)."""
+    number is returned (so that the edge pass does not scan the row again). A ``CHECK``
+    pixel (fractional offset, see :func:`_classify_row`) whose result holds a NaN goes there
+    too: the edge pass recomputes it from the corners the exact sampler reads."""
     uC = np.uint64(C)
     u1 = np.uint64(1)
     ub = np.uint64(base)
     uWC = np.uint64(WC)
     q = np.uint64(obase)
     ne = 0
-    if mode == BILINEAR and (C == 3 or C == 4):
+    if mode == BILINEAR and (C == 3 or C == 4) and oflat.itemsize == 4:
         # 4 lanes per pixel (lerp4). With C = 3 the 4th lane is junk: it reads the next
         # pixel's first channel (so only while that stays inside the array: o <= safe) and
         # writes where the next pixel of this row writes after it (so never for the last one)
@@ -287,6 +310,9 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C)
                         oflat[q + uc] = (flat[p + uc] * a + flat[p + uC + uc] * b) + (
                             flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d
                         )
+                if o != np.floor(o) and _has_nan(oflat, q, C):  # CHECK pixel
+                    edges[ne] = j
+                    ne += 1
             elif o == FILL:
                 for c in range(C):
                     oflat[q + np.uint64(c)] = cval[c]
@@ -305,15 +331,15 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C)
                 b = wts[1, j]
                 c_ = wts[2, j]
                 d = wts[3, j]
-                for _ in range(C):
-                    oflat[q] = (flat[p] * a + flat[p + uC] * b) + (
-                        flat[p2] * c_ + flat[p2 + uC] * d
+                for c in range(C):
+                    uc = np.uint64(c)
+                    oflat[q + uc] = (flat[p + uc] * a + flat[p + uC + uc] * b) + (
+                        flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d
                     )
-                    q += u1
-                    p += u1
-                    p2 += u1
-                continue
-            if o == FILL:
+                if o != np.floor(o) and _has_nan(oflat, q, C):  # CHECK pixel
+                    edges[ne] = j
+                    ne += 1
+            elif o == FILL:
                 for c in range(C):
                     oflat[q + np.uint64(c)] = cval[c]
             else:
