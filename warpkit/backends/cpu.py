@@ -281,82 +281,44 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C)
     pixel (fractional offset, see :func:`_classify_row`) whose result holds a NaN goes there
     too: the edge pass recomputes it from the corners the exact sampler reads."""
     uC = np.uint64(C)
-    u1 = np.uint64(1)
     ub = np.uint64(base)
     uWC = np.uint64(WC)
     q = np.uint64(obase)
     ne = 0
-    if mode == BILINEAR and (C == 3 or C == 4) and oflat.itemsize == 4:
-        # 4 lanes per pixel (lerp4). With C = 3 the 4th lane is junk: it reads the next
-        # pixel's first channel (so only while that stays inside the array: o <= safe) and
-        # writes where the next pixel of this row writes after it (so never for the last one)
-        wide = C == 4
-        safe = 1.0 * (flat.shape[0] - base - WC - 2 * C - 1)
-        last = offs.shape[0] - 1
-        for j in range(offs.shape[0]):
-            o = offs[j]
-            if o >= 0.0:
-                p = ub + np.uint64(int(o))
-                p2 = p + uWC
-                a = wts[0, j]
-                b = wts[1, j]
-                c_ = wts[2, j]
-                d = wts[3, j]
-                if wide or (j < last and o <= safe):
-                    lerp4(flat, oflat, p, p2, uC, q, a, b, c_, d)
-                else:
-                    for c in range(C):
-                        uc = np.uint64(c)
-                        oflat[q + uc] = (flat[p + uc] * a + flat[p + uC + uc] * b) + (
-                            flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d
-                        )
-                if o != np.floor(o) and _has_nan(oflat, q, C):  # CHECK pixel
-                    edges[ne] = j
-                    ne += 1
-            elif o == FILL:
+    # bilinear with 3 or 4 channels of a float32 (or integer) image: 4 lanes per pixel
+    # (lerp4; float64 measured faster in scalars). With C = 3 the 4th lane is junk: it reads
+    # the next pixel's first channel (so only while that stays inside the array: o <= safe)
+    # and writes where the next pixel of this row writes after it (never for the last one)
+    vector = (C == 3 or C == 4) and oflat.itemsize == 4
+    wide = C == 4
+    safe = 1.0 * (flat.shape[0] - base - WC - 2 * C - 1)
+    last = offs.shape[0] - 1
+    for j in range(offs.shape[0]):
+        o = offs[j]
+        if o >= 0.0:
+            p = ub + np.uint64(int(o))
+            if mode != BILINEAR:  # nearest: the offset is the pixel's
                 for c in range(C):
-                    oflat[q + np.uint64(c)] = cval[c]
+                    oflat[q + np.uint64(c)] = flat[p + np.uint64(c)]
+                q += uC
+                continue
+            p2 = p + uWC
+            a = wts[0, j]
+            b = wts[1, j]
+            c_ = wts[2, j]
+            d = wts[3, j]
+            if vector and (wide or (j < last and o <= safe)):
+                lerp4(flat, oflat, p, p2, uC, q, a, b, c_, d)
             else:
-                edges[ne] = j
-                ne += 1
-            q += uC
-        return ne
-    if mode == BILINEAR:
-        for j in range(offs.shape[0]):
-            o = offs[j]
-            if o >= 0.0:
-                p = ub + np.uint64(int(o))
-                p2 = p + uWC
-                a = wts[0, j]
-                b = wts[1, j]
-                c_ = wts[2, j]
-                d = wts[3, j]
                 for c in range(C):
                     uc = np.uint64(c)
                     oflat[q + uc] = (flat[p + uc] * a + flat[p + uC + uc] * b) + (
                         flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d
                     )
-                if o != np.floor(o) and _has_nan(oflat, q, C):  # CHECK pixel
-                    edges[ne] = j
-                    ne += 1
-            elif o == FILL:
-                for c in range(C):
-                    oflat[q + np.uint64(c)] = cval[c]
-            else:
+            if o != np.floor(o) and _has_nan(oflat, q, C):  # CHECK pixel
                 edges[ne] = j
                 ne += 1
-            q += uC
-        return ne
-    for j in range(offs.shape[0]):
-        o = offs[j]
-        if o >= 0.0:
-            p = ub + np.uint64(int(o))
-            for _ in range(C):
-                oflat[q] = flat[p]
-                q += u1
-                p += u1
-            continue
-        if o == FILL:
+        elif o == FILL:
             for c in range(C):
                 oflat[q + np.uint64(c)] = cval[c]
         else:
