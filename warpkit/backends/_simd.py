@@ -1,4 +1,5 @@
-"""A 4-lane bilinear step written directly in LLVM IR, for the CPU gather.
+"""Two steps of the CPU gather written directly in LLVM IR: a 4-lane bilinear pixel and a
+prefetch.
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 _CONTRACT = ("contract",)
@@ -81,6 +83,26 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
         )
         result = builder.fadd(top, bottom, flags=_CONTRACT)
         builder.store(result, at(dst, q_v, vec), align=dst_t.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, idx):
+    """Hint the CPU to fetch ``arr[idx]`` into cache (``llvm.prefetch``, read, high locality).
+    ``idx`` is an unsigned element index; an address outside the array is harmless (a
+    prefetch never faults)."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte_ptr = ir.IntType(8).as_pointer()
+        address = builder.bitcast(builder.gep(data, [args[1]]), byte_ptr)
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
 
     return sig, codegen
