@@ -30,9 +30,8 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
     dtype; ``flat`` a 1-D contiguous array of any boolean, integer or float dtype, whose
     values are converted to ``oflat``'s dtype as the scalar code's mixed arithmetic converts
     them (integers the dispatcher pairs with float32 have at most 16 bits, so exactly).
-    ``p``, ``p2``, ``step``
-    and ``q`` are unsigned 64-bit element indices. No bounds checks: the caller guarantees
-    that every index read or written is inside.
+    ``p``, ``p2``, ``step`` and ``q`` are unsigned 64-bit element indices. No bounds checks:
+    the caller guarantees that every index read or written is inside.
     """
     if not isinstance(oflat.dtype, types.Float) or not isinstance(
         flat.dtype, (types.Float, types.Integer, types.Boolean)

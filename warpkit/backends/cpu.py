@@ -27,12 +27,13 @@ The row work lives in small non-inlined ``@njit`` functions (``_affine_band``, `
 vectorises their loops on their own. A forward row goes through branch-free passes that
 vectorise (coordinates; padding for border/reflection; corner offsets and weights), then a
 gather over the interior pixels with unsigned flat indices (no bounds checks, no
-negative-index wraparound) and the channel loop specialised for C = 1, 3, 4; for 3 and 4
-channels a pixel is one 4-lane step written in LLVM IR (:func:`._simd.lerp4`; with 3 channels
-the 4th lane is junk, kept inside the arrays and overwritten by the next pixel), and for
-float images the source rows of the pixel ``PREFETCH`` columns ahead are prefetched. The gather
-fills outside pixels with the fill value and lists the rest; only those go through a last
-pass: edge pixels with checked reads, and only NaN, wrap and nearest-mode edges through the
+negative-index wraparound) and the channel loop specialised for C = 1, 3, 4. A 3- or
+4-channel pixel of a float32 or integer image is one 4-lane step written in LLVM IR
+(:func:`._simd.lerp4`; with 3 channels the 4th lane is junk, kept inside the arrays and
+overwritten by the next pixel; float64 measured faster in scalars), and for images of 4- and
+8-byte values the source rows of the pixel ``PREFETCH`` columns ahead are prefetched. The
+gather fills outside pixels with the fill value and lists the rest; only those go through a
+last pass: edge pixels with checked reads, and only NaN, wrap and nearest-mode edges through the
 general per-point code. Weights are computed in the output dtype from float64 fractions
 (coordinates stay float64, which integer images need). A signed computed index
 (``a[base + k]``) costs a negative-index check per element and keeps LLVM from vectorising
@@ -190,9 +191,9 @@ def _interior(ix, iy, W, H):
 @njit(inline="always")
 def _scratch(Wo, dtype):
     """Per-task row buffers: padded pixel coordinates (px, py), flat corner offsets (float64,
-    exact; -1 for pixels left to the general path) and the 4 bilinear weights per pixel in the
-    output dtype (float32 weights for float32 and integer images, as PyTorch), and the
-    columns of the row's edge pixels."""
+    exact; ``FILL``/``EDGE`` codes for the rest, see :func:`_classify_row`), the 4 bilinear
+    weights per pixel in the output dtype (float32 weights for float32 and integer images, as
+    PyTorch), and the columns of the row's edge pixels."""
     return (np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty((4, Wo), dtype),
             np.empty(Wo, np.intp))
 
@@ -263,9 +264,10 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
         offs[j] = o if inside else code
 
 
-#: How many pixels ahead the gather asks for the source rows of a float image (a rotated
-#: row walks across many source rows; W1 float64 6.6-6.8 -> 4.7-5.0 ms, float32 0.85-1.0x,
-#: integer images measured no gain, so they do not prefetch).
+#: How many pixels ahead the gather asks for the source rows of images of 4- and 8-byte
+#: values (a rotated row walks across many source rows; W1 float64 6.6-6.8 -> 4.7-5.0 ms,
+#: float32 0.85-1.0x). Images of 1- and 2-byte values do not prefetch: uint8 measured 7-9%
+#: slower with it.
 PREFETCH = 32
 
 
