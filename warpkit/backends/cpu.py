@@ -22,30 +22,33 @@ row buffers of a few output widths per task).
 
 Speed
 -----
-The row work lives in small non-inlined ``@njit`` functions (``_affine_band``, ``_grid_band``,
-``_affine_backward_task``) called from the parallel loop, so that LLVM optimises and
-vectorises their loops on their own. A forward row goes through branch-free passes that
-vectorise (coordinates; padding for border/reflection; corner offsets and weights), then a
-gather over the interior pixels with unsigned flat indices (no bounds checks, no
-negative-index wraparound) and the channel loop specialised for C = 1, 3, 4. A 3- or
-4-channel pixel of a float32 or integer image is one 4-lane step written in LLVM IR
-(:func:`._simd.lerp4`; with 3 channels the 4th lane is junk, kept inside the arrays and
-overwritten by the next pixel; float64 measured faster in scalars), and for images of 4- and
-8-byte values the source rows of the pixel ``PREFETCH`` columns ahead are prefetched. The
-gather fills outside pixels with the fill value and lists the rest; only those go through a
-last pass: edge pixels with checked reads, and only NaN, wrap and nearest-mode edges through the
-general per-point code. Weights are computed in the output dtype from float64 fractions
-(coordinates stay float64, which integer images need). A signed computed index
-(``a[base + k]``) costs a negative-index check per element and keeps LLVM from vectorising
-the loop (the rounding pass of integer images took 1.4 of 4.5 ms of W1u8 that way): hot loops
-index with ``range`` variables, slices or unsigned integers. ``fastmath`` is
-limited to ``contract`` (fused multiply-add): NaN and inf keep their IEEE meaning.
+The row work lives in small non-inlined ``@njit`` functions (``_affine_band``,
+``_grid_band``, ``_affine_backward_task``, and the gather, ``_gather``) called from the
+parallel loop, so that LLVM optimises and vectorises their loops on their own and the gather
+loop gets the registers to itself (W1 0.81-0.88x the time of the same loop inlined into the
+row code). A forward row goes through branch-free passes that vectorise (coordinates;
+padding for border/reflection; corner offsets and weights), then a gather over the interior
+pixels with unsigned flat indices (no bounds checks, no negative-index wraparound) and the
+channel loop specialised for C = 1, 3, 4. A 3- or 4-channel pixel of a float32 or integer
+image is one 4-lane step written in LLVM IR (:func:`._simd.lerp4`; with 3 channels the 4th
+lane is junk, kept inside the arrays and overwritten by the next pixel; float64 measured
+faster in scalars), and for images of 4- and 8-byte values the source rows of the pixel
+``PREFETCH`` columns ahead are prefetched. The gather fills outside pixels with the fill
+value and lists the rest; only those go through a last pass: edge pixels with checked reads,
+and only NaN, wrap and nearest-mode edges through the general per-point code. Weights are
+computed in the output dtype from float64 fractions (coordinates stay float64, which integer
+images need). A signed computed index (``a[base + k]``) costs a negative-index check per
+element and keeps LLVM from vectorising the loop (the rounding pass of integer images took
+1.4 of 4.5 ms of W1u8 that way): hot loops index with ``range`` variables, slices or
+unsigned integers. ``fastmath`` is limited to ``contract`` (fused multiply-add): NaN and inf
+keep their IEEE meaning.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
 from ._simd import lerp4, prefetch
@@ -282,7 +285,7 @@ def _has_nan(oflat, q, C):
 
 
 @njit(inline="always")
-def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C):
+def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C, lanes4, pf):
     """Gather pass over a row: every pixel with ``offs >= 0`` reads its corners without bounds
     checks (unsigned indices, so no negative-index wraparound either); ``FILL`` pixels get
     ``cval``; ``EDGE`` pixels are left for later: their columns go to ``edges``, and their
@@ -298,13 +301,14 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C)
     # (lerp4; float64 measured faster in scalars). With C = 3 the 4th lane is junk: it reads
     # the next pixel's first channel (so only while that stays inside the array: o <= safe)
     # and writes where the next pixel of this row writes after it (never for the last one)
-    vector = (C == 3 or C == 4) and oflat.itemsize == 4
+    vector = (C == 3 or C == 4) and lanes4
     wide = C == 4
     safe = 1.0 * (flat.shape[0] - base - WC - 2 * C - 1)
     last = offs.shape[0] - 1
+    ahead = offs.shape[0] - PREFETCH
     for j in range(offs.shape[0]):
         o = offs[j]
-        if flat.itemsize >= 4 and j + PREFETCH < offs.shape[0]:
+        if pf and j < ahead:
             o2 = offs[j + PREFETCH]
             if o2 >= 0.0:
                 p3 = ub + np.uint64(int(o2))
@@ -341,6 +345,35 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C)
             ne += 1
         q += uC
     return ne
+
+
+def _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C):
+    """The gather pass of a row (:func:`_gather_row_C`) as a function of its own, so that its
+    loop gets the registers to itself, specialised per call site (see the overload below)."""
+    raise NotImplementedError("compiled only: see _gather_overload")
+
+
+@overload(_gather, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
+def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C):
+    """A constant ``C`` and the dtypes fix at compile time whether pixels take the 4-lane
+    step (3 or 4 channels, float32 output) and whether the loop prefetches (values of 4 or
+    8 bytes), so the loop carries no tests for them; bilinear gets a loop of its own."""
+    pf = flat.dtype.bitwidth >= 32
+    if isinstance(C, types.IntegerLiteral):
+        nc = C.literal_value
+        lanes4 = nc in (3, 4) and oflat.dtype.bitwidth == 32
+
+        def gather_c(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C):
+            return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
+                                 nc, lanes4, pf)
+
+        return gather_c
+
+    def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C):
+        return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C,
+                             False, pf)
+
+    return gather
 
 
 @njit(inline="always")
@@ -385,13 +418,13 @@ def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out,
     obase = (on * out.shape[1] + oi) * out.shape[2] * C
     WC = W * C
     if C == 1:
-        ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 1)
+        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 1)
     elif C == 3:
-        ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 3)
+        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 3)
     elif C == 4:
-        ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 4)
+        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 4)
     else:
-        ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C)
+        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C)
     edge_inline = mode == BILINEAR and padding != WRAP
     for k in range(ne):  # the edge pixels
         j = edges[k]
