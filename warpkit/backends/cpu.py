@@ -130,8 +130,11 @@ def _rows_per_task(Ho, Wo):
 _FASTMATH = {"contract"}  # fused multiply-add only: NaN and inf keep their IEEE meaning
 
 #: Codes in the ``offs`` row buffer for pixels off the interior fast path.
-FILL = -1.0  # entirely outside the image (zeros/constant padding): cval
-EDGE = -2.0  # anything else: edges, NaN, wrap
+FILL = -1  # entirely outside the image (zeros/constant padding): cval
+EDGE = -2  # anything else: edges, NaN, wrap
+#: Flag added to the offset of a pixel exactly on the last row or column (see _classify_row).
+CHECK = 1 << 62
+MASK = CHECK - 1
 
 
 @njit(inline="always")
@@ -193,11 +196,11 @@ def _interior(ix, iy, W, H):
 
 @njit(inline="always")
 def _scratch(Wo, dtype):
-    """Per-task row buffers: padded pixel coordinates (px, py), flat corner offsets (float64,
-    exact; ``FILL``/``EDGE`` codes for the rest, see :func:`_classify_row`), the 4 bilinear
+    """Per-task row buffers: padded pixel coordinates (px, py), flat corner offsets (int64;
+    ``FILL``/``EDGE`` codes for the rest, see :func:`_classify_row`), the 4 bilinear
     weights per pixel in the output dtype (float32 weights for float32 and integer images, as
     PyTorch), and the columns of the row's edge pixels."""
-    return (np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty((4, Wo), dtype),
+    return (np.empty(Wo), np.empty(Wo), np.empty(Wo, np.int64), np.empty((4, Wo), dtype),
             np.empty(Wo, np.intp))
 
 
@@ -212,13 +215,15 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
     on the last column or row (where border padding puts every pixel beyond it) takes the
     cell before with fraction 1, so that all four corners are inside; the corner it reads with
     weight 0 is not one the exact sampler reads, which matters only when that corner is
-    ±inf or NaN (0·inf is NaN), so its offset gets ``+ 0.5`` (``CHECK``) and the gather
-    sends it to the edge pass when its result holds a NaN.
+    ±inf or NaN (0·inf is NaN), so its offset gets the flag ``CHECK`` (bit 62) and the
+    gather sends it to the edge pass when its result holds a NaN.
     Nearest: pixels inside [0, W - 1] x [0, H - 1] get the offset of the nearest pixel (ties
     to even). For zeros and constant padding, pixels entirely outside the image get
-    ``offs = FILL``; every other pixel (edges, NaN, wrap) gets ``offs = EDGE``. Offsets stay
-    floats here (exact below 2**53) so that the loop vectorises; they become integers in the
-    gather, only for inside pixels.
+    ``offs = FILL``; every other pixel (edges, NaN, wrap) gets ``offs = EDGE``. Offsets are
+    computed in float64 (exact below 2**53) and converted to int64 in the same vectorised
+    loop (the coordinates of outside pixels, which may be NaN or huge, are replaced by 0
+    before the conversion), so that the gather does no conversions and tests the flag with
+    one integer compare (W1 0.86-0.92x the time of float offsets converted in the gather).
     """
     Wm = W - 1.0
     Hm = H - 1.0
@@ -252,8 +257,8 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
             real = (ix == ix) & (iy == iy)  # NaN wins over outside: 0, not cval
             outside = fills & real & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf))
             code = FILL if outside else EDGE
-            o = y0 * WCf + x0 * Cf
-            o = o + 0.5 if (ix == Wm) | (iy == Hm) else o  # CHECK: see _gather_row_C
+            o = np.int64(y0 * WCf + x0 * Cf if inside else 0.0)
+            o = o + CHECK if (ix == Wm) | (iy == Hm) else o  # see _gather_row_C
             offs[j] = o if inside else code
         return
     for j in range(px.shape[0]):
@@ -263,7 +268,7 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts):
         real = (ix == ix) & (iy == iy)  # NaN wins over outside: 0, not cval
         outside = fills & real & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf))
         code = FILL if outside else EDGE
-        o = np.rint(iy) * WCf + np.rint(ix) * Cf  # rint: ties to even
+        o = np.int64(np.rint(iy) * WCf + np.rint(ix) * Cf if inside else 0.0)  # ties to even
         offs[j] = o if inside else code
 
 
@@ -290,7 +295,7 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C,
     checks (unsigned indices, so no negative-index wraparound either); ``FILL`` pixels get
     ``cval``; ``EDGE`` pixels are left for later: their columns go to ``edges``, and their
     number is returned (so that the edge pass does not scan the row again). A ``CHECK``
-    pixel (fractional offset, see :func:`_classify_row`) whose result holds a NaN goes there
+    pixel (offset with bit 62 set, see :func:`_classify_row`) whose result holds a NaN goes there
     too: the edge pass recomputes it from the corners the exact sampler reads."""
     uC = np.uint64(C)
     ub = np.uint64(base)
@@ -303,19 +308,19 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C,
     # and writes where the next pixel of this row writes after it (never for the last one)
     vector = (C == 3 or C == 4) and lanes4
     wide = C == 4
-    safe = 1.0 * (flat.shape[0] - base - WC - 2 * C - 1)
+    safe = flat.shape[0] - base - WC - 2 * C - 1
     last = offs.shape[0] - 1
     ahead = offs.shape[0] - PREFETCH
     for j in range(offs.shape[0]):
         o = offs[j]
         if pf and j < ahead:
             o2 = offs[j + PREFETCH]
-            if o2 >= 0.0:
-                p3 = ub + np.uint64(int(o2))
+            if o2 >= 0:
+                p3 = ub + np.uint64(o2 & MASK)
                 prefetch(flat, p3)
                 prefetch(flat, p3 + uWC)
-        if o >= 0.0:
-            p = ub + np.uint64(int(o))
+        if o >= 0:
+            p = ub + np.uint64(o & MASK)
             if mode != BILINEAR:  # nearest: the offset is the pixel's
                 for c in range(C):
                     oflat[q + np.uint64(c)] = flat[p + np.uint64(c)]
@@ -334,7 +339,7 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C,
                     oflat[q + uc] = (flat[p + uc] * a + flat[p + uC + uc] * b) + (
                         flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d
                     )
-            if o != np.floor(o) and _has_nan(oflat, q, C):  # CHECK pixel
+            if o >= CHECK and _has_nan(oflat, q, C):  # CHECK pixel
                 edges[ne] = j
                 ne += 1
         elif o == FILL:
