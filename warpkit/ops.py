@@ -59,7 +59,8 @@ def _launch(
     if backend == "cpu":
         host = [_host(x, dtype) for x in inputs]
         outs = [None if s is None else np.empty(s, dtype=dtype) for s in outputs]
-        getattr(cpu, name)(*host, *outs, *scalars)
+        pixels = int(np.prod(outputs[0][:3])) if outputs and outputs[0] is not None else 0
+        cpu.forward(name, pixels)(*host, *outs, *scalars)
         return outs
     from .backends import cuda as cuda_backend
 
