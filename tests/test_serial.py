@@ -1,10 +1,11 @@
-"""Small outputs run in the calling thread (``cpu.forward``); the serial twins must give the
-parallel kernels' results bit for bit, whatever the number of row bands the parallel kernel
-cuts the output into (wide outputs make bands of a few rows, so the draws below cover one
-band, several, and an uneven last one)."""
+"""Small outputs are sampled on the calling thread alone (``cpu.call``). The kernels cut work
+by shape, not by thread count, so one thread must give the results of all threads bit for
+bit, whatever the number of row bands the output is cut into (wide outputs make bands of a
+few rows, so the draws below cover one band, several, and an uneven last one)."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -24,18 +25,21 @@ def _codes(opts: dict) -> tuple:
 
 
 def _both(name: str, args: tuple, out: np.ndarray, tail: tuple) -> tuple:
-    """Outputs of the parallel kernel and of its serial twin, each into a NaN-filled copy."""
+    """Outputs of kernel ``name`` on all threads and on one (``cpu.call`` of a small output),
+    each into a NaN-filled copy."""
+    assert numba.get_num_threads() >= 2, "the comparison needs at least 2 numba threads"
     a = np.full_like(out, np.nan) if out.dtype.kind == "f" else np.full_like(out, 7)
     b = a.copy()
-    getattr(cpu, name)(*args, a, *tail)
-    getattr(cpu, name + "_serial")(*args, b, *tail)
+    kernel = getattr(cpu, name)
+    kernel(*args, a, *tail)
+    cpu.call(kernel, 1, *args, b, *tail)
     return a, b
 
 
 @settings(max_examples=30, deadline=None)
 @given(shape=SHAPES, opts=testing.sampling_options(), data=st.data(),
        dtype=st.sampled_from([np.float32, np.float64]))
-def test_affine_serial_twin_is_bit_identical(shape, opts, data, dtype):
+def test_affine_one_thread_is_bit_identical(shape, opts, data, dtype):
     n, h, w, ho, wo, c = shape
     x = data.draw(testing.images((n, h, w, c), dtype))
     theta = data.draw(testing.thetas(n))
@@ -48,7 +52,7 @@ def test_affine_serial_twin_is_bit_identical(shape, opts, data, dtype):
 
 @settings(max_examples=20, deadline=None)
 @given(shape=SHAPES, opts=testing.sampling_options(), data=st.data())
-def test_affine_int_serial_twin_is_bit_identical(shape, opts, data):
+def test_affine_int_one_thread_is_bit_identical(shape, opts, data):
     n, h, w, ho, wo, c = shape
     x = data.draw(testing.images((n, h, w, c), np.uint8))
     theta = data.draw(testing.thetas(n))
@@ -60,7 +64,7 @@ def test_affine_int_serial_twin_is_bit_identical(shape, opts, data):
 
 @settings(max_examples=20, deadline=None)
 @given(shape=SHAPES, opts=testing.sampling_options(), data=st.data())
-def test_grid_serial_twin_is_bit_identical(shape, opts, data):
+def test_grid_one_thread_is_bit_identical(shape, opts, data):
     n, h, w, ho, wo, c = shape
     wo = min(wo, 700)  # grids hold two floats per output pixel
     x = data.draw(testing.images((n, h, w, c), np.float64))
@@ -71,14 +75,25 @@ def test_grid_serial_twin_is_bit_identical(shape, opts, data):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("name", ["affine_sample", "affine_sample_int", "grid_sample"])
-def test_forward_runs_small_outputs_in_the_calling_thread(name):
-    serial, parallel = getattr(cpu, name + "_serial"), getattr(cpu, name)
-    assert cpu.forward(name, 1) is serial
-    assert cpu.forward(name, cpu.SERIAL_PIXELS - 1) is serial
-    assert cpu.forward(name, cpu.SERIAL_PIXELS) is parallel
+def _probe(seen: list, fail: bool = False):
+    def kernel(*args):
+        seen.append((numba.get_num_threads(), args))
+        if fail:
+            raise RuntimeError("kernel failed")
+    return kernel
 
 
-def test_forward_leaves_kernels_without_a_twin_alone():
-    assert cpu.forward("affine_sample_backward", 1) is cpu.affine_sample_backward
-    assert cpu.forward("affine_grid", 1) is cpu.affine_grid
+def test_call_runs_small_outputs_on_one_thread_and_restores_the_count():
+    before = numba.get_num_threads()
+    seen: list = []
+    cpu.call(_probe(seen), cpu.SERIAL_PIXELS - 1, "x", 2)
+    cpu.call(_probe(seen), cpu.SERIAL_PIXELS, "y")
+    assert seen == [(1, ("x", 2)), (before, ("y",))]
+    assert numba.get_num_threads() == before
+
+
+def test_call_restores_the_thread_count_when_the_kernel_raises():
+    before = numba.get_num_threads()
+    with pytest.raises(RuntimeError, match="kernel failed"):
+        cpu.call(_probe([], fail=True), 1)
+    assert numba.get_num_threads() == before

@@ -52,6 +52,10 @@ def _host(x: Any, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype)
 
 
+#: Forward kernels, which run on the calling thread alone for small outputs (``cpu.call``).
+_FORWARD = ("affine_sample", "grid_sample")
+
+
 def _launch(
     name: str, backend: str, inputs: list, outputs: list, scalars: tuple, dtype: np.dtype
 ) -> list:
@@ -59,8 +63,11 @@ def _launch(
     if backend == "cpu":
         host = [_host(x, dtype) for x in inputs]
         outs = [None if s is None else np.empty(s, dtype=dtype) for s in outputs]
-        pixels = int(np.prod(outputs[0][:3])) if outputs and outputs[0] is not None else 0
-        cpu.forward(name, pixels)(*host, *outs, *scalars)
+        kernel = getattr(cpu, name)
+        if name in _FORWARD:
+            cpu.call(kernel, int(np.prod(outputs[0][:3])), *host, *outs, *scalars)
+        else:
+            kernel(*host, *outs, *scalars)
         return outs
     from .backends import cuda as cuda_backend
 

@@ -8,8 +8,9 @@ On the CPU the image goes to the dtype-generic numba kernel ``backends.cpu.affin
 as it is (a uint8 image is read as uint8; no float copy of the input is made), θ in float64.
 Integer images go to ``backends.cpu.affine_sample_int``, which samples each output row into a
 small float buffer and writes it rounded and clipped into the integer output: no float image
-is allocated at all. Outputs under ``backends.cpu.SERIAL_PIXELS`` pixels go to the kernels'
-serial twins instead (same results; waking the worker threads costs more than the work).
+is allocated at all. Outputs under ``backends.cpu.SERIAL_PIXELS`` pixels are sampled on the
+calling thread alone (same code, same results; waking the worker threads costs more than the
+work).
 """
 
 from __future__ import annotations
@@ -212,12 +213,12 @@ def warp(
             out = np.empty((N, Ho, Wo, C), dtype=dtype)
             work = np.empty(0, dtype=_work_dtype(dtype))
             lo, hi = _int_range(dtype)
-            cpu.forward("affine_sample_int", N * Ho * Wo)(batch, theta64, out, mode_code,
-                                                          pad_code, ac, cv, lo, hi, work)
+            cpu.call(cpu.affine_sample_int, N * Ho * Wo, batch, theta64, out, mode_code,
+                     pad_code, ac, cv, lo, hi, work)
         else:
             out = np.empty((N, Ho, Wo, C), dtype=_work_dtype(np.dtype(batch.dtype)))
-            cpu.forward("affine_sample", N * Ho * Wo)(batch, theta64, out, mode_code, pad_code,
-                                                      ac, cv)
+            cpu.call(cpu.affine_sample, N * Ho * Wo, batch, theta64, out, mode_code, pad_code,
+                     ac, cv)
 
     out = _to_dtype(out, dtype)
     if stack:

@@ -46,6 +46,7 @@ keep their IEEE meaning.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
@@ -572,55 +573,25 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
         _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, scratch)
 
 
-#: Below this many output pixels the forward kernels run in the calling thread
-#: (:func:`forward`): waking the worker threads costs ~50 µs on the 2-core machine, more
-#: than sampling a 64x64x3 image takes (3 µs at 16x16, 29 µs at 64x64, serial).
+#: Below this many output pixels :func:`call` runs a forward kernel on the calling thread
+#: alone: waking the worker threads costs ~50 µs on the 2-core machine, more than sampling a
+#: 64x64x3 image takes (a 16x16x3 image: 58 µs with both threads, 9 µs with one).
 SERIAL_PIXELS = 16384
 
 
-@njit(cache=True)
-def affine_sample_serial(inp, theta, out, mode, padding, align_corners, cval):
-    """:func:`affine_sample` in the calling thread (same rows, same results)."""
-    N, Ho, Wo = out.shape[0], out.shape[1], out.shape[2]
-    scratch = _scratch(Wo, out.dtype)
-    for n in range(N):
-        _affine_band(inp, theta, out, n, 0, Ho, mode, padding, align_corners, cval, scratch)
-
-
-@njit(cache=True)
-def affine_sample_int_serial(inp, theta, out, mode, padding, align_corners, cval, lo, hi, work):
-    """:func:`affine_sample_int` in the calling thread (same rows, same results)."""
-    N, Ho, Wo, C = out.shape[0], out.shape[1], out.shape[2], out.shape[3]
-    scratch = _scratch(Wo, work.dtype)
-    row = np.empty((1, 1, Wo, C), dtype=work.dtype)
-    for n in range(N):
-        _affine_band_int(inp, theta, out, n, 0, Ho, mode, padding, align_corners, cval,
-                         scratch, row, lo, hi)
-
-
-@njit(cache=True)
-def grid_sample_serial(inp, grid, out, mode, padding, align_corners, cval):
-    """:func:`grid_sample` in the calling thread (same rows, same results)."""
-    N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
-    scratch = _scratch(Wo, out.dtype)
-    for n in range(N):
-        _grid_band(inp, grid, out, n, 0, Ho, mode, padding, align_corners, cval, scratch)
-
-
-_SERIAL = {
-    "affine_sample": affine_sample_serial,
-    "affine_sample_int": affine_sample_int_serial,
-    "grid_sample": grid_sample_serial,
-}
-
-
-def forward(name: str, out_pixels: int):
-    """The kernel ``name`` for an output of ``out_pixels`` pixels (N·Ho·Wo): its serial twin
-    below ``SERIAL_PIXELS``, the parallel kernel otherwise; kernels without a twin as they
-    are."""
-    if out_pixels < SERIAL_PIXELS and name in _SERIAL:
-        return _SERIAL[name]
-    return globals()[name]
+def call(kernel, pixels: int, *args) -> None:
+    """``kernel(*args)``, on the calling thread alone when the output has fewer than
+    ``SERIAL_PIXELS`` pixels (N·Ho·Wo). The same compiled code runs either way and the kernels
+    cut work by shape, not by thread count, so the results are the same bit for bit."""
+    if pixels >= SERIAL_PIXELS:
+        kernel(*args)
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # per calling thread in numba: other threads are not affected
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
 
 
 # --------------------------------------------------------------------------- backward row machinery
