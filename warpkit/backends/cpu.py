@@ -363,7 +363,8 @@ def _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C):
 def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, C):
     """A constant ``C`` and the dtypes fix at compile time whether pixels take the 4-lane
     step (3 or 4 channels, float32 output) and whether the loop prefetches (values of 4 or
-    8 bytes), so the loop carries no tests for them; bilinear gets a loop of its own."""
+    8 bytes), so the loop carries no tests for them. Other channel counts get one loop with
+    ``C`` a run-time value."""
     pf = flat.dtype.bitwidth >= 32
     if isinstance(C, types.IntegerLiteral):
         nc = C.literal_value
