@@ -11,14 +11,13 @@ faults each call takes (0 means the output came from memory already mapped).
 from __future__ import annotations
 
 import argparse
-import math
 import resource
 import time
 
 import numpy as np
 
 import warpkit
-from warpkit._bench import host_cpu, rotation_theta
+from warpkit._bench import host_cpu, opencv_rotation_matrix, rotation_theta
 
 
 def main() -> None:
@@ -29,8 +28,7 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     theta = rotation_theta(30.0, 0.9)
-    angle = math.degrees(math.atan2(-theta[0, 0, 1], theta[0, 0, 0]))
-    matrix = cv2.getRotationMatrix2D((511.5, 511.5), angle, 1 / math.hypot(*theta[0, 0, :2]))
+    matrix = opencv_rotation_matrix(cv2, theta, (1024, 1024))
     f32 = rng.random((1024, 1024, 3), dtype=np.float32)
     u8 = (f32 * 255).astype(np.uint8)
     print(f"CPU: {host_cpu()}; {args.rounds} interleaved rounds")

@@ -110,16 +110,22 @@ def rotation_theta(angle_deg: float, scale: float, n: int = 1) -> np.ndarray:
     return np.repeat(theta[None], n, axis=0)
 
 
+def opencv_rotation_matrix(cv2, theta: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``cv2.warpAffine``'s 2x3 forward map for a θ of :func:`rotation_theta` on an image of
+    ``shape`` (H, W): the inverse of θ's pixel-space map, a turn and a scale about the centre."""
+    H, W = shape
+    a = math.degrees(math.atan2(-theta[0, 0, 1], theta[0, 0, 0]))
+    scale = 1.0 / math.hypot(theta[0, 0, 0], theta[0, 0, 1])
+    return cv2.getRotationMatrix2D(((W - 1) / 2, (H - 1) / 2), a, scale)
+
+
 def _w1_peers(img: np.ndarray, theta: np.ndarray, torch_threads: int) -> dict:
     H, W = img.shape[:2]
     fns: dict[str, Callable[[], object]] = {}
     missing: list[str] = []
     cv2 = _optional("cv2")
     if cv2 is not None:
-        # OpenCV's forward map of the same warp: inverse of the pixel-space inverse map.
-        a = math.degrees(math.atan2(-theta[0, 0, 1], theta[0, 0, 0]))
-        scale = 1.0 / math.hypot(theta[0, 0, 0], theta[0, 0, 1])
-        M = cv2.getRotationMatrix2D(((W - 1) / 2, (H - 1) / 2), a, scale)
+        M = opencv_rotation_matrix(cv2, theta, (H, W))
         fns["opencv"] = lambda: cv2.warpAffine(img, M, (W, H), flags=cv2.INTER_LINEAR)
     else:
         missing.append("opencv")
