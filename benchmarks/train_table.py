@@ -5,9 +5,11 @@ Usage::
     python benchmarks/train_table.py --distortions rts r tc --epochs 5 --out runs/table
 
 Trains fcn, cnn, st-fcn and st-cnn on each distortion with the issue's protocol (Adam, lr 1e-3,
-batch 64, seed 0), writes every run under ``--out/MODEL-DISTORTION/`` (metrics.json,
-checkpoint.npz, transforms.png), and prints and writes ``--out/table.md`` and
-``--out/table.json``: test error and seconds per epoch.
+batch 64, seed 0) and the defaults of :func:`warpkit.nn.train` (on TC a 180-step learning-rate
+warm-up, and st-cnn's localization net at lr / 10: ``warpkit.nn.trainer.RECIPES``). Writes
+every run under ``--out/MODEL-DISTORTION/`` (metrics.json, checkpoint.npz, transforms.png),
+and prints and writes ``--out/table.md`` and ``--out/table.json``: test error and seconds per
+epoch.
 """
 
 from __future__ import annotations

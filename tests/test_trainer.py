@@ -109,7 +109,7 @@ def test_loc_lr_equal_to_lr_changes_nothing(st_run, tmp_path):
 def test_loc_lr_moves_only_the_localization_net(tmp_path):
     from warpkit.nn import models
 
-    trainer.train(out=tmp_path, **{**TINY, "loc_lr": 1e-9})
+    trainer.train(out=tmp_path, **{**TINY, "loc_lr": 1e-9, "warmup": 0})
     trained, config = trainer.load_checkpoint(tmp_path / "checkpoint.npz")
     assert config["loc_lr"] == 1e-9
     start = models.build(TINY["model"], tuple(config["image_shape"]), 10, seed=TINY["seed"])
@@ -129,6 +129,65 @@ def test_cli_model_choices_match_models():
     assert MODEL_CHOICES == models.MODEL_NAMES
 
 
+def _recorded_rates(monkeypatch, **kwargs) -> list[list[float]]:
+    """The learning rate of every Adam step of a TINY run, per optimizer (in step order)."""
+    from warpkit.nn.optim import Adam
+
+    seen: dict[int, list[float]] = {}
+    original = Adam.step
+
+    def spy(self):
+        seen.setdefault(id(self), []).append(self.lr)
+        return original(self)
+
+    monkeypatch.setattr(Adam, "step", spy)
+    trainer.train(**{**TINY, **kwargs})
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("warmup", [0, 1, 3, 6, 100])
+def test_warmup_ramps_every_learning_rate_linearly(monkeypatch, warmup):
+    # TINY: 16 digits x 8 passes = 128 samples per epoch, batch 32: 4 steps per epoch
+    lr, loc_lr = 2e-3, 5e-4
+    groups = _recorded_rates(monkeypatch, epochs=2, lr=lr, loc_lr=loc_lr, warmup=warmup)
+    assert len(groups) == 2 and all(len(g) == 8 for g in groups)
+    for rates, base in zip(sorted(groups, key=lambda g: g[-1]), (loc_lr, lr), strict=True):
+        expected = [base * min(1.0, (k + 1) / warmup) if warmup else base for k in range(8)]
+        np.testing.assert_allclose(rates, expected, rtol=1e-12)
+        if warmup <= 8:
+            assert rates[-1] == base  # exactly the configured rate once warmed up
+
+
+def test_warmup_is_recorded_and_changes_training(st_run):
+    _, metrics = st_run
+    assert metrics["warmup"] == 0 and metrics["loc_lr"] is None  # RTS: the issue's protocol
+    warm = trainer.train(**{**TINY, "warmup": 8})
+    assert warm["warmup"] == 8
+    assert warm["history"][0]["train_loss"] != metrics["history"][0]["train_loss"]
+
+
+@pytest.mark.parametrize("model", ["st-cnn", "st-fcn", "cnn"])
+def test_tc_recipe_warms_up_and_slows_st_cnn_localization(monkeypatch, model):
+    lr = 1e-3
+    groups = _recorded_rates(monkeypatch, distortion="tc", model=model, lr=lr)
+    ramp = [(k + 1) / 180 for k in range(4)]  # 16 digits x 8 / batch 32: 4 steps
+    expected = [[lr * f for f in ramp]]
+    if model == "st-cnn":  # a second Adam for the localization net, at lr / 10
+        expected.insert(0, [lr / 10 * f for f in ramp])
+    assert len(groups) == len(expected)
+    for rates, want in zip(sorted(groups, key=lambda g: g[-1]), expected, strict=True):
+        np.testing.assert_allclose(rates, want, rtol=1e-12)
+
+
+def test_explicit_settings_override_the_recipe(monkeypatch):
+    groups = _recorded_rates(monkeypatch, distortion="tc", model="st-cnn", warmup=0,
+                             loc_lr=1e-3)
+    assert [sorted(set(g)) for g in groups] == [[1e-3], [1e-3]]
+    metrics = trainer.train(**{**TINY, "distortion": "tc", "model": "st-cnn", "warmup": 0,
+                               "max_test": 10})
+    assert metrics["warmup"] == 0 and metrics["loc_lr"] == pytest.approx(1e-4)
+
+
 def test_train_argument_errors():
     with pytest.raises(ValueError, match="model must be one of"):
         trainer.train(**{**TINY, "model": "resnet"})
@@ -138,6 +197,9 @@ def test_train_argument_errors():
         trainer.train(**{**TINY, "lr": -1.0})
     with pytest.raises(ValueError, match="loc_lr must be a positive"):
         trainer.train(**{**TINY, "loc_lr": 0.0})
+    for bad in (-1, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="warmup must be an int >= 0"):
+            trainer.train(**{**TINY, "warmup": bad})
     with pytest.raises(ValueError, match="loc_lr applies to the spatial-transformer models"):
         trainer.train(**{**TINY, "model": "cnn", "loc_lr": 1e-4})
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -148,10 +210,11 @@ def test_cli_train_learns_and_evaluate_rescores(tmp_path, capsys):
     out = tmp_path / "fcn"
     code = cli.main(["train", "--model", "fcn", "--distortion", "r", "--epochs", "2",
                      "--batch-size", "32", "--max-train", "64", "--max-test", "50",
-                     "--seed", "1", "--out", str(out), "--quiet"])
+                     "--seed", "1", "--warmup", "8", "--out", str(out), "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["warmup"] == 8
     assert f"test error {metrics['test_error']:.4f}" in printed
     history = metrics["history"]
     assert history[1]["train_loss"] < history[0]["train_loss"] < 2.4  # it learns
@@ -179,6 +242,7 @@ def _idx(arr: np.ndarray) -> bytes:
         (["train", "--epochs", "0"], "--epochs must be >= 1"),
         (["train", "--lr", "0"], "--lr must be > 0"),
         (["train", "--loc-lr", "-1"], "--loc-lr must be > 0"),
+        (["train", "--warmup", "-5"], "--warmup must be >= 0"),
         (["train", "--model", "fcn", "--loc-lr", "1e-4"], "needs a spatial-transformer model"),
         (["evaluate", "--checkpoint", "/nonexistent.npz"], "does not exist"),
     ],

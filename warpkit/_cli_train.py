@@ -33,7 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--loc-lr", type=float, default=None,
                    help="Adam learning rate of the localization net (st-fcn, st-cnn; "
-                   "default --lr); 1e-4 keeps θ from leaving the image early on TC")
+                   "default: --lr / 10 for st-cnn on TC, else --lr)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="steps of linear learning-rate warm-up, 0 for none (default: 180 "
+                   "on TC, else 0; warpkit.nn.trainer.RECIPES)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None,
                    help="output folder (default runs/MODEL-DATA-DISTORTION-seedSEED)")
@@ -85,6 +88,8 @@ def _train_error(args: argparse.Namespace) -> str | None:
             return f"--loc-lr must be > 0, got {args.loc_lr}"
         if not args.model.startswith("st-"):
             return f"--loc-lr needs a spatial-transformer model (st-fcn, st-cnn), got {args.model}"
+    if args.warmup is not None and args.warmup < 0:
+        return f"--warmup must be >= 0, got {args.warmup}"
     return None
 
 
@@ -101,6 +106,7 @@ def run_train(args: argparse.Namespace) -> int:
             data=args.data, distortion=args.distortion, model=args.model, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=out,
             loc_lr=args.loc_lr,
+            warmup=args.warmup,
             data_dir=args.data_dir, max_train=args.max_train, max_test=args.max_test,
             show_progress=not args.quiet,
         )

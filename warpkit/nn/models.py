@@ -24,9 +24,10 @@ padding gives θ no gradient and the model stays at chance. Measured with
 (92.2% error; st-cnn 19.6%); PyTorch's weights *and* biases made st-cnn collapse on TC
 (92.2%; st-fcn 25.7%); PyTorch's weights with zero biases (this choice) trained every model on
 every distortion (st-fcn 18.8%, st-cnn 26.5% on TC) on the project's first machine. On a Zen 4
-machine, whose BLAS rounds differently, st-cnn on TC collapses for 2 of seeds 0, 1, 2 (which
-two moves with float rounding), so the hazard is not solved by the start alone; see the
-README and ``train(loc_lr=...)``.
+machine, whose BLAS rounds differently, st-cnn on TC collapsed for 2 of seeds 0, 1, 2 (which
+two moved with float rounding), so the hazard is not solved by the start alone: on TC the
+trainer warms the learning rate up and slows st-cnn's localization net
+(``warpkit.nn.trainer.RECIPES``; the README has the measurements).
 Training in the issue uses Adam (lr 1e-3), batch 64, softmax cross-entropy.
 """
 
