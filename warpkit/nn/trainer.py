@@ -204,8 +204,9 @@ def _optimizers(net: Any, lr: float, loc_lr: float | None) -> list[Adam]:
 #: learning-rate warm-up and the localization nets' rate as a fraction of ``lr``. On TC at the
 #: full rate the cnn classifiers can switch off every ReLU of their second convolution within
 #: 30 steps and stay at chance, and st-cnn's localization net can send θ out of the image
-#: while its classifier is still at chance; with these, st-cnn on TC ended at 13.59%, 14.04%
-#: and 15.15% for seeds 0-2 (92.20%, 92.20%, 38.16% without). A 180-step warm-up costs
+#: while its classifier is still at chance; with these, st-cnn on TC ended at 13.59%, 14.04%,
+#: 15.15%, 20.25%, 13.87% for seeds 0-4 (seeds 0-2: 92.20%, 92.20%, 38.16% without; cnn with
+#: the warm-up: 17.66%, 15.29%, 12.45%, 12.53%, 18.64%). A 180-step warm-up costs
 #: st-fcn about a point on RTS (mean of seeds 0-4: 6.38% against 5.16%), so RTS, R, P and E
 #: keep the issue's protocol. 180 steps are one epoch of the embedded digits at batch 64.
 RECIPES: dict[tuple[str, str], dict[str, float]] = {
