@@ -5,14 +5,14 @@ Usage::
     python benchmarks/tc_diagnostics.py --model st-cnn --seed 1 --loc-scale 0 --warmup 0
     python benchmarks/tc_diagnostics.py --model st-cnn --seed 2 --loc-scale 1 --warmup 180
 
-Trains like :func:`warpkit.nn.train` (same data, shuffles and Adam; the localization net's
-learning rate is ``--loc-scale`` times ``--lr``, 0 freezing θ at the identity; every rate
-warmed up linearly over ``--warmup`` steps) and every ``--every`` steps prints, on the current
-batch: the mean θ, the loss averaged over the last ``--every`` steps, and for each ReLU of the
-classifier the fraction of positive outputs and the fraction of channels with any positive
-output; then the standard deviation of the logits over the batch (0: the model's output no
-longer depends on its input). This is how the README's two ways of staying at chance on TC
-were found.
+Trains with :func:`warpkit.nn.train`'s own step, optimizers, warm-up and data order (the
+localization net's learning rate is ``--loc-scale`` times ``--lr``, 0 freezing θ at the
+identity; every rate warmed up linearly over ``--warmup`` steps) and every ``--every`` steps
+prints, on the current batch: the mean θ, the loss averaged over the last ``--every`` steps, and
+for each ReLU of the classifier the fraction of positive outputs and the fraction of channels
+with any positive output; then the standard deviation of the logits over the batch (0: the
+model's output no longer depends on its input). This is how the README's two ways of staying at
+chance on TC were found.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import argparse
 import numpy as np
 
 from warpkit.datasets import make_experiment
-from warpkit.nn import Adam, models, softmax_cross_entropy
+from warpkit.nn import models
 from warpkit.nn.layers import ReLU
-from warpkit.nn.trainer import _Subset, _warmup_factor
+from warpkit.nn.trainer import _optimizers, _train_step, _warmup_factor
 
 
 def main() -> None:
@@ -43,10 +43,11 @@ def main() -> None:
     exp = make_experiment("digits", args.distortion)
     net = models.build(args.model, exp.image_shape, exp.num_classes, seed=args.seed)
     st = net.layers[0]
-    opts = [(Adam(_Subset(net, lambda n: not n.startswith("0.loc.")), lr=args.lr), args.lr)]
-    if args.loc_scale > 0:
-        loc_lr = args.lr * args.loc_scale
-        opts.append((Adam(_Subset(net, lambda n: n.startswith("0.loc.")), lr=loc_lr), loc_lr))
+    if args.loc_scale > 0:  # [classifier, localization net]
+        optimizers = _optimizers(net, args.lr, args.lr * args.loc_scale)
+    else:  # the classifier's alone: θ stays at the identity
+        optimizers = _optimizers(net, args.lr, args.lr)[:1]
+    rates = [opt.lr for opt in optimizers]
     rng = np.random.default_rng(args.seed)
     step, losses, done = 0, [], False
     while not done:
@@ -59,13 +60,8 @@ def main() -> None:
             if step >= args.steps:
                 done = True
                 break
-            net.zero_grad()
-            loss, dlogits = softmax_cross_entropy(net.forward(x[idx], training=True), y[idx])
-            net.backward(dlogits)
             factor = _warmup_factor(step, args.warmup)
-            for opt, rate in opts:
-                opt.lr = rate * factor
-                opt.step()
+            loss, _ = _train_step(net, optimizers, rates, factor, x[idx], y[idx])
             losses.append(loss)
             step += 1
 

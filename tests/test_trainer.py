@@ -265,3 +265,16 @@ def test_cli_missing_idx_file_and_bad_checkpoint(tmp_path, capsys):
     np.savez(bogus, a=np.zeros(3))
     assert cli.main(["evaluate", "--checkpoint", str(bogus)]) == 2
     assert "not a warpkit checkpoint" in capsys.readouterr().err
+
+
+def test_cli_help_states_the_recipes(capsys):
+    """``warpkit train --help`` spells the defaults out without importing warpkit.nn; it must
+    say what :data:`trainer.RECIPES` does."""
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for (distortion, model), settings in trainer.RECIPES.items():
+        assert f"{settings['warmup']} on {distortion.upper()}" in text
+        if "loc_lr_scale" in settings:
+            assert (f"--lr / {round(1 / settings['loc_lr_scale'])} for {model} on "
+                    f"{distortion.upper()}") in text

@@ -231,6 +231,20 @@ def _warmup_factor(step: int, warmup: int) -> float:
     return 1.0 if step + 1 >= warmup else (step + 1) / warmup
 
 
+def _train_step(net: Any, optimizers: list[Adam], rates: list[float], factor: float,
+                xb: np.ndarray, yb: np.ndarray) -> tuple[float, np.ndarray]:
+    """One training step on the batch (xb, yb): forward, softmax cross-entropy, backward, and
+    each optimizer's step at ``factor`` times its rate in ``rates``. Returns (loss, logits)."""
+    net.zero_grad()
+    logits = net.forward(xb, training=True)
+    loss, dlogits = softmax_cross_entropy(logits, yb)
+    net.backward(dlogits)
+    for opt, rate in zip(optimizers, rates, strict=True):
+        opt.lr = rate * factor
+        opt.step()
+    return loss, logits
+
+
 def _check_rate(value: Any, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be a positive float, got {value!r}")
@@ -311,6 +325,7 @@ def train(
         warmup = default_warmup
     elif isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0 (steps), got {warmup!r}")
+    warmup = int(warmup)
     if loc_lr is not None:
         _check_rate(loc_lr, "loc_lr")
         if not model.startswith("st-"):
@@ -338,14 +353,8 @@ def train(
         for b in range(n_batches):
             idx = order[b * batch_size : (b + 1) * batch_size]
             xb, yb = x[idx], y[idx]
-            net.zero_grad()
-            logits = net.forward(xb, training=True)
-            loss, dlogits = softmax_cross_entropy(logits, yb)
-            net.backward(dlogits)
-            factor = _warmup_factor(steps_done, int(warmup))
-            for opt, rate in zip(optimizers, rates, strict=True):
-                opt.lr = rate * factor
-                opt.step()
+            factor = _warmup_factor(steps_done, warmup)
+            loss, logits = _train_step(net, optimizers, rates, factor, xb, yb)
             steps_done += 1
             loss_sum += loss * len(idx)
             correct += int(np.sum(np.argmax(logits, axis=1) == yb))
@@ -382,7 +391,7 @@ def train(
         "batch_size": batch_size,
         "lr": float(lr),
         "loc_lr": None if loc_lr is None else float(loc_lr),
-        "warmup": int(warmup),
+        "warmup": warmup,
         "max_train": max_train,
         "max_test": max_test,
     }
