@@ -1,0 +1,116 @@
+"""The column spans of the fused affine rows (``cpu._where``, ``cpu._affine_spans``).
+
+With zeros or constant padding an affine row is cut into columns entirely outside the image
+(filled with cval at once), columns strictly inside its last column and row (offsets and
+weights without tests) and the few in between. The spans are found from the exact solution of
+a·j + r = level and then checked against the computed coordinates; here they are compared
+with a per-column test of the coordinates, computed as the classify pass computes them, and
+the sampler that uses them with the loop reference, for zooms out (where an interior pixel
+can sit next to an outside one) as well as in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import reference as R
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numba import njit
+
+import warpkit as wk
+from warpkit.backends import cpu
+
+FINITE = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+COEFF = st.one_of(FINITE, st.floats(-4.0, 4.0), st.sampled_from([0.0, 1.0, -1.0, 0.5, 1e-300]))
+
+
+@njit(fastmath={"contract"})
+def _coords(ax, rx, ay, ry, n):
+    """The row's coordinates as the classify pass computes them (vectorised, fused)."""
+    ix = np.empty(n)
+    iy = np.empty(n)
+    for j in range(n):
+        jf = 1.0 * np.int32(j)
+        ix[j] = ax * jf + rx
+        iy[j] = ay * jf + ry
+    return ix, iy
+
+
+@njit
+def _where(a, r, level, strict, want, n):
+    return cpu._where(a, r, level, strict, want, n)
+
+
+@njit
+def _spans(ax, rx, ay, ry, W, H, n):
+    return cpu._affine_spans((True, ax, rx, ay, ry), W, H, n)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=COEFF, r=COEFF, level=st.one_of(FINITE, st.sampled_from([-1.0, 0.0, 3.0, 7.0])),
+       strict=st.booleans(), want=st.booleans(), n=st.integers(0, 300))
+def test_where_matches_a_test_per_column(a, r, level, strict, want, n):
+    j0, j1 = _where(a, r, level, strict, want, n)
+    v, _ = _coords(a, r, 0.0, 0.0, n)
+    below = v < level if strict else v <= level
+    expected = np.flatnonzero(below == want)
+    assert 0 <= j0 <= j1 <= n
+    np.testing.assert_array_equal(np.arange(j0, j1), expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ax=COEFF, rx=COEFF, ay=COEFF, ry=COEFF, W=st.integers(1, 40), H=st.integers(1, 40),
+       n=st.integers(1, 300))
+def test_affine_spans_match_a_test_per_column(ax, rx, ay, ry, W, H, n):
+    A, b, c, B = _spans(ax, rx, ay, ry, W, H, n)
+    assert 0 <= A <= b <= c <= B <= n
+    ix, iy = _coords(ax, rx, ay, ry, n)
+    outside = (ix <= -1) | (ix >= W) | (iy <= -1) | (iy >= H)
+    inside = (ix >= 0) & (ix < W - 1) & (iy >= 0) & (iy < H - 1)
+    cols = np.arange(n)
+    np.testing.assert_array_equal((cols < A) | (cols >= B), outside)
+    np.testing.assert_array_equal((cols >= b) & (cols < c), inside)
+
+
+def _theta(scale, degrees, tx=0.0, ty=0.0, shear=0.0):
+    a = np.radians(degrees)
+    m = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    m = m @ np.array([[1.0, shear], [0.0, 1.0]])
+    return np.concatenate([m, [[tx], [ty]]], axis=1)[None]
+
+
+CASES = [  # (scale, degrees, tx, ty, shear): zooms out put interior pixels next to outside ones
+    (2.5, 0.0, 0.0, 0.0, 0.0),
+    (3.0, 17.0, 0.3, -0.2, 0.0),
+    (1.7, -40.0, -0.5, 0.4, 0.3),
+    (0.6, 30.0, 0.1, 0.0, 0.0),
+    (4.0, 90.0, 0.0, 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("C", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pad", ["zeros", "constant"])
+def test_fused_rows_match_the_reference(case, C, dtype, pad):
+    rng = np.random.default_rng(C)
+    x = rng.standard_normal((1, 23, 31, C)).astype(dtype)
+    theta = _theta(*case).astype(dtype)
+    cval = rng.uniform(3, 5, size=C) if pad == "constant" else 0.0
+    kw = dict(padding_mode=pad, cval=cval)
+    out = wk.affine_sample(x, theta, (29, 37), **kw)
+    ref = R.affine_sample(x, theta, (29, 37), "bilinear", pad, False, cval)
+    np.testing.assert_allclose(out, ref, **R.tolerances(dtype))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fused_rows_of_integer_images_match_the_reference(case):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=(23, 31, 3), dtype=np.uint8)
+    theta = _theta(*case)
+    out = wk.warp(img, theta[0], padding_mode="constant", cval=(200, 100, 50))
+    ref = R.affine_sample(img[None].astype(np.float64), theta, (23, 31), "bilinear",
+                          "constant", False, np.array([200.0, 100.0, 50.0]))[0]
+    assert out.dtype == np.uint8
+    assert np.max(np.abs(out.astype(np.float64) - np.clip(np.round(ref), 0, 255))) <= 1
