@@ -1,8 +1,8 @@
 """The column spans of the fused affine rows (``cpu._where``, ``cpu._affine_spans``).
 
-With zeros or constant padding an affine row is cut into columns entirely outside the image
-(filled with cval at once), columns strictly inside its last column and row (offsets and
-weights without tests) and the few in between. The spans are found from the exact solution of
+An affine row is cut into columns strictly inside the image's last column and row (offsets
+and weights without tests; no padding mode changes them), with zeros or constant padding
+columns entirely outside it (filled with cval at once), and the few in between. The spans are found from the exact solution of
 a·j + r = level and then checked against the computed coordinates; here they are compared
 with a per-column test of the coordinates, computed as the classify pass computes them, and
 the sampler that uses them with the loop reference, for zooms out (where an interior pixel
@@ -43,8 +43,8 @@ def _where(a, r, level, strict, want, n):
 
 
 @njit
-def _spans(ax, rx, ay, ry, W, H, n):
-    return cpu._affine_spans((True, ax, rx, ay, ry), W, H, n)
+def _spans(ax, rx, ay, ry, W, H, n, fills):
+    return cpu._affine_spans(ax, rx, ay, ry, W, H, n, fills)
 
 
 @settings(max_examples=300, deadline=None)
@@ -61,15 +61,16 @@ def test_where_matches_a_test_per_column(a, r, level, strict, want, n):
 
 @settings(max_examples=300, deadline=None)
 @given(ax=COEFF, rx=COEFF, ay=COEFF, ry=COEFF, W=st.integers(1, 40), H=st.integers(1, 40),
-       n=st.integers(1, 300))
-def test_affine_spans_match_a_test_per_column(ax, rx, ay, ry, W, H, n):
-    A, b, c, B = _spans(ax, rx, ay, ry, W, H, n)
+       n=st.integers(1, 300), fills=st.booleans())
+def test_affine_spans_match_a_test_per_column(ax, rx, ay, ry, W, H, n, fills):
+    A, b, c, B = _spans(ax, rx, ay, ry, W, H, n, fills)
     assert 0 <= A <= b <= c <= B <= n
     ix, iy = _coords(ax, rx, ay, ry, n)
     outside = (ix <= -1) | (ix >= W) | (iy <= -1) | (iy >= H)
     inside = (ix >= 0) & (ix < W - 1) & (iy >= 0) & (iy < H - 1)
     cols = np.arange(n)
-    np.testing.assert_array_equal((cols < A) | (cols >= B), outside)
+    # only zeros and constant padding fill: the other modes have no outside columns
+    np.testing.assert_array_equal((cols < A) | (cols >= B), outside & fills)
     np.testing.assert_array_equal((cols >= b) & (cols < c), inside)
 
 
@@ -92,7 +93,7 @@ CASES = [  # (scale, degrees, tx, ty, shear): zooms out put interior pixels next
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("C", [1, 3, 4])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("pad", ["zeros", "constant"])
+@pytest.mark.parametrize("pad", ["zeros", "constant", "border", "reflection"])
 def test_fused_rows_match_the_reference(case, C, dtype, pad):
     rng = np.random.default_rng(C)
     x = rng.standard_normal((1, 23, 31, C)).astype(dtype)

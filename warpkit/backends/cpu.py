@@ -170,6 +170,13 @@ def _pad_row(px, py, W, H, padding, align_corners):
         py[j], _ = source_index(py[j], H, padding, align_corners)
 
 
+@njit(fastmath=_FASTMATH)
+def _pad(px, py, W, H, padding, align_corners):
+    """:func:`_pad_row` as a function of its own (compiled once for the call sites of a
+    row)."""
+    _pad_row(px, py, W, H, padding, align_corners)
+
+
 @njit(inline="always")
 def _reflect_row(px, size, align_corners):
     """Reflection padding of a row of pixel coordinates, in place and without branches.
@@ -213,20 +220,8 @@ def _scratch(Wo, dtype):
 
 
 @njit(inline="always")
-def _coords_at(px, py, j, aff):
-    """Pixel coordinates (ix, iy) of column j: ``aff = (fused, ax, rx, ay, ry)`` computes them
-    from the row's affine coefficients when ``fused`` (as :func:`_affine_coords` does, bit
-    for bit), else they are read from the row buffers (px, py)."""
-    fused, ax, rx, ay, ry = aff
-    jf = 1.0 * np.int32(np.int64(j))  # int32 -> float64 vectorises (Wo < 2**31 always)
-    ix = ax * jf + rx if fused else px[j]
-    iy = ay * jf + ry if fused else py[j]
-    return ix, iy
-
-
-@njit(inline="always")
 def _below(a, r, j, level, strict):
-    """Whether a·j + r (computed as :func:`_coords_at` does) is below ``level`` (``<`` when
+    """Whether a·j + r (computed as :func:`_affine_cols` does) is below ``level`` (``<`` when
     ``strict``, else ``<=``)."""
     v = a * (1.0 * np.int32(j)) + r
     return v < level if strict else v <= level
@@ -255,26 +250,30 @@ def _where(a, r, level, strict, want, n):
     return t, n
 
 
-@njit(inline="always")
-def _affine_spans(aff, W, H, n):
-    """Columns of an affine row (coefficients ``aff``, zeros or constant padding, finite):
-    pixels j < A and j >= B lie entirely outside the image (``cval``), pixels
-    b <= j < c strictly inside its last column and row (0 <= ix < W - 1, 0 <= iy < H - 1),
-    with A <= b <= c <= B. Returns (A, b, c, B)."""
-    _, ax, rx, ay, ry = aff
+@njit
+def _affine_spans(ax, rx, ay, ry, W, H, n, fills):
+    """Columns of an affine row (finite coefficients of :func:`_affine_cols`): with ``fills``
+    (zeros or constant padding) pixels j < A and j >= B lie entirely outside the image
+    (``cval``), else A = 0 and B = n; pixels b <= j < c lie strictly inside its last column
+    and row (0 <= ix < W - 1, 0 <= iy < H - 1), with A <= b <= c <= B. Returns
+    (A, b, c, B)."""
     A = 0
     B = n
     b = 0
     c = n
-    for a, r, size in ((ax, rx, 1.0 * W), (ay, ry, 1.0 * H)):
-        j0, j1 = _where(a, r, -1.0, False, False, n)  # > -1
-        A, B = max(A, j0), min(B, j1)
-        j0, j1 = _where(a, r, size, True, True, n)  # < size
-        A, B = max(A, j0), min(B, j1)
-        j0, j1 = _where(a, r, 0.0, True, False, n)  # >= 0
-        b, c = max(b, j0), min(c, j1)
-        j0, j1 = _where(a, r, size - 1.0, True, True, n)  # < size - 1
-        b, c = max(b, j0), min(c, j1)
+    for k in range(8):  # a loop, not 8 calls: _where is compiled and inlined once
+        x = k < 4
+        a = ax if x else ay
+        r = rx if x else ry
+        size = 1.0 * W if x else 1.0 * H
+        test = k % 4
+        # test 0: > -1, 1: < size (not outside); 2: >= 0, 3: < size - 1 (strictly inside)
+        level = -1.0 if test == 0 else size if test == 1 else 0.0 if test == 2 else size - 1.0
+        j0, j1 = _where(a, r, level, test != 0, test % 2 == 1, n)
+        if test < 2 and fills:
+            A, B = max(A, j0), min(B, j1)
+        else:
+            b, c = max(b, j0), min(c, j1)
     B = max(A, B)
     b = min(max(b, A), B)
     c = min(max(c, b), B)
@@ -282,7 +281,7 @@ def _affine_spans(aff, W, H, n):
 
 
 @njit(inline="always")
-def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1, aff):
+def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
     """Branch-free (vectorised) pass over a row of padded pixel coordinates.
 
     Bilinear: pixels in [0, W - 1] x [0, H - 1] get in ``offs`` the flat offset of the
@@ -318,7 +317,8 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1, aff):
         cells = W >= 2 and H >= 2
         for jj in range(j0, j1):
             j = np.uint64(jj)  # unsigned: no negative-index wraparound, so the loop vectorises
-            ix, iy = _coords_at(px, py, j, aff)
+            ix = px[j]
+            iy = py[j]
             # on the last column (row) exactly, the cell before with fraction 1: its far
             # corner, the pixel itself, gets weight 1 (border padding clips to it)
             x0 = np.minimum(np.floor(ix), Wm2)
@@ -341,7 +341,8 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1, aff):
         return
     for jj in range(j0, j1):
         j = np.uint64(jj)
-        ix, iy = _coords_at(px, py, j, aff)
+        ix = px[j]
+        iy = py[j]
         inside = (ix >= 0.0) & (ix <= Wm) & (iy >= 0.0) & (iy <= Hm)
         real = (ix == ix) & (iy == iy)  # NaN wins over outside: 0, not cval
         outside = fills & real & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf))
@@ -350,8 +351,15 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1, aff):
         offs[j] = o if inside else code
 
 
-@njit(inline="always")
-def _classify_interior(W, H, C, offs, wts, j0, j1, aff):
+@njit(fastmath=_FASTMATH)
+def _classify(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
+    """:func:`_classify_row` as a function of its own: its loops are compiled once for the
+    call sites of a row."""
+    _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1)
+
+
+@njit(fastmath=_FASTMATH)
+def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
     """:func:`_classify_row` for columns j0 <= j < j1 of an affine row whose every pixel lies
     strictly inside the last column and row (0 <= ix < W - 1, 0 <= iy < H - 1, see
     :func:`_affine_spans`): the same offsets and weights, without the tests. The cell is
@@ -363,7 +371,6 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, aff):
     Cf = 1.0 * C
     wdt = wts.dtype.type
     one = wdt(1.0)
-    _, ax, rx, ay, ry = aff
     for jj in range(j0, j1):
         j = np.uint64(jj)  # unsigned: no negative-index wraparound, so the loop vectorises
         jf = 1.0 * np.int32(jj)
@@ -424,9 +431,9 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne
     (offset with bit 62 set, see :func:`_classify_row`) whose result holds a NaN goes there
     too: the edge pass recomputes it from the corners the exact sampler reads.
 
-    The hot path is one unsigned compare: an offset below ``lim`` is an interior pixel
+    The 4-lane path is one unsigned compare: an offset below ``lim`` is an interior pixel
     without the ``CHECK`` flag (negative codes and flagged offsets are huge as unsigned
-    numbers) whose 4-lane step stays inside the image; everything else takes the branch
+    numbers) whose 4-lane step stays inside the image; everything else takes the branches
     below it (W1 0.86-0.90x the time of testing the codes, the flag and the 4-lane conditions
     one by one). ``offs`` holds ``PREFETCH`` entries past the row's pixels, so that the
     prefetch needs no test of the column."""
@@ -451,26 +458,12 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne
             prefetch(flat, p3)
             prefetch(flat, p3 + uWC)
         o = offs[j]
-        if np.uint64(o) < (ulim if jj < last else ulast):
+        if vector and mode == BILINEAR and np.uint64(o) < (ulim if jj < last else ulast):
             p = ub + np.uint64(o)
-            if mode != BILINEAR:  # nearest: the offset is the pixel's
-                for c in range(C):
-                    oflat[q + np.uint64(c)] = flat[p + np.uint64(c)]
-            elif vector:
-                lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j],
-                      wts[3, j])
-            else:
-                _lerp_scalar(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j],
-                             wts[3, j], C)
-        elif o == FILL:
-            for c in range(C):
-                oflat[q + np.uint64(c)] = cval[c]
-        elif o == EDGE:
-            edges[ne] = jj
-            ne += 1
-        else:  # a CHECK pixel, or one whose 4th lane would leave the array: by channel
+            lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
+        elif o >= 0:  # channel by channel (also CHECK pixels, and where 4 lanes would leave)
             p = ub + np.uint64(o & MASK)
-            if mode != BILINEAR:
+            if mode != BILINEAR:  # nearest: the offset is the pixel's
                 for c in range(C):
                     oflat[q + np.uint64(c)] = flat[p + np.uint64(c)]
             else:
@@ -479,6 +472,12 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne
                 if o >= CHECK and _has_nan(oflat, q, C):
                     edges[ne] = jj
                     ne += 1
+        elif o == FILL:
+            for c in range(C):
+                oflat[q + np.uint64(c)] = cval[c]
+        else:
+            edges[ne] = jj
+            ne += 1
         q += uC
     return ne
 
@@ -557,64 +556,69 @@ def _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0
     return ne
 
 
-@njit(inline="always")
-def _fill(oflat, obase, j0, j1, cval, C):
-    """Pixels j0 <= j < j1 of the output row at ``oflat[obase:]`` get ``cval``."""
-    lo = obase + j0 * C
-    hi = obase + j1 * C
+@njit
+def _fill(oflat, lo, hi, cval):
+    """``oflat[lo:hi]`` gets ``cval`` repeated (hi - lo is a multiple of its length)."""
+    C = cval.shape[0]
     zero = True
     for k in range(C):  # +0.0 only: a fill of -0.0 keeps its sign
         zero &= cval[k] == 0.0 and math.copysign(1.0, cval[k]) > 0.0
     if zero:  # a vectorised memset
         oflat[lo:hi] = 0.0
         return
-    uC = np.uint64(C)
-    q = np.uint64(lo)
-    for _ in range(j0, j1):
+    for q in range(lo, hi, C):
         for k in range(C):
-            oflat[q + np.uint64(k)] = cval[k]
-        q += uC
+            oflat[np.uint64(q + k)] = cval[k]
 
 
 @njit(inline="always")
 def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, on, oi,
                 scratch, aff):
-    """Sample a row of image n into ``out[on, oi]``, from its pixel coordinates (unpadded):
-    scratch's px, py, or the row's affine coefficients ``aff = (fused, ax, rx, ay, ry)`` when
-    ``fused`` (zeros or constant padding, finite coefficients).
+    """Sample a row of image n into ``out[on, oi]`` from its unpadded pixel coordinates.
 
-    A fused row is cut into columns (:func:`_affine_spans`): those entirely outside the image
-    get ``cval`` at once, those strictly inside go through :func:`_classify_interior`, and
-    only the few in between through :func:`_classify_row`'s tests."""
+    ``aff = (fused, ax, rx, ay, ry)``: when ``fused`` (an affine row with finite coefficients
+    and any padding but wrap, see :func:`_row_coords`) the coordinates are ix = ax·j + rx,
+    iy = ay·j + ry, and the row is cut into columns (:func:`_affine_spans`): with zeros or
+    constant padding those entirely outside the image get ``cval`` at once; those strictly
+    inside, which no padding changes, go through :func:`_classify_interior` (which computes
+    their coordinates); only the rest get coordinates in scratch's (px, py), padded, and
+    :func:`_classify_row`'s tests. Else the coordinates are in (px, py) already, unpadded."""
     px, py, offs, wts, edges = scratch
     H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
     Wo = px.shape[0]
     base = n * H * W * C
     obase = (on * out.shape[1] + oi) * Wo * C
     WC = W * C
-    if aff[0]:
-        aff = (True, aff[1], aff[2], aff[3], aff[4])  # a constant flag: the loops unswitch
-        A, b, c, B = _affine_spans(aff, W, H, Wo)
-        if mode == BILINEAR and b < c:
-            _classify_row(px, py, W, H, C, mode, padding, offs, wts, A, b, aff)
-            _classify_interior(W, H, C, offs, wts, b, c, aff)
-            _classify_row(px, py, W, H, C, mode, padding, offs, wts, c, B, aff)
-        else:
-            _classify_row(px, py, W, H, C, mode, padding, offs, wts, A, B, aff)
-        ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 0, A, B, C)
-        # after the gather: the junk 4th lane of pixel B - 1 may have written into pixel B
-        _fill(oflat, obase, 0, A, cval, C)
-        _fill(oflat, obase, B, Wo, cval, C)
+    fused, ax, rx, ay, ry = aff
+    fills = padding == ZEROS or padding == CONSTANT
+    if fused:
+        A, b, c, B = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)
+        if mode != BILINEAR or b == c:
+            b = c = B  # no interior span: every column through the tests
+        # coordinates in (px, py) only for the columns between; padding changes none inside
+        _affine_cols(px, py, ax, rx, ay, ry, A, b)
+        _affine_cols(px, py, ax, rx, ay, ry, c, B)
+        if not fills:
+            _pad(px[A:b], py[A:b], W, H, padding, align_corners)
+            _pad(px[c:B], py[c:B], W, H, padding, align_corners)
+        _classify(px, py, W, H, C, mode, padding, offs, wts, A, b)
+        _classify_interior(W, H, C, offs, wts, b, c, ax, rx, ay, ry)
+        _classify(px, py, W, H, C, mode, padding, offs, wts, c, B)
     else:
-        _pad_row(px, py, W, H, padding, align_corners)
-        _classify_row(px, py, W, H, C, mode, padding, offs, wts, 0, Wo,
-                      (False, 0.0, 0.0, 0.0, 0.0))
-        ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 0, 0, Wo, C)
+        A = Wo - Wo  # 0, typed as Wo (one compilation of the calls below)
+        B = Wo
+        _pad(px, py, W, H, padding, align_corners)
+        _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
+    ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 0, A, B, C)
+    if fused and fills:  # after the gather: the junk 4th lane of pixel B - 1 may write into pixel B
+        _fill(oflat, obase, obase + A * C, cval)
+        _fill(oflat, obase + B * C, obase + Wo * C, cval)
     edge_inline = mode == BILINEAR and padding != WRAP
     for k in range(ne):  # the edge pixels
         j = edges[k]
         q = obase + j * C
-        ix, iy = _coords_at(px, py, j, aff)
+        ix = px[j]
+        iy = py[j]
         if edge_inline and ix == ix and iy == iy:
             _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval)
         else:  # NaN, wrap, nearest edges: the general per-point code
@@ -623,27 +627,33 @@ def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out,
 
 @njit(inline="always")
 def _row_coords(px, py, ax, bx, cx, ay, by, cy, i, padding):
-    """The coordinates of affine output row i for :func:`_sample_row`: ``aff`` fused (the
-    coefficients) for zeros and constant padding with finite coefficients, else computed into
-    (px, py), which the padding then changes."""
+    """The coordinates of affine output row i for :func:`_sample_row`, as ``aff``: the row's
+    coefficients, fused, when they are finite and the padding is not wrap; else they are
+    computed into (px, py), which the padding then changes."""
     rx = bx * i + cx
     ry = by * i + cy
-    fused = (padding == ZEROS or padding == CONSTANT) and np.isfinite(ax + rx + ay + ry)
+    fused = padding != WRAP and np.isfinite(ax + rx + ay + ry)
     if not fused:
-        _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
+        _affine_cols(px, py, ax, rx, ay, ry, 0, px.shape[0])
     return (fused, ax, rx, ay, ry)
+
+
+@njit(inline="always")
+def _affine_cols(px, py, ax, rx, ay, ry, j0, j1):
+    """Unpadded source pixel coordinates ix = ax·j + rx, iy = ay·j + ry of the columns
+    j0 <= j < j1 of an affine output row, into (px, py)."""
+    for jj in range(j0, j1):
+        j = np.uint64(jj)  # unsigned: no negative-index wraparound, so the loop vectorises
+        jf = 1.0 * np.int32(jj)  # int32 -> float64 vectorises (Wo < 2**31 always)
+        px[j] = ax * jf + rx
+        py[j] = ay * jf + ry
 
 
 @njit(inline="always")
 def _affine_coords(px, py, ax, bx, cx, ay, by, cy, i):
     """Unpadded source pixel coordinates of every column of output row i (forward and
     backward; the coefficients come from ``affine_coeffs``)."""
-    rx = bx * i + cx
-    ry = by * i + cy
-    for j in range(px.shape[0]):
-        jf = 1.0 * np.int32(j)  # int32 -> float64 vectorises (Wo < 2**31 always)
-        px[j] = ax * jf + rx
-        py[j] = ay * jf + ry
+    _affine_cols(px, py, ax, bx * i + cx, ay, by * i + cy, 0, px.shape[0])
 
 
 @njit(inline="always")
