@@ -2,11 +2,11 @@
 
 An affine row is cut into columns strictly inside the image's last column and row (offsets
 and weights without tests; no padding mode changes them), with zeros or constant padding
-columns entirely outside it (filled with cval at once), and the few in between. The spans are found from the exact solution of
-a·j + r = level and then checked against the computed coordinates; here they are compared
-with a per-column test of the coordinates, computed as the classify pass computes them, and
-the sampler that uses them with the loop reference, for zooms out (where an interior pixel
-can sit next to an outside one) as well as in.
+columns entirely outside it (filled with cval at once), and the few in between. The spans
+are found from the exact solution of a·j + r = level and then checked against the computed
+coordinates; here they are compared with a per-column test of the coordinates, computed as
+the classify pass computes them, and the sampler that uses them with the loop reference, for
+zooms out (where an interior pixel can sit next to an outside one) as well as in.
 """
 
 from __future__ import annotations

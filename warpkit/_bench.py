@@ -58,15 +58,20 @@ def _optional(name: str):
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time of each function, run in turns A B C A B C ... after one warm-up."""
+    """Median wall time of each function, run in turns after one warm-up: every round runs
+    each function once, in an order shuffled anew (seeded), so that no function always runs
+    right after the same other one. A fixed order A B C A B C ... hands B the caches that A
+    has just filled with the same input (and A those of the slowest peer, which evicts it)."""
     for fn in fns.values():
         fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
+    names = list(fns)
+    rng = np.random.default_rng(0)
     for _ in range(repeats):
-        for name, fn in fns.items():
+        for i in rng.permutation(len(names)):
             t0 = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - t0)
+            fns[names[i]]()
+            samples[names[i]].append(time.perf_counter() - t0)
     return {k: float(np.median(v)) for k, v in samples.items()}
 
 
