@@ -281,6 +281,21 @@ def _affine_spans(ax, rx, ay, ry, W, H, n, fills):
 
 
 @njit(inline="always")
+def _weights(wts, j, fx, fy):
+    """The four bilinear weights of column j from its float64 fractions (fx, fy), in the
+    dtype of ``wts`` (the exact fractions rounded once)."""
+    one = wts.dtype.type(1.0)
+    fx = wts.dtype.type(fx)
+    fy = wts.dtype.type(fy)
+    gx = one - fx
+    gy = one - fy
+    wts[0, j] = gx * gy
+    wts[1, j] = fx * gy
+    wts[2, j] = gx * fy
+    wts[3, j] = fx * fy
+
+
+@njit(inline="always")
 def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
     """Branch-free (vectorised) pass over a row of padded pixel coordinates.
 
@@ -309,8 +324,6 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
     WCf = 1.0 * (W * C)
     Cf = 1.0 * C
     fills = padding == ZEROS or padding == CONSTANT
-    wdt = wts.dtype.type
-    one = wdt(1.0)
     if mode == BILINEAR:
         Wm2 = W - 2.0
         Hm2 = H - 2.0
@@ -323,14 +336,7 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
             # corner, the pixel itself, gets weight 1 (border padding clips to it)
             x0 = np.minimum(np.floor(ix), Wm2)
             y0 = np.minimum(np.floor(iy), Hm2)
-            fx = wdt(ix - x0)  # exact fractions of float64 coordinates, rounded once
-            fy = wdt(iy - y0)
-            gx = one - fx
-            gy = one - fy
-            wts[0, j] = gx * gy
-            wts[1, j] = fx * gy
-            wts[2, j] = gx * fy
-            wts[3, j] = fx * fy
+            _weights(wts, j, ix - x0, iy - y0)
             inside = cells & (ix >= 0.0) & (ix <= Wm) & (iy >= 0.0) & (iy <= Hm)
             real = (ix == ix) & (iy == iy)  # NaN wins over outside: 0, not cval
             outside = fills & real & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf))
@@ -369,8 +375,6 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
     Hm2 = H - 2.0
     WCf = 1.0 * (W * C)
     Cf = 1.0 * C
-    wdt = wts.dtype.type
-    one = wdt(1.0)
     for jj in range(j0, j1):
         j = np.uint64(jj)  # unsigned: no negative-index wraparound, so the loop vectorises
         jf = 1.0 * np.int32(jj)
@@ -382,14 +386,7 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
         y0 = 0.0 if y0 < 0.0 else y0
         x0 = Wm2 if x0 > Wm2 else x0
         y0 = Hm2 if y0 > Hm2 else y0
-        fx = wdt(ix - x0)
-        fy = wdt(iy - y0)
-        gx = one - fx
-        gy = one - fy
-        wts[0, j] = gx * gy
-        wts[1, j] = fx * gy
-        wts[2, j] = gx * fy
-        wts[3, j] = fx * fy
+        _weights(wts, j, ix - x0, iy - y0)
         offs[j] = np.int64(y0 * WCf + x0 * Cf)
 
 
