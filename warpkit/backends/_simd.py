@@ -1,5 +1,5 @@
-"""Two steps of the CPU gather written directly in LLVM IR: a 4-lane bilinear pixel and a
-prefetch.
+"""Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel and
+a prefetch for the gather, and a view of an array that counts no references for row loops.
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
@@ -103,5 +103,32 @@ def prefetch(typingctx, arr, idx):
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
         builder.call(fn, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def borrow(typingctx, arr):
+    """A view of ``arr`` that holds no reference: the same data, shape and strides, with a null
+    meminfo and parent, so that numba's reference counting skips it (``NRT_incref`` and
+    ``NRT_decref`` return at once on a null meminfo instead of doing an atomic add).
+
+    Row loops pass their arrays to non-inlined functions and slice them many times per row;
+    each of those counts a reference with an atomic instruction on the array's meminfo, which
+    is shared by every thread for the input and output images. The caller guarantees that
+    ``arr`` outlives the view (it is used only inside the kernel call that holds ``arr``).
+    """
+    if not isinstance(arr, types.Array):
+        return None
+    sig = arr(arr)
+
+    def codegen(context, builder, signature, args):
+        src = context.make_array(signature.args[0])(context, builder, args[0])
+        view = context.make_array(signature.return_type)(context, builder)
+        for field in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(view, field, getattr(src, field))
+        view.meminfo = cgutils.get_null_value(view.meminfo.type)
+        view.parent = cgutils.get_null_value(view.parent.type)
+        return view._getvalue()
 
     return sig, codegen

@@ -59,7 +59,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
-from ._simd import lerp4, prefetch
+from ._simd import borrow, lerp4, prefetch
 
 
 @njit(inline="always")
@@ -660,10 +660,21 @@ def _band_of(task, bands, rpt, Ho):
     return task // bands, i0, min(Ho, i0 + rpt)
 
 
+@njit(inline="always")
+def _borrowed(inp, out, cval, scratch):
+    """The arrays of a band as views that hold no reference (:func:`._simd.borrow`), so that
+    the per-row calls and slices count no references: on the 2-core Intel Xeon machine, W2's
+    forward 0.79-0.80x, W3 0.92x, W1 0.97x the time of counting them (bit-identical)."""
+    a, b, c, d, e = scratch
+    return borrow(inp), borrow(out), borrow(cval), (borrow(a), borrow(b), borrow(c), borrow(d),
+                                                     borrow(e))
+
+
 @njit(fastmath=_FASTMATH)
 def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch):
     """Rows i0 <= i < i1 of sample n of :func:`affine_sample` (not inlined, so that LLVM
     optimises and vectorises the row loops on their own, outside the parallel loop body)."""
+    inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     H, W = inp.shape[1], inp.shape[2]
     Ho, Wo = out.shape[1], out.shape[2]
     flat = inp.reshape(inp.size)
@@ -681,6 +692,8 @@ def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, c
                      row, lo, hi):
     """Rows i0 <= i < i1 of :func:`affine_sample_int`: each row is sampled into the float
     buffer ``row`` (1, 1, Wo, C), then rounded half to even, clipped to [lo, hi] and stored."""
+    inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
+    row = borrow(row)
     H, W = inp.shape[1], inp.shape[2]
     Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     flat = inp.reshape(inp.size)
@@ -712,6 +725,8 @@ def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, c
 @njit(fastmath=_FASTMATH)
 def _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, scratch):
     """Rows i0 <= i < i1 of sample n of :func:`grid_sample` (see :func:`_affine_band`)."""
+    inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
+    grid = borrow(grid)
     H, W = inp.shape[1], inp.shape[2]
     flat = inp.reshape(inp.size)
     oflat = out.reshape(out.size)
@@ -981,15 +996,28 @@ def _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py,
     _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
 
 
+@njit(inline="always")
+def _backward_scratch(Wo):
+    """Row buffers of a backward task, allocated by its caller, which holds them while the task
+    uses views of them that count no references (:func:`._simd.borrow`)."""
+    return (np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty(Wo),
+            np.empty(Wo))
+
+
 @njit(fastmath=_FASTMATH)
 def _affine_backward_task(
     gout, inp, theta, gin, mode, padding, align_corners, cval, n, i0, i1, scatter_now, y_lo,
-    y_hi,
+    y_hi, scratch,
 ):
     """One backward task of sample n (see :func:`_task_plan`); returns its θ-gradient sums.
+    ``scratch`` holds seven row buffers of Wo float64 (:func:`_backward_scratch`).
 
     Not inlined, so that LLVM optimises the row loops on their own, outside the parallel loop.
     """
+    gout, inp, gin, cval = borrow(gout), borrow(inp), borrow(gin), borrow(cval)
+    px, py, mx, my, dgx, dgy, xt = scratch
+    px, py, mx, my = borrow(px), borrow(py), borrow(mx), borrow(my)
+    dgx, dgy, xt = borrow(dgx), borrow(dgy), borrow(xt)
     Ho, Wo = gout.shape[1], gout.shape[2]
     H, W = inp.shape[1], inp.shape[2]
     sx = unnormalize_scale(W, align_corners)
@@ -998,13 +1026,6 @@ def _affine_backward_task(
     gflat = gout.reshape(gout.size)
     ginflat = gin.reshape(gin.size)
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
-    px = np.empty(Wo)
-    py = np.empty(Wo)
-    mx = np.empty(Wo)
-    my = np.empty(Wo)
-    dgx = np.empty(Wo)
-    dgy = np.empty(Wo)
-    xt = np.empty(Wo)
     for j in range(Wo):
         xt[j] = base_coord(j, Wo, align_corners)
     a0 = 0.0
@@ -1045,8 +1066,9 @@ def _affine_sample_backward(
     for task in prange(N * split):
         t = np.int64(task)
         n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(t, split, Ho, H, need_gin)
+        scratch = _backward_scratch(gout.shape[2])
         sums = _affine_backward_task(gout, inp, theta, gin, mode, padding, align_corners, cval,
-                                     n, i0, i1, scatter_now, y_lo, y_hi)
+                                     n, i0, i1, scatter_now, y_lo, y_hi, scratch)
         for q in range(6):
             partial[t, q] = sums[q]
     for n in range(N):
