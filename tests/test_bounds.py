@@ -2,7 +2,7 @@
 
 For 3-channel float32 and integer images the gather reads 4 lanes per pixel (a junk lane that
 runs one value past the pixel) and writes 4 lanes where the next pixel writes after it; for
-float images it also prefetches ahead (a prefetch never faults, so that part is not checked).
+every image it also prefetches ahead (a prefetch never faults, so that part is not checked).
 Here the input and the output end exactly where an unreadable, unwritable page begins, and θ
 sends interior pixels to the last cell of the last image: a read or write one value too far
 kills the process. The sampling runs in a child process so that such a crash is a clean

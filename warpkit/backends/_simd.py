@@ -132,3 +132,27 @@ def borrow(typingctx, arr):
         return view._getvalue()
 
     return sig, codegen
+
+
+@intrinsic
+def muladd(typingctx, a, b, c):
+    """``a·b + c`` for floats of one dtype, as ``llvm.fmuladd``: one fused multiply-add where
+    the target has a fast one (any x86-64 with FMA, every arm64), else a multiply and an add.
+
+    The choice is made per target, the same at every call site and in vectorised loops alike,
+    whatever the caller's fastmath flags; a plain ``a * b + c`` is fused only where the caller
+    allows contraction. Affine coordinates are computed with it wherever they are computed
+    (the column spans of a row and the coordinates of its pixels), so that they agree to the
+    bit.
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+    sig = a(a, b, c)
+
+    def codegen(context, builder, signature, args):
+        ty = context.get_value_type(signature.return_type)
+        name = "llvm.fmuladd.f64" if signature.return_type.bitwidth == 64 else "llvm.fmuladd.f32"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
+        return builder.call(fn, args)
+
+    return sig, codegen

@@ -37,8 +37,8 @@ computed inside the offsets pass instead of stored (W1 0.73-0.86x, W1u8 0.72-0.8
 of classifying every column). A 3- or 4-channel pixel of a float32 or integer
 image is one 4-lane step written in LLVM IR (:func:`._simd.lerp4`; with 3 channels the 4th
 lane is junk, kept inside the arrays and overwritten by the next pixel; float64 measured
-faster in scalars), and for images of 4- and 8-byte values the source rows of the pixel
-``PREFETCH`` columns ahead are prefetched. The gather fills outside pixels with the fill
+faster in scalars), and the source rows of the pixel ``PREFETCH`` columns ahead are
+prefetched. The gather fills outside pixels with the fill
 value and lists the rest; only those go through a last pass: edge pixels with checked reads,
 and only NaN, wrap and nearest-mode edges through the general per-point code. Weights are
 computed in the output dtype from float64 fractions (coordinates stay float64, which integer
@@ -59,7 +59,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
-from ._simd import borrow, lerp4, prefetch
+from ._simd import borrow, lerp4, muladd, prefetch
 
 
 @njit(inline="always")
@@ -223,7 +223,7 @@ def _scratch(Wo, dtype):
 def _below(a, r, j, level, strict):
     """Whether a·j + r (computed as :func:`_affine_cols` does) is below ``level`` (``<`` when
     ``strict``, else ``<=``)."""
-    v = a * (1.0 * np.int32(j)) + r
+    v = muladd(a, 1.0 * np.int32(j), r)
     return v < level if strict else v <= level
 
 
@@ -378,8 +378,8 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
     for jj in range(j0, j1):
         j = np.uint64(jj)  # unsigned: no negative-index wraparound, so the loop vectorises
         jf = 1.0 * np.int32(jj)
-        ix = ax * jf + rx
-        iy = ay * jf + ry
+        ix = muladd(ax, jf, rx)
+        iy = muladd(ay, jf, ry)
         x0 = np.floor(ix)
         y0 = np.floor(iy)
         x0 = 0.0 if x0 < 0.0 else x0  # plain max and min (the coordinates are finite)
@@ -390,10 +390,11 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
         offs[j] = np.int64(y0 * WCf + x0 * Cf)
 
 
-#: How many pixels ahead the gather asks for the source rows of images of 4- and 8-byte
-#: values (a rotated row walks across many source rows; W1 float64 6.6-6.8 -> 4.7-5.0 ms,
-#: float32 0.85-1.0x). Images of 1- and 2-byte values do not prefetch: uint8 measured 7-9%
-#: slower with it.
+#: How many pixels ahead the gather asks for the source rows (a rotated row walks across many
+#: source rows). On the Zen 4 machine: W1 float64 6.6-6.8 -> 4.7-5.0 ms, float32 0.85-1.0x,
+#: uint8 1.07-1.09x (so integer images did not prefetch there); on the Intel Xeon machine, in
+#: the time of not prefetching: uint8 RGB 0.73-0.75x, uint16 RGB 0.54x, uint8 grey 0.93x, float32
+#: 0.96-0.97x (64 pixels ahead measured the same as 32). Every dtype prefetches.
 PREFETCH = 32
 
 
@@ -419,7 +420,7 @@ def _lerp_scalar(flat, oflat, p, p2, uC, q, a, b, c_, d, C):
 
 @njit(inline="always")
 def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
-                  lanes4, pf):
+                  lanes4):
     """Gather pass over columns j0 <= j < j1 of a row: every pixel with
     ``offs >= 0`` reads its corners without bounds checks (unsigned indices, so no
     negative-index wraparound either); ``FILL`` pixels get ``cval``; ``EDGE`` pixels are left
@@ -449,11 +450,10 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne
     ulast = np.uint64(0) if junk else ulim
     for jj in range(j0, j1):
         j = np.uint64(jj)  # unsigned: no negative-index wraparound
-        if pf:
-            o2 = offs[j + np.uint64(PREFETCH)]
-            p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
-            prefetch(flat, p3)
-            prefetch(flat, p3 + uWC)
+        o2 = offs[j + np.uint64(PREFETCH)]
+        p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
+        prefetch(flat, p3)
+        prefetch(flat, p3 + uWC)
         o = offs[j]
         if vector and mode == BILINEAR and np.uint64(o) < (ulim if jj < last else ulast):
             p = ub + np.uint64(o)
@@ -489,23 +489,21 @@ def _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, 
 @overload(_gather, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
 def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """A constant ``C`` and the dtypes fix at compile time whether pixels take the 4-lane
-    step (3 or 4 channels, float32 output) and whether the loop prefetches (values of 4 or
-    8 bytes), so the loop carries no tests for them. Other channel counts get one loop with
-    ``C`` a run-time value."""
-    pf = flat.dtype.bitwidth >= 32
+    step (3 or 4 channels, float32 output), so the loop carries no test for it. Other channel
+    counts get one loop with ``C`` a run-time value."""
     if isinstance(C, types.IntegerLiteral):
         nc = C.literal_value
         lanes4 = nc in (3, 4) and oflat.dtype.bitwidth == 32
 
         def gather_c(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
             return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
-                                 ne, j0, j1, nc, lanes4, pf)
+                                 ne, j0, j1, nc, lanes4)
 
         return gather_c
 
     def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
         return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
-                             j0, j1, C, False, pf)
+                             j0, j1, C, False)
 
     return gather
 
@@ -642,8 +640,8 @@ def _affine_cols(px, py, ax, rx, ay, ry, j0, j1):
     for jj in range(j0, j1):
         j = np.uint64(jj)  # unsigned: no negative-index wraparound, so the loop vectorises
         jf = 1.0 * np.int32(jj)  # int32 -> float64 vectorises (Wo < 2**31 always)
-        px[j] = ax * jf + rx
-        py[j] = ay * jf + ry
+        px[j] = muladd(ax, jf, rx)  # as _below: fused or not, the same everywhere
+        py[j] = muladd(ay, jf, ry)
 
 
 @njit(inline="always")
