@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import reference as ref
 
+from warpkit.backends import cpu
+
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="guard pages are set with Linux's mprotect"
 )
@@ -77,16 +79,18 @@ def _last_row_ends(theta, H, W):
     return ((gx + 1) * W - 1) / 2, ((gy + 1) * H - 1) / 2
 
 
+@pytest.mark.parametrize("width", [24, cpu.SPAN_COLUMNS + 8])  # rows classified, rows cut
 @pytest.mark.parametrize("channels", [3, 4])
-def test_reads_and_writes_stay_inside_the_arrays(tmp_path, channels):
+def test_reads_and_writes_stay_inside_the_arrays(tmp_path, channels, width):
     rng = np.random.default_rng(7)
-    src = rng.random((2, 16, 24, channels))
+    src = rng.random((2, 16, width, channels))
     H, W = src.shape[1:3]
     # the last image is mirrored left-right and zoomed in slightly: the first pixel of the last
     # output row falls in the last cell of the image (x0 = W - 2, y0 = H - 2), so its junk
     # lane would read one value past the input, and the last pixel of that row is interior
     # (on the 4-lane path), so a junk store there would write one value past the output
-    theta = np.stack([_zoom(0.95, 1.0), np.array([[-0.95, 0.0, 0.0], [0.0, 0.95, 0.0]])])
+    sx = 1.0 - 1.5 / (W - 1)  # the first pixel at x = W - 1.75, the last at x = 0.75
+    theta = np.stack([_zoom(0.95, 1.0), np.array([[-sx, 0.0, 0.0], [0.0, 0.95, 0.0]])])
     (x_first, x_last), y = _last_row_ends(theta[-1], H, W)
     assert W - 2 <= x_first < W - 1 and H - 2 <= y < H - 1, (x_first, y)
     assert 0 <= x_last < W - 2, x_last

@@ -29,24 +29,26 @@ loop gets the registers to itself (W1 0.81-0.94x the time of the same loop inlin
 row code). A forward row goes through branch-free passes that vectorise (coordinates;
 padding for border/reflection; corner offsets and weights), then a gather over the interior
 pixels with unsigned flat indices (no bounds checks, no negative-index wraparound) and the
-channel loop specialised for C = 1, 3, 4. An affine row with zeros or constant padding skips
-most of that (:func:`_affine_spans`): its coordinates are monotone along the row, so the
-columns entirely outside the image (a memset) and those strictly inside (offsets and weights
-without tests, :func:`_classify_interior`) are found once per row, and the coordinates are
-computed inside the offsets pass instead of stored (W1 0.73-0.86x, W1u8 0.72-0.82x the time
-of classifying every column). A 3- or 4-channel pixel of a float32 or integer
-image is one 4-lane step written in LLVM IR (:func:`._simd.lerp4`; with 3 channels the 4th
-lane is junk, kept inside the arrays and overwritten by the next pixel; float64 measured
-faster in scalars), and the source rows of the pixel ``PREFETCH`` columns ahead are
-prefetched. The gather fills outside pixels with the fill
-value and lists the rest; only those go through a last pass: edge pixels with checked reads,
-and only NaN, wrap and nearest-mode edges through the general per-point code. Weights are
-computed in the output dtype from float64 fractions (coordinates stay float64, which integer
-images need). A signed computed index (``a[base + k]``) costs a negative-index check per
-element and keeps LLVM from vectorising the loop (the rounding pass of integer images took
-1.4 of 4.5 ms of W1u8 that way): hot loops index with ``range`` variables, slices or
-unsigned integers. ``fastmath`` is limited to ``contract`` (fused multiply-add): NaN and inf
-keep their IEEE meaning.
+channel loop specialised for C = 1, 3, 4. An affine row at least ``SPAN_COLUMNS`` wide
+(narrower ones measured faster without) skips most of that (:func:`_affine_spans`): its
+coordinates are monotone along the row, so the columns entirely outside the image (a memset,
+zeros or constant padding) and those strictly inside (offsets and weights without tests,
+:func:`_classify_interior`) are found once per row, and the coordinates are computed inside
+the offsets pass instead of stored (W1 0.73-0.86x, W1u8 0.72-0.82x the time of classifying
+every column). A 3- or 4-channel pixel of a float32 or integer image is one 4-lane step
+written in LLVM IR (:func:`._simd.lerp4`; with 3 channels the 4th lane is junk, kept inside
+the arrays and overwritten by the next pixel; float64 measured faster in scalars), and the
+source rows of the pixel ``PREFETCH`` columns ahead are prefetched. The gather fills outside
+pixels with the fill value and lists the rest; only those go through a last pass: edge
+pixels with checked reads, and only NaN, wrap and nearest-mode edges through the general
+per-point code. Weights are computed in the output dtype from float64 fractions (coordinates
+stay float64, which integer images need). A signed computed index (``a[base + k]``) costs a
+negative-index check per element and keeps LLVM from vectorising the loop (the rounding pass
+of integer images took 1.4 of 4.5 ms of W1u8 that way): hot loops index with ``range``
+variables, slices or unsigned integers. ``fastmath`` is limited to ``contract`` (fused
+multiply-add): NaN and inf keep their IEEE meaning. The band and task functions work on
+views of their arrays that count no references (:func:`._simd.borrow`), so that the calls
+and slices of every row do no atomic reference counting.
 """
 
 from __future__ import annotations
@@ -620,14 +622,22 @@ def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out,
             sample_point(inp, n, ix, iy, mode, padding, cval, out, on, oi, j)
 
 
+#: Output rows at least this wide are cut into column spans (:func:`_affine_spans`); narrower
+#: ones classify every column, which costs less than finding the spans (measured on the Intel
+#: Xeon machine, time with spans / without, for C = 1 and 3: 32 px wide 1.59x and 1.35x,
+#: 64 px 1.26x and 1.23x, 128 px 1.06x and 1.04x, 160 px 0.97x, 224 px 0.88x and 0.91x).
+SPAN_COLUMNS = 144
+
+
 @njit(inline="always")
 def _row_coords(px, py, ax, bx, cx, ay, by, cy, i, padding):
     """The coordinates of affine output row i for :func:`_sample_row`, as ``aff``: the row's
-    coefficients, fused, when they are finite and the padding is not wrap; else they are
-    computed into (px, py), which the padding then changes."""
+    coefficients, fused, when they are finite, the padding is not wrap and the row has at
+    least ``SPAN_COLUMNS`` columns; else they are computed into (px, py), which the padding
+    then changes."""
     rx = bx * i + cx
     ry = by * i + cy
-    fused = padding != WRAP and np.isfinite(ax + rx + ay + ry)
+    fused = padding != WRAP and px.shape[0] >= SPAN_COLUMNS and np.isfinite(ax + rx + ay + ry)
     if not fused:
         _affine_cols(px, py, ax, rx, ay, ry, 0, px.shape[0])
     return (fused, ax, rx, ay, ry)
