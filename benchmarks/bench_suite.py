@@ -16,7 +16,6 @@ import json
 import os
 import platform
 from pathlib import Path
-from types import SimpleNamespace
 
 from warpkit import _bench
 
@@ -59,8 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.replot:
         record = json.loads((args.out / "results.json").read_text())
-        results = [SimpleNamespace(workload=r["workload"], description=r["description"],
-                                   times=r["median_seconds"]) for r in record["results"]]
+        results = [_bench.Result(r["workload"], r["description"], r["median_seconds"])
+                   for r in record["results"]]
         if chart(results, args.out / "results.png"):
             print(f"wrote {args.out / 'results.png'}")
         return

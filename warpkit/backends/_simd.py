@@ -1,5 +1,6 @@
 """Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel and
-a prefetch for the gather, and a view of an array that counts no references for row loops.
+a prefetch for the gather, a view of an array that counts no references for row loops, and a
+multiply-add that rounds the same at every call site for affine coordinates.
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
@@ -136,14 +137,14 @@ def borrow(typingctx, arr):
 
 @intrinsic
 def muladd(typingctx, a, b, c):
-    """``a·b + c`` for floats of one dtype, as ``llvm.fmuladd``: one fused multiply-add where
-    the target has a fast one (any x86-64 with FMA, every arm64), else a multiply and an add.
+    """``a·b + c`` for floats of one dtype, as ``llvm.fmuladd``: LLVM fuses it into one
+    multiply-add when the target has a fast one, else emits a multiply and an add.
 
-    The choice is made per target, the same at every call site and in vectorised loops alike,
-    whatever the caller's fastmath flags; a plain ``a * b + c`` is fused only where the caller
-    allows contraction. Affine coordinates are computed with it wherever they are computed
-    (the column spans of a row and the coordinates of its pixels), so that they agree to the
-    bit.
+    LLVM makes that choice per target, not per call site, whatever the caller's fastmath
+    flags; a plain ``a * b + c`` is fused only where the caller allows contraction. The CPU
+    forward computes a fused affine row's coordinates with it both where it finds the row's
+    column spans and where it computes the pixels' coordinates, so that the two agree to the
+    bit (``tests/test_affine_spans.py`` checks it).
     """
     if not (isinstance(a, types.Float) and a == b == c):
         return None

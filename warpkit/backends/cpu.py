@@ -394,9 +394,10 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
 
 #: How many pixels ahead the gather asks for the source rows (a rotated row walks across many
 #: source rows). On the Zen 4 machine: W1 float64 6.6-6.8 -> 4.7-5.0 ms, float32 0.85-1.0x,
-#: uint8 1.07-1.09x (so integer images did not prefetch there); on the Intel Xeon machine, in
-#: the time of not prefetching: uint8 RGB 0.73-0.75x, uint16 RGB 0.54x, uint8 grey 0.93x, float32
-#: 0.96-0.97x (64 pixels ahead measured the same as 32). Every dtype prefetches.
+#: uint8 1.07-1.09x (so integer images did not prefetch there); on the Intel Xeon machine,
+#: integer images in the time of not prefetching: uint8 RGB 0.73-0.75x, uint16 RGB
+#: 0.53-0.59x, uint8 grey 0.93-0.95x (64 pixels ahead: uint8 the same, float64 1.03x slower).
+#: Every dtype prefetches.
 PREFETCH = 32
 
 
@@ -672,7 +673,8 @@ def _band_of(task, bands, rpt, Ho):
 def _borrowed(inp, out, cval, scratch):
     """The arrays of a band as views that hold no reference (:func:`._simd.borrow`), so that
     the per-row calls and slices count no references: on the 2-core Intel Xeon machine, W2's
-    forward 0.79-0.80x, W3 0.92x, W1 0.97x the time of counting them (bit-identical)."""
+    forward 0.79-0.80x, its backward 0.90-1.00x, W3 0.92x the time of counting them
+    (bit-identical)."""
     a, b, c, d, e = scratch
     return borrow(inp), borrow(out), borrow(cval), (borrow(a), borrow(b), borrow(c), borrow(d),
                                                      borrow(e))
