@@ -204,3 +204,32 @@ def test_beyond_torch_matches_scikit_image(pad, mode, ac):
         img[None, :, :, None], grid, mode=mode, padding_mode=pad, align_corners=ac, cval=0.75
     )
     np.testing.assert_allclose(got[0, :, :, 0], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("N", [1, 2])  # one image: tasks own bands of input rows
+def test_cpu_backward_overwrites_what_grad_input_held(N):
+    """The CPU backward kernels zero ``grad_input`` themselves (each task the rows it scatters
+    into): whatever the buffer held before must not reach the result."""
+    from warpkit._coords import MODES, PADDING_MODES
+    from warpkit.backends import cpu
+
+    rng = np.random.default_rng(11)
+    H, W, C, Ho, Wo = 9, 8, 2, 7, 6
+    x = rng.standard_normal((N, H, W, C))
+    theta = rng.uniform(-1.2, 1.2, size=(N, 2, 3))
+    grid = R.off_knot_grid(rng, N, Ho, Wo, H, W, False)
+    go = rng.standard_normal((N, Ho, Wo, C))
+    codes = (MODES["bilinear"], PADDING_MODES["zeros"], False, np.zeros(C))
+    tol = R.tolerances(np.float64)
+    gin = np.full(x.shape, 7.0)
+    gth = np.full(theta.shape, 7.0)
+    cpu.affine_sample_backward(go, x, theta, gin, gth, *codes)
+    rgin, rgth = R.affine_sample_backward(go, x, theta, (Ho, Wo))
+    np.testing.assert_allclose(gin, rgin, **tol)
+    np.testing.assert_allclose(gth, rgth, **tol)
+    gin = np.full(x.shape, 7.0)
+    ggrid = np.full(grid.shape, 7.0)
+    cpu.grid_sample_backward(go, x, grid, gin, ggrid, *codes)
+    rgin, rggrid = R.grid_sample_backward(go, x, grid)
+    np.testing.assert_allclose(gin, rgin, **tol)
+    np.testing.assert_allclose(ggrid, rggrid, **tol)
