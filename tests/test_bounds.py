@@ -3,6 +3,7 @@
 For 3-channel float32 and integer images the gather reads 4 lanes per pixel (a junk lane that
 runs one value past the pixel) and writes 4 lanes where the next pixel writes after it; for
 every image it also prefetches ahead (a prefetch never faults, so that part is not checked).
+One-channel float images are gathered 8 pixels at a time (``lerp8``).
 Here the input and the output end exactly where an unreadable, unwritable page begins, and θ
 sends interior pixels to the last cell of the last image: a read or write one value too far
 kills the process. The sampling runs in a child process so that such a crash is a clean
@@ -79,8 +80,11 @@ def _last_row_ends(theta, H, W):
     return ((gx + 1) * W - 1) / 2, ((gy + 1) * H - 1) / 2
 
 
-@pytest.mark.parametrize("width", [24, cpu.SPAN_COLUMNS + 8])  # rows classified, rows cut
-@pytest.mark.parametrize("channels", [3, 4])
+# rows classified (24 wide) and rows cut into spans; one channel: float rows 8 pixels at a time
+@pytest.mark.parametrize(
+    ("channels", "width"),
+    [(3, 24), (4, 24), (3, cpu.SPAN_COLUMNS + 8), (4, cpu.SPAN_COLUMNS + 8), (1, 24)],
+)
 def test_reads_and_writes_stay_inside_the_arrays(tmp_path, channels, width):
     rng = np.random.default_rng(7)
     src = rng.random((2, 16, width, channels))

@@ -1,14 +1,18 @@
 """The LLVM-IR helpers of the CPU kernels: ``borrow`` gives a view that shares the data,
-shape and strides of its array and holds no reference (null meminfo), slices included."""
+shape and strides of its array and holds no reference (null meminfo), slices included;
+``lerp8`` samples the lanes it accepts as a loop in numpy does and leaves the rest alone."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from warpkit.backends._simd import borrow
+from warpkit.backends._simd import borrow, lerp8
 
 
 @intrinsic
@@ -49,3 +53,48 @@ def test_a_borrowed_view_shares_data_shape_and_strides():
     assert base[2, 3] == -100.0
     assert shape == a.shape and strides == a.strides
     assert total == a.sum()
+
+
+@njit
+def _lerp8(flat, oflat, offs, wts, base, j, q, step, lim):
+    return lerp8(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
+                 np.uint64(step), np.uint64(lim))
+
+
+def _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim):
+    """lerp8 as a loop in numpy (float64 sums: compared with a float32 tolerance)."""
+    out = oflat.astype(np.float64)
+    rest = 0
+    for k in range(8):
+        o = int(offs[j + k])
+        if 0 <= o < lim:
+            r = base + o
+            w = wts[:, j + k].astype(np.float64)
+            v = flat[[r, r + 1, r + step, r + step + 1]].astype(np.float64)
+            out[q + k] = v @ w
+        else:
+            rest |= 1 << k
+    return out, rest
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
+       base=st.integers(0, 6))
+def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q, base):
+    rng = np.random.default_rng(seed)
+    step, rows = 7, 6
+    flat = rng.standard_normal(base + step * rows).astype(dtype)
+    lim = step * (rows - 1) - 1  # every offset below it reads inside flat
+    codes = [-1, -2, lim, lim + 5, 1 << 62]  # the gather's codes, the flag, just past lim
+    offs = np.where(rng.random(j + 8) < 0.6, rng.integers(0, lim, j + 8),
+                    rng.choice(codes, j + 8)).astype(np.int64)
+    wts = rng.random((4, j + 8)).astype(dtype)
+    oflat = np.full(q + 8, 9.0, dtype)
+    want, want_rest = _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim)
+    rest = _lerp8(flat, oflat, offs, wts, base, j, q, step, lim)
+    assert rest == want_rest
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
+    untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
+    assert np.all(oflat[untouched] == 9.0)

@@ -1,12 +1,18 @@
-"""Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel and
-a prefetch for the gather, a view of an array that counts no references for row loops, and a
-multiply-add that rounds the same at every call site for affine coordinates.
+"""Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel, 8
+one-channel pixels with gathers and a prefetch for the gather, a view of an array that counts
+no references for row loops, and a multiply-add that rounds the same at every call site for
+affine coordinates.
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
 as far as it can tell, and the trip count is tiny. :func:`lerp4` states it explicitly: four
 unaligned 4-lane loads, the weights broadcast, and one 4-lane store — a handful of vector
 instructions where the scalar code needs 12-16 loads and 3-4 stores per pixel.
+
+With one channel there is nothing to vectorise within a pixel; :func:`lerp8` takes 8 pixels
+of a row at once instead, reading their corners with masked gathers (LLVM would not vectorise
+that loop either: it cannot bound the addresses the gathers read, so it cannot rule out that
+the stores change them).
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
 fused multiply-adds allowed (``contract``), so lanes equal what the scalar path computes.
@@ -84,6 +90,97 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
         result = builder.fadd(top, bottom, flags=_CONTRACT)
         builder.store(result, at(dst, q_v, vec), align=dst_t.bitwidth // 8)
         return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim):
+    """Bilinear of the 8 one-channel pixels j..j+7 of a row at once, with gathers.
+
+    A lane k whose offset ``o = offs[j + k]`` is below ``lim`` (compared unsigned, so negative
+    codes are never below it) gets ``oflat[q + k] = (flat[r]·w0 + flat[r + 1]·w1) +
+    (flat[r + step]·w2 + flat[r + step + 1]·w3)`` with r = base + o and ``w = wts[:, j + k]``,
+    the rounding of :func:`lerp4` and of the scalar code; the other lanes read nothing and
+    write nothing. Returns those other lanes as a bit mask (bit k for pixel j + k).
+
+    ``flat`` and ``oflat`` are 1-D contiguous arrays of one float dtype, ``offs`` a 1-D
+    contiguous int64 array, ``wts`` a C-contiguous (4, n) array of the float dtype; ``base``,
+    ``j``, ``q``, ``step`` and ``lim`` are unsigned 64-bit. No bounds checks: the caller
+    guarantees that the lanes below ``lim`` read inside ``flat`` and that j + 8 <= n.
+    """
+    if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype == wts.dtype
+            and offs.dtype == types.int64 and wts.ndim == 2):
+        return None
+    sig = types.uint64(flat, oflat, offs, wts, base, j, q, step, lim)
+
+    def codegen(context, builder, signature, args):
+        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, step_v, lim_v = args
+        src = context.make_array(signature.args[0])(context, builder, flat_v).data
+        dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
+        offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
+        wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
+        n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
+        ft = signature.args[1].dtype
+        elt = context.get_data_type(ft)
+        item = context.get_abi_sizeof(elt)
+        i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        lanes = 8
+        vec = ir.VectorType(elt, lanes)
+        ivec = ir.VectorType(i64, lanes)
+        mvec = ir.VectorType(i1, lanes)
+        ptr = elt.as_pointer()
+        pvec = ir.VectorType(ptr, lanes)
+
+        def splat(x, vt):
+            undef = ir.Constant(vt, ir.Undefined)
+            zeros = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+            return builder.shuffle_vector(builder.insert_element(undef, x, ir.Constant(i32, 0)),
+                                          undef, zeros)
+
+        def vload(base_ptr, idx, vt, align):
+            return builder.load(builder.bitcast(builder.gep(base_ptr, [idx]), vt.as_pointer()),
+                                align=align)
+
+        o = vload(offs_data, j_v, ivec, 8)
+        mask = builder.icmp_unsigned("<", o, splat(lim_v, ivec))
+        # lanes outside the mask get offset 0: their addresses stay harmless and unused
+        o = builder.select(mask, o, ir.Constant(ivec, [0] * lanes))
+        origin = builder.ptrtoint(src, i64)
+        first = builder.add(splat(origin, ivec),
+                            builder.mul(builder.add(o, splat(base_v, ivec)),
+                                        ir.Constant(ivec, [item] * lanes)))
+        step_bytes = splat(builder.mul(step_v, ir.Constant(i64, item)), ivec)
+        one = ir.Constant(ivec, [item] * lanes)
+        suffix = "f64" if item == 8 else "f32"
+        gfn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [pvec, i32, mvec, vec]),
+            f"llvm.masked.gather.v{lanes}{suffix}.v{lanes}p0")
+        zero = ir.Constant(vec, [0.0] * lanes)
+
+        def gather(addr):
+            return builder.call(gfn, [builder.inttoptr(addr, pvec), ir.Constant(i32, item),
+                                      mask, zero])
+
+        def mul(v, w):
+            return builder.fmul(v, w, flags=_CONTRACT)
+
+        below = builder.add(first, step_bytes)
+        v00 = gather(first)
+        v01 = gather(builder.add(first, one))
+        v10 = gather(below)
+        v11 = gather(builder.add(below, one))
+        w = [vload(wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v), vec,
+                   item) for r in range(4)]
+        top = builder.fadd(mul(v00, w[0]), mul(v01, w[1]), flags=_CONTRACT)
+        bottom = builder.fadd(mul(v10, w[2]), mul(v11, w[3]), flags=_CONTRACT)
+        result = builder.fadd(top, bottom, flags=_CONTRACT)
+        sfn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [vec, ptr, i32, mvec]),
+            f"llvm.masked.store.v{lanes}{suffix}.p0")
+        builder.call(sfn, [result, builder.gep(dst, [q_v]), ir.Constant(i32, item), mask])
+        rest = builder.bitcast(builder.not_(mask), i8)
+        return builder.zext(rest, i64)
 
     return sig, codegen
 

@@ -61,7 +61,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
-from ._simd import borrow, lerp4, muladd, prefetch
+from ._simd import borrow, lerp4, lerp8, muladd, prefetch
 
 
 @njit(inline="always")
@@ -534,11 +534,52 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval):
         )
 
 
+def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+    """The gather pass of a one-channel row: for float images, bilinear, 8 pixels at a time
+    (:func:`._simd.lerp8`); a block of 8 with a pixel off the interior fast path goes through
+    :func:`_gather` (which computes its interior pixels again, to the same values), as do the
+    last (j1 - j0) % 8 pixels and every other image."""
+    raise NotImplementedError("compiled only: see _gather1_overload")
+
+
+@overload(_gather1, jit_options={"fastmath": _FASTMATH})
+def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+    if flat.dtype != oflat.dtype:
+        def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+            return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
+                           j1, 1)
+
+        return gather
+
+    def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+        if mode != BILINEAR:
+            return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
+                           j1, 1)
+        ub = np.uint64(base)
+        uW = np.uint64(WC)
+        lim = np.uint64(CHECK)  # interior offsets without the flag: all four corners inside
+        jj = j0
+        while jj + 8 <= j1:
+            j = np.uint64(jj)
+            for k in range(2):  # the rows of pixels PREFETCH and PREFETCH + 4 ahead
+                o2 = offs[j + np.uint64(PREFETCH + 4 * k)]
+                p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
+                prefetch(flat, p3)
+                prefetch(flat, p3 + uW)
+            if lerp8(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj), uW, lim) != 0:
+                ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, jj,
+                             jj + 8, 1)
+            jj += 8
+        return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, jj, j1, 1)
+
+    return gather8
+
+
 @njit(inline="always")
 def _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """:func:`_gather` with the channel count a constant for C = 1, 3 and 4."""
     if C == 1:
-        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 1)
+        ne = _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1)
     elif C == 3:
         ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 3)
     elif C == 4:
