@@ -16,39 +16,45 @@ The backward scatter into ``grad_input`` is where threads could race, so work is
   into input-row band k. Every cell therefore receives its additions in output-pixel order,
   exactly as a serial loop would, and no extra buffer is allocated.
 
-θ gradients are summed per task and reduced in task order. Results are bit-identical for any
+θ gradients are summed per row (:func:`_theta_sums`, in an order fixed by the compiled code),
+then per task in row order, and reduced in task order. Each task zeroes the rows of
+``grad_input`` it scatters into before it starts. Results are bit-identical for any
 ``NUMBA_NUM_THREADS`` and from run to run, and the backward allocates only its outputs (plus
 row buffers of a few output widths per task).
 
 Speed
 -----
-The row work lives in small non-inlined ``@njit`` functions (``_affine_band``,
-``_grid_band``, ``_affine_backward_task``, and the gather, ``_gather``) called from the
-parallel loop, so that LLVM optimises and vectorises their loops on their own and the gather
-loop gets the registers to itself (W1 0.81-0.94x the time of the same loop inlined into the
-row code). A forward row goes through branch-free passes that vectorise (coordinates;
-padding for border/reflection; corner offsets and weights), then a gather over the interior
-pixels with unsigned flat indices (no bounds checks, no negative-index wraparound) and the
-channel loop specialised for C = 1, 3, 4. An affine row at least ``SPAN_COLUMNS`` wide
-(narrower ones measured faster without) skips most of that (:func:`_affine_spans`): its
-coordinates are monotone along the row, so the columns entirely outside the image (a memset,
-zeros or constant padding) and those strictly inside (offsets and weights without tests,
-:func:`_classify_interior`) are found once per row, and the coordinates are computed inside
-the offsets pass instead of stored (W1 0.73-0.86x, W1u8 0.72-0.82x the time of classifying
-every column). A 3- or 4-channel pixel of a float32 or integer image is one 4-lane step
-written in LLVM IR (:func:`._simd.lerp4`; with 3 channels the 4th lane is junk, kept inside
-the arrays and overwritten by the next pixel; float64 measured faster in scalars), and the
-source rows of the pixel ``PREFETCH`` columns ahead are prefetched. The gather fills outside
-pixels with the fill value and lists the rest; only those go through a last pass: edge
+The row work lives in small non-inlined ``@njit`` functions (``_affine_band``, ``_grid_band``,
+``_affine_backward_task``, and the gather, ``_gather``) called from the parallel loop, so that
+LLVM optimises and vectorises their loops on their own and the gather loop gets the registers
+to itself (W1 0.81-0.94x the time of the same loop inlined into the row code). A forward row
+goes through branch-free passes that vectorise (coordinates; padding for border/reflection;
+corner offsets and weights), then a gather over the interior pixels with unsigned flat indices
+(no bounds checks, no negative-index wraparound) and the channel loop specialised for C = 1, 3,
+4 (one-channel float rows 8 pixels at a time with gathers, :func:`._simd.lerp8`). An affine row
+at least ``SPAN_COLUMNS`` wide (narrower ones measured faster without) skips most of that
+(:func:`_affine_spans`): its coordinates are monotone along the row, so the columns entirely
+outside the image (a memset, zeros or constant padding) and those strictly inside (offsets and
+weights without tests, :func:`_classify_interior`) are found once per row, and the coordinates
+are computed inside the offsets pass instead of stored (W1 0.73-0.86x, W1u8 0.72-0.82x the time
+of classifying every column). A 3- or 4-channel pixel of a float32 or integer image is one
+4-lane step written in LLVM IR (:func:`._simd.lerp4`; with 3 channels the 4th lane is junk,
+kept inside the arrays and overwritten by the next pixel; float64 measured faster in scalars),
+and the source rows of the pixel ``PREFETCH`` columns ahead are prefetched. The gather fills
+outside pixels with the fill value and lists the rest; only those go through a last pass: edge
 pixels with checked reads, and only NaN, wrap and nearest-mode edges through the general
-per-point code. Weights are computed in the output dtype from float64 fractions (coordinates
-stay float64, which integer images need). A signed computed index (``a[base + k]``) costs a
-negative-index check per element and keeps LLVM from vectorising the loop (the rounding pass
-of integer images took 1.4 of 4.5 ms of W1u8 that way): hot loops index with ``range``
-variables, slices or unsigned integers. ``fastmath`` is limited to ``contract`` (fused
-multiply-add): NaN and inf keep their IEEE meaning. The band and task functions work on
-views of their arrays that count no references (:func:`._simd.borrow`), so that the calls
-and slices of every row do no atomic reference counting.
+per-point code. A backward row works the same way: a vectorised pass finds the interior pixels'
+cells, fractions and weights (:func:`_backward_cells`), then one loop per channel count
+(:func:`_backward_pass`) computes the coordinate gradients and scatters, in output-pixel order,
+with edge pixels inline (:func:`_edge_backward`). Weights are computed in the output dtype from
+float64 fractions (coordinates stay float64, which integer images need). A signed computed
+index (``a[base + k]``) costs a negative-index check per element and keeps LLVM from
+vectorising the loop (the rounding pass of integer images took 1.4 of 4.5 ms of W1u8 that way):
+hot loops index with ``range`` variables, slices or unsigned integers. ``fastmath`` is limited
+to ``contract`` (fused multiply-add; the θ sums of a backward row also ``reassoc``): NaN and
+inf keep their IEEE meaning. The band and task functions work on views of their arrays that
+count no references (:func:`._simd.borrow`), so that the calls and slices of every row do no
+atomic reference counting.
 """
 
 from __future__ import annotations
