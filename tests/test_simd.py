@@ -1,6 +1,7 @@
 """The LLVM-IR helpers of the CPU kernels: ``borrow`` gives a view that shares the data,
 shape and strides of its array and holds no reference (null meminfo), slices included;
-``lerp8`` samples the lanes it accepts as a loop in numpy does and leaves the rest alone."""
+``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
+rest alone."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from warpkit.backends._simd import borrow, lerp8
+from warpkit.backends._simd import borrow, grad8, lerp8
 
 
 @intrinsic
@@ -98,3 +99,39 @@ def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q
     np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
     untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
     assert np.all(oflat[untouched] == 9.0)
+
+
+@njit
+def _grad8(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim):
+    grad8(flat, gflat, offs, fxs, fys, dgx, dgy, np.uint64(base), np.uint64(j), np.uint64(q),
+          np.uint64(step), np.uint64(lim))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
+       base=st.integers(0, 6))
+def test_grad8_differentiates_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q, base):
+    rng = np.random.default_rng(seed)
+    step, rows = 7, 6
+    flat = rng.standard_normal(base + step * rows).astype(dtype)
+    gflat = rng.standard_normal(q + 8).astype(dtype)
+    lim = step * (rows - 1) - 1
+    codes = [-1, -2, lim, 1 << 62]
+    offs = np.where(rng.random(j + 8) < 0.6, rng.integers(0, lim, j + 8),
+                    rng.choice(codes, j + 8)).astype(np.int64)
+    fxs, fys = rng.random(j + 8), rng.random(j + 8)
+    dgx, dgy = np.full(j + 8, 9.0), np.full(j + 8, 9.0)
+    _grad8(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for k in range(j + 8):
+        o = int(offs[k])
+        if k < j or not 0 <= o < lim:
+            assert dgx[k] == 9.0 and dgy[k] == 9.0
+            continue
+        r = base + o
+        v00, v01, v10, v11 = flat[[r, r + 1, r + step, r + step + 1]].astype(np.float64)
+        g, fx, fy = float(gflat[q + k - j]), fxs[k], fys[k]
+        want_x = g * ((v01 - v00) * (1 - fy) + (v11 - v10) * fy)
+        want_y = g * ((v10 - v00) * (1 - fx) + (v11 - v01) * fx)
+        np.testing.assert_allclose([dgx[k], dgy[k]], [want_x, want_y], rtol=tol, atol=tol)

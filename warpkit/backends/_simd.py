@@ -1,7 +1,7 @@
 """Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel, 8
-one-channel pixels with gathers and a prefetch for the gather, a view of an array that counts
-no references for row loops, and a multiply-add that rounds the same at every call site for
-affine coordinates.
+one-channel pixels (and their coordinate gradients) with gathers and a prefetch for the gather,
+a view of an array that counts no references for row loops, and a multiply-add that rounds the
+same at every call site for affine coordinates.
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
@@ -181,6 +181,112 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim):
         builder.call(sfn, [result, builder.gep(dst, [q_v]), ir.Constant(i32, item), mask])
         rest = builder.bitcast(builder.not_(mask), i8)
         return builder.zext(rest, i64)
+
+    return sig, codegen
+
+
+@intrinsic
+def grad8(typingctx, flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim):
+    """The coordinate gradients of the 8 one-channel pixels j..j+7 of a row at once (the
+    backward's counterpart of :func:`lerp8`).
+
+    A lane k whose offset ``o = offs[j + k]`` is below ``lim`` (unsigned) gets, with
+    r = base + o, v00..v11 = flat[r], flat[r + 1], flat[r + step], flat[r + step + 1],
+    g = gflat[q + k], fx = fxs[j + k], fy = fys[j + k]::
+
+        dgx[j + k] = 0 + g·((v01 - v00)·(1 - fy) + (v11 - v10)·fy)
+        dgy[j + k] = 0 + g·((v10 - v00)·(1 - fx) + (v11 - v01)·fx)
+
+    the scalar code's operations (differences of values in the image's dtype, the rest in
+    float64; with ``contract`` LLVM may fuse them differently here and in the scalar code, so
+    float64 results can differ from it in the last bits); the other lanes read nothing from
+    ``flat`` and write nothing. ``flat`` and ``gflat`` are 1-D contiguous arrays of one float
+    dtype, ``offs`` int64, ``fxs``, ``fys``, ``dgx``, ``dgy`` float64, all 1-D contiguous;
+    ``base``, ``j``, ``q``, ``step`` and ``lim`` unsigned 64-bit. No bounds checks: the
+    caller guarantees that j + 8 and q + 8 stay inside the row's arrays and that the lanes
+    below ``lim`` read inside ``flat``.
+    """
+    f64 = types.float64
+    if not (isinstance(flat.dtype, types.Float) and flat.dtype == gflat.dtype
+            and offs.dtype == types.int64 and fxs.dtype == fys.dtype == dgx.dtype == dgy.dtype
+            == f64):
+        return None
+    sig = types.void(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim)
+
+    def codegen(context, builder, signature, args):
+        flat_v, gflat_v, offs_v, fxs_v, fys_v, dgx_v, dgy_v, base_v, j_v, q_v, step_v, lim_v = args
+        data = [context.make_array(signature.args[k])(context, builder, args[k]).data
+                for k in range(7)]
+        src, gsrc, offs_data, fx_data, fy_data, dgx_data, dgy_data = data
+        ft = signature.args[0].dtype
+        elt = context.get_data_type(ft)
+        item = context.get_abi_sizeof(elt)
+        i1, i32, i64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
+        d = ir.DoubleType()
+        lanes = 8
+        vec = ir.VectorType(elt, lanes)
+        dvec = ir.VectorType(d, lanes)
+        ivec = ir.VectorType(i64, lanes)
+        mvec = ir.VectorType(i1, lanes)
+        pvec = ir.VectorType(elt.as_pointer(), lanes)
+
+        def splat(x, vt):
+            undef = ir.Constant(vt, ir.Undefined)
+            zeros = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+            return builder.shuffle_vector(builder.insert_element(undef, x, ir.Constant(i32, 0)),
+                                          undef, zeros)
+
+        def vload(base_ptr, idx, vt, align):
+            return builder.load(builder.bitcast(builder.gep(base_ptr, [idx]), vt.as_pointer()),
+                                align=align)
+
+        o = vload(offs_data, j_v, ivec, 8)
+        mask = builder.icmp_unsigned("<", o, splat(lim_v, ivec))
+        o = builder.select(mask, o, ir.Constant(ivec, [0] * lanes))
+        first = builder.add(splat(builder.ptrtoint(src, i64), ivec),
+                            builder.mul(builder.add(o, splat(base_v, ivec)),
+                                        ir.Constant(ivec, [item] * lanes)))
+        below = builder.add(first, splat(builder.mul(step_v, ir.Constant(i64, item)), ivec))
+        one = ir.Constant(ivec, [item] * lanes)
+        suffix = "f64" if item == 8 else "f32"
+        gfn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [pvec, i32, mvec, vec]),
+            f"llvm.masked.gather.v{lanes}{suffix}.v{lanes}p0")
+        zero = ir.Constant(vec, [0.0] * lanes)
+
+        def wide(v):
+            return v if item == 8 else builder.fpext(v, dvec)
+
+        def gather(addr):
+            return builder.call(gfn, [builder.inttoptr(addr, pvec), ir.Constant(i32, item),
+                                      mask, zero])
+
+        v00 = gather(first)
+        v01 = gather(builder.add(first, one))
+        v10 = gather(below)
+        v11 = gather(builder.add(below, one))
+        g = wide(vload(gsrc, q_v, vec, item))
+        fx = vload(fx_data, j_v, dvec, 8)
+        fy = vload(fy_data, j_v, dvec, 8)
+        c = _CONTRACT
+        unit = ir.Constant(dvec, [1.0] * lanes)
+        nought = ir.Constant(dvec, [0.0] * lanes)
+
+        def grad(a0, a1, b0, b1, f):  # 0 + g·((a1 - a0)·(1 - f) + (b1 - b0)·f)
+            # the differences in the image's dtype, as the scalar code's mixed arithmetic
+            near = builder.fmul(wide(builder.fsub(a1, a0, flags=c)),
+                                builder.fsub(unit, f, flags=c), flags=c)
+            far = builder.fmul(wide(builder.fsub(b1, b0, flags=c)), f, flags=c)
+            return builder.fadd(nought, builder.fmul(g, builder.fadd(near, far, flags=c),
+                                                     flags=c), flags=c)
+
+        sfn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [dvec, d.as_pointer(), i32, mvec]),
+            f"llvm.masked.store.v{lanes}f64.p0")
+        for value, dst in ((grad(v00, v01, v10, v11, fy), dgx_data),
+                           (grad(v00, v10, v01, v11, fx), dgy_data)):
+            builder.call(sfn, [value, builder.gep(dst, [j_v]), ir.Constant(i32, 8), mask])
+        return context.get_dummy_value()
 
     return sig, codegen
 

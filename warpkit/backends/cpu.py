@@ -67,7 +67,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
-from ._simd import borrow, lerp4, lerp8, muladd, prefetch
+from ._simd import borrow, grad8, lerp4, lerp8, muladd, prefetch
 
 
 @njit(inline="always")
@@ -902,7 +902,7 @@ def _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts):
 @njit(inline="always")
 def _backward_row_C(
     inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat, need_gin,
-    need_grad, y_lo, y_hi, dgx, dgy, cells, C,
+    need_grad, y_lo, y_hi, dgx, dgy, cells, C, lanes8,
 ):
     """Backward of one output row.
 
@@ -925,6 +925,12 @@ def _backward_row_C(
     hi = y_hi * WC
     offs, fxs, fys, wts = cells
     _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts)
+    done = 0  # the interior pixels before it have their gradient from grad8 already
+    if lanes8 and need_grad:
+        while done + 8 <= Wo:
+            grad8(flat, gflat, offs, fxs, fys, dgx, dgy, np.uint64(base), np.uint64(done),
+                  np.uint64(obase + done), uWC, np.uint64(CHECK))
+            done += 8
     for jj in range(Wo):
         j = np.uint64(jj)  # unsigned flat indices: no negative-index wraparound code
         o = offs[j]
@@ -932,7 +938,7 @@ def _backward_row_C(
             p = np.uint64(base + o)
             p2 = p + uWC
             q = np.uint64(obase + jj * C)
-            if need_grad:
+            if need_grad and jj >= done:
                 fx = fxs[j]
                 fy = fys[j]
                 gx = 0.0
@@ -1041,12 +1047,13 @@ def _backward_pass_overload(inp, flat, gout, gflat, n, i, px, py, mode, padding,
     """A constant ``C`` is compiled into the loops; other channel counts get one function with
     ``C`` a run-time value."""
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
+    lanes8 = nc == 1 and flat.dtype == gflat.dtype  # float images: grad8
 
     def backward(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
                  need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells, C):
         _backward_row_C(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
                         need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells,
-                        C if nc is None else nc)
+                        C if nc is None else nc, lanes8)
 
     return backward
 
