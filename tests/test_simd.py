@@ -78,18 +78,29 @@ def _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim):
     return out, rest
 
 
+STEP, ROWS = 7, 6  # an image of 6 rows of 7 values after ``base`` others
+LIM = STEP * (ROWS - 1) - 1  # every offset below it reads inside the image
+EIGHT_LANES = dict(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
+                   base=st.integers(0, 6))
+
+
+def _lanes(dtype, seed, j, base):
+    """(rng, flat, offs): an image and j + 8 offsets, 60% inside, the rest the gather's codes,
+    the flag, ``LIM`` itself and just past it."""
+    rng = np.random.default_rng(seed)
+    flat = rng.standard_normal(base + STEP * ROWS).astype(dtype)
+    codes = [-1, -2, LIM, LIM + 5, 1 << 62]
+    offs = np.where(rng.random(j + 8) < 0.6, rng.integers(0, LIM, j + 8),
+                    rng.choice(codes, j + 8)).astype(np.int64)
+    return rng, flat, offs
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
-       base=st.integers(0, 6))
+@given(**EIGHT_LANES)
 def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q, base):
-    rng = np.random.default_rng(seed)
-    step, rows = 7, 6
-    flat = rng.standard_normal(base + step * rows).astype(dtype)
-    lim = step * (rows - 1) - 1  # every offset below it reads inside flat
-    codes = [-1, -2, lim, lim + 5, 1 << 62]  # the gather's codes, the flag, just past lim
-    offs = np.where(rng.random(j + 8) < 0.6, rng.integers(0, lim, j + 8),
-                    rng.choice(codes, j + 8)).astype(np.int64)
+    rng, flat, offs = _lanes(dtype, seed, j, base)
+    step, lim = STEP, LIM
     wts = rng.random((4, j + 8)).astype(dtype)
     oflat = np.full(q + 8, 9.0, dtype)
     want, want_rest = _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim)
@@ -109,17 +120,11 @@ def _grad8(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
-       base=st.integers(0, 6))
+@given(**EIGHT_LANES)
 def test_grad8_differentiates_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q, base):
-    rng = np.random.default_rng(seed)
-    step, rows = 7, 6
-    flat = rng.standard_normal(base + step * rows).astype(dtype)
+    rng, flat, offs = _lanes(dtype, seed, j, base)
+    step, lim = STEP, LIM
     gflat = rng.standard_normal(q + 8).astype(dtype)
-    lim = step * (rows - 1) - 1
-    codes = [-1, -2, lim, 1 << 62]
-    offs = np.where(rng.random(j + 8) < 0.6, rng.integers(0, lim, j + 8),
-                    rng.choice(codes, j + 8)).astype(np.int64)
     fxs, fys = rng.random(j + 8), rng.random(j + 8)
     dgx, dgy = np.full(j + 8, 9.0), np.full(j + 8, 9.0)
     _grad8(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim)

@@ -94,6 +94,69 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
     return sig, codegen
 
 
+_LANES = 8
+
+
+def _splat(builder, x, vt):
+    """A vector of type ``vt`` with every lane ``x``."""
+    i32 = ir.IntType(32)
+    undef = ir.Constant(vt, ir.Undefined)
+    zeros = ir.Constant(ir.VectorType(i32, vt.count), [0] * vt.count)
+    return builder.shuffle_vector(builder.insert_element(undef, x, ir.Constant(i32, 0)), undef,
+                                  zeros)
+
+
+def _vload(builder, base_ptr, idx, vt, align):
+    """The vector of type ``vt`` at element ``idx`` of ``base_ptr`` (unaligned)."""
+    return builder.load(builder.bitcast(builder.gep(base_ptr, [idx]), vt.as_pointer()),
+                        align=align)
+
+
+def _corners8(context, builder, src, elt, offs_data, base, j, step, lim):
+    """The shared part of :func:`lerp8` and :func:`grad8`: the mask of lanes whose offset
+    ``offs[j + k]`` is below ``lim`` (unsigned) and, for those lanes, the four corners
+    flat[r], flat[r + 1], flat[r + step], flat[r + step + 1] with r = base + offs[j + k], read
+    with masked gathers (0 in the other lanes, which read nothing)."""
+    i1, i32, i64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
+    item = context.get_abi_sizeof(elt)
+    vec = ir.VectorType(elt, _LANES)
+    ivec = ir.VectorType(i64, _LANES)
+    mvec = ir.VectorType(i1, _LANES)
+    pvec = ir.VectorType(elt.as_pointer(), _LANES)
+    o = _vload(builder, offs_data, j, ivec, 8)
+    mask = builder.icmp_unsigned("<", o, _splat(builder, lim, ivec))
+    # lanes outside the mask get offset 0: their addresses stay harmless and unused
+    o = builder.select(mask, o, ir.Constant(ivec, [0] * _LANES))
+    nbytes = ir.Constant(ivec, [item] * _LANES)
+    first = builder.add(_splat(builder, builder.ptrtoint(src, i64), ivec),
+                        builder.mul(builder.add(o, _splat(builder, base, ivec)), nbytes))
+    below = builder.add(first, _splat(builder, builder.mul(step, ir.Constant(i64, item)), ivec))
+    suffix = "f64" if item == 8 else "f32"
+    gfn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vec, [pvec, i32, mvec, vec]),
+        f"llvm.masked.gather.v{_LANES}{suffix}.v{_LANES}p0")
+    zero = ir.Constant(vec, [0.0] * _LANES)
+
+    def gather(addr):
+        return builder.call(gfn, [builder.inttoptr(addr, pvec), ir.Constant(i32, item), mask,
+                                  zero])
+
+    corners = [gather(first), gather(builder.add(first, nbytes)), gather(below),
+               gather(builder.add(below, nbytes))]
+    return mask, corners
+
+
+def _masked_store(builder, value, ptr, mask, align):
+    """``llvm.masked.store`` of ``value`` at ``ptr``, in the lanes of ``mask``."""
+    vt = value.type
+    suffix = "f64" if isinstance(vt.element, ir.DoubleType) else "f32"
+    fn = cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(ir.VoidType(), [vt, vt.element.as_pointer(), ir.IntType(32), mask.type]),
+        f"llvm.masked.store.v{vt.count}{suffix}.p0")
+    builder.call(fn, [value, ptr, ir.Constant(ir.IntType(32), align), mask])
+
+
 @intrinsic
 def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim):
     """Bilinear of the 8 one-channel pixels j..j+7 of a row at once, with gathers.
@@ -121,66 +184,23 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim):
         offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
         wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
         n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
-        ft = signature.args[1].dtype
-        elt = context.get_data_type(ft)
+        elt = context.get_data_type(signature.args[1].dtype)
         item = context.get_abi_sizeof(elt)
-        i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-        lanes = 8
-        vec = ir.VectorType(elt, lanes)
-        ivec = ir.VectorType(i64, lanes)
-        mvec = ir.VectorType(i1, lanes)
-        ptr = elt.as_pointer()
-        pvec = ir.VectorType(ptr, lanes)
+        vec = ir.VectorType(elt, _LANES)
+        mask, (v00, v01, v10, v11) = _corners8(context, builder, src, elt, offs_data, base_v,
+                                               j_v, step_v, lim_v)
+        i64 = ir.IntType(64)
+        w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
+                    vec, item) for r in range(4)]
 
-        def splat(x, vt):
-            undef = ir.Constant(vt, ir.Undefined)
-            zeros = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
-            return builder.shuffle_vector(builder.insert_element(undef, x, ir.Constant(i32, 0)),
-                                          undef, zeros)
+        def mul(v, x):
+            return builder.fmul(v, x, flags=_CONTRACT)
 
-        def vload(base_ptr, idx, vt, align):
-            return builder.load(builder.bitcast(builder.gep(base_ptr, [idx]), vt.as_pointer()),
-                                align=align)
-
-        o = vload(offs_data, j_v, ivec, 8)
-        mask = builder.icmp_unsigned("<", o, splat(lim_v, ivec))
-        # lanes outside the mask get offset 0: their addresses stay harmless and unused
-        o = builder.select(mask, o, ir.Constant(ivec, [0] * lanes))
-        origin = builder.ptrtoint(src, i64)
-        first = builder.add(splat(origin, ivec),
-                            builder.mul(builder.add(o, splat(base_v, ivec)),
-                                        ir.Constant(ivec, [item] * lanes)))
-        step_bytes = splat(builder.mul(step_v, ir.Constant(i64, item)), ivec)
-        one = ir.Constant(ivec, [item] * lanes)
-        suffix = "f64" if item == 8 else "f32"
-        gfn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vec, [pvec, i32, mvec, vec]),
-            f"llvm.masked.gather.v{lanes}{suffix}.v{lanes}p0")
-        zero = ir.Constant(vec, [0.0] * lanes)
-
-        def gather(addr):
-            return builder.call(gfn, [builder.inttoptr(addr, pvec), ir.Constant(i32, item),
-                                      mask, zero])
-
-        def mul(v, w):
-            return builder.fmul(v, w, flags=_CONTRACT)
-
-        below = builder.add(first, step_bytes)
-        v00 = gather(first)
-        v01 = gather(builder.add(first, one))
-        v10 = gather(below)
-        v11 = gather(builder.add(below, one))
-        w = [vload(wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v), vec,
-                   item) for r in range(4)]
         top = builder.fadd(mul(v00, w[0]), mul(v01, w[1]), flags=_CONTRACT)
         bottom = builder.fadd(mul(v10, w[2]), mul(v11, w[3]), flags=_CONTRACT)
         result = builder.fadd(top, bottom, flags=_CONTRACT)
-        sfn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [vec, ptr, i32, mvec]),
-            f"llvm.masked.store.v{lanes}{suffix}.p0")
-        builder.call(sfn, [result, builder.gep(dst, [q_v]), ir.Constant(i32, item), mask])
-        rest = builder.bitcast(builder.not_(mask), i8)
-        return builder.zext(rest, i64)
+        _masked_store(builder, result, builder.gep(dst, [q_v]), mask, item)
+        return builder.zext(builder.bitcast(builder.not_(mask), ir.IntType(8)), i64)
 
     return sig, codegen
 
@@ -214,63 +234,25 @@ def grad8(typingctx, flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, li
     sig = types.void(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim)
 
     def codegen(context, builder, signature, args):
-        flat_v, gflat_v, offs_v, fxs_v, fys_v, dgx_v, dgy_v, base_v, j_v, q_v, step_v, lim_v = args
-        data = [context.make_array(signature.args[k])(context, builder, args[k]).data
-                for k in range(7)]
-        src, gsrc, offs_data, fx_data, fy_data, dgx_data, dgy_data = data
-        ft = signature.args[0].dtype
-        elt = context.get_data_type(ft)
+        base_v, j_v, q_v, step_v, lim_v = args[7:]
+        src, gsrc, offs_data, fx_data, fy_data, dgx_data, dgy_data = [
+            context.make_array(signature.args[k])(context, builder, args[k]).data
+            for k in range(7)]
+        elt = context.get_data_type(signature.args[0].dtype)
         item = context.get_abi_sizeof(elt)
-        i1, i32, i64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
-        d = ir.DoubleType()
-        lanes = 8
-        vec = ir.VectorType(elt, lanes)
-        dvec = ir.VectorType(d, lanes)
-        ivec = ir.VectorType(i64, lanes)
-        mvec = ir.VectorType(i1, lanes)
-        pvec = ir.VectorType(elt.as_pointer(), lanes)
-
-        def splat(x, vt):
-            undef = ir.Constant(vt, ir.Undefined)
-            zeros = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
-            return builder.shuffle_vector(builder.insert_element(undef, x, ir.Constant(i32, 0)),
-                                          undef, zeros)
-
-        def vload(base_ptr, idx, vt, align):
-            return builder.load(builder.bitcast(builder.gep(base_ptr, [idx]), vt.as_pointer()),
-                                align=align)
-
-        o = vload(offs_data, j_v, ivec, 8)
-        mask = builder.icmp_unsigned("<", o, splat(lim_v, ivec))
-        o = builder.select(mask, o, ir.Constant(ivec, [0] * lanes))
-        first = builder.add(splat(builder.ptrtoint(src, i64), ivec),
-                            builder.mul(builder.add(o, splat(base_v, ivec)),
-                                        ir.Constant(ivec, [item] * lanes)))
-        below = builder.add(first, splat(builder.mul(step_v, ir.Constant(i64, item)), ivec))
-        one = ir.Constant(ivec, [item] * lanes)
-        suffix = "f64" if item == 8 else "f32"
-        gfn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vec, [pvec, i32, mvec, vec]),
-            f"llvm.masked.gather.v{lanes}{suffix}.v{lanes}p0")
-        zero = ir.Constant(vec, [0.0] * lanes)
+        dvec = ir.VectorType(ir.DoubleType(), _LANES)
+        mask, (v00, v01, v10, v11) = _corners8(context, builder, src, elt, offs_data, base_v,
+                                               j_v, step_v, lim_v)
 
         def wide(v):
             return v if item == 8 else builder.fpext(v, dvec)
 
-        def gather(addr):
-            return builder.call(gfn, [builder.inttoptr(addr, pvec), ir.Constant(i32, item),
-                                      mask, zero])
-
-        v00 = gather(first)
-        v01 = gather(builder.add(first, one))
-        v10 = gather(below)
-        v11 = gather(builder.add(below, one))
-        g = wide(vload(gsrc, q_v, vec, item))
-        fx = vload(fx_data, j_v, dvec, 8)
-        fy = vload(fy_data, j_v, dvec, 8)
+        g = wide(_vload(builder, gsrc, q_v, ir.VectorType(elt, _LANES), item))
+        fx = _vload(builder, fx_data, j_v, dvec, 8)
+        fy = _vload(builder, fy_data, j_v, dvec, 8)
         c = _CONTRACT
-        unit = ir.Constant(dvec, [1.0] * lanes)
-        nought = ir.Constant(dvec, [0.0] * lanes)
+        unit = ir.Constant(dvec, [1.0] * _LANES)
+        nought = ir.Constant(dvec, [0.0] * _LANES)
 
         def grad(a0, a1, b0, b1, f):  # 0 + g·((a1 - a0)·(1 - f) + (b1 - b0)·f)
             # the differences in the image's dtype, as the scalar code's mixed arithmetic
@@ -280,12 +262,10 @@ def grad8(typingctx, flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, li
             return builder.fadd(nought, builder.fmul(g, builder.fadd(near, far, flags=c),
                                                      flags=c), flags=c)
 
-        sfn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [dvec, d.as_pointer(), i32, mvec]),
-            f"llvm.masked.store.v{lanes}f64.p0")
-        for value, dst in ((grad(v00, v01, v10, v11, fy), dgx_data),
-                           (grad(v00, v10, v01, v11, fx), dgy_data)):
-            builder.call(sfn, [value, builder.gep(dst, [j_v]), ir.Constant(i32, 8), mask])
+        _masked_store(builder, grad(v00, v01, v10, v11, fy), builder.gep(dgx_data, [j_v]), mask,
+                      8)
+        _masked_store(builder, grad(v00, v10, v01, v11, fx), builder.gep(dgy_data, [j_v]), mask,
+                      8)
         return context.get_dummy_value()
 
     return sig, codegen

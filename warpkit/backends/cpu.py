@@ -512,9 +512,10 @@ def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
 
 
 @njit(inline="always")
-def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval):
-    """Bilinear at a finite (ix, iy) in (-1, W) x (-1, H) with corners outside the image,
-    which read ``cval`` (arithmetic in float64, as ``sample_point``)."""
+def _edge_cell(ix, iy, W, H):
+    """The cell of a finite (ix, iy) in (-1, W) x (-1, H): fractions (fx, fy), top-left corner
+    (xa, ya), and which of its columns (xa, xa + 1) and rows (ya, ya + 1) are inside the
+    image."""
     x0 = np.floor(ix)
     y0 = np.floor(iy)
     fx = ix - x0
@@ -525,6 +526,14 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval):
     in_x1 = xa + 1 < W
     in_y0 = ya >= 0
     in_y1 = ya + 1 < H
+    return fx, fy, xa, ya, in_x0, in_x1, in_y0, in_y1
+
+
+@njit(inline="always")
+def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval):
+    """Bilinear at a finite (ix, iy) in (-1, W) x (-1, H) with corners outside the image,
+    which read ``cval`` (arithmetic in float64, as ``sample_point``)."""
+    fx, fy, xa, ya, in_x0, in_x1, in_y0, in_y1 = _edge_cell(ix, iy, W, H)
     p = base + (ya * W + xa) * C
     for c in range(C):
         fill = cval[c]
@@ -996,16 +1005,7 @@ def _edge_backward(flat, gflat, ginflat, base, q, ix, iy, W, H, C, cval, need_gi
     with corners outside the image (any padding but wrap, applied already), with the same
     arithmetic: corners outside read ``cval`` and receive nothing. Returns (d loss / d ix,
     d loss / d iy)."""
-    x0 = np.floor(ix)
-    y0 = np.floor(iy)
-    fx = ix - x0
-    fy = iy - y0
-    xa = int(x0)
-    ya = int(y0)
-    in_x0 = xa >= 0
-    in_x1 = xa + 1 < W
-    in_y0 = ya >= 0
-    in_y1 = ya + 1 < H
+    fx, fy, xa, ya, in_x0, in_x1, in_y0, in_y1 = _edge_cell(ix, iy, W, H)
     top = in_y0 and ya >= y_lo and ya < y_hi
     bottom = in_y1 and ya + 1 >= y_lo and ya + 1 < y_hi
     p = base + (ya * W + xa) * C
