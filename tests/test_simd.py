@@ -80,8 +80,14 @@ def _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim):
 
 STEP, ROWS = 7, 6  # an image of 6 rows of 7 values after ``base`` others
 LIM = STEP * (ROWS - 1) - 1  # every offset below it reads inside the image
-EIGHT_LANES = dict(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
-                   base=st.integers(0, 6))
+
+
+def _eight_lanes(test):
+    """Both float dtypes, and 40 cases of (seed, j, q, base) each."""
+    test = given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
+                 base=st.integers(0, 6))(test)
+    test = settings(max_examples=40, deadline=None)(test)
+    return pytest.mark.parametrize("dtype", [np.float32, np.float64])(test)
 
 
 def _lanes(dtype, seed, j, base):
@@ -95,9 +101,7 @@ def _lanes(dtype, seed, j, base):
     return rng, flat, offs
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@settings(max_examples=40, deadline=None)
-@given(**EIGHT_LANES)
+@_eight_lanes
 def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q, base):
     rng, flat, offs = _lanes(dtype, seed, j, base)
     step, lim = STEP, LIM
@@ -118,9 +122,7 @@ def _grad8(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim):
           np.uint64(step), np.uint64(lim))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@settings(max_examples=40, deadline=None)
-@given(**EIGHT_LANES)
+@_eight_lanes
 def test_grad8_differentiates_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q, base):
     rng, flat, offs = _lanes(dtype, seed, j, base)
     step, lim = STEP, LIM
