@@ -58,7 +58,7 @@ def test_affine_int_one_thread_is_bit_identical(shape, opts, data):
     theta = data.draw(testing.thetas(n))
     work = np.empty(0, np.float32)
     a, b = _both("affine_sample_int", (x, theta), np.empty((n, ho, wo, c), np.uint8),
-                 (*_codes(opts), np.full(c, 9.0), 0, 255, work))
+                 (*_codes(opts), np.full(c, 9.0), work))
     np.testing.assert_array_equal(a, b)
 
 

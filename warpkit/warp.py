@@ -6,11 +6,11 @@ see :mod:`warpkit._coords`); :mod:`warpkit.transforms` builds θ from pixel-spac
 
 On the CPU the image goes to the dtype-generic numba kernel ``backends.cpu.affine_sample``
 as it is (a uint8 image is read as uint8; no float copy of the input is made), θ in float64.
-Integer images go to ``backends.cpu.affine_sample_int``, which samples each output row into a
-small float buffer and writes it rounded and clipped into the integer output: no float image
-is allocated at all. Outputs under ``backends.cpu.SERIAL_PIXELS`` pixels are sampled on the
-calling thread alone (same code, same results; waking the worker threads costs more than the
-work).
+Integer images go to ``backends.cpu.affine_sample_int``, which computes each output pixel in
+float32 (float64 for 32/64-bit integers) and stores it rounded and clipped into the integer
+output: no float image is allocated at all. Outputs under ``backends.cpu.SERIAL_PIXELS``
+pixels are sampled on the calling thread alone (same code, same results; waking the worker
+threads costs more than the work).
 """
 
 from __future__ import annotations
@@ -98,15 +98,6 @@ def _as_batch(image: np.ndarray, stack: bool) -> np.ndarray:
     return img[None, ..., None] if img.ndim == 2 else img[None]
 
 
-def _int_range(dtype: np.dtype) -> tuple[float, float]:
-    """The float range [lo, hi] that casts into integer ``dtype`` without overflow."""
-    info = np.iinfo(dtype)
-    lo, hi = float(info.min), float(info.max)
-    if int(hi) > info.max:  # 64-bit maxima round up in floating point
-        hi = float(np.nextafter(hi, -np.inf))
-    return lo, hi
-
-
 def _to_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Round half to even, clip into ``dtype``'s range and cast (in place where possible)."""
     if dtype == out.dtype:
@@ -115,7 +106,7 @@ def _to_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return out >= 0.5
     if dtype.kind == "f":
         return out.astype(dtype)
-    lo, hi = _int_range(dtype)
+    lo, hi = cpu.int_range(dtype)
     np.rint(out, out=out)
     np.clip(out, lo, hi, out=out)
     return out.astype(dtype)
@@ -212,9 +203,8 @@ def warp(
         if dtype.kind in "iu":  # rounded and clipped row by row inside the kernel
             out = np.empty((N, Ho, Wo, C), dtype=dtype)
             work = np.empty(0, dtype=_work_dtype(dtype))
-            lo, hi = _int_range(dtype)
             cpu.call(cpu.affine_sample_int, N * Ho * Wo, batch, theta64, out, mode_code,
-                     pad_code, ac, cv, lo, hi, work)
+                     pad_code, ac, cv, work)
         else:
             out = np.empty((N, Ho, Wo, C), dtype=_work_dtype(np.dtype(batch.dtype)))
             cpu.call(cpu.affine_sample, N * Ho * Wo, batch, theta64, out, mode_code, pad_code,

@@ -33,16 +33,17 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
     """``oflat[q:q+4] = (flat[p:p+4]·a + flat[p+step:p+step+4]·b)
     + (flat[p2:p2+4]·c + flat[p2+step:p2+step+4]·d)`` on 4 lanes at once.
 
-    ``oflat`` is a 1-D contiguous float32 or float64 array and ``a``-``d`` scalars of its
-    dtype; ``flat`` a 1-D contiguous array of any boolean, integer or float dtype, whose
-    values are converted to ``oflat``'s dtype as the scalar code's mixed arithmetic converts
-    them (integers the dispatcher pairs with float32 have at most 16 bits, so exactly).
+    ``a``-``d`` are float scalars of one dtype, the arithmetic's; ``flat`` a 1-D contiguous
+    array of any boolean, integer or float dtype, whose values are converted to it as the
+    scalar code's mixed arithmetic converts them (integers the dispatcher pairs with float32
+    have at most 16 bits, so exactly). ``oflat`` is a 1-D contiguous array of the weights'
+    dtype, or, with float32 weights and an integer ``flat`` of at most 16 bits, an integer
+    array of at most 16 bits: then the 4 lanes are rounded half to even, clipped to the
+    range of its dtype and stored as integers (the scalar code's :func:`.cpu._store`).
     ``p``, ``p2``, ``step`` and ``q`` are unsigned 64-bit element indices. No bounds checks:
     the caller guarantees that every index read or written is inside.
     """
-    if not isinstance(oflat.dtype, types.Float) or not isinstance(
-        flat.dtype, (types.Float, types.Integer, types.Boolean)
-    ):
+    if not lerp4_writes(flat.dtype, oflat.dtype, a) or not a == b == c == d:
         return None
     sig = types.void(flat, oflat, p, p2, step, q, a, b, c, d)
 
@@ -50,8 +51,8 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
         flat_v, oflat_v, p_v, p2_v, step_v, q_v, a_v, b_v, c_v, d_v = args
         src = context.make_array(signature.args[0])(context, builder, flat_v).data
         dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
-        src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
-        elt = context.get_data_type(dst_t)
+        src_t, dst_t, work_t = signature.args[0].dtype, signature.args[1].dtype, signature.args[6]
+        elt = context.get_data_type(work_t)
         vec = ir.VectorType(elt, 4)
         src_elt = context.get_data_type(src_t)  # a byte for booleans
         src_vec = ir.VectorType(src_elt, 4)
@@ -65,10 +66,10 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
 
         def load(idx):
             raw = builder.load(at(src, idx, src_vec), align=src_item)
-            if src_t == dst_t:
+            if src_t == work_t:
                 return raw
             if isinstance(src_t, types.Float):
-                convert = builder.fpext if src_t.bitwidth < dst_t.bitwidth else builder.fptrunc
+                convert = builder.fpext if src_t.bitwidth < work_t.bitwidth else builder.fptrunc
             elif isinstance(src_t, types.Integer) and src_t.signed:
                 convert = builder.sitofp
             else:  # unsigned, or a boolean (a byte holding 0 or 1)
@@ -88,10 +89,45 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
             mul(load(p2_v), c_v), mul(load(builder.add(p2_v, step_v)), d_v), flags=_CONTRACT
         )
         result = builder.fadd(top, bottom, flags=_CONTRACT)
-        builder.store(result, at(dst, q_v, vec), align=dst_t.bitwidth // 8)
+        if isinstance(dst_t, types.Integer):
+            result = _to_integers(builder, result, dst_t)
+        builder.store(result, at(dst, q_v, result.type), align=dst_t.bitwidth // 8)
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def lerp4_writes(src, dst, work) -> bool:
+    """Whether :func:`lerp4` takes pixels of numba dtype ``src`` to ``dst`` with arithmetic
+    in the float dtype ``work``."""
+    if not isinstance(work, types.Float) or not isinstance(
+        src, (types.Float, types.Integer, types.Boolean)
+    ):
+        return False
+    if isinstance(dst, types.Integer):
+        return work.bitwidth == 32 and dst.bitwidth <= 16 and isinstance(src, types.Integer) \
+            and src.bitwidth <= 16
+    return dst == work
+
+
+def _to_integers(builder, v, dst_t):
+    """4 float lanes rounded half to even (``llvm.rint`` in the default rounding mode, as
+    ``np.rint``), clipped to the range of the integer dtype ``dst_t`` (at most 16 bits) and
+    narrowed to it. The lanes are finite and below 2**31 in magnitude (bilinear values of
+    16-bit integers)."""
+    i32 = ir.IntType(32)
+    vt = v.type
+    rint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt]),
+                                          f"llvm.rint.v{vt.count}f32")
+    ivec = ir.VectorType(i32, vt.count)
+    n = builder.fptosi(builder.call(rint, [v]), ivec)
+    lo, hi = (-(1 << (dst_t.bitwidth - 1)), (1 << (dst_t.bitwidth - 1)) - 1) if dst_t.signed \
+        else (0, (1 << dst_t.bitwidth) - 1)
+    lo_v = ir.Constant(ivec, [lo] * vt.count)
+    hi_v = ir.Constant(ivec, [hi] * vt.count)
+    n = builder.select(builder.icmp_signed("<", n, lo_v), lo_v, n)
+    n = builder.select(builder.icmp_signed(">", n, hi_v), hi_v, n)
+    return builder.trunc(n, ir.VectorType(ir.IntType(dst_t.bitwidth), vt.count))
 
 
 _LANES = 8

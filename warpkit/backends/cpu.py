@@ -65,9 +65,10 @@ import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
+from numba.np.numpy_support import as_dtype
 
 from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
-from ._simd import borrow, grad8, lerp4, lerp8, muladd, prefetch
+from ._simd import borrow, grad8, lerp4, lerp4_writes, lerp8, muladd, prefetch
 
 
 @njit(inline="always")
@@ -401,6 +402,92 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
 PREFETCH = 32
 
 
+def int_range(dtype: np.dtype) -> tuple[float, float]:
+    """The float range [lo, hi] that casts into integer ``dtype`` without overflow."""
+    info = np.iinfo(dtype)
+    lo, hi = float(info.min), float(info.max)
+    if int(hi) > info.max:  # 64-bit maxima round up in floating point
+        hi = float(np.nextafter(hi, -np.inf))
+    return lo, hi
+
+
+def _store(oflat, k, v, wts):
+    """``oflat[k] = v`` for a float output. For an integer output (:func:`affine_sample_int`)
+    v is taken to the dtype of the weights ``wts`` (the one the row is computed in), clipped to
+    the range of ``oflat``'s dtype (:func:`int_range`), rounded half to even and stored; NaN (only
+    from a NaN ``cval``) stores 0. An integer ``v`` of ``oflat``'s dtype that the computing dtype
+    holds exactly (a nearest-mode read) is stored as it is."""
+    raise NotImplementedError("compiled only: see _store_overload")
+
+
+@overload(_store, inline="always")
+def _store_overload(oflat, k, v, wts):
+    dst = oflat.dtype
+    work = as_dtype(wts.dtype).type
+    if isinstance(dst, types.Float) or (
+        isinstance(v, types.Integer) and v == dst and v.bitwidth < np.finfo(work).nmant
+    ):
+        def put(oflat, k, v, wts):
+            oflat[k] = v
+
+        return put
+    lo, hi = (work(x) for x in int_range(as_dtype(dst)))
+    zero = work(0)
+
+    def put_rounded(oflat, k, v, wts):
+        x = work(v)
+        x = lo if x < lo else x
+        x = hi if x > hi else x
+        oflat[k] = np.rint(x) if x == x else zero
+
+    return put_rounded
+
+
+def _store_lerp(oflat, k, v, wts):
+    """:func:`_store` of a bilinear value of the image's own integers (or floats): its weights
+    are at least 0 and sum to 1 within a few units in the last place, so rounded it lies in the
+    dtype's range and it is never NaN, so that for integers of up to 32 bits it is only
+    rounded, not clipped (grey uint8 0.88x the time of clipping and testing for NaN)."""
+    raise NotImplementedError("compiled only: see _store_lerp_overload")
+
+
+@overload(_store_lerp, inline="always")
+def _store_lerp_overload(oflat, k, v, wts):
+    if isinstance(oflat.dtype, types.Float) or oflat.dtype.bitwidth > 32:
+        def put(oflat, k, v, wts):
+            _store(oflat, k, v, wts)
+
+        return put
+    work = as_dtype(wts.dtype).type
+
+    def put_rounded(oflat, k, v, wts):
+        oflat[k] = np.rint(work(v))
+
+    return put_rounded
+
+
+def _stored_point(oflat, q, out, m, i, j, wts):
+    """After ``sample_point`` wrote ``out[m, i, j, :]``: for an integer output, that pixel
+    stored into ``oflat[q:]`` by :func:`_store` (``out`` is then the row's float buffer); for a
+    float output nothing (``oflat`` is then ``out`` itself)."""
+    raise NotImplementedError("compiled only: see _stored_point_overload")
+
+
+@overload(_stored_point, inline="always")
+def _stored_point_overload(oflat, q, out, m, i, j, wts):
+    if isinstance(oflat.dtype, types.Float):
+        def nothing(oflat, q, out, m, i, j, wts):
+            pass
+
+        return nothing
+
+    def store(oflat, q, out, m, i, j, wts):
+        for c in range(out.shape[3]):
+            _store(oflat, q + c, out[m, i, j, c], wts)
+
+    return store
+
+
 @njit(inline="always")
 def _has_nan(oflat, q, C):
     """Whether one of the C values at ``oflat[q:]`` is NaN."""
@@ -412,13 +499,33 @@ def _has_nan(oflat, q, C):
 
 
 @njit(inline="always")
-def _lerp_scalar(flat, oflat, p, p2, uC, q, a, b, c_, d, C):
+def _lerp_scalar(flat, oflat, p, p2, uC, q, a, b, c_, d, C, wts):
     """Bilinear of one pixel, channel by channel (the rounding of :func:`._simd.lerp4`)."""
     for c in range(C):
         uc = np.uint64(c)
-        oflat[q + uc] = (flat[p + uc] * a + flat[p + uC + uc] * b) + (
-            flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d
-        )
+        _store_lerp(oflat, q + uc, (flat[p + uc] * a + flat[p + uC + uc] * b) + (
+            flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d), wts)
+
+
+def _lerp4(flat, oflat, p, p2, step, q, a, b, c, d):
+    """:func:`._simd.lerp4` for the dtypes it takes (:func:`._simd.lerp4_writes`); for the
+    others, which never take the gather's 4-lane branch but are typed through it, a stub that
+    raises."""
+    raise NotImplementedError("compiled only: see _lerp4_overload")
+
+
+@overload(_lerp4, inline="always")
+def _lerp4_overload(flat, oflat, p, p2, step, q, a, b, c, d):
+    if lerp4_writes(flat.dtype, oflat.dtype, a):
+        def step4(flat, oflat, p, p2, step, q, a, b, c, d):
+            lerp4(flat, oflat, p, p2, step, q, a, b, c, d)
+
+        return step4
+
+    def unreachable(flat, oflat, p, p2, step, q, a, b, c, d):
+        raise AssertionError("lerp4 does not take these dtypes")
+
+    return unreachable
 
 
 @njit(inline="always")
@@ -460,21 +567,21 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne
         o = offs[j]
         if vector and mode == BILINEAR and np.uint64(o) < (ulim if jj < last else ulast):
             p = ub + np.uint64(o)
-            lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
+            _lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
         elif o >= 0:  # channel by channel (also CHECK pixels, and where 4 lanes would leave)
             p = ub + np.uint64(o & MASK)
             if mode != BILINEAR:  # nearest: the offset is the pixel's
                 for c in range(C):
-                    oflat[q + np.uint64(c)] = flat[p + np.uint64(c)]
+                    _store(oflat, q + np.uint64(c), flat[p + np.uint64(c)], wts)
             else:
                 _lerp_scalar(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j],
-                             wts[3, j], C)
+                             wts[3, j], C, wts)
                 if o >= CHECK and _has_nan(oflat, q, C):
                     edges[ne] = jj
                     ne += 1
         elif o == FILL:
             for c in range(C):
-                oflat[q + np.uint64(c)] = cval[c]
+                _store(oflat, q + np.uint64(c), cval[c], wts)
         else:
             edges[ne] = jj
             ne += 1
@@ -492,11 +599,13 @@ def _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, 
 @overload(_gather, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
 def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """A constant ``C`` and the dtypes fix at compile time whether pixels take the 4-lane
-    step (3 or 4 channels, float32 output), so the loop carries no test for it. Other channel
+    step (3 or 4 channels, float32 weights, see :func:`._simd.lerp4_writes`), so the loop
+    carries no test for it. Other channel
     counts get one loop with ``C`` a run-time value."""
     if isinstance(C, types.IntegerLiteral):
         nc = C.literal_value
-        lanes4 = nc in (3, 4) and oflat.dtype.bitwidth == 32
+        lanes4 = nc in (3, 4) and wts.dtype.bitwidth == 32 and lerp4_writes(
+            flat.dtype, oflat.dtype, wts.dtype)
 
         def gather_c(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
             return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
@@ -530,9 +639,10 @@ def _edge_cell(ix, iy, W, H):
 
 
 @njit(inline="always")
-def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval):
+def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
     """Bilinear at a finite (ix, iy) in (-1, W) x (-1, H) with corners outside the image,
-    which read ``cval`` (arithmetic in float64, as ``sample_point``)."""
+    which read ``cval`` (arithmetic in float64, as ``sample_point``; stored by
+    :func:`_store`)."""
     fx, fy, xa, ya, in_x0, in_x1, in_y0, in_y1 = _edge_cell(ix, iy, W, H)
     p = base + (ya * W + xa) * C
     for c in range(C):
@@ -541,12 +651,8 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval):
         v01 = flat[p + C + c] if in_y0 and in_x1 else fill
         v10 = flat[p + W * C + c] if in_y1 and in_x0 else fill
         v11 = flat[p + W * C + C + c] if in_y1 and in_x1 else fill
-        oflat[q + c] = (
-            v00 * ((1.0 - fx) * (1.0 - fy))
-            + v01 * (fx * (1.0 - fy))
-            + v10 * ((1.0 - fx) * fy)
-            + v11 * (fx * fy)
-        )
+        _store(oflat, q + c, v00 * ((1.0 - fx) * (1.0 - fy)) + v01 * (fx * (1.0 - fy))
+               + v10 * ((1.0 - fx) * fy) + v11 * (fx * fy), wts)
 
 
 def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
@@ -559,7 +665,7 @@ def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
 
 @overload(_gather1, jit_options={"fastmath": _FASTMATH})
 def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
-    if flat.dtype != oflat.dtype:
+    if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype):
         def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
@@ -607,24 +713,27 @@ def _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0
 
 
 @njit
-def _fill(oflat, lo, hi, cval):
-    """``oflat[lo:hi]`` gets ``cval`` repeated (hi - lo is a multiple of its length)."""
+def _fill(oflat, lo, hi, cval, wts):
+    """``oflat[lo:hi]`` gets ``cval`` repeated (hi - lo is a multiple of its length), each value
+    as :func:`_store` stores it."""
     C = cval.shape[0]
     zero = True
     for k in range(C):  # +0.0 only: a fill of -0.0 keeps its sign
         zero &= cval[k] == 0.0 and math.copysign(1.0, cval[k]) > 0.0
     if zero:  # a vectorised memset
-        oflat[lo:hi] = 0.0
+        oflat[lo:hi] = 0
         return
     for q in range(lo, hi, C):
         for k in range(C):
-            oflat[np.uint64(q + k)] = cval[k]
+            _store(oflat, np.uint64(q + k), cval[k], wts)
 
 
 @njit(inline="always")
-def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, on, oi,
+def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, out, on, oi,
                 scratch, aff):
-    """Sample a row of image n into ``out[on, oi]`` from its unpadded pixel coordinates.
+    """Sample a row of image n into ``oflat[obase:]`` from its unpadded pixel coordinates.
+    ``out[on, oi]`` is where the general per-point code writes: the same row of a float output
+    (``oflat`` is ``out`` flat), or a float row buffer for an integer one (:func:`_store`).
 
     ``aff = (fused, ax, rx, ay, ry)``: when ``fused`` (an affine row with finite coefficients
     and any padding but wrap, see :func:`_row_coords`) the coordinates are ix = ax·j + rx,
@@ -637,7 +746,6 @@ def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out,
     H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
     Wo = px.shape[0]
     base = n * H * W * C
-    obase = (on * out.shape[1] + oi) * Wo * C
     WC = W * C
     fused, ax, rx, ay, ry = aff
     fills = padding == ZEROS or padding == CONSTANT
@@ -661,8 +769,8 @@ def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out,
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
     ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 0, A, B, C)
     if fused and fills:  # after the gather: the junk 4th lane of pixel B - 1 may write into pixel B
-        _fill(oflat, obase, obase + A * C, cval)
-        _fill(oflat, obase + B * C, obase + Wo * C, cval)
+        _fill(oflat, obase, obase + A * C, cval, wts)
+        _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
     edge_inline = mode == BILINEAR and padding != WRAP
     for k in range(ne):  # the edge pixels
         j = edges[k]
@@ -670,9 +778,10 @@ def _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out,
         ix = px[j]
         iy = py[j]
         if edge_inline and ix == ix and iy == iy:
-            _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval)
+            _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts)
         else:  # NaN, wrap, nearest edges: the general per-point code
             sample_point(inp, n, ix, iy, mode, padding, cval, out, on, oi, j)
+            _stored_point(oflat, q, out, on, oi, j, wts)
 
 
 #: Output rows at least this wide are cut into column spans (:func:`_affine_spans`); narrower
@@ -738,50 +847,35 @@ def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
     optimises and vectorises the row loops on their own, outside the parallel loop body)."""
     inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     H, W = inp.shape[1], inp.shape[2]
-    Ho, Wo = out.shape[1], out.shape[2]
+    Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     flat = inp.reshape(inp.size)
     oflat = out.reshape(out.size)
     px, py = scratch[0], scratch[1]
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
     for i in range(i0, i1):
         aff = _row_coords(px, py, ax, bx, cx, ay, by, cy, i, padding)
-        _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, n, i,
-                    scratch, aff)
+        _sample_row(inp, flat, oflat, (n * Ho + i) * Wo * C, n, mode, padding, align_corners,
+                    cval, out, n, i, scratch, aff)
 
 
 @njit(fastmath=_FASTMATH)
 def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
-                     row, lo, hi):
-    """Rows i0 <= i < i1 of :func:`affine_sample_int`: each row is sampled into the float
-    buffer ``row`` (1, 1, Wo, C), then rounded half to even, clipped to [lo, hi] and stored."""
+                     row):
+    """Rows i0 <= i < i1 of :func:`affine_sample_int`: computed in the dtype of the weights
+    and stored into the integer ``out`` rounded (:func:`_store`, :func:`._simd.lerp4`); the
+    float buffer ``row`` (1, 1, Wo, C) takes what the general per-point code writes."""
     inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     row = borrow(row)
     H, W = inp.shape[1], inp.shape[2]
     Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     flat = inp.reshape(inp.size)
-    rflat = row.reshape(row.size)
     oflat = out.reshape(out.size)
     px, py = scratch[0], scratch[1]
-    # x + 1.5·2**p - 1.5·2**p rounds x to an integer, half to even, for |x| < 2**(p-1)
-    # (p = 23 for float32, 52 for float64); larger floats are integers already
-    bits = 23 if rflat.itemsize == 4 else 52
-    magic = rflat.dtype.type(1.5 * 2.0**bits)
-    big = rflat.dtype.type(2.0 ** (bits - 1))
-    lo = rflat.dtype.type(lo)  # exact: the ranges of the dtypes computed in float32 fit it
-    hi = rflat.dtype.type(hi)
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
     for i in range(i0, i1):
         aff = _row_coords(px, py, ax, bx, cx, ay, by, cy, i, padding)
-        _sample_row(inp, flat, rflat, n, i, mode, padding, align_corners, cval, row, 0, 0,
-                    scratch, aff)
-        dst = oflat[(n * Ho + i) * Wo * C : (n * Ho + i + 1) * Wo * C]
-        for k in range(Wo * C):  # indices from range: no negative-index wraparound, so SIMD
-            v = rflat[k]
-            v = lo if v < lo else v
-            v = hi if v > hi else v
-            r = (v + magic) - magic  # round half to even (the FPU's mode), vectorises
-            v = v if np.abs(v) >= big else r
-            dst[k] = v if v == v else 0  # NaN only from a NaN cval
+        _sample_row(inp, flat, oflat, (n * Ho + i) * Wo * C, n, mode, padding, align_corners,
+                    cval, row, 0, 0, scratch, aff)
 
 
 @njit(fastmath=_FASTMATH)
@@ -790,15 +884,16 @@ def _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, sc
     inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     grid = borrow(grid)
     H, W = inp.shape[1], inp.shape[2]
+    Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     flat = inp.reshape(inp.size)
     oflat = out.reshape(out.size)
     px, py = scratch[0], scratch[1]
     for i in range(i0, i1):
-        for j in range(px.shape[0]):
+        for j in range(Wo):
             px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
             py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
-        _sample_row(inp, flat, oflat, n, i, mode, padding, align_corners, cval, out, n, i,
-                    scratch, (False, 0.0, 0.0, 0.0, 0.0))
+        _sample_row(inp, flat, oflat, (n * Ho + i) * Wo * C, n, mode, padding, align_corners,
+                    cval, out, n, i, scratch, (False, 0.0, 0.0, 0.0, 0.0))
 
 
 @njit(parallel=True, cache=True)
@@ -821,10 +916,11 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
 
 
 @njit(parallel=True, cache=True)
-def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, lo, hi, work):
-    """:func:`affine_sample` into an integer ``out``: computed in the dtype of ``work`` (an
-    empty float32 or float64 array), rounded half to even and clipped to [lo, hi] row by row,
-    so no float image is ever allocated."""
+def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work):
+    """:func:`affine_sample` into an integer ``out`` of ``inp``'s dtype: computed in the dtype
+    of ``work`` (an empty float32 or float64 array), then rounded half to even and clipped to
+    the range of ``out``'s dtype pixel by pixel as it is stored (:func:`_store`), so no float
+    image is ever allocated."""
     N, Ho, Wo, C = out.shape[0], out.shape[1], out.shape[2], out.shape[3]
     rpt = _rows_per_task(Ho, Wo)
     bands = (Ho + rpt - 1) // rpt
@@ -833,7 +929,7 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, lo, h
         scratch = _scratch(Wo, work.dtype)
         row = np.empty((1, 1, Wo, C), dtype=work.dtype)
         _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
-                         scratch, row, lo, hi)
+                         scratch, row)
 
 
 @njit(parallel=True, cache=True)

@@ -1,0 +1,58 @@
+"""The integer kernel (``cpu.affine_sample_int``, behind ``warp`` for integer images) computes
+each pixel as the float kernel does, in float32 (float64 for 32/64-bit integers), and stores it
+rounded half to even and clipped to its dtype (NaN, only from a NaN cval, as 0), for every
+mode, padding and channel count, with and without the 4-lane rounding step."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from warpkit import _validate as V
+from warpkit import testing
+from warpkit.backends import cpu
+from warpkit.warp import _work_dtype
+
+DTYPES = [np.uint8, np.int16, np.int64]  # the 4-lane step unsigned and signed; float64 work
+CVALS = st.sampled_from([0.0, -0.0, 2.5, 3.5, -7.5, 1e12, -1e12, np.nan])
+
+
+def _rounded(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The float kernel's output as the integer kernel must store it (numpy, in f's dtype)."""
+    lo, hi = (f.dtype.type(v) for v in cpu.int_range(dtype))
+    return np.rint(np.clip(np.where(np.isnan(f), 0, f), lo, hi)).astype(dtype)
+
+
+@settings(max_examples=80, deadline=None)
+@given(dtype=st.sampled_from(DTYPES), opts=testing.sampling_options(), data=st.data(),
+       size=st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 300),
+                      st.integers(1, 5)))
+def test_integer_kernel_stores_the_float_kernel_rounded(dtype, opts, data, size):
+    dtype = np.dtype(dtype)
+    ho, wo, c = size[1:]
+    x = data.draw(testing.images((size[0], 7, 9, c), dtype))
+    # near-identity maps keep most pixels inside (the 4-lane step); random ones reach the edges
+    theta = data.draw(st.one_of(testing.thetas(size[0]),
+                                testing.thetas(size[0], max_scale=0.01, max_translation=0.01)
+                                .map(lambda t: t + np.array([[0.9, -0.3, 0], [0.3, 0.9, 0]]))))
+    cval = np.array(data.draw(st.lists(CVALS, min_size=c, max_size=c)))
+    codes = (V.mode_code(opts["mode"]), V.padding_code(opts["padding_mode"]),
+             opts["align_corners"])
+    work = np.empty(0, _work_dtype(dtype))
+    f = np.empty((size[0], ho, wo, c), work.dtype)
+    cpu.affine_sample(x, theta, f, *codes, cval)
+    got = np.full((size[0], ho, wo, c), 7, dtype)
+    cpu.affine_sample_int(x, theta, got, *codes, cval, work)
+    np.testing.assert_array_equal(got, _rounded(f, dtype))
+
+
+def test_half_integers_round_to_even_beyond_two_to_the_51():
+    """float64 has halves up to 2**52: between 2**51 and 2**52 they must still round to even
+    (a magic-number rounding that took everything above 2**51 as an integer truncated them)."""
+    x = np.array([2**51 + 1, 2**51 + 2, 2**51 + 3], np.int64).reshape(1, 1, 3, 1)
+    # output pixels 0 and 1 read half way between input pixels 0 and 1, 1 and 2 (align_corners)
+    theta = np.array([[[0.5, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    got = np.empty((1, 1, 2, 1), np.int64)
+    cpu.affine_sample_int(x, theta, got, 0, 0, True, np.zeros(1), np.empty(0))
+    assert got[0, 0, :, 0].tolist() == [2**51 + 2, 2**51 + 2]  # 2**51 + 1.5 and + 2.5: to even
