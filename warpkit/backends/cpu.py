@@ -39,22 +39,24 @@ weights without tests, :func:`_classify_interior`) are found once per row, and t
 are computed inside the offsets pass instead of stored (W1 0.73-0.86x, W1u8 0.72-0.82x the time
 of classifying every column). A 3- or 4-channel pixel of a float32 or integer image is one
 4-lane step written in LLVM IR (:func:`._simd.lerp4`; with 3 channels the 4th lane is junk,
-kept inside the arrays and overwritten by the next pixel; float64 measured faster in scalars),
-and the source rows of the pixel ``PREFETCH`` columns ahead are prefetched. The gather fills
-outside pixels with the fill value and lists the rest; only those go through a last pass: edge
-pixels with checked reads, and only NaN, wrap and nearest-mode edges through the general
-per-point code. A backward row works the same way: a vectorised pass finds the interior pixels'
-cells, fractions and weights (:func:`_backward_cells`), then one loop per channel count
-(:func:`_backward_pass`) computes the coordinate gradients and scatters, in output-pixel order,
-with edge pixels inline (:func:`_edge_backward`). Weights are computed in the output dtype from
-float64 fractions (coordinates stay float64, which integer images need). A signed computed
-index (``a[base + k]``) costs a negative-index check per element and keeps LLVM from
-vectorising the loop (the rounding pass of integer images took 1.4 of 4.5 ms of W1u8 that way):
-hot loops index with ``range`` variables, slices or unsigned integers. ``fastmath`` is limited
-to ``contract`` (fused multiply-add; the θ sums of a backward row also ``reassoc``): NaN and
-inf keep their IEEE meaning. The band and task functions work on views of their arrays that
-count no references (:func:`._simd.borrow`), so that the calls and slices of every row do no
-atomic reference counting.
+kept inside the arrays and overwritten by the next pixel; float64 measured faster in scalars;
+integer images are stored rounded from it and from the scalar paths, :func:`_store`, with no
+float row and rounding pass: W1u8 0.91x the time), and the source rows of the pixel
+``PREFETCH`` columns ahead are prefetched. The gather fills outside pixels with the fill value
+and lists the rest; only those go through a last pass: edge pixels with checked reads, and only
+NaN, wrap and nearest-mode edges through the general per-point code. A backward row works the
+same way: a vectorised pass finds the interior pixels' cells, fractions and weights
+(:func:`_backward_cells`), then one loop per channel count (:func:`_backward_pass`) computes
+the coordinate gradients and scatters, in output-pixel order, with edge pixels inline
+(:func:`_edge_backward`). Weights are computed in the output dtype from float64 fractions
+(coordinates stay float64, which integer images need). A signed computed index (``a[base +
+k]``) costs a negative-index check per element and keeps LLVM from vectorising the loop (a
+rounding pass of integer images, gone now, took 1.4 of 4.5 ms of W1u8): hot loops index with
+``range`` variables, slices or unsigned integers. ``fastmath`` is limited to ``contract``
+(fused multiply-add; the θ sums of a backward row also ``reassoc``): NaN and inf keep their
+IEEE meaning. The band and task functions work on views of their arrays that count no
+references (:func:`._simd.borrow`), so that the calls and slices of every row do no atomic
+reference counting.
 """
 
 from __future__ import annotations
