@@ -233,3 +233,34 @@ def test_cpu_backward_overwrites_what_grad_input_held(N):
     rgin, rggrid = R.grid_sample_backward(go, x, grid)
     np.testing.assert_allclose(gin, rgin, **tol)
     np.testing.assert_allclose(ggrid, rggrid, **tol)
+
+
+@pytest.mark.parametrize("N", [1, 2])  # one image: tasks split; two: a task per image
+@pytest.mark.parametrize(
+    "mode, pad", [("bilinear", "zeros"), ("bilinear", "reflection"), ("nearest", "wrap")]
+)
+def test_narrow_rows_in_several_groups(N, mode, pad):
+    """Rows narrower than ``SPAN_COLUMNS`` are sampled a group of rows at a time: 100 columns
+    make groups of 10 rows, so a forward task's 40 rows are 4 groups and 95 rows end on a
+    partial group (wrap sends pixels of every row of a group through the general per-point
+    code). The backward, row by row, is checked on the same shapes."""
+    from warpkit.backends import cpu
+
+    H, W, C, Ho, Wo = 30, 34, 2, 95, 100
+    assert Wo < cpu.SPAN_COLUMNS and cpu.GROUP_PIXELS // Wo == 10
+    assert cpu.TASK_PIXELS // Wo == 40
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((N, H, W, C))
+    theta = rng.uniform(-1.3, 1.3, size=(N, 2, 3))
+    go = rng.standard_normal((N, Ho, Wo, C))
+    kw = dict(mode=mode, padding_mode=pad, align_corners=False)
+    tol = R.tolerances(np.float64)
+    out = wk.affine_sample(x, theta, (Ho, Wo), **kw)
+    np.testing.assert_allclose(out, R.affine_sample(x, theta, (Ho, Wo), mode, pad), **tol)
+    gin, gth = wk.affine_sample_backward(go, x, theta, (Ho, Wo), **kw)
+    rgin, rgth = R.affine_sample_backward(go, x, theta, (Ho, Wo), mode, pad)
+    np.testing.assert_allclose(gin, rgin, **tol)
+    np.testing.assert_allclose(gth, rgth, rtol=1e-9, atol=1e-9)
+    grid = R.off_knot_grid(rng, N, Ho, Wo, H, W, False)
+    out = wk.grid_sample(x, grid, **kw)
+    np.testing.assert_allclose(out, R.grid_sample(x, grid, mode, pad), **tol)

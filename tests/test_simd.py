@@ -13,7 +13,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from warpkit.backends._simd import borrow, grad8, lerp8
+from warpkit.backends._simd import borrow, grad8, lerp8, prefer512
 
 
 @intrinsic
@@ -142,3 +142,24 @@ def test_grad8_differentiates_the_lanes_below_lim_and_leaves_the_rest(dtype, see
         want_x = g * ((v01 - v00) * (1 - fy) + (v11 - v10) * fy)
         want_y = g * ((v10 - v00) * (1 - fx) + (v11 - v01) * fx)
         np.testing.assert_allclose([dgx[k], dgy[k]], [want_x, want_y], rtol=tol, atol=tol)
+
+
+def test_prefer512_sets_the_vector_width_attribute_of_its_caller():
+    @njit
+    def hinted(a):
+        prefer512()
+        for i in range(a.shape[0]):
+            a[i] *= 2.0
+
+    @njit
+    def plain(a):
+        for i in range(a.shape[0]):
+            a[i] *= 2.0
+
+    a = np.ones(16)
+    hinted(a)
+    plain(a)
+    np.testing.assert_array_equal(a, 4.0)
+    attr = '"prefer-vector-width"="512"'
+    assert attr in hinted.inspect_llvm(hinted.signatures[0])
+    assert attr not in plain.inspect_llvm(plain.signatures[0])
