@@ -20,10 +20,12 @@ fused multiply-adds allowed (``contract``), so lanes equal what the scalar path 
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+from numba.np.numpy_support import as_dtype
 
 _CONTRACT = ("contract",)
 
@@ -121,8 +123,8 @@ def _to_integers(builder, v, dst_t):
                                           f"llvm.rint.v{vt.count}f32")
     ivec = ir.VectorType(i32, vt.count)
     n = builder.fptosi(builder.call(rint, [v]), ivec)
-    lo, hi = (-(1 << (dst_t.bitwidth - 1)), (1 << (dst_t.bitwidth - 1)) - 1) if dst_t.signed \
-        else (0, (1 << dst_t.bitwidth) - 1)
+    info = np.iinfo(as_dtype(dst_t))
+    lo, hi = int(info.min), int(info.max)
     lo_v = ir.Constant(ivec, [lo] * vt.count)
     hi_v = ir.Constant(ivec, [hi] * vt.count)
     n = builder.select(builder.icmp_signed("<", n, lo_v), lo_v, n)

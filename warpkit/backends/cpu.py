@@ -483,24 +483,24 @@ def _store_lerp_overload(oflat, k, v, wts):
     return put_rounded
 
 
-def _stored_point(oflat, q, out, m, i, j, wts):
-    """After ``sample_point`` wrote ``out[m, i, j, :]``: for an integer output, that pixel
+def _stored_point(oflat, q, out, j, wts):
+    """After ``sample_point`` wrote ``out[0, 0, j, :]``: for an integer output, that pixel
     stored into ``oflat[q:]`` by :func:`_store` (``out`` is then the row's float buffer); for a
     float output nothing (``oflat`` is then ``out`` itself)."""
     raise NotImplementedError("compiled only: see _stored_point_overload")
 
 
 @overload(_stored_point, inline="always")
-def _stored_point_overload(oflat, q, out, m, i, j, wts):
+def _stored_point_overload(oflat, q, out, j, wts):
     if isinstance(oflat.dtype, types.Float):
-        def nothing(oflat, q, out, m, i, j, wts):
+        def nothing(oflat, q, out, j, wts):
             pass
 
         return nothing
 
-    def store(oflat, q, out, m, i, j, wts):
+    def store(oflat, q, out, j, wts):
         for c in range(out.shape[3]):
-            _store(oflat, q + c, out[m, i, j, c], wts)
+            _store(oflat, q + c, out[0, 0, j, c], wts)
 
     return store
 
@@ -617,8 +617,7 @@ def _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, 
 def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """A constant ``C`` and the dtypes fix at compile time whether pixels take the 4-lane
     step (3 or 4 channels, float32 weights, see :func:`._simd.lerp4_writes`), so the loop
-    carries no test for it. Other channel
-    counts get one loop with ``C`` a run-time value."""
+    carries no test for it. Other channel counts get one loop with ``C`` a run-time value."""
     if isinstance(C, types.IntegerLiteral):
         nc = C.literal_value
         lanes4 = nc in (3, 4) and wts.dtype.bitwidth == 32 and lerp4_writes(
@@ -746,11 +745,13 @@ def _fill(oflat, lo, hi, cval, wts):
 
 
 @njit(inline="always")
-def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, out, on, oi,
+def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, points,
                 scratch, aff):
-    """Sample a row of image n into ``oflat[obase:]`` from its unpadded pixel coordinates.
-    ``out[on, oi]`` is where the general per-point code writes: the same row of a float output
-    (``oflat`` is ``out`` flat), or a float row buffer for an integer one (:func:`_store`).
+    """Sample a row of image n into ``oflat[obase:]`` from its unpadded pixel coordinates
+    (a row: Wo = ``px.shape[0]`` pixels, one output row or a group of them, see
+    :func:`_group_rows`). The general per-point code writes into the flat ``points`` from its
+    start: ``oflat[obase:]`` for a float output, a float buffer for an integer one (whose
+    pixels :func:`_store` then stores, see :func:`_points`).
 
     ``aff = (fused, ax, rx, ay, ry)``: when ``fused`` (an affine row with finite coefficients
     and any padding but wrap, see :func:`_row_coords`) the coordinates are ix = ax·j + rx,
@@ -789,6 +790,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         _fill(oflat, obase, obase + A * C, cval, wts)
         _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
     edge_inline = mode == BILINEAR and padding != WRAP
+    out = points[:Wo * C].reshape((1, 1, Wo, C))
     for k in range(ne):  # the edge pixels
         j = edges[k]
         q = obase + j * C
@@ -797,8 +799,8 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         if edge_inline and ix == ix and iy == iy:
             _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts)
         else:  # NaN, wrap, nearest edges: the general per-point code
-            sample_point(inp, n, ix, iy, mode, padding, cval, out, on, oi, j)
-            _stored_point(oflat, q, out, on, oi, j, wts)
+            sample_point(inp, n, ix, iy, mode, padding, cval, out, 0, 0, j)
+            _stored_point(oflat, q, out, j, wts)
 
 
 #: Output rows at least this wide are cut into column spans (:func:`_affine_spans`); narrower
@@ -828,11 +830,12 @@ def _row_coords(px, py, ax, bx, cx, ay, by, cy, i, padding):
 def _group_rows(Wo):
     """Output rows of a forward task sampled as one row of Wo·rows pixels (:func:`_sample_row`),
     so that rows narrower than ``SPAN_COLUMNS`` (never cut into spans) go through each pass a
-    group at a time instead of one by one: W2 forward 0.81x-0.82x the time of row by row (one
+    group at a time instead of one by one: W2 forward 0.81x-0.87x the time of row by row (one
     thread, interleaved; groups of 512 pixels 0.86x). Groups hold at most ``GROUP_PIXELS``
-    pixels, so that their buffers are no bigger than a 1024-wide row's (whole 60x60 images
-    measured 0.76x-0.78x but raise the peak memory of a forward by up to 0.4 MB). The backward
-    measured no faster in groups (1.02x-1.05x; one run 0.87x) and stays row by row."""
+    pixels, so that their buffers are no bigger than a 1024-wide row's (whole 60x60 images:
+    0.76x-0.78x of row by row, 0.94x of 1024-pixel groups, but with the backward in such
+    groups too W2's peak traced memory went from 7.4 to 8.1 MB). The backward measured no
+    faster in groups (1.02x-1.05x; one run 0.87x) and stays row by row."""
     return max(1, GROUP_PIXELS // Wo) if Wo < SPAN_COLUMNS else 1
 
 
@@ -883,13 +886,26 @@ def _borrowed(inp, out, cval, scratch):
                                                      borrow(e))
 
 
+def _points(oflat, obase, row):
+    """Where the general per-point code writes a row starting at ``oflat[obase]``: there for a
+    float output (``row`` is None), the float buffer ``row`` for an integer one (fixed at
+    compile time by the output's dtype)."""
+    raise NotImplementedError("compiled only: see _points_overload")
+
+
+@overload(_points, inline="always")
+def _points_overload(oflat, obase, row):
+    if isinstance(oflat.dtype, types.Float):
+        return lambda oflat, obase, row: oflat[obase:]
+    return lambda oflat, obase, row: row
+
+
 @njit(inline="always")
 def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
-                    points, own):
+                    row):
     """Rows i0 <= i < i1 of sample n of an affine forward, a group of rows at a time
-    (:func:`_group_rows`). The general per-point code writes into ``points``, flat: at the
-    group's place in it when ``own`` (it is ``out`` flat), else from its start (a float buffer
-    for an integer ``out``)."""
+    (:func:`_group_rows`); ``row`` is the float buffer of an integer ``out``, None for a float
+    one (see :func:`_points`)."""
     H, W = inp.shape[1], inp.shape[2]
     Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     flat = inp.reshape(inp.size)
@@ -905,9 +921,8 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
             _affine_rows(view[0], view[1], ax, bx, cx, ay, by, cy, i, m // Wo, Wo)
             aff = (False, 0.0, 0.0, 0.0, 0.0)
         obase = (n * Ho + i) * Wo * C
-        at = obase if own else 0
         _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval,
-                    points[at:at + m * C].reshape((1, 1, m, C)), 0, 0, view, aff)
+                    _points(oflat, obase, row), view, aff)
 
 
 @njit(fastmath=_FASTMATH)
@@ -916,7 +931,7 @@ def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
     optimises and vectorises the row loops on their own, outside the parallel loop body)."""
     inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
-                    out.reshape(out.size), True)
+                    None)
 
 
 @njit(fastmath=_FASTMATH)
@@ -929,7 +944,7 @@ def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, c
     inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     row = borrow(row)
     _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
-                    row, False)
+                    row)
 
 
 @njit(fastmath=_FASTMATH)
@@ -952,9 +967,8 @@ def _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, sc
             px[j] = unnormalize(g[j, 0], W, align_corners)
             py[j] = unnormalize(g[j, 1], H, align_corners)
         obase = (n * Ho + i) * Wo * C
-        outg = oflat[obase:obase + m * C].reshape((1, 1, m, C))
-        _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, outg, 0, 0,
-                    view, (False, 0.0, 0.0, 0.0, 0.0))
+        _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval,
+                    oflat[obase:], view, (False, 0.0, 0.0, 0.0, 0.0))
 
 
 @njit(parallel=True, cache=True)
