@@ -13,7 +13,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from warpkit.backends._simd import borrow, grad8, lerp8, prefer512
+from warpkit.backends._simd import borrow, grad8, lerp8, prefer512, restrict
 
 
 @intrinsic
@@ -59,10 +59,16 @@ def test_a_borrowed_view_shares_data_shape_and_strides():
 @njit
 def _lerp8(flat, oflat, offs, wts, base, j, q, step, lim):
     return lerp8(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
-                 np.uint64(step), np.uint64(lim))
+                 np.uint64(step), np.uint64(lim), None, None)
 
 
-def _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim):
+@njit
+def _lerp8_fill(flat, oflat, offs, wts, base, j, q, step, lim, code, fill):
+    return lerp8(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
+                 np.uint64(step), np.uint64(lim), np.int64(code), oflat.dtype.type(fill))
+
+
+def _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim, code=None, fill=None):
     """lerp8 as a loop in numpy (float64 sums: compared with a float32 tolerance)."""
     out = oflat.astype(np.float64)
     rest = 0
@@ -73,6 +79,8 @@ def _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim):
             w = wts[:, j + k].astype(np.float64)
             v = flat[[r, r + 1, r + step, r + step + 1]].astype(np.float64)
             out[q + k] = v @ w
+        elif code is not None and o == code:
+            out[q + k] = oflat.dtype.type(fill)
         else:
             rest |= 1 << k
     return out, rest
@@ -112,6 +120,24 @@ def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q
     assert rest == want_rest
     tol = 1e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
+    untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
+    assert np.all(oflat[untouched] == 9.0)
+
+
+@_eight_lanes
+def test_lerp8_stores_the_fill_in_the_lanes_of_the_code(dtype, seed, j, q, base):
+    rng, flat, offs = _lanes(dtype, seed, j, base)
+    step, lim = STEP, LIM
+    wts = rng.random((4, j + 8)).astype(dtype)
+    oflat = np.full(q + 8, 9.0, dtype)
+    code, fill = int(rng.choice([-1, -2])), float(rng.standard_normal())
+    want, want_rest = _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim, code, fill)
+    rest = _lerp8_fill(flat, oflat, offs, wts, base, j, q, step, lim, code, fill)
+    assert rest == want_rest
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
+    filled = [q + k for k in range(8) if offs[j + k] == code]
+    assert np.all(oflat[filled] == dtype(fill))
     untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
     assert np.all(oflat[untouched] == 9.0)
 
@@ -163,3 +189,34 @@ def test_prefer512_sets_the_vector_width_attribute_of_its_caller():
     attr = '"prefer-vector-width"="512"'
     assert attr in hinted.inspect_llvm(hinted.signatures[0])
     assert attr not in plain.inspect_llvm(plain.signatures[0])
+
+
+def test_restrict_marks_the_data_of_its_callers_arrays_noalias():
+    @njit
+    def hinted(a, b, k):
+        restrict()
+        for i in range(a.shape[0]):
+            a[i] = b[i] * k
+
+    @njit
+    def plain(a, b, k):
+        for i in range(a.shape[0]):
+            a[i] = b[i] * k
+
+    a, b = np.zeros(16), np.arange(16.0)
+    hinted(a, b, 2.0)
+    np.testing.assert_array_equal(a, 2.0 * b)
+    plain(a, b, 3.0)
+    np.testing.assert_array_equal(a, 3.0 * b)
+
+    def data_args(f):
+        """The parameters of the compiled function (its first ``define``) that hold the data
+        of a and b."""
+        head = next(line for line in f.inspect_llvm(f.signatures[0]).splitlines()
+                    if line.startswith("define"))
+        return [p for p in head.split(",") if p.endswith(("%arg.a.4", "%arg.b.4"))]
+
+    hinted_data, plain_data = data_args(hinted), data_args(plain)
+    assert len(hinted_data) == len(plain_data) == 2
+    assert all("noalias" in arg for arg in hinted_data)
+    assert not any("noalias" in arg for arg in plain_data)

@@ -1,7 +1,8 @@
 """Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel, 8
 one-channel pixels (and their coordinate gradients) with gathers and a prefetch for the gather,
 a view of an array that counts no references for row loops, a multiply-add that rounds the
-same at every call site for affine coordinates, and a hint for wider vectors.
+same at every call site for affine coordinates, and hints for wider vectors and for arrays
+that do not overlap.
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
@@ -19,6 +20,8 @@ fused multiply-adds allowed (``contract``), so lanes equal what the scalar path 
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 from llvmlite import ir
@@ -196,14 +199,16 @@ def _masked_store(builder, value, ptr, mask, align):
 
 
 @intrinsic
-def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim):
+def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, code, fill):
     """Bilinear of the 8 one-channel pixels j..j+7 of a row at once, with gathers.
 
     A lane k whose offset ``o = offs[j + k]`` is below ``lim`` (compared unsigned, so negative
     codes are never below it) gets ``oflat[q + k] = (flat[r]·w0 + flat[r + 1]·w1) +
     (flat[r + step]·w2 + flat[r + step + 1]·w3)`` with r = base + o and ``w = wts[:, j + k]``,
-    the rounding of :func:`lerp4` and of the scalar code; the other lanes read nothing and
-    write nothing. Returns those other lanes as a bit mask (bit k for pixel j + k).
+    the rounding of :func:`lerp4` and of the scalar code; a lane whose offset is ``code`` (an
+    int64) gets ``oflat[q + k] = fill`` (a scalar of the dtype of ``oflat``) and reads nothing;
+    the other lanes read nothing and write nothing. Returns those other lanes as a bit mask
+    (bit k for pixel j + k).
 
     ``flat`` and ``oflat`` are 1-D contiguous arrays of one float dtype, ``offs`` a 1-D
     contiguous int64 array, ``wts`` a C-contiguous (4, n) array of the float dtype; ``base``,
@@ -213,10 +218,13 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim):
     if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype == wts.dtype
             and offs.dtype == types.int64 and wts.ndim == 2):
         return None
-    sig = types.uint64(flat, oflat, offs, wts, base, j, q, step, lim)
+    fills = not isinstance(code, types.NoneType)
+    if fills and not (isinstance(code, types.Integer) and fill == oflat.dtype):
+        return None
+    sig = types.uint64(flat, oflat, offs, wts, base, j, q, step, lim, code, fill)
 
     def codegen(context, builder, signature, args):
-        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, step_v, lim_v = args
+        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, step_v, lim_v, code_v, fill_v = args
         src = context.make_array(signature.args[0])(context, builder, flat_v).data
         dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
         offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
@@ -237,8 +245,15 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim):
         top = builder.fadd(mul(v00, w[0]), mul(v01, w[1]), flags=_CONTRACT)
         bottom = builder.fadd(mul(v10, w[2]), mul(v11, w[3]), flags=_CONTRACT)
         result = builder.fadd(top, bottom, flags=_CONTRACT)
-        _masked_store(builder, result, builder.gep(dst, [q_v]), mask, item)
-        return builder.zext(builder.bitcast(builder.not_(mask), ir.IntType(8)), i64)
+        written = mask
+        if fills:
+            ivec = ir.VectorType(i64, _LANES)
+            filled = builder.icmp_signed("==", _vload(builder, offs_data, j_v, ivec, 8),
+                                         _splat(builder, code_v, ivec))
+            result = builder.select(mask, result, _splat(builder, fill_v, vec))
+            written = builder.or_(mask, filled)
+        _masked_store(builder, result, builder.gep(dst, [q_v]), written, item)
+        return builder.zext(builder.bitcast(builder.not_(written), ir.IntType(8)), i64)
 
     return sig, codegen
 
@@ -402,3 +417,29 @@ def prefer512(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
+
+
+@intrinsic
+def restrict(typingctx):
+    """Tell LLVM that the array arguments of the calling function do not overlap.
+
+    Called first thing in a non-inlined ``@njit`` function, this marks the data pointer of
+    each of its array arguments ``noalias`` (C's ``restrict``), so that LLVM vectorises its
+    loops without first testing at run time whether the arrays overlap, and without the
+    scalar copy of the loop it keeps for when they do. The caller guarantees that no memory
+    one of its arrays writes is reached through another of its arguments. On the Intel Xeon
+    machine those tests took a third of :func:`.cpu._backward_cells` on W2's 60-pixel rows.
+    Arrays inside tuple arguments are left alone, as is everything should numba ever name
+    its arguments differently (then the code is the same as without the hint).
+    """
+    def codegen(context, builder, signature, args):
+        for a in builder.function.args:  # an array ``x`` is passed as arg.x.0 ... arg.x.6
+            if _ARRAY_DATA.fullmatch(a.name) and isinstance(a.type, ir.PointerType):
+                a.add_attribute("noalias")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+#: The name numba gives the data pointer of a top-level array argument (its 5th field).
+_ARRAY_DATA = re.compile(r"arg\.[^.]+\.4")

@@ -73,7 +73,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
-from ._simd import borrow, grad8, lerp4, lerp4_writes, lerp8, muladd, prefer512, prefetch
+from ._simd import borrow, grad8, lerp4, lerp4_writes, lerp8, muladd, prefer512, prefetch, restrict
 
 
 @njit(inline="always")
@@ -671,30 +671,40 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
                + v10 * ((1.0 - fx) * fy) + v11 * (fx * fy), wts)
 
 
-def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fills):
     """The gather pass of a one-channel row: for float images, bilinear, 8 pixels at a time
     (:func:`._simd.lerp8`); a block of 8 with a pixel off the interior fast path goes through
     :func:`_gather` (which computes its interior pixels again, to the same values), as do the
-    last (j1 - j0) % 8 pixels and every other image."""
+    last (j1 - j0) % 8 pixels and every other image. With ``fills`` (a constant: a row whose
+    pixels entirely outside the image were not cut off as a span, so hold ``FILL``) lerp8 also
+    stores their ``cval`` and only the lanes from the first to the last pixel it left go
+    through :func:`_gather`: W2's forward 0.90x-0.91x the time (one thread). Rows cut into
+    spans keep the plain loop: the same loop with the fill lanes took a grey 1024x1024 image
+    1.15x-1.23x the time."""
     raise NotImplementedError("compiled only: see _gather1_overload")
 
 
-@overload(_gather1, jit_options={"fastmath": _FASTMATH})
-def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+@overload(_gather1, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
+def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                      fills):
     if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype):
-        def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+        def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                   fills):
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
 
         return gather
 
-    def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+    with_fill = isinstance(fills, types.BooleanLiteral) and fills.literal_value
+
+    def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fills):
         if mode != BILINEAR:
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
         ub = np.uint64(base)
         uW = np.uint64(WC)
         lim = np.uint64(CHECK)  # interior offsets without the flag: all four corners inside
+        fill = oflat.dtype.type(cval[0])  # what _store stores for FILL pixels
         jj = j0
         while jj + 8 <= j1:
             j = np.uint64(jj)
@@ -705,7 +715,19 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
                 p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
                 prefetch(flat, p3)
                 prefetch(flat, p3 + uW)
-            if lerp8(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj), uW, lim) != 0:
+            q = np.uint64(obase + jj)
+            if with_fill:
+                rest = lerp8(flat, oflat, offs, wts, ub, j, q, uW, lim, FILL, fill)
+                if rest != 0:  # from the first to the last lane left, pixel by pixel
+                    lo = 0
+                    while not (rest >> lo) & 1:
+                        lo += 1
+                    hi = 8
+                    while not (rest >> (hi - 1)) & 1:
+                        hi -= 1
+                    ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                                 jj + lo, jj + hi, 1)
+            elif lerp8(flat, oflat, offs, wts, ub, j, q, uW, lim, None, None) != 0:
                 ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, jj,
                              jj + 8, 1)
             jj += 8
@@ -715,10 +737,17 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
 
 
 @njit(inline="always")
-def _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
-    """:func:`_gather` with the channel count a constant for C = 1, 3 and 4."""
+def _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
+              fills):
+    """:func:`_gather` with the channel count a constant for C = 1, 3 and 4 (and, for C = 1,
+    whether the row may hold ``FILL`` pixels, see :func:`_gather1`)."""
     if C == 1:
-        ne = _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1)
+        if fills:
+            ne = _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                          True)
+        else:
+            ne = _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                          False)
     elif C == 3:
         ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 3)
     elif C == 4:
@@ -785,7 +814,8 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         B = Wo
         _pad(px, py, W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
-    ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 0, A, B, C)
+    ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 0, A, B, C,
+                   not fused)
     if fused and fills:  # after the gather: the junk 4th lane of pixel B - 1 may write into pixel B
         _fill(oflat, obase, obase + A * C, cval, wts)
         _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
@@ -1061,7 +1091,9 @@ def _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts):
     last column and row (0 <= ix < W - 1, 0 <= iy < H - 1) the flat offset of the top-left
     corner of its cell in ``offs`` (-1 for every other pixel), and for every pixel the
     float64 fractions (fx, fy) and the four weights in the dtype of ``wts``
-    (:func:`_weights`; meaningless off the interior)."""
+    (:func:`_weights`; meaningless off the interior). Its buffers never overlap
+    (:func:`._simd.restrict`: W2's backward 0.95x-0.97x the time, one thread)."""
+    restrict()
     Wm = W - 1.0
     Hm = H - 1.0
     WCf = 1.0 * (W * C)
