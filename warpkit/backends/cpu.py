@@ -1140,6 +1140,10 @@ def _backward_row_C(
     obase = (n * gout.shape[1] + i) * Wo * C
     lo = y_lo * WC  # the band's rows as offsets of cells: y_lo <= y0 < y_hi <=> lo <= o < hi
     hi = y_hi * WC
+    # the band is the whole image (one task per sample, as W2's): the scatter without the band's
+    # tests, the same additions in the same order (W2 backward 0.93x-0.95x the time with one
+    # thread, 0.97x-1.01x with two)
+    whole = y_lo <= 0 and y_hi >= H
     offs, fxs, fys, wts = cells
     _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts)
     done = 0  # the interior pixels before it have their gradient from grad8 already
@@ -1171,7 +1175,19 @@ def _backward_row_C(
                     gy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
                 dgx[j] = gx
                 dgy[j] = gy
-            if need_gin:  # weights and scatter in the image dtype (float32 in float32)
+            if need_gin and whole:  # the task owns every row: no tests per corner
+                w00 = wts[0, j]
+                w01 = wts[1, j]
+                w10 = wts[2, j]
+                w11 = wts[3, j]
+                for c in range(C):
+                    uc = np.uint64(c)
+                    g = gflat[q + uc]
+                    ginflat[p + uc] += g * w00
+                    ginflat[p + uC + uc] += g * w01
+                    ginflat[p2 + uc] += g * w10
+                    ginflat[p2 + uC + uc] += g * w11
+            elif need_gin:  # weights and scatter in the image dtype (float32 in float32)
                 w00 = wts[0, j]
                 w01 = wts[1, j]
                 w10 = wts[2, j]
