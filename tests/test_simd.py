@@ -110,34 +110,26 @@ def _lanes(dtype, seed, j, base):
 
 
 @_eight_lanes
-def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q, base):
+@pytest.mark.parametrize("fills", [False, True])
+def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q, base, fills):
+    """Lanes below lim are sampled; with a code, its lanes get the fill (reading nothing);
+    every other lane is reported and left as it was."""
     rng, flat, offs = _lanes(dtype, seed, j, base)
     step, lim = STEP, LIM
     wts = rng.random((4, j + 8)).astype(dtype)
     oflat = np.full(q + 8, 9.0, dtype)
-    want, want_rest = _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim)
-    rest = _lerp8(flat, oflat, offs, wts, base, j, q, step, lim)
-    assert rest == want_rest
-    tol = 1e-6 if dtype == np.float32 else 1e-13
-    np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
-    untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
-    assert np.all(oflat[untouched] == 9.0)
-
-
-@_eight_lanes
-def test_lerp8_stores_the_fill_in_the_lanes_of_the_code(dtype, seed, j, q, base):
-    rng, flat, offs = _lanes(dtype, seed, j, base)
-    step, lim = STEP, LIM
-    wts = rng.random((4, j + 8)).astype(dtype)
-    oflat = np.full(q + 8, 9.0, dtype)
-    code, fill = int(rng.choice([-1, -2])), float(rng.standard_normal())
+    code, fill = (int(rng.choice([-1, -2])), float(rng.standard_normal())) if fills else (None,
+                                                                                        None)
     want, want_rest = _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim, code, fill)
-    rest = _lerp8_fill(flat, oflat, offs, wts, base, j, q, step, lim, code, fill)
+    if fills:
+        rest = _lerp8_fill(flat, oflat, offs, wts, base, j, q, step, lim, code, fill)
+        filled = [q + k for k in range(8) if offs[j + k] == code]
+        assert np.all(oflat[filled] == dtype(fill))
+    else:
+        rest = _lerp8(flat, oflat, offs, wts, base, j, q, step, lim)
     assert rest == want_rest
     tol = 1e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
-    filled = [q + k for k in range(8) if offs[j + k] == code]
-    assert np.all(oflat[filled] == dtype(fill))
     untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
     assert np.all(oflat[untouched] == 9.0)
 
