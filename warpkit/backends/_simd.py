@@ -157,17 +157,17 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim):
     """The shared part of :func:`lerp8` and :func:`grad8`: the mask of lanes whose offset
     ``offs[j + k]`` is below ``lim`` (unsigned) and, for those lanes, the four corners
     flat[r], flat[r + 1], flat[r + step], flat[r + step + 1] with r = base + offs[j + k], read
-    with masked gathers (0 in the other lanes, which read nothing)."""
+    with masked gathers (0 in the other lanes, which read nothing); and the 8 offsets."""
     i1, i32, i64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
     item = context.get_abi_sizeof(elt)
     vec = ir.VectorType(elt, _LANES)
     ivec = ir.VectorType(i64, _LANES)
     mvec = ir.VectorType(i1, _LANES)
     pvec = ir.VectorType(elt.as_pointer(), _LANES)
-    o = _vload(builder, offs_data, j, ivec, 8)
-    mask = builder.icmp_unsigned("<", o, _splat(builder, lim, ivec))
+    offsets = _vload(builder, offs_data, j, ivec, 8)
+    mask = builder.icmp_unsigned("<", offsets, _splat(builder, lim, ivec))
     # lanes outside the mask get offset 0: their addresses stay harmless and unused
-    o = builder.select(mask, o, ir.Constant(ivec, [0] * _LANES))
+    o = builder.select(mask, offsets, ir.Constant(ivec, [0] * _LANES))
     nbytes = ir.Constant(ivec, [item] * _LANES)
     first = builder.add(_splat(builder, builder.ptrtoint(src, i64), ivec),
                         builder.mul(builder.add(o, _splat(builder, base, ivec)), nbytes))
@@ -184,7 +184,7 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim):
 
     corners = [gather(first), gather(builder.add(first, nbytes)), gather(below),
                gather(builder.add(below, nbytes))]
-    return mask, corners
+    return mask, corners, offsets
 
 
 def _masked_store(builder, value, ptr, mask, align):
@@ -233,8 +233,8 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, code, fill):
         elt = context.get_data_type(signature.args[1].dtype)
         item = context.get_abi_sizeof(elt)
         vec = ir.VectorType(elt, _LANES)
-        mask, (v00, v01, v10, v11) = _corners8(context, builder, src, elt, offs_data, base_v,
-                                               j_v, step_v, lim_v)
+        mask, (v00, v01, v10, v11), offsets = _corners8(context, builder, src, elt, offs_data,
+                                                        base_v, j_v, step_v, lim_v)
         i64 = ir.IntType(64)
         w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
                     vec, item) for r in range(4)]
@@ -247,9 +247,7 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, code, fill):
         result = builder.fadd(top, bottom, flags=_CONTRACT)
         written = mask
         if fills:
-            ivec = ir.VectorType(i64, _LANES)
-            filled = builder.icmp_signed("==", _vload(builder, offs_data, j_v, ivec, 8),
-                                         _splat(builder, code_v, ivec))
+            filled = builder.icmp_signed("==", offsets, _splat(builder, code_v, offsets.type))
             result = builder.select(mask, result, _splat(builder, fill_v, vec))
             written = builder.or_(mask, filled)
         _masked_store(builder, result, builder.gep(dst, [q_v]), written, item)
@@ -294,8 +292,8 @@ def grad8(typingctx, flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, li
         elt = context.get_data_type(signature.args[0].dtype)
         item = context.get_abi_sizeof(elt)
         dvec = ir.VectorType(ir.DoubleType(), _LANES)
-        mask, (v00, v01, v10, v11) = _corners8(context, builder, src, elt, offs_data, base_v,
-                                               j_v, step_v, lim_v)
+        mask, (v00, v01, v10, v11), _ = _corners8(context, builder, src, elt, offs_data,
+                                                  base_v, j_v, step_v, lim_v)
 
         def wide(v):
             return v if item == 8 else builder.fpext(v, dvec)

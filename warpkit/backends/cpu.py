@@ -671,14 +671,15 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
                + v10 * ((1.0 - fx) * fy) + v11 * (fx * fy), wts)
 
 
-def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fills):
+def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fill_lanes):
     """The gather pass of a one-channel row: for float images, bilinear, 8 pixels at a time
     (:func:`._simd.lerp8`); a block of 8 with a pixel off the interior fast path goes through
     :func:`_gather` (which computes its interior pixels again, to the same values), as do the
-    last (j1 - j0) % 8 pixels and every other image. With ``fills`` (a constant: a row whose
+    last (j1 - j0) % 8 pixels and every other image. With ``fill_lanes`` (a constant: a row whose
     pixels entirely outside the image were not cut off as a span, so hold ``FILL``) lerp8 also
     stores their ``cval`` and only the lanes from the first to the last pixel it left go
-    through :func:`_gather`: W2's forward 0.90x-0.91x the time (one thread). Rows cut into
+    through :func:`_gather`: W2's forward 0.90x-0.91x the time with one thread (1.00x
+    with two). Rows cut into
     spans keep the plain loop: the same loop with the fill lanes took a grey 1024x1024 image
     1.15x-1.23x the time."""
     raise NotImplementedError("compiled only: see _gather1_overload")
@@ -686,18 +687,18 @@ def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
 
 @overload(_gather1, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
 def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
-                      fills):
+                      fill_lanes):
     if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype):
         def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
-                   fills):
+                   fill_lanes):
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
 
         return gather
 
-    with_fill = isinstance(fills, types.BooleanLiteral) and fills.literal_value
+    with_fill = isinstance(fill_lanes, types.BooleanLiteral) and fill_lanes.literal_value
 
-    def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fills):
+    def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fill_lanes):
         if mode != BILINEAR:
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
@@ -738,11 +739,11 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
 
 @njit(inline="always")
 def _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
-              fills):
+              fill_lanes):
     """:func:`_gather` with the channel count a constant for C = 1, 3 and 4 (and, for C = 1,
     whether the row may hold ``FILL`` pixels, see :func:`_gather1`)."""
     if C == 1:
-        if fills:
+        if fill_lanes:
             ne = _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
                           True)
         else:
@@ -1140,9 +1141,9 @@ def _backward_row_C(
     obase = (n * gout.shape[1] + i) * Wo * C
     lo = y_lo * WC  # the band's rows as offsets of cells: y_lo <= y0 < y_hi <=> lo <= o < hi
     hi = y_hi * WC
-    # the band is the whole image (one task per sample, as W2's): the scatter without the band's
-    # tests, the same additions in the same order (W2 backward 0.93x-0.95x the time with one
-    # thread, 0.97x-1.01x with two)
+    # the band is the whole image (one task per sample, as W2's): the scatter with its tests
+    # constant, the same additions in the same order (W2 backward 0.93x-0.95x the time with
+    # one thread, 0.97x-1.01x with two)
     whole = y_lo <= 0 and y_hi >= H
     offs, fxs, fys, wts = cells
     _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts)
@@ -1176,33 +1177,10 @@ def _backward_row_C(
                 dgx[j] = gx
                 dgy[j] = gy
             if need_gin and whole:  # the task owns every row: no tests per corner
-                w00 = wts[0, j]
-                w01 = wts[1, j]
-                w10 = wts[2, j]
-                w11 = wts[3, j]
-                for c in range(C):
-                    uc = np.uint64(c)
-                    g = gflat[q + uc]
-                    ginflat[p + uc] += g * w00
-                    ginflat[p + uC + uc] += g * w01
-                    ginflat[p2 + uc] += g * w10
-                    ginflat[p2 + uC + uc] += g * w11
-            elif need_gin:  # weights and scatter in the image dtype (float32 in float32)
-                w00 = wts[0, j]
-                w01 = wts[1, j]
-                w10 = wts[2, j]
-                w11 = wts[3, j]
-                top = o >= lo and o < hi
-                bottom = o + WC >= lo and o + WC < hi
-                for c in range(C):
-                    uc = np.uint64(c)
-                    g = gflat[q + uc]
-                    if top:
-                        ginflat[p + uc] += g * w00
-                        ginflat[p + uC + uc] += g * w01
-                    if bottom:
-                        ginflat[p2 + uc] += g * w10
-                        ginflat[p2 + uC + uc] += g * w11
+                _scatter_cell(ginflat, gflat, wts, j, p, p2, q, C, True, True)
+            elif need_gin:
+                _scatter_cell(ginflat, gflat, wts, j, p, p2, q, C, o >= lo and o < hi,
+                              o + WC >= lo and o + WC < hi)
             continue
         ix = px[j]
         iy = py[j]
@@ -1221,6 +1199,27 @@ def _backward_row_C(
                                              gin, n, need_gin, y_lo, y_hi)
             dgx[j] = gx
             dgy[j] = gy
+
+
+@njit(inline="always")
+def _scatter_cell(ginflat, gflat, wts, j, p, p2, q, C, top, bottom):
+    """Add the output gradient ``gflat[q:q+C]`` of interior pixel j, times its weights
+    ``wts[:, j]``, into the cell whose rows start at p and p2 (in the image dtype: float32 in
+    float32), its top corners only when ``top``, its bottom ones only when ``bottom``."""
+    w00 = wts[0, j]
+    w01 = wts[1, j]
+    w10 = wts[2, j]
+    w11 = wts[3, j]
+    uC = np.uint64(C)
+    for c in range(C):
+        uc = np.uint64(c)
+        g = gflat[q + uc]
+        if top:
+            ginflat[p + uc] += g * w00
+            ginflat[p + uC + uc] += g * w01
+        if bottom:
+            ginflat[p2 + uc] += g * w10
+            ginflat[p2 + uC + uc] += g * w11
 
 
 @njit(inline="always")
