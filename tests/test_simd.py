@@ -1,5 +1,6 @@
 """The LLVM-IR helpers of the CPU kernels: ``borrow`` gives a view that shares the data,
 shape and strides of its array and holds no reference (null meminfo), slices included;
+``head_view`` is the first items of a contiguous array in a shape, also without a reference;
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
 rest alone."""
 
@@ -13,7 +14,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from warpkit.backends._simd import borrow, grad8, lerp8, prefer512, restrict
+from warpkit.backends._simd import borrow, grad8, head_view, lerp8, prefer512, restrict
+from warpkit.backends.cpu import _head
 
 
 @intrinsic
@@ -54,6 +56,43 @@ def test_a_borrowed_view_shares_data_shape_and_strides():
     assert base[2, 3] == -100.0
     assert shape == a.shape and strides == a.strides
     assert total == a.sum()
+
+
+@njit
+def _head_2d(a, r, c, value):
+    v = _head(a, (r, c))
+    if v.size:
+        v[r - 1, c - 1] = value
+    return v.copy(), _meminfo(v), v.strides
+
+
+@njit
+def _head_4d(a, shape):
+    return head_view(a, shape).copy()
+
+
+@settings(max_examples=30, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64, np.int64, np.uint8]),
+       rows=st.integers(1, 5), cols=st.integers(1, 9), r=st.integers(0, 5), c=st.integers(0, 9))
+def test_head_view_is_the_first_items_in_the_shape_asked(dtype, rows, cols, r, c):
+    a = np.arange(rows * cols).astype(dtype).reshape(rows, cols)
+    if r * c > a.size:
+        with pytest.raises(ValueError, match="more items"):
+            _head_2d(a, r, c, 7)
+        return
+    expected = a.ravel()[:r * c].reshape(r, c).copy()
+    got, meminfo, strides = _head_2d(a, r, c, 7)
+    if r * c:
+        expected[r - 1, c - 1] = 7
+        assert a.ravel()[r * c - 1] == 7  # a view: the write went through
+    np.testing.assert_array_equal(got, expected)
+    assert meminfo == 0
+    assert strides == (c * a.itemsize, a.itemsize)  # C order
+
+
+def test_head_view_takes_any_number_of_dimensions():
+    a = np.arange(30.0)
+    np.testing.assert_array_equal(_head_4d(a, (1, 2, 3, 4)), a[:24].reshape(1, 2, 3, 4))
 
 
 @njit

@@ -73,7 +73,18 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from .._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS, build
-from ._simd import borrow, grad8, lerp4, lerp4_writes, lerp8, muladd, prefer512, prefetch, restrict
+from ._simd import (
+    borrow,
+    grad8,
+    head_view,
+    lerp4,
+    lerp4_writes,
+    lerp8,
+    muladd,
+    prefer512,
+    prefetch,
+    restrict,
+)
 
 
 @njit(inline="always")
@@ -233,8 +244,21 @@ def _scratch_view(scratch, m):
     """The first m pixels of row buffers of :func:`_scratch` (for a group of rows, see
     :func:`_group_rows`), C-contiguous like them."""
     px, py, offs, wts, edges = scratch
-    return (px[:m], py[:m], offs[:m + PREFETCH], wts.reshape(wts.size)[:4 * m].reshape((4, m)),
+    return (px[:m], py[:m], offs[:m + PREFETCH], _head(wts, (4, m)),
             edges[:m])
+
+
+@njit(inline="always")
+def _head(a, shape):
+    """The first items of the C-contiguous ``a`` (in C order) as a C-contiguous array of
+    ``shape``, checked against ``a``'s size, without a reshape's call
+    (:func:`._simd.head_view`: W3 0.90x-0.92x the time, W2's forward 0.97x-0.98x)."""
+    m = 1
+    for d in shape:
+        m *= d
+    if m > a.size:
+        raise ValueError("_head: the shape asks for more items than the array holds")
+    return head_view(a, shape)
 
 
 @njit(inline="always")
@@ -821,7 +845,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         _fill(oflat, obase, obase + A * C, cval, wts)
         _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
     edge_inline = mode == BILINEAR and padding != WRAP
-    out = points[:Wo * C].reshape((1, 1, Wo, C))
+    out = _head(points, (1, 1, Wo, C))
     for k in range(ne):  # the edge pixels
         j = edges[k]
         q = obase + j * C
