@@ -1288,11 +1288,21 @@ def _backward_pass(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gi
     raise NotImplementedError("compiled only: see _backward_pass_overload")
 
 
-@overload(_backward_pass, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
+@overload(_backward_pass, prefer_literal=True,
+          jit_options={"fastmath": _FASTMATH, "_nrt": False})
 def _backward_pass_overload(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
                             ginflat, need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells, C):
     """A constant ``C`` is compiled into the loops; other channel counts get one function with
-    ``C`` a run-time value."""
+    ``C`` a run-time value.
+
+    Compiled without reference counting (``_nrt=False``; it allocates nothing and every array
+    it gets is a view that holds no reference, :func:`._simd.borrow`): numba placed the
+    increfs and decrefs of its ~15 array arguments differently with the process's string hash
+    seed (``PYTHONHASHSEED``), with some seeds inside the pixel loops, where each call spills
+    the loops' registers: W2's backward then took 2x the time (0.49x with the flag, seed 3),
+    and the numba cache kept whichever code the first process made. With the flag the code is
+    the same for every seed (``tests/test_compiled.py``), and 0.92x the time of the best seed's
+    (one thread)."""
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
     lanes8 = nc == 1 and flat.dtype == gflat.dtype  # float images: grad8
 
