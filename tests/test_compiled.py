@@ -1,9 +1,9 @@
 """Properties of the CPU kernels' machine code that no output can show.
 
-The backward's row pass is compiled without reference counting: numba's placement of the
-increfs and decrefs of its ~15 array arguments depends on the process's string hash seed, and
-with some seeds they stayed inside its pixel loops, where each call spills the loop's
-registers (W2's backward ran 2x slower, and the numba cache kept that code)."""
+The backward's row pass is compiled without reference counting: numba placed the increfs and
+decrefs of its ~15 array arguments by the process's string hash seed, and with one seed of
+four tried they stayed inside its pixel loops, where each call spills the loops' registers
+(W2's backward ran 2x slower, and the numba cache kept that code)."""
 
 from __future__ import annotations
 

@@ -376,7 +376,7 @@ def head_view(typingctx, arr, shape):
     array of ``shape`` (a tuple of integers) that holds no reference, like :func:`borrow`.
 
     ``arr.reshape`` calls a C helper (``numba_attempt_nocopy_reshape``) that LLVM cannot
-    remove, about 40 ns a call, which the row loops paid three times per row. The caller
+    remove; the row loops made three such calls a row (perf: ~4% of W3's time). The caller
     guarantees that ``prod(shape) <= arr.size`` (:func:`.cpu._head` checks it) and that
     ``arr`` outlives the view.
     """

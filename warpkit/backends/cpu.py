@@ -244,8 +244,7 @@ def _scratch_view(scratch, m):
     """The first m pixels of row buffers of :func:`_scratch` (for a group of rows, see
     :func:`_group_rows`), C-contiguous like them."""
     px, py, offs, wts, edges = scratch
-    return (px[:m], py[:m], offs[:m + PREFETCH], _head(wts, (4, m)),
-            edges[:m])
+    return px[:m], py[:m], offs[:m + PREFETCH], _head(wts, (4, m)), edges[:m]
 
 
 @njit(inline="always")
@@ -1295,14 +1294,15 @@ def _backward_pass_overload(inp, flat, gout, gflat, n, i, px, py, mode, padding,
     """A constant ``C`` is compiled into the loops; other channel counts get one function with
     ``C`` a run-time value.
 
-    Compiled without reference counting (``_nrt=False``; it allocates nothing and every array
-    it gets is a view that holds no reference, :func:`._simd.borrow`): numba placed the
-    increfs and decrefs of its ~15 array arguments differently with the process's string hash
-    seed (``PYTHONHASHSEED``), with some seeds inside the pixel loops, where each call spills
-    the loops' registers: W2's backward then took 2x the time (0.49x with the flag, seed 3),
-    and the numba cache kept whichever code the first process made. With the flag the code is
-    the same for every seed (``tests/test_compiled.py``), and 0.92x the time of the best seed's
-    (one thread)."""
+    Compiled without reference counting (``_nrt=False``: it allocates nothing and keeps or
+    returns no array, and its caller holds every array it gets for the whole call): numba
+    placed the increfs and decrefs of its ~15 array arguments by the process's string hash
+    seed (``PYTHONHASHSEED``), with one seed of the four tried inside the pixel loops, where
+    each call spills the loops' registers; W2's backward then took 2x the time, and the numba
+    cache kept whichever code the first process made. Without them there is nothing left to
+    place (``tests/test_compiled.py`` checks that the code calls no NRT function): seeds 1 and
+    3 gave the same code, W2's backward 0.49x the time of seed 3's code before and 0.92x of
+    seed 1's (one thread)."""
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
     lanes8 = nc == 1 and flat.dtype == gflat.dtype  # float images: grad8
 
