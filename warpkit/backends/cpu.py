@@ -701,10 +701,9 @@ def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
     last (j1 - j0) % 8 pixels and every other image. With ``fill_lanes`` (a constant: a row whose
     pixels entirely outside the image were not cut off as a span, so hold ``FILL``) lerp8 also
     stores their ``cval`` and only the lanes from the first to the last pixel it left go
-    through :func:`_gather`: W2's forward 0.90x-0.91x the time with one thread (1.00x
-    with two). Rows cut into
-    spans keep the plain loop: the same loop with the fill lanes took a grey 1024x1024 image
-    1.15x-1.23x the time."""
+    through :func:`_gather`: W2's forward 0.90x-0.91x the time with one thread (1.00x with
+    two). Rows cut into spans keep the plain loop: the same loop with the fill lanes took a
+    grey 1024x1024 image 1.15x-1.23x the time."""
     raise NotImplementedError("compiled only: see _gather1_overload")
 
 
