@@ -1,9 +1,11 @@
 """Image files in and out: PNG, JPEG, TIFF; 8 and 16 bit; gray, gray+alpha, RGB, RGBA.
 
-Reading and writing go through ``imageio.v3`` (a scikit-image dependency). Pillow, imageio's
-PNG plugin, reads 16-bit colour PNGs as 8 bit and cannot write them, so those (bit depth 16
-with 2, 3 or 4 channels) are encoded and decoded here with :mod:`zlib` and a small numba
-un-filter. Arrays are channels-last: (H, W) gray or (H, W, C) with C in 1..4.
+Reading and writing go through ``imageio.v3`` (a scikit-image dependency), imported on the
+first read or write: its import takes ~50 ms, which ``import warpkit`` and a first ``warp()``
+(about 1 s with a warm numba cache) need not pay. Pillow, imageio's PNG plugin, reads 16-bit
+colour PNGs as 8 bit and cannot write them, so those (bit depth 16 with 2, 3 or 4 channels) are
+encoded and decoded here with :mod:`zlib` and a small numba un-filter. Arrays are
+channels-last: (H, W) gray or (H, W, C) with C in 1..4.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import struct
 import warnings
 import zlib
 from pathlib import Path
+from types import ModuleType
 
-import imageio.v3 as iio
 import numpy as np
 from numba import njit
 
@@ -25,6 +27,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOR_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
+
+
+def _imageio() -> ModuleType:
+    """``imageio.v3``, imported on first use (see the module docstring)."""
+    import imageio.v3
+
+    return imageio.v3
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -55,7 +64,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             return _read_png16(path)
         with warnings.catch_warnings():  # imageio's plugin search warns about legacy plugins
             warnings.simplefilter("ignore", DeprecationWarning)
-            image = iio.imread(path)
+            image = _imageio().imread(path)
     except Exception as exc:  # decoders raise many types; report one clear error
         raise ValueError(f"{path}: cannot read image ({_first_line(exc)})") from exc
     image = np.asarray(image)
@@ -108,7 +117,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         _write_png16(path, image)
         return
     try:
-        iio.imwrite(path, image)
+        _imageio().imwrite(path, image)
     except OSError:
         raise
     except Exception as exc:
