@@ -6,6 +6,7 @@ mode, padding and channel count, with and without the 4-lane rounding step."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,3 +57,51 @@ def test_half_integers_round_to_even_beyond_two_to_the_51():
     got = np.empty((1, 1, 2, 1), np.int64)
     cpu.affine_sample_int(x, theta, got, 0, 0, True, np.zeros(1), np.empty(0))
     assert got[0, 0, :, 0].tolist() == [2**51 + 2, 2**51 + 2]  # 2**51 + 1.5 and + 2.5: to even
+
+
+def _source_points(theta: np.ndarray, hw: tuple[int, int], out_hw: tuple[int, int]):
+    """(ix, iy) in input pixels of every output pixel (align_corners=False), float64."""
+    (H, W), (ho, wo) = hw, out_hw
+    xs = (2 * np.arange(wo) + 1) / wo - 1
+    ys = (2 * np.arange(ho) + 1) / ho - 1
+    X, Y = np.meshgrid(xs, ys)
+    gx = theta[..., 0, 0, None, None] * X + theta[..., 0, 1, None, None] * Y + theta[..., 0, 2,
+                                                                                     None, None]
+    gy = theta[..., 1, 0, None, None] * X + theta[..., 1, 1, None, None] * Y + theta[..., 1, 2,
+                                                                                     None, None]
+    return ((gx + 1) * W - 1) / 2, ((gy + 1) * H - 1) / 2
+
+
+@pytest.mark.parametrize("c", [3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
+@pytest.mark.parametrize("case", ["whole rows inside", "rotated", "last cell"])
+def test_interior_spans_store_the_float_kernel_rounded(case, dtype, c):
+    """Rows wide enough to be cut into spans (cpu.SPAN_COLUMNS), whose strictly interior
+    pixels take the integer images' span gather: spans that end their row, spans between edge
+    and fill pixels, and a span through the last cell of the last image (where the 4-lane step
+    would read past the array)."""
+    rng = np.random.default_rng(7)
+    n, H, W, ho, wo = 2, 30, 40, 12, cpu.SPAN_COLUMNS + 16
+    info = np.iinfo(dtype)
+    x = rng.integers(info.min, info.max, (n, H, W, c), endpoint=True).astype(dtype)
+    if case == "whole rows inside":  # zoomed in: every pixel strictly inside
+        theta = np.array([[0.5, 0.0, 0.1], [0.0, 0.5, -0.1]])
+    elif case == "rotated":
+        a = np.radians(30.0)
+        theta = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0]]) / 0.9
+    else:  # the bottom rows of the image, up to its last column
+        theta = np.array([[1.0, 0.0, 0.0], [0.0, 0.05, 0.93]])
+    theta = np.repeat(theta[None], n, axis=0)
+    ix, iy = _source_points(theta, (H, W), (ho, wo))
+    inside = (ix >= 0) & (ix < W - 1) & (iy >= 0) & (iy < H - 1)
+    assert inside.sum(axis=-1).max() >= cpu.SPAN_COLUMNS // 2  # long interior spans
+    if case == "last cell":
+        assert (inside & (ix >= W - 2) & (iy >= H - 2))[-1].any()
+    codes = (V.mode_code("bilinear"), V.padding_code("zeros"), False)
+    cval = np.full(c, 3.0)
+    work = np.empty(0, _work_dtype(np.dtype(dtype)))
+    f = np.empty((n, ho, wo, c), work.dtype)
+    cpu.affine_sample(x, theta, f, *codes, cval)
+    got = np.full((n, ho, wo, c), 7, dtype)
+    cpu.affine_sample_int(x, theta, got, *codes, cval, work)
+    np.testing.assert_array_equal(got, _rounded(f, np.dtype(dtype)))

@@ -6,6 +6,8 @@ rest alone."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,7 +16,15 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from warpkit.backends._simd import borrow, grad8, head_view, lerp8, prefer512, restrict
+from warpkit.backends._simd import (
+    borrow,
+    grad8,
+    head_view,
+    lerp8,
+    noinline,
+    prefer512,
+    restrict,
+)
 from warpkit.backends.cpu import _head
 
 
@@ -220,6 +230,39 @@ def test_prefer512_sets_the_vector_width_attribute_of_its_caller():
     attr = '"prefer-vector-width"="512"'
     assert attr in hinted.inspect_llvm(hinted.signatures[0])
     assert attr not in plain.inspect_llvm(plain.signatures[0])
+
+
+def test_noinline_keeps_its_caller_out_of_line():
+    @njit
+    def kept(a):
+        noinline()
+        a[0] += 1.0
+
+    @njit
+    def free(a):
+        a[0] += 1.0
+
+    @njit
+    def calls_kept(a):
+        kept(a)
+
+    @njit
+    def calls_free(a):
+        free(a)
+
+    a = np.zeros(2)
+    calls_kept(a)
+    calls_free(a)
+    np.testing.assert_array_equal(a, [2.0, 0.0])
+
+    def calls(f, name):
+        """Whether the compiled ``f`` calls the function ``name`` (numba's mangled names hold
+        the length of the name before it)."""
+        ir = f.inspect_llvm(f.signatures[0])
+        return re.search(rf"call [^\n]*@_ZN\S*\D{len(name)}{name}B", ir) is not None
+
+    assert calls(calls_kept, "kept")
+    assert not calls(calls_free, "free")  # LLVM inlines a small function without the hint
 
 
 def test_restrict_marks_the_data_of_its_callers_arrays_noalias():

@@ -450,6 +450,21 @@ def prefer512(typingctx):
 
 
 @intrinsic
+def noinline(typingctx):
+    """Keep the calling function out of line.
+
+    LLVM inlines a small function with one call site into its caller, where its loop then
+    shares the caller's registers and spills; a row pass meant to run as a function of its own
+    calls this first thing, which sets the function attribute ``noinline`` on it.
+    """
+    def codegen(context, builder, signature, args):
+        builder.function.attributes.add("noinline")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@intrinsic
 def restrict(typingctx):
     """Tell LLVM that the array arguments of the calling function do not overlap.
 
