@@ -1,7 +1,10 @@
 """The CPU backward ops give bit-identical results for any thread count and run.
 
 The dU scatter is where a race would show: each configuration runs in a fresh subprocess with
-``NUMBA_NUM_THREADS`` set (numba reads it at import), which prints a sha256 per result.
+``NUMBA_NUM_THREADS`` set (numba reads it at import), which prints a sha256 per result. The
+forward ops, whose every output pixel one task writes, are checked in one process against one
+thread (``test_serial.py``): compiling them here as well took the first subprocess, with an
+empty numba cache, 189 s instead of 116 s.
 """
 
 from __future__ import annotations
@@ -36,8 +39,6 @@ for n, (h, w, ho, wo) in ((1, (48, 40, 56, 44)), (3, (24, 20, 30, 18))):
             out[key + "-affine-gin"], out[key + "-affine-gtheta"] = digest(gi), digest(gt)
             gi, gg = wk.grid_sample_backward(g, x, grid, **kw)
             out[key + "-grid-gin"], out[key + "-grid-ggrid"] = digest(gi), digest(gg)
-            out[key + "-affine-out"] = digest(wk.affine_sample(x, theta, (ho, wo), **kw))
-            out[key + "-grid-out"] = digest(wk.grid_sample(x, grid, **kw))
 import numba
 out["threads"] = numba.get_num_threads()
 print(json.dumps(out))
@@ -57,7 +58,7 @@ def test_backward_bit_identical_across_threads_and_runs():
     one, two_a, two_b = _run(1), _run(2), _run(2)
     assert one.pop("threads") == 1
     assert two_a.pop("threads") == 2 and two_b.pop("threads") == 2
-    assert len(one) == 2 * 2 * 3 * 6
+    assert len(one) == 2 * 2 * 3 * 4
     for key in one:
         assert two_a[key] == one[key], f"{key}: 2 threads differ from 1 thread"
         assert two_b[key] == two_a[key], f"{key}: two runs with 2 threads differ"
