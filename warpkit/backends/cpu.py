@@ -44,10 +44,12 @@ of classifying every column). Narrower rows are sampled a group at a time in the
 overwritten by the next pixel; float64 measured faster in scalars; integer images are stored
 rounded from it and from the scalar paths, :func:`_store`, with no float row and rounding pass:
 W1u8 0.91x the time), and the source rows of the pixel ``PREFETCH`` columns ahead are
-prefetched. The gather fills outside pixels with the fill value and lists the rest; only those
-go through a last pass: edge pixels with checked reads, and only NaN, wrap and nearest-mode
-edges through the general per-point code. A backward row works the same way: a vectorised pass
-finds the interior pixels' cells, fractions and weights (:func:`_backward_cells`), then one
+prefetched. In integer images the strictly interior span of such a row has a gather loop of its
+own, which skips the per-pixel codes (:func:`_gather_span`, W1u8 0.93x-0.96x). The gather fills
+outside pixels with the fill value and lists the rest; only those go through a last pass: edge
+pixels with checked reads, and only NaN, wrap and nearest-mode edges through the general
+per-point code. A backward row works the same way: a vectorised pass finds the interior
+pixels' cells, fractions and weights (:func:`_backward_cells`), then one
 loop per channel count (:func:`_backward_pass`) computes the coordinate gradients and scatters,
 in output-pixel order, with edge pixels inline (:func:`_edge_backward`). Weights are computed
 in the output dtype from float64 fractions (coordinates stay float64, which integer images
