@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference as R
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,19 +60,6 @@ def test_half_integers_round_to_even_beyond_two_to_the_51():
     assert got[0, 0, :, 0].tolist() == [2**51 + 2, 2**51 + 2]  # 2**51 + 1.5 and + 2.5: to even
 
 
-def _source_points(theta: np.ndarray, hw: tuple[int, int], out_hw: tuple[int, int]):
-    """(ix, iy) in input pixels of every output pixel (align_corners=False), float64."""
-    (H, W), (ho, wo) = hw, out_hw
-    xs = (2 * np.arange(wo) + 1) / wo - 1
-    ys = (2 * np.arange(ho) + 1) / ho - 1
-    X, Y = np.meshgrid(xs, ys)
-    gx = theta[..., 0, 0, None, None] * X + theta[..., 0, 1, None, None] * Y + theta[..., 0, 2,
-                                                                                     None, None]
-    gy = theta[..., 1, 0, None, None] * X + theta[..., 1, 1, None, None] * Y + theta[..., 1, 2,
-                                                                                     None, None]
-    return ((gx + 1) * W - 1) / 2, ((gy + 1) * H - 1) / 2
-
-
 @pytest.mark.parametrize("c", [3, 4])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16])
 @pytest.mark.parametrize("case", ["whole rows inside", "rotated", "last cell"])
@@ -92,7 +80,8 @@ def test_interior_spans_store_the_float_kernel_rounded(case, dtype, c):
     else:  # the bottom rows of the image, up to its last column
         theta = np.array([[1.0, 0.0, 0.0], [0.0, 0.05, 0.93]])
     theta = np.repeat(theta[None], n, axis=0)
-    ix, iy = _source_points(theta, (H, W), (ho, wo))
+    grid = R.affine_grid(theta, (n, ho, wo))
+    ix, iy = R.unnormalize(grid[..., 0], W, False)[0], R.unnormalize(grid[..., 1], H, False)[0]
     inside = (ix >= 0) & (ix < W - 1) & (iy >= 0) & (iy < H - 1)
     assert inside.sum(axis=-1).max() >= cpu.SPAN_COLUMNS // 2  # long interior spans
     if case == "last cell":

@@ -2,7 +2,7 @@
 
 Reading and writing go through ``imageio.v3`` (a scikit-image dependency), imported on the first
 read or write: its import takes ~50 ms, which ``import warpkit`` and a first ``warp()``
-(0.5-0.9 s with a warm numba cache on the 2-core test machine) need not pay. Pillow, imageio's PNG
+(0.46-0.93 s with a warm numba cache on the 2-core test machine) need not pay. Pillow, imageio's PNG
 plugin, reads 16-bit colour PNGs as 8 bit and cannot write them, so those (bit depth 16 with 2,
 3 or 4 channels) are encoded and decoded here with :mod:`zlib` and a small numba un-filter.
 Arrays are channels-last: (H, W) gray or (H, W, C) with C in 1..4.

@@ -783,7 +783,7 @@ def _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0
     return ne
 
 
-def _gather_span(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
+def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     """The gather pass over columns j0 <= j < j1 of an affine row of an integer image that
     all lie strictly inside the image (:func:`_classify_interior`'s): every pixel bilinear
     from its four corners, without the codes and flags of :func:`_gather_row_C`, and the
@@ -793,25 +793,30 @@ def _gather_span(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
     slower than the gather it replaces). On the Intel Xeon machine W1u8 took 0.93x-0.96x the
     time of the one gather over the row in 9 of 10 A/B runs, one and two threads (1.03x in
     one), outputs identical; unrolled by two, 1.08x-1.16x. Float images measured no gain (W1
-    0.97x-1.00x, W3 1.00x-1.06x) and keep the one gather. For 3 or 4 channels with
-    :func:`._simd.lerp4`'s dtypes; any other image goes through :func:`_gather_C` (whose codes
-    never send an interior pixel to the edge pass)."""
+    0.97x-1.00x, W3 1.00x-1.06x) and keep the one gather. Only for what :func:`_spans_apart`
+    admits (C, a constant, 3 or 4); for other types, which are typed through it but never
+    take it, a stub that raises."""
     raise NotImplementedError("compiled only: see _gather_span_overload")
 
 
+def _span_loop(flat, oflat, wts) -> bool:
+    """Whether the interior span of a row goes through :func:`_gather_span`, for the numba
+    array types of the image, the output and the weights: an integer output that the 4-lane
+    step writes (:func:`._simd.lerp4_writes`)."""
+    return isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype,
+                                                                    wts.dtype)
+
+
 @overload(_gather_span, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
-def _gather_span_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
-                          j1, C):
+def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
-    if not (nc in (3, 4) and wts.dtype.bitwidth == 32
-            and lerp4_writes(flat.dtype, oflat.dtype, wts.dtype)):
-        def general(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
-            return _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
-                             j1, C, False)
+    if nc not in (3, 4) or not _span_loop(flat, oflat, wts):
+        def unreachable(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
+            raise AssertionError("the span loop does not take these types")
 
-        return general
+        return unreachable
 
-    def span(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
+    def span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
         noinline()
         uC = np.uint64(nc)
         ub = np.uint64(base)
@@ -835,7 +840,6 @@ def _gather_span_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, e
                 _lerp_scalar(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j],
                              wts[3, j], nc, wts)
             q += uC
-        return ne
 
     return span
 
@@ -856,29 +860,17 @@ def _fill(oflat, lo, hi, cval, wts):
             _store(oflat, np.uint64(q + k), cval[k], wts)
 
 
-def _integers(oflat):
-    """Whether ``oflat`` holds integers (a constant at compile time)."""
-    raise NotImplementedError("compiled only: see _integers_overload")
+def _spans_apart(flat, oflat, wts, C):
+    """Whether :func:`_sample_row` gathers a row's interior span through :func:`_gather_span`:
+    3 or 4 channels of the types of :func:`_span_loop` (those a constant at compile time)."""
+    raise NotImplementedError("compiled only: see _spans_apart_overload")
 
 
-@overload(_integers, inline="always")
-def _integers_overload(oflat):
-    answer = isinstance(oflat.dtype, types.Integer)
-    return lambda oflat: answer
-
-
-@njit(inline="always")
-def _span_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
-    """:func:`_gather_span` with the channel count a constant for C = 3 and 4; the other
-    channel counts through :func:`_gather_C`."""
-    if C == 3:
-        return _gather_span(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
-                            j1, 3)
-    if C == 4:
-        return _gather_span(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
-                            j1, 4)
-    return _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
-                     False)
+@overload(_spans_apart, inline="always")
+def _spans_apart_overload(flat, oflat, wts, C):
+    if not _span_loop(flat, oflat, wts):
+        return lambda flat, oflat, wts, C: False
+    return lambda flat, oflat, wts, C: C == 3 or C == 4
 
 
 @njit(inline="always")
@@ -922,13 +914,16 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         B = Wo
         _pad(px, py, W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
-    if fused and b < c and (C == 3 or C == 4) and _integers(oflat):  # see _gather_span
+    if fused and b < c and _spans_apart(flat, oflat, wts, C):
         ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, 0, A, b, C,
                        False)
         # with 3 channels lerp4 writes a 4th lane into the next pixel, which the gather after
         # the span or a fill writes after it, unless the span ends the row
         e = c - 1 if c == Wo and C == 3 else c
-        ne = _span_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, b, e, C)
+        if C == 3:
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 3)
+        else:
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4)
         ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, e, B, C,
                        False)
     else:
