@@ -572,6 +572,15 @@ def _lerp4_overload(flat, oflat, p, p2, step, q, a, b, c, d):
 
 
 @njit(inline="always")
+def _lane_limit(flat, base, WC, C, junk):
+    """The cell offsets (unsigned, from ``base``) below which :func:`._simd.lerp4` may read a
+    cell of ``flat``: with a ``junk`` 4th lane (C = 3) it reads the next pixel's first channel
+    after the cell's last corner, inside the array for every cell but the last one of the last
+    image; without one, every cell (``CHECK``, which no plain offset reaches)."""
+    return np.uint64(max(flat.shape[0] - base - WC - 2 * C, 0) if junk else CHECK)
+
+
+@njit(inline="always")
 def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
                   lanes4):
     """Gather pass over columns j0 <= j < j1 of a row: every pixel with
@@ -599,7 +608,7 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne
     # next pixel of this row writes after it (so never for the row's last pixel)
     vector = (C == 3 or C == 4) and lanes4
     junk = vector and C == 3
-    ulim = np.uint64(max(flat.shape[0] - base - WC - 2 * C, 0) if junk else CHECK)
+    ulim = _lane_limit(flat, base, WC, C, junk)
     ulast = np.uint64(0) if junk else ulim
     for jj in range(j0, j1):
         j = np.uint64(jj)  # unsigned: no negative-index wraparound
@@ -821,9 +830,8 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
         uC = np.uint64(nc)
         ub = np.uint64(base)
         uWC = np.uint64(WC)
-        # with 3 channels the 4th lane reads the next pixel's first channel: inside the array
-        # for every cell but the last one of the last image (see _gather_row_C)
-        ulim = np.uint64(max(flat.shape[0] - base - WC - 2 * nc, 0) if nc == 3 else CHECK)
+        # every cell but the last one of the last image, with 3 channels
+        ulim = _lane_limit(flat, base, WC, nc, nc == 3)
         q = np.uint64(obase + j0 * nc)
         ahead = max(j0, j1 - PREFETCH)
         for jj in range(j0, j1):
