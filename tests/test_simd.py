@@ -17,6 +17,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from warpkit.backends._simd import (
+    alwaysinline,
     borrow,
     grad8,
     head_view,
@@ -255,14 +256,58 @@ def test_noinline_keeps_its_caller_out_of_line():
     calls_free(a)
     np.testing.assert_array_equal(a, [2.0, 0.0])
 
-    def calls(f, name):
-        """Whether the compiled ``f`` calls the function ``name`` (numba's mangled names hold
-        the length of the name before it)."""
-        ir = f.inspect_llvm(f.signatures[0])
-        return re.search(rf"call [^\n]*@_ZN\S*\D{len(name)}{name}B", ir) is not None
+    assert _calls(calls_kept, "kept")
+    assert not _calls(calls_free, "free")  # LLVM inlines a small function without the hint
 
-    assert calls(calls_kept, "kept")
-    assert not calls(calls_free, "free")  # LLVM inlines a small function without the hint
+
+def _calls(f, name):
+    """Whether the compiled ``f`` calls the function ``name`` (numba's mangled names hold the
+    length of the name before it)."""
+    ir = f.inspect_llvm(f.signatures[0])
+    return re.search(rf"call [^\n]*@_ZN\S*\D{len(name)}{name}B", ir) is not None
+
+
+@njit
+def _nothing():
+    pass
+
+
+def _long_function(first):
+    """A function with enough code that LLVM keeps it out of line when two call sites ask
+    for it, which calls ``first`` first thing."""
+
+    @njit
+    def f(a, k):
+        first()
+        s = 0.0
+        for i in range(a.shape[0]):
+            x = a[i] * k
+            s += x * x if x > 0.5 else (np.sqrt(abs(x)) if x > -0.5 else np.sin(x) * np.cos(x))
+            a[i] = np.exp(-x) + np.log1p(abs(x)) * np.tanh(x) - s
+        for i in range(a.shape[0] - 1, 0, -1):
+            a[i - 1] += np.arctan2(a[i], s + 1.0) * np.cosh(a[i] * 1e-3)
+        return s
+
+    return f
+
+
+def test_alwaysinline_puts_its_caller_into_every_call_site():
+    pulled = _long_function(alwaysinline)
+    left = _long_function(_nothing)
+
+    @njit
+    def calls_pulled(a):
+        return pulled(a, 2.0) + pulled(a, 3.0)
+
+    @njit
+    def calls_left(a):
+        return left(a, 2.0) + left(a, 3.0)
+
+    a, b = np.linspace(-1, 1, 9), np.linspace(-1, 1, 9)
+    np.testing.assert_array_equal(calls_pulled(a), calls_left(b))
+    np.testing.assert_array_equal(a, b)
+    assert not _calls(calls_pulled, "f")
+    assert _calls(calls_left, "f")  # LLVM keeps the long function out of line without it
 
 
 def test_restrict_marks_the_data_of_its_callers_arrays_noalias():

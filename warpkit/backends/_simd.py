@@ -1,8 +1,8 @@
 """Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel, 8
 one-channel pixels (and their coordinate gradients) with gathers and a prefetch for the gather,
 a view of an array that counts no references for row loops, a multiply-add that rounds the
-same at every call site for affine coordinates, and hints for wider vectors and for arrays
-that do not overlap.
+same at every call site for affine coordinates, and hints for wider vectors, for arrays that
+do not overlap and for inlining.
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
@@ -459,6 +459,27 @@ def noinline(typingctx):
     """
     def codegen(context, builder, signature, args):
         builder.function.attributes.add("noinline")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@intrinsic
+def alwaysinline(typingctx):
+    """Have LLVM inline the calling function into every caller.
+
+    numba's own inlining (``@njit(inline="always")``) copies the callee's IR into every call
+    site before typing it again there, and the copy costs the callee's blocks times its
+    variables (numba deep-copies the variable scope with every block): the large row
+    functions of the CPU kernels took seconds each to inline, and the backward's row pass,
+    inlined into six specialisations, most of its compile time. A plain ``@njit`` function
+    that calls this first thing is typed and compiled once per signature and still ends up
+    inside its callers (function attribute ``alwaysinline``), as if written there. Its loops
+    are optimised in its own module first, so it takes the hints its callers would set on
+    them (:func:`prefer512`) and their ``fastmath`` flags.
+    """
+    def codegen(context, builder, signature, args):
+        builder.function.attributes.add("alwaysinline")
         return context.get_dummy_value()
 
     return types.none(), codegen
