@@ -66,8 +66,8 @@ weights ask LLVM for 512-bit vectors where the CPU has them (:func:`._simd.prefe
 Compile time
 ------------
 Small helpers are inlined by numba (``inline="always"``); the large row functions
-(``_sample_row``, ``_affine_rows_of``, the gather and backward row loops, the padding,
-classify and edge passes) are plain ``@njit`` functions that LLVM inlines instead
+(``_sample_row``, ``_affine_rows_of``, the gather and backward row loops, the edge passes)
+are plain ``@njit`` functions that LLVM inlines instead
 (:func:`._simd.alwaysinline`): numba's inlining copies and types the callee again at every
 call site, at a cost that grows with the callee's blocks times its variables, and the
 backward's row loop, inlined into six specialisations per kernel, took most of the
@@ -188,11 +188,9 @@ CHECK = 1 << 62
 MASK = CHECK - 1
 
 
-@njit(fastmath=_FASTMATH)
+@njit(inline="always")
 def _pad_row(px, py, W, H, padding, align_corners):
     """Apply the padding mode to a row of pixel coordinates in place (forward)."""
-    alwaysinline()
-    prefer512()
     if padding == ZEROS or padding == CONSTANT:
         return
     if padding == BORDER:  # clip_set_grad as selects, so that the loop vectorises
@@ -357,7 +355,7 @@ def _weights(wts, j, fx, fy):
     wts[3, j] = fx * fy
 
 
-@njit(fastmath=_FASTMATH)
+@njit(inline="always")
 def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
     """Branch-free (vectorised) pass over a row of padded pixel coordinates.
 
@@ -379,8 +377,6 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
     one integer compare (W1 0.92x, border padding 0.87x the time of float offsets converted
     in the gather).
     """
-    alwaysinline()
-    prefer512()
     Wm = W - 1.0
     Hm = H - 1.0
     Wf = 1.0 * W
