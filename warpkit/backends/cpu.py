@@ -862,9 +862,16 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
             p = ub + o
             if o < ulim:
                 lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
-            else:
-                _lerp_scalar(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j],
-                             wts[3, j], nc, wts)
+            else:  # the weights read in another order: LLVM hoists reads common to both
+                # branches above the branch, and lerp4 then broadcasts them from registers, 4
+                # instructions more per pixel than its multiplies reading them from memory (on
+                # the Zen 4 machine W1u8 0.77x-0.86x the time, uint16 RGB 0.87x, RGBA uint8
+                # 0.89x; outputs identical)
+                d = wts[3, j]
+                c = wts[2, j]
+                b = wts[1, j]
+                a = wts[0, j]
+                _lerp_scalar(flat, oflat, p, p + uWC, uC, q, a, b, c, d, nc, wts)
             q += uC
 
     return span
