@@ -1,0 +1,115 @@
+"""Profile the CPU kernels with Linux ``perf``, by function of warpkit's compiled code.
+
+``perf`` sees numba's machine code as anonymous memory; this script compiles the kernels of
+one workload afresh (into an empty numba cache, since code loaded from the cache carries no
+function names), writes ``/tmp/perf-<pid>.map`` (the file in which ``perf`` looks up the
+functions of JIT-compiled code) and then runs the workload in a loop. The VMs of this project
+have no hardware counters, so sample on the clock:
+
+    perf record -e cpu-clock -o perf.data python benchmarks/profile_kernels.py W1u8
+    perf report -i perf.data --no-children --sort sym
+
+With ``--dump NAME`` the machine code of every function whose name contains NAME is written
+to ``/tmp/warpkit-code-<k>.bin`` (with its address in the output), for
+``objdump -D -b binary -m i386:x86-64 --adjust-vma=<address>`` next to
+``perf script -F ip,sym``'s samples. Bench-only: needs ``perf`` on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import tempfile
+import time
+
+os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="warpkit-profile-")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from warpkit._bench import rotation_theta  # noqa: E402
+from warpkit.backends import cpu  # noqa: E402
+
+
+def workloads() -> dict:
+    """name -> (the dispatchers it runs, a function that runs it once)."""
+    rng = np.random.default_rng(0)
+    w1 = rotation_theta(30.0, 0.9)
+    rgb = rng.random((1, 1024, 1024, 3), dtype=np.float32)
+    u8 = (rgb * 255).astype(np.uint8)
+    w2 = rng.random((256, 60, 60, 1), dtype=np.float32)
+    t2 = rotation_theta(10.0, 0.9, 256) + 0.05 * rng.standard_normal((256, 2, 3))
+    w3 = rng.random((64, 224, 224, 3), dtype=np.float32)
+    t3 = rotation_theta(20.0, 0.9, 64) + 0.1 * rng.standard_normal((64, 2, 3))
+
+    def forward(x, theta):
+        out = np.empty_like(x)
+        if x.dtype.kind == "f":
+            return lambda: cpu.affine_sample(x, theta, out, 0, 0, False, np.zeros(x.shape[3]))
+        work = np.empty(0, np.float32)
+        return lambda: cpu.affine_sample_int(x, theta, out, 0, 0, False, np.zeros(x.shape[3]),
+                                             work)
+
+    def backward(x, theta):
+        gin, grad_theta = np.empty_like(x), np.empty((x.shape[0], 2, 3))
+        return lambda: cpu.affine_sample_backward(x, x, theta, gin, grad_theta, 0, 0, False,
+                                                  np.zeros(x.shape[3]))
+
+    return {
+        "W1": ([cpu.affine_sample], forward(rgb, w1)),
+        "W1u8": ([cpu.affine_sample_int], forward(u8, w1)),
+        "W1f64": ([cpu.affine_sample], forward(rgb.astype(np.float64), w1)),
+        "W2fwd": ([cpu.affine_sample], forward(w2, t2)),
+        "W2bwd": ([cpu._affine_sample_backward], backward(w2, t2)),
+        "W3": ([cpu.affine_sample], forward(w3, t3)),
+    }
+
+
+def write_perf_map(dispatchers) -> dict[int, tuple[int, str]]:
+    """Write ``/tmp/perf-<pid>.map`` for every function compiled for ``dispatchers``; returns
+    {address: (size, name)}. A function's size is taken as the distance to the next one."""
+    names = {}
+    for dispatcher in dispatchers:
+        for cres in dispatcher.overloads.values():
+            library = cres.library
+            for fn in library._final_module.functions:
+                if not fn.is_declaration:
+                    address = library.get_pointer_to_function(fn.name)
+                    if address:
+                        names[address] = fn.name
+    addresses = sorted(names)
+    ends = addresses[1:] + [addresses[-1] + 4096]
+    table = {a: (min(e - a, 1 << 20), names[a]) for a, e in zip(addresses, ends, strict=True)}
+    with open(f"/tmp/perf-{os.getpid()}.map", "w") as f:
+        for a, (size, name) in table.items():
+            f.write(f"{a:x} {size:x} {name}\n")
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", choices=sorted(workloads()))
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dump", default=None, help="write the code of functions named so")
+    args = parser.parse_args()
+    numba.set_num_threads(args.threads)
+    dispatchers, run = workloads()[args.workload]
+    run()  # compiles
+    table = write_perf_map(dispatchers)
+    print(f"{len(table)} functions in /tmp/perf-{os.getpid()}.map")
+    if args.dump:
+        dumped = [(a, s, n) for a, (s, n) in table.items() if args.dump in n]
+        for k, (a, size, name) in enumerate(dumped):
+            with open(f"/tmp/warpkit-code-{k}.bin", "wb") as f:
+                f.write(ctypes.string_at(a, size))
+            print(f"/tmp/warpkit-code-{k}.bin at 0x{a:x}: {name[:100]}")
+    t = time.perf_counter()
+    for _ in range(args.calls):
+        run()
+    print(f"{args.workload}: {(time.perf_counter() - t) / args.calls * 1e3:.3f} ms a call")
+
+
+if __name__ == "__main__":
+    main()
