@@ -18,12 +18,15 @@ to ``/tmp/warpkit-code-<k>.bin`` (with its address in the output), for
 from __future__ import annotations
 
 import argparse
+import atexit
 import ctypes
 import os
+import shutil
 import tempfile
 import time
 
 os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="warpkit-profile-")
+atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -33,15 +36,15 @@ from warpkit.backends import cpu  # noqa: E402
 
 
 def workloads() -> dict:
-    """name -> (the dispatchers it runs, a function that runs it once)."""
+    """name -> a function that makes (the dispatchers it runs, a function that runs it once)."""
     rng = np.random.default_rng(0)
     w1 = rotation_theta(30.0, 0.9)
-    rgb = rng.random((1, 1024, 1024, 3), dtype=np.float32)
-    u8 = (rgb * 255).astype(np.uint8)
-    w2 = rng.random((256, 60, 60, 1), dtype=np.float32)
     t2 = rotation_theta(10.0, 0.9, 256) + 0.05 * rng.standard_normal((256, 2, 3))
-    w3 = rng.random((64, 224, 224, 3), dtype=np.float32)
     t3 = rotation_theta(20.0, 0.9, 64) + 0.1 * rng.standard_normal((64, 2, 3))
+
+    def image(shape, dtype=np.float32):
+        x = rng.random(shape, dtype=np.float32)
+        return (x * 255).astype(dtype) if np.dtype(dtype).kind == "u" else x.astype(dtype)
 
     def forward(x, theta):
         out = np.empty_like(x)
@@ -52,17 +55,19 @@ def workloads() -> dict:
                                              work)
 
     def backward(x, theta):
+        gout = rng.random(x.shape, dtype=np.float32)
         gin, grad_theta = np.empty_like(x), np.empty((x.shape[0], 2, 3))
-        return lambda: cpu.affine_sample_backward(x, x, theta, gin, grad_theta, 0, 0, False,
-                                                  np.zeros(x.shape[3]))
+        return lambda: cpu.affine_sample_backward(gout, x, theta, gin, grad_theta, 0, 0,
+                                                  False, np.zeros(x.shape[3]))
 
+    rgb, w2 = (1, 1024, 1024, 3), (256, 60, 60, 1)
     return {
-        "W1": ([cpu.affine_sample], forward(rgb, w1)),
-        "W1u8": ([cpu.affine_sample_int], forward(u8, w1)),
-        "W1f64": ([cpu.affine_sample], forward(rgb.astype(np.float64), w1)),
-        "W2fwd": ([cpu.affine_sample], forward(w2, t2)),
-        "W2bwd": ([cpu._affine_sample_backward], backward(w2, t2)),
-        "W3": ([cpu.affine_sample], forward(w3, t3)),
+        "W1": lambda: ([cpu.affine_sample], forward(image(rgb), w1)),
+        "W1u8": lambda: ([cpu.affine_sample_int], forward(image(rgb, np.uint8), w1)),
+        "W1f64": lambda: ([cpu.affine_sample], forward(image(rgb, np.float64), w1)),
+        "W2fwd": lambda: ([cpu.affine_sample], forward(image(w2), t2)),
+        "W2bwd": lambda: ([cpu._affine_sample_backward], backward(image(w2), t2)),
+        "W3": lambda: ([cpu.affine_sample], forward(image((64, 224, 224, 3)), t3)),
     }
 
 
@@ -95,7 +100,7 @@ def main() -> None:
     parser.add_argument("--dump", default=None, help="write the code of functions named so")
     args = parser.parse_args()
     numba.set_num_threads(args.threads)
-    dispatchers, run = workloads()[args.workload]
+    dispatchers, run = workloads()[args.workload]()
     run()  # compiles
     table = write_perf_map(dispatchers)
     print(f"{len(table)} functions in /tmp/perf-{os.getpid()}.map")
