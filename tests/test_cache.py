@@ -28,16 +28,19 @@ SNIPPET = (
 
 
 def _read_only_copy(tmp_path: Path) -> Path:
+    """A copy of the package (made read-only by :func:`_run`), without its caches."""
     root = tmp_path / "site"
     shutil.copytree(Path(warpkit.__file__).parent, root / "warpkit",
                     ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 
-def _run(root: Path, env_extra: dict) -> subprocess.CompletedProcess:
+def _run(root: Path, env_extra: dict, read_only: bool = True) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
     env.update(env_extra, PYTHONPATH=str(root), NUMBA_DEBUG_CACHE="1")
-    if os.geteuid() == 0:
+    if not read_only:
+        cmd = [sys.executable, "-c", SNIPPET]
+    elif os.geteuid() == 0:
         mount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
         cmd = ["unshare", "-m", "sh", "-c", mount, str(root), sys.executable, "-c", SNIPPET]
     else:
@@ -70,3 +73,28 @@ def test_cache_uses_numba_cache_dir(tmp_path):
     result = _run(root, {"NUMBA_CACHE_DIR": str(cache), "HOME": str(tmp_path)})
     assert "data saved" in result.stdout + result.stderr
     assert list(cache.rglob("*.nbi")), "no numba index in NUMBA_CACHE_DIR"
+
+
+def test_an_edit_of_a_module_the_kernels_compile_in_recompiles_them(tmp_path):
+    """numba stamps a cached kernel with a hash of its own file only, so after an edit of
+    ``_coords.py`` or ``backends/_simd.py``, whose code ``backends/cpu.py``'s kernels compile
+    in, it would load the old machine code. ``warpkit._numba_cache`` adds those modules to the
+    stamp; an edit of a module that no kernel refers to keeps the cache."""
+    root = _read_only_copy(tmp_path)
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache"), "HOME": str(tmp_path)}
+
+    def compiled_after_editing(module: str) -> bool:
+        if module:
+            with open(root / "warpkit" / module, "a") as f:
+                f.write("\n# edited\n")
+        result = _run(root, env, read_only=False)
+        log = result.stdout + result.stderr
+        assert ("data saved" in log) != ("data loaded" in log), log
+        return "data saved" in log
+
+    assert compiled_after_editing("")
+    assert not compiled_after_editing("")
+    assert compiled_after_editing("_coords.py")
+    assert not compiled_after_editing("")
+    assert compiled_after_editing("backends/_simd.py")
+    assert not compiled_after_editing("cli.py")

@@ -5,10 +5,9 @@ normalized output coordinates to normalized input coordinates, as in PyTorch's
 ``affine_grid``/``grid_sample`` (see :mod:`warpkit._coords` for the convention).
 """
 
-from . import (
-    _threads,  # noqa: F401  (first: sets thread-pool defaults before numpy loads)
-    transforms,
-)
+from . import _threads  # noqa: F401, I001  (first: sets thread-pool defaults before numpy loads)
+from . import _numba_cache  # noqa: F401  (before any kernel: see its docstring)
+from . import transforms
 from .io import read_image, write_image
 from .ops import (
     affine_grid,

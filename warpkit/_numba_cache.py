@@ -1,0 +1,112 @@
+"""numba's on-disk cache, kept fresh when a module that warpkit's kernels compile in changes.
+
+numba stamps a cached kernel with a hash of the one file that defines it. The kernels of
+``backends/cpu.py`` also compile code from ``backends/_simd.py`` and ``_coords.py``: after an
+edit there (or a ``git checkout`` that changes only those files), numba would load the old
+machine code from its cache and run it silently. :func:`install` puts a cache locator in front
+of numba's own for warpkit's files: it places the cache where numba's locator would, and adds
+to the stamp a hash of every warpkit module that the kernel's module refers to, directly or
+through those modules. A kernel therefore recompiles when any of them changes, and loads from
+the cache otherwise. A user's ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces numba's list of
+locators, this one included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from types import ModuleType
+
+from numba.core import caching
+from numba.core.caching import _CacheLocator
+
+#: numba's base of cache implementations, which holds its list of locators (``_CacheImpl`` in
+#: older numba)
+CacheImpl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _digest(path: str) -> str:
+    """sha256 of a file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _module_of(value: object) -> ModuleType | None:
+    """The warpkit module that defines ``value`` (a module, function, class, numba dispatcher
+    or intrinsic), or None."""
+    if isinstance(value, ModuleType):
+        module = value
+    else:
+        for attr in ("py_func", "_defn"):  # a dispatcher's Python function, an intrinsic's
+            value = getattr(value, attr, value)
+        name = getattr(value, "__module__", None)
+        module = sys.modules.get(name) if isinstance(name, str) else None
+    if module is None or not module.__name__.partition(".")[0] == "warpkit":
+        return None
+    return module
+
+
+def imported_sources(namespace: dict) -> dict[str, str]:
+    """{module name: path} of every warpkit module that the module with globals
+    ``namespace`` refers to, and those modules refer to, in turn (itself excluded)."""
+    found: dict[str, str] = {}
+    todo = [namespace]
+    while todo:
+        for value in list(todo.pop().values()):
+            module = _module_of(value)
+            if module is None or module.__name__ in found or module.__dict__ is namespace:
+                continue
+            path = getattr(module, "__file__", None)
+            if path is None:
+                continue
+            found[module.__name__] = path
+            todo.append(module.__dict__)
+    return found
+
+
+class WithImports(_CacheLocator):
+    """A cache locator for functions defined in warpkit's files: numba's own locator for the
+    file (same cache folder, same names) with a stamp that also covers the warpkit modules the
+    file refers to (see the module docstring)."""
+
+    def __init__(self, inner: _CacheLocator, sources: dict[str, str]):
+        self._inner = inner
+        self._sources = sources
+
+    def ensure_cache_path(self) -> None:
+        self._inner.ensure_cache_path()
+
+    def get_cache_path(self) -> str:
+        return self._inner.get_cache_path()
+
+    def get_disambiguator(self) -> str:
+        return self._inner.get_disambiguator()
+
+    def get_source_stamp(self) -> object:
+        imported = tuple(sorted((name, _digest(path)) for name, path in self._sources.items()))
+        return self._inner.get_source_stamp(), imported
+
+    @classmethod
+    def from_function(cls, py_func, py_file: str) -> WithImports | None:
+        if not os.path.abspath(py_file).startswith(_PACKAGE + os.sep):
+            return None
+        for other in CacheImpl._locator_classes:
+            if other is cls:
+                continue
+            inner = other.from_function(py_func, py_file)
+            if inner is not None:
+                return cls(inner, imported_sources(py_func.__globals__))
+        return None
+
+
+def install() -> None:
+    """Put :class:`WithImports` first in numba's locators (once; done when this module is
+    imported, which ``warpkit/__init__.py`` does before any kernel is defined)."""
+    if WithImports not in CacheImpl._locator_classes:
+        CacheImpl._locator_classes.insert(0, WithImports)
+
+
+install()
