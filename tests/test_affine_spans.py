@@ -1,4 +1,4 @@
-"""The column spans of the fused affine rows (``cpu._where``, ``cpu._affine_spans``).
+"""The column spans of the fused affine rows (``classify._where``, ``classify._affine_spans``).
 
 An affine row is cut into columns strictly inside the image's last column and row (offsets
 and weights without tests; no padding mode changes them), with zeros or constant padding
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from numba import njit
 
 import warpkit as wk
-from warpkit.backends import cpu
+from warpkit.backends._cpu import classify, forward
 from warpkit.backends._simd import muladd
 
 FINITE = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
@@ -40,12 +40,12 @@ def _coords(ax, rx, ay, ry, n):
 
 @njit
 def _where(a, r, level, strict, want, n):
-    return cpu._where(a, r, level, strict, want, n)
+    return classify._where(a, r, level, strict, want, n)
 
 
 @njit
 def _spans(ax, rx, ay, ry, W, H, n, fills):
-    return cpu._affine_spans(ax, rx, ay, ry, W, H, n, fills)
+    return classify._affine_spans(ax, rx, ay, ry, W, H, n, fills)
 
 
 @settings(max_examples=300, deadline=None)
@@ -87,7 +87,7 @@ def _theta(scale, degrees, tx=0.0, ty=0.0, shear=0.0):
 
 
 #: Output width of the sampler tests: rows this wide are cut into spans (narrower ones are not).
-WIDE = cpu.SPAN_COLUMNS + 13
+WIDE = forward.SPAN_COLUMNS + 13
 
 CASES = [  # (scale, degrees, tx, ty, shear): zooms out put interior pixels next to outside ones
     (2.5, 0.0, 0.0, 0.0, 0.0),

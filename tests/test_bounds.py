@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import reference as ref
 
-from warpkit.backends import cpu
+from warpkit.backends._cpu.forward import SPAN_COLUMNS
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="guard pages are set with Linux's mprotect"
@@ -83,7 +83,7 @@ def _last_row_ends(theta, H, W):
 # rows classified (24 wide) and rows cut into spans; one channel: float rows 8 pixels at a time
 @pytest.mark.parametrize(
     ("channels", "width"),
-    [(3, 24), (4, 24), (3, cpu.SPAN_COLUMNS + 8), (4, cpu.SPAN_COLUMNS + 8), (1, 24)],
+    [(3, 24), (4, 24), (3, SPAN_COLUMNS + 8), (4, SPAN_COLUMNS + 8), (1, 24)],
 )
 def test_reads_and_writes_stay_inside_the_arrays(tmp_path, channels, width):
     rng = np.random.default_rng(7)

@@ -77,9 +77,10 @@ def test_cache_uses_numba_cache_dir(tmp_path):
 
 def test_an_edit_of_a_module_the_kernels_compile_in_recompiles_them(tmp_path):
     """numba stamps a cached kernel with a hash of its own file only, so after an edit of
-    ``_coords.py`` or ``backends/_simd.py``, whose code ``backends/cpu.py``'s kernels compile
-    in, it would load the old machine code. ``warpkit._numba_cache`` adds those modules to the
-    stamp; an edit of a module that no kernel refers to keeps the cache."""
+    ``backends/_cpu/gather.py``, ``_coords.py`` or ``backends/_simd.py``, whose code
+    ``backends/cpu.py``'s kernels compile in (the last two through ``backends/_cpu/``), it
+    would load the old machine code. ``warpkit._numba_cache`` adds those modules to the stamp;
+    an edit of a module that no kernel refers to keeps the cache."""
     root = _read_only_copy(tmp_path)
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache"), "HOME": str(tmp_path)}
 
@@ -97,4 +98,5 @@ def test_an_edit_of_a_module_the_kernels_compile_in_recompiles_them(tmp_path):
     assert compiled_after_editing("_coords.py")
     assert not compiled_after_editing("")
     assert compiled_after_editing("backends/_simd.py")
+    assert compiled_after_editing("backends/_cpu/gather.py")
     assert not compiled_after_editing("cli.py")

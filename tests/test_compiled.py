@@ -17,7 +17,7 @@ import pytest
 from numba import njit
 
 from warpkit._coords import BILINEAR, ZEROS
-from warpkit.backends import cpu
+from warpkit.backends._cpu import backward, common, gather
 
 
 @njit
@@ -25,8 +25,8 @@ def _one_row(inp, gout, gin, px, py, dgx, dgy, cells, cval, mode, padding):
     flat = inp.reshape(inp.size)
     gflat = gout.reshape(gout.size)
     ginflat = gin.reshape(gin.size)
-    cpu._backward_row(inp, flat, gout, gflat, 0, 0, px, py, mode, padding, cval, gin, ginflat,
-                      True, True, 0, inp.shape[1], dgx, dgy, cells)
+    backward._backward_row(inp, flat, gout, gflat, 0, 0, px, py, mode, padding, cval, gin,
+                           ginflat, True, True, 0, inp.shape[1], dgx, dgy, cells)
 
 
 def test_the_backward_row_pass_counts_no_references():
@@ -50,7 +50,7 @@ def test_the_backward_row_pass_counts_no_references():
 
 @njit
 def _span(flat, oflat, offs, wts, n):
-    cpu._gather_span(flat, oflat, 0, 0, 9, offs, wts, 0, n, 3)
+    gather._gather_span(flat, oflat, 0, 0, 9, offs, wts, 0, n, 3)
 
 
 def test_the_span_loop_multiplies_by_weights_read_from_memory():
@@ -63,7 +63,7 @@ def test_the_span_loop_multiplies_by_weights_read_from_memory():
     rng = np.random.default_rng(0)
     flat = rng.integers(0, 256, 27).astype(np.uint8)  # a 3x3 RGB image, rows of 9 values
     n = 2  # pixels in the cells whose top-left corners are pixels (0, 0) and (0, 1)
-    offs = np.zeros(n + cpu.PREFETCH, np.int64)
+    offs = np.zeros(n + common.PREFETCH, np.int64)
     offs[:n] = [0, 3]
     wts = np.full((4, n), 0.25, np.float32)
     oflat = np.zeros(3 * n + 1, np.uint8)
@@ -82,7 +82,7 @@ def test_the_span_loop_multiplies_by_weights_read_from_memory():
 
 @njit
 def _grey(flat, oflat, offs, wts, cval, edges, n):
-    return cpu._gather1(flat, oflat, 0, 0, 5, BILINEAR, offs, wts, cval, edges, 0, 0, n, False)
+    return gather._gather1(flat, oflat, 0, 0, 5, BILINEAR, offs, wts, cval, edges, 0, 0, n, False)
 
 
 def test_one_channel_float32_rows_gather_both_corners_of_a_cell_row_at_once():
@@ -94,7 +94,7 @@ def test_one_channel_float32_rows_gather_both_corners_of_a_cell_row_at_once():
     rng = np.random.default_rng(0)
     flat = rng.random(20, dtype=np.float32)  # a 4x5 grey image
     n = 8
-    offs = np.zeros(n + cpu.PREFETCH, np.int64)
+    offs = np.zeros(n + common.PREFETCH, np.int64)
     offs[:n] = [0, 1, 2, 3, 5, 6, 12, 13]  # cells whose 4 corners are inside
     wts = rng.random((4, n), dtype=np.float32)
     oflat = np.zeros(n, np.float32)

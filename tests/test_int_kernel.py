@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from warpkit import _validate as V
 from warpkit import testing
 from warpkit.backends import cpu
+from warpkit.backends._cpu.forward import SPAN_COLUMNS
+from warpkit.backends._cpu.store import int_range
 from warpkit.warp import _work_dtype
 
 DTYPES = [np.uint8, np.int16, np.int64]  # the 4-lane step unsigned and signed; float64 work
@@ -22,7 +24,7 @@ CVALS = st.sampled_from([0.0, -0.0, 2.5, 3.5, -7.5, 1e12, -1e12, np.nan])
 
 def _rounded(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """The float kernel's output as the integer kernel must store it (numpy, in f's dtype)."""
-    lo, hi = (f.dtype.type(v) for v in cpu.int_range(dtype))
+    lo, hi = (f.dtype.type(v) for v in int_range(dtype))
     return np.rint(np.clip(np.where(np.isnan(f), 0, f), lo, hi)).astype(dtype)
 
 
@@ -64,12 +66,12 @@ def test_half_integers_round_to_even_beyond_two_to_the_51():
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16])
 @pytest.mark.parametrize("case", ["whole rows inside", "rotated", "last cell"])
 def test_interior_spans_store_the_float_kernel_rounded(case, dtype, c):
-    """Rows wide enough to be cut into spans (cpu.SPAN_COLUMNS), whose strictly interior
+    """Rows wide enough to be cut into spans (``SPAN_COLUMNS``), whose strictly interior
     pixels take the integer images' span gather: spans that end their row, spans between edge
     and fill pixels, and a span through the last cell of the last image (where the 4-lane step
     would read past the array)."""
     rng = np.random.default_rng(7)
-    n, H, W, ho, wo = 2, 30, 40, 12, cpu.SPAN_COLUMNS + 16
+    n, H, W, ho, wo = 2, 30, 40, 12, SPAN_COLUMNS + 16
     info = np.iinfo(dtype)
     x = rng.integers(info.min, info.max, (n, H, W, c), endpoint=True).astype(dtype)
     if case == "whole rows inside":  # zoomed in: every pixel strictly inside
@@ -83,7 +85,7 @@ def test_interior_spans_store_the_float_kernel_rounded(case, dtype, c):
     grid = R.affine_grid(theta, (n, ho, wo))
     ix, iy = R.unnormalize(grid[..., 0], W, False)[0], R.unnormalize(grid[..., 1], H, False)[0]
     inside = (ix >= 0) & (ix < W - 1) & (iy >= 0) & (iy < H - 1)
-    assert inside.sum(axis=-1).max() >= cpu.SPAN_COLUMNS // 2  # long interior spans
+    assert inside.sum(axis=-1).max() >= SPAN_COLUMNS // 2  # long interior spans
     if case == "last cell":
         assert (inside & (ix >= W - 2) & (iy >= H - 2))[-1].any()
     codes = (V.mode_code("bilinear"), V.padding_code("zeros"), False)

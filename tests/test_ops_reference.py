@@ -244,11 +244,11 @@ def test_narrow_rows_in_several_groups(N, mode, pad):
     make groups of 10 rows, so a forward task's 40 rows are 4 groups and 95 rows end on a
     partial group (wrap sends pixels of every row of a group through the general per-point
     code). The backward, row by row, is checked on the same shapes."""
-    from warpkit.backends import cpu
+    from warpkit.backends._cpu.forward import GROUP_PIXELS, SPAN_COLUMNS, TASK_PIXELS
 
     H, W, C, Ho, Wo = 30, 34, 2, 95, 100
-    assert Wo < cpu.SPAN_COLUMNS and cpu.GROUP_PIXELS // Wo == 10
-    assert cpu.TASK_PIXELS // Wo == 40
+    assert Wo < SPAN_COLUMNS and GROUP_PIXELS // Wo == 10
+    assert TASK_PIXELS // Wo == 40
     rng = np.random.default_rng(5)
     x = rng.standard_normal((N, H, W, C))
     theta = rng.uniform(-1.3, 1.3, size=(N, 2, 3))

@@ -16,6 +16,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from warpkit.backends._cpu.common import _head
 from warpkit.backends._simd import (
     alwaysinline,
     borrow,
@@ -26,7 +27,6 @@ from warpkit.backends._simd import (
     prefer512,
     restrict,
 )
-from warpkit.backends.cpu import _head
 
 
 @intrinsic

@@ -30,7 +30,7 @@ integer only once it is finite and in range.
 How the code is shared
 ----------------------
 :func:`build` takes a ``jit`` decorator and an ``atomic_add`` function and returns the helpers
-compiled for that target: ``backends/cpu.py`` passes ``numba.njit`` and a plain ``+=``,
+compiled for that target: ``backends/_cpu/common.py`` passes ``numba.njit`` and a plain ``+=``,
 ``backends/cuda.py`` passes ``cuda.jit(device=True)`` and ``cuda.atomic.add``. Forward and
 backward use the same corner and weight code, so they cannot drift apart. All coordinate
 arithmetic is done in float64.

@@ -1,13 +1,13 @@
 """numba's on-disk cache, kept fresh when a module that warpkit's kernels compile in changes.
 
 numba stamps a cached kernel with a hash of the one file that defines it. The kernels of
-``backends/cpu.py`` also compile code from ``backends/_simd.py`` and ``_coords.py``: after an
-edit there (or a ``git checkout`` that changes only those files), numba would load the old
-machine code from its cache and run it silently. :func:`install` puts a cache locator in front
-of numba's own for warpkit's files: it places the cache where numba's locator would, and adds
-to the stamp a hash of every warpkit module that the kernel's module refers to, directly or
-through those modules. A kernel therefore recompiles when any of them changes, and loads from
-the cache otherwise. A user's ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces numba's list of
+``backends/cpu.py`` also compile code from ``backends/_cpu/``, ``backends/_simd.py`` and
+``_coords.py``: after an edit there (or a ``git checkout`` that changes only those files), numba
+would load the old machine code from its cache and run it silently. :func:`install` puts a cache
+locator in front of numba's own for warpkit's files: it places the cache where numba's locator
+would, and adds to the stamp a hash of every warpkit module that the kernel's module refers to,
+directly or through those modules. A kernel therefore recompiles when any of them changes, and loads
+from the cache otherwise. A user's ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces numba's list of
 locators, this one included.
 """
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _validate as V
 from .backends import cpu
+from .backends._cpu.store import int_range
 
 __all__ = ["warp"]
 
@@ -106,7 +107,7 @@ def _to_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return out >= 0.5
     if dtype.kind == "f":
         return out.astype(dtype)
-    lo, hi = cpu.int_range(dtype)
+    lo, hi = int_range(dtype)
     np.rint(out, out=out)
     np.clip(out, lo, hi, out=out)
     return out.astype(dtype)

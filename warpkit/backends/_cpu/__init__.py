@@ -1,0 +1,1 @@
+"""The row machinery of the CPU kernels (:mod:`warpkit.backends.cpu`), one pass per module."""

@@ -1,0 +1,411 @@
+"""The backward's rows and tasks: how a sample's work is cut into tasks that never add into the
+same cell (:func:`_task_plan`, see :mod:`warpkit.backends.cpu` on determinism), the vectorised
+cell pass and the per-channel-count row loop that computes the coordinate gradients and
+scatters into grad_input (:func:`_backward_row_C`), and the θ sums of an affine row."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from ..._coords import BILINEAR, CONSTANT, WRAP, ZEROS
+from .._simd import alwaysinline, borrow, grad8, restrict
+from .common import (
+    _FASTMATH,
+    CHECK,
+    _affine_coords,
+    _edge_cell,
+    _weights,
+    affine_coeffs,
+    backward_point_band,
+    base_coord,
+    source_index,
+    unnormalize,
+    unnormalize_scale,
+)
+
+#: Most tasks a single image's backward is cut into (see the module docstring).
+SCATTER_SPLIT = 4
+
+
+def _split(n: int, out_rows: int, in_rows: int) -> int:
+    """Tasks per sample in the backward: 1 for a batch, a fixed split for a single image."""
+    return 1 if n >= 2 else max(1, min(out_rows, in_rows, SCATTER_SPLIT))
+
+
+@njit(inline="always")
+def _pad_row_grad(px, py, W, H, padding, align_corners, mx, my):
+    """Apply the padding mode in place; d padded / d unpadded into (mx, my)."""
+    if padding == ZEROS or padding == CONSTANT:
+        for j in range(px.shape[0]):
+            mx[j] = 1.0
+            my[j] = 1.0
+        return
+    for j in range(px.shape[0]):
+        px[j], mx[j] = source_index(px[j], W, padding, align_corners)
+        py[j], my[j] = source_index(py[j], H, padding, align_corners)
+
+
+@njit(fastmath=_FASTMATH)
+def _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts):
+    """The vectorised pass of a backward row: for every bilinear pixel strictly inside the
+    last column and row (0 <= ix < W - 1, 0 <= iy < H - 1) the flat offset of the top-left
+    corner of its cell in ``offs`` (-1 for every other pixel), and for every pixel the
+    float64 fractions (fx, fy) and the four weights in the dtype of ``wts``
+    (:func:`_weights`; meaningless off the interior). Its buffers never overlap
+    (:func:`._simd.restrict`: W2's backward 0.95x-0.97x the time, one thread)."""
+    restrict()
+    Wm = W - 1.0
+    Hm = H - 1.0
+    WCf = 1.0 * (W * C)
+    Cf = 1.0 * C
+    bilinear = mode == BILINEAR
+    for jj in range(px.shape[0]):
+        j = np.uint64(jj)  # unsigned: no negative-index wraparound, so the loop vectorises
+        ix = px[j]
+        iy = py[j]
+        x0 = np.floor(ix)
+        y0 = np.floor(iy)
+        fx = ix - x0
+        fy = iy - y0
+        fxs[j] = fx
+        fys[j] = fy
+        _weights(wts, j, fx, fy)
+        inside = bilinear & (ix >= 0.0) & (ix < Wm) & (iy >= 0.0) & (iy < Hm)
+        offs[j] = np.int64(y0 * WCf + x0 * Cf if inside else -1.0)
+
+
+@njit(fastmath=_FASTMATH, _nrt=False)
+def _backward_row_C(
+    inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat, need_gin,
+    need_grad, y_lo, y_hi, dgx, dgy, cells, C, lanes8,
+):
+    """Backward of one output row.
+
+    Scatters into ``gin[n]`` rows y_lo <= y < y_hi (when ``need_gin``) and writes
+    d loss / d (padded ix, iy) into (dgx, dgy) (when ``need_grad``). A vectorised pass
+    (:func:`_backward_cells`, into the row buffers ``cells``) finds the interior bilinear
+    pixels and their cells, fractions and weights; those then take a path without bounds
+    checks (their coordinate gradients 8 at a time, :func:`._simd.grad8`, for one-channel float
+    images: ``lanes8``), NaN and entirely outside pixels (which only read the fill value) get
+    zero gradient at once, bilinear edge pixels go through :func:`_edge_backward` and the rest
+    (wrap, nearest) through the general ``backward_point_band``, all in output-pixel order.
+    All compute the same corners and weights.
+    """
+    alwaysinline()
+    H, W = inp.shape[1], inp.shape[2]
+    WC = W * C
+    uWC = np.uint64(WC)
+    uC = np.uint64(C)
+    base = n * H * WC
+    Wo = px.shape[0]
+    obase = (n * gout.shape[1] + i) * Wo * C
+    lo = y_lo * WC  # the band's rows as offsets of cells: y_lo <= y0 < y_hi <=> lo <= o < hi
+    hi = y_hi * WC
+    # the band is the whole image (one task per sample, as W2's): the scatter with its tests
+    # constant, the same additions in the same order (W2 backward 0.93x-0.95x the time with
+    # one thread, 0.97x-1.01x with two)
+    whole = y_lo <= 0 and y_hi >= H
+    offs, fxs, fys, wts = cells
+    _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts)
+    done = 0  # the interior pixels before it have their gradient from grad8 already
+    if lanes8 and need_grad and mode == BILINEAR:
+        while done + 8 <= Wo:
+            grad8(flat, gflat, offs, fxs, fys, dgx, dgy, np.uint64(base), np.uint64(done),
+                  np.uint64(obase + done), uWC, np.uint64(CHECK))
+            done += 8
+    for jj in range(Wo):
+        j = np.uint64(jj)  # unsigned flat indices: no negative-index wraparound code
+        o = offs[j]
+        if o >= 0:
+            p = np.uint64(base + o)
+            p2 = p + uWC
+            q = np.uint64(obase + jj * C)
+            if need_grad and jj >= done:
+                fx = fxs[j]
+                fy = fys[j]
+                gx = 0.0
+                gy = 0.0
+                for c in range(C):
+                    uc = np.uint64(c)
+                    g = 1.0 * gflat[q + uc]
+                    v00 = flat[p + uc]
+                    v01 = flat[p + uC + uc]
+                    v10 = flat[p2 + uc]
+                    v11 = flat[p2 + uC + uc]
+                    gx += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
+                    gy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
+                dgx[j] = gx
+                dgy[j] = gy
+            if need_gin and whole:  # the task owns every row: no tests per corner
+                _scatter_cell(ginflat, gflat, wts, j, p, p2, q, C, True, True)
+            elif need_gin:
+                _scatter_cell(ginflat, gflat, wts, j, p, p2, q, C, o >= lo and o < hi,
+                              o + WC >= lo and o + WC < hi)
+            continue
+        ix = px[j]
+        iy = py[j]
+        if not (ix == ix and iy == iy) or (
+            padding != WRAP and (ix <= -1.0 or ix >= W or iy <= -1.0 or iy >= H)
+        ):  # NaN or entirely outside: reads only the constant fill, so no gradient at all
+            dgx[j] = 0.0
+            dgy[j] = 0.0
+        else:
+            if mode == BILINEAR and padding != WRAP:
+                q = np.uint64(obase + jj * C)
+                gx, gy = _edge_backward(flat, gflat, ginflat, base, q, ix, iy, W, H, C, cval,
+                                        need_gin, y_lo, y_hi)
+            else:  # wrap, nearest edges: the general per-point code
+                gx, gy = backward_point_band(inp, n, ix, iy, mode, padding, cval, gout, n, i, jj,
+                                             gin, n, need_gin, y_lo, y_hi)
+            dgx[j] = gx
+            dgy[j] = gy
+
+
+@njit(inline="always")
+def _scatter_cell(ginflat, gflat, wts, j, p, p2, q, C, top, bottom):
+    """Add the output gradient ``gflat[q:q+C]`` of interior pixel j, times its weights
+    ``wts[:, j]``, into the cell whose rows start at p and p2 (in the image dtype: float32 in
+    float32), its top corners only when ``top``, its bottom ones only when ``bottom``."""
+    w00 = wts[0, j]
+    w01 = wts[1, j]
+    w10 = wts[2, j]
+    w11 = wts[3, j]
+    uC = np.uint64(C)
+    for c in range(C):
+        uc = np.uint64(c)
+        g = gflat[q + uc]
+        if top:
+            ginflat[p + uc] += g * w00
+            ginflat[p + uC + uc] += g * w01
+        if bottom:
+            ginflat[p2 + uc] += g * w10
+            ginflat[p2 + uC + uc] += g * w11
+
+
+@njit(fastmath=_FASTMATH, _nrt=False)
+def _edge_backward(flat, gflat, ginflat, base, q, ix, iy, W, H, C, cval, need_gin, y_lo, y_hi):
+    """``backward_point_band`` of a bilinear pixel at a finite (ix, iy) in (-1, W) x (-1, H)
+    with corners outside the image (any padding but wrap, applied already), with the same
+    arithmetic: corners outside read ``cval`` and receive nothing. Returns (d loss / d ix,
+    d loss / d iy)."""
+    alwaysinline()
+    fx, fy, xa, ya, in_x0, in_x1, in_y0, in_y1 = _edge_cell(ix, iy, W, H)
+    top = in_y0 and ya >= y_lo and ya < y_hi
+    bottom = in_y1 and ya + 1 >= y_lo and ya + 1 < y_hi
+    p = base + (ya * W + xa) * C
+    p2 = p + W * C
+    gx = 0.0
+    gy = 0.0
+    for c in range(C):
+        g = 1.0 * gflat[q + np.uint64(c)]
+        fill = cval[c]
+        v00 = flat[p + c] if in_y0 and in_x0 else fill
+        v01 = flat[p + C + c] if in_y0 and in_x1 else fill
+        v10 = flat[p2 + c] if in_y1 and in_x0 else fill
+        v11 = flat[p2 + C + c] if in_y1 and in_x1 else fill
+        gx += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
+        gy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
+        if need_gin:
+            if top and in_x0:
+                ginflat[p + c] += g * (1.0 - fx) * (1.0 - fy)
+            if top and in_x1:
+                ginflat[p + C + c] += g * fx * (1.0 - fy)
+            if bottom and in_x0:
+                ginflat[p2 + c] += g * (1.0 - fx) * fy
+            if bottom and in_x1:
+                ginflat[p2 + C + c] += g * fx * fy
+    return gx, gy
+
+
+def _backward_pass(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                   need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells, C):
+    """The backward of a row (:func:`_backward_row_C`) as a function of its own, so that its
+    loops get the registers to themselves, specialised per channel count (see the overload
+    below)."""
+    raise NotImplementedError("compiled only: see _backward_pass_overload")
+
+
+@overload(_backward_pass, prefer_literal=True,
+          jit_options={"fastmath": _FASTMATH, "_nrt": False})
+def _backward_pass_overload(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
+                            ginflat, need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells, C):
+    """A constant ``C`` is compiled into the loops; other channel counts get one function with
+    ``C`` a run-time value.
+
+    Compiled without reference counting (``_nrt=False``: it allocates nothing and keeps or
+    returns no array, and its caller holds every array it gets for the whole call): numba
+    placed the increfs and decrefs of its ~15 array arguments by the process's string hash
+    seed (``PYTHONHASHSEED``), with one seed of the four tried inside the pixel loops, where
+    each call spills the loops' registers; W2's backward then took 2x the time, and the numba
+    cache kept whichever code the first process made. Without them there is nothing left to
+    place (``tests/test_compiled.py`` checks that the code calls no NRT function): seeds 1 and
+    3 gave the same code, W2's backward 0.49x the time of seed 3's code before and 0.92x of
+    seed 1's (one thread)."""
+    nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
+    lanes8 = nc == 1 and flat.dtype == gflat.dtype  # float images: grad8
+
+    def backward(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                 need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells, C):
+        _backward_row_C(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                        need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells,
+                        C if nc is None else nc, lanes8)
+
+    return backward
+
+
+@njit(inline="always")
+def _backward_row(
+    inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat, need_gin,
+    need_grad, y_lo, y_hi, dgx, dgy, cells,
+):
+    """:func:`_backward_pass` with the channel count a constant for 1 and 3."""
+    C = inp.shape[3]
+    if C == 1:
+        _backward_pass(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                       need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells, 1)
+    elif C == 3:
+        _backward_pass(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                       need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells, 3)
+    else:
+        _backward_pass(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                       need_gin, need_grad, y_lo, y_hi, dgx, dgy, cells, C)
+
+
+@njit(inline="always")
+def _zero_rows(gin, n, scatter_now, y_lo, y_hi):
+    """Zero the rows of ``gin[n]`` that backward task (n, scatter_now, y_lo, y_hi) of
+    :func:`_task_plan` scatters into, which no other task writes: in parallel, and just before
+    they are used (W2's backward 0.92-0.98x the time with one thread, 0.82-0.94x with two, of
+    zeroing the whole array first)."""
+    H, WC = gin.shape[1], gin.shape[2] * gin.shape[3]
+    lo, hi = (0, H) if scatter_now else (y_lo, y_hi)
+    if hi > lo:
+        gin.reshape(gin.size)[(n * H + lo) * WC:(n * H + hi) * WC] = 0
+
+
+@njit(inline="always")
+def _task_plan(t, split, Ho, H, need_gin):
+    """What backward task ``t`` does (see the module docstring on determinism).
+
+    Returns (n, first output row, last output row, scatter in that same pass?,
+    input band (y_lo, y_hi) to scatter in a second pass over all output rows, or (0, 0)).
+    """
+    n = t // split
+    k = t % split
+    if split == 1:
+        return n, 0, Ho, need_gin, 0, 0
+    band_lo = k * H // split if need_gin else 0
+    band_hi = (k + 1) * H // split if need_gin else 0
+    return n, k * Ho // split, (k + 1) * Ho // split, False, band_lo, band_hi
+
+
+@njit(inline="always")
+def _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my):
+    for j in range(px.shape[0]):
+        px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
+        py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
+    _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
+
+
+@njit(inline="always")
+def _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my):
+    """Padded coordinates of output row i and their derivatives (mx, my) for the backward."""
+    _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
+    _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
+
+
+@njit(inline="always")
+def _backward_cells_scratch(Wo, dtype):
+    """Row buffers of :func:`_backward_cells`: offsets, fractions (fx, fy), weights."""
+    return np.empty(Wo, np.int64), np.empty(Wo), np.empty(Wo), np.empty((4, Wo), dtype)
+
+
+@njit(inline="always")
+def _backward_scratch(Wo):
+    """Row buffers of a backward task, allocated by its caller, which holds them while the task
+    uses views of them that count no references (:func:`._simd.borrow`)."""
+    return (np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty(Wo), np.empty(Wo),
+            np.empty(Wo))
+
+
+@njit(fastmath={"contract", "reassoc"})
+def _theta_sums(dgx, dgy, mx, my, xt, sx, sy):
+    """Sums over a row of the θ gradient's terms: Σ gx·x_t, Σ gx, Σ gy·x_t, Σ gy, where
+    gx = dgx·mx·sx and gy = dgy·my·sy. ``reassoc`` lets LLVM split each sum into vector
+    lanes (the order of the additions is fixed by the compiled code, so the sums are still the
+    same from run to run and for any number of threads); NaN and inf keep their meaning."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for j in range(dgx.shape[0]):
+        gx = dgx[j] * mx[j] * sx
+        gy = dgy[j] * my[j] * sy
+        s0 += gx * xt[j]
+        s1 += gx
+        s2 += gy * xt[j]
+        s3 += gy
+    return s0, s1, s2, s3
+
+
+@njit(fastmath=_FASTMATH)
+def _affine_backward_task(
+    gout, inp, theta, gin, mode, padding, align_corners, cval, n, i0, i1, scatter_now, y_lo,
+    y_hi, scratch, cells,
+):
+    """One backward task of sample n (see :func:`_task_plan`); returns its θ-gradient sums.
+    ``scratch`` holds seven row buffers of Wo float64 (:func:`_backward_scratch`).
+
+    Not inlined, so that LLVM optimises the row loops on their own, outside the parallel loop.
+    """
+    gout, inp, gin, cval = borrow(gout), borrow(inp), borrow(gin), borrow(cval)
+    px, py, mx, my, dgx, dgy, xt = scratch
+    px, py, mx, my = borrow(px), borrow(py), borrow(mx), borrow(my)
+    dgx, dgy, xt = borrow(dgx), borrow(dgy), borrow(xt)
+    offs, fxs, fys, wts = cells
+    cells = borrow(offs), borrow(fxs), borrow(fys), borrow(wts)
+    _zero_rows(gin, n, scatter_now, y_lo, y_hi)
+    Ho, Wo = gout.shape[1], gout.shape[2]
+    H, W = inp.shape[1], inp.shape[2]
+    sx = unnormalize_scale(W, align_corners)
+    sy = unnormalize_scale(H, align_corners)
+    flat = inp.reshape(inp.size)
+    gflat = gout.reshape(gout.size)
+    ginflat = gin.reshape(gin.size)
+    ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+    for j in range(Wo):
+        xt[j] = base_coord(j, Wo, align_corners)
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    a4 = 0.0
+    a5 = 0.0
+    for i in range(i0, i1):
+        yt = base_coord(i, Ho, align_corners)
+        _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
+        _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
+                      scatter_now, True, 0, H, dgx, dgy, cells)
+        s0, s1, s2, s3 = _theta_sums(dgx, dgy, mx, my, xt, sx, sy)
+        a0 += s0
+        a1 += s1 * yt
+        a2 += s1
+        a3 += s2
+        a4 += s3 * yt
+        a5 += s3
+    if y_hi > y_lo:
+        for i in range(Ho):
+            _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
+            _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
+                          ginflat, True, False, y_lo, y_hi, dgx, dgy, cells)
+    return a0, a1, a2, a3, a4, a5
+
+
+def _zeroed(gin, inp) -> np.ndarray:
+    """``gin``, which the kernel zeroes (:func:`_zero_rows`), or a 1-element dummy when
+    grad_input is not wanted."""
+    if gin is None:
+        return np.zeros((1, 1, 1, 1), dtype=inp.dtype)
+    return gin

@@ -1,0 +1,278 @@
+"""The forward's rows: per-task row buffers, one row (or a group of narrow rows) through the
+passes of :mod:`.classify` and :mod:`.gather` and the edge pass (:func:`_sample_row`), and the
+bands of rows that the parallel kernels of :mod:`warpkit.backends.cpu` hand to each task."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from ..._coords import BILINEAR, CONSTANT, WRAP, ZEROS
+from .._simd import alwaysinline, borrow
+from .classify import _affine_spans, _classify, _classify_interior, _pad
+from .common import (
+    _FASTMATH,
+    PREFETCH,
+    _affine_cols,
+    _head,
+    affine_coeffs,
+    sample_point,
+    unnormalize,
+)
+from .gather import _edge_bilinear, _fill, _gather_C, _gather_span, _spans_apart
+from .store import _stored_point
+
+#: Output pixels per parallel forward task, at least one row (amortises the per-task row
+#: buffers and calls: 4 rows of a 1024-wide image, a whole 60x60 image).
+TASK_PIXELS = 4096
+
+
+@njit(inline="always")
+def _rows_per_task(Ho, Wo):
+    """Output rows per forward task: ``TASK_PIXELS`` pixels' worth, between 1 and Ho."""
+    return max(1, min(Ho, TASK_PIXELS // max(Wo, 1)))
+
+
+@njit(inline="always")
+def _scratch(Wo, dtype):
+    """Per-task row buffers: padded pixel coordinates (px, py), flat corner offsets (int64;
+    ``FILL``/``EDGE`` codes for the rest, see :func:`_classify_row`), the 4 bilinear
+    weights per pixel in the output dtype (float32 weights for float32 and integer images, as
+    PyTorch), and the columns of the row's edge pixels."""
+    return (np.empty(Wo), np.empty(Wo), np.zeros(Wo + PREFETCH, np.int64),
+            np.empty((4, Wo), dtype), np.empty(Wo, np.intp))
+
+
+@njit(inline="always")
+def _scratch_view(scratch, m):
+    """The first m pixels of row buffers of :func:`_scratch` (for a group of rows, see
+    :func:`_group_rows`), C-contiguous like them."""
+    px, py, offs, wts, edges = scratch
+    return px[:m], py[:m], offs[:m + PREFETCH], _head(wts, (4, m)), edges[:m]
+
+
+@njit(fastmath=_FASTMATH)
+def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, points,
+                scratch, aff):
+    """Sample a row of image n into ``oflat[obase:]`` from its unpadded pixel coordinates
+    (a row: Wo = ``px.shape[0]`` pixels, one output row or a group of them, see
+    :func:`_group_rows`). The general per-point code writes into the flat ``points`` from its
+    start: ``oflat[obase:]`` for a float output, a float buffer for an integer one (whose
+    pixels :func:`_store` then stores, see :func:`_points`).
+
+    ``aff = (fused, ax, rx, ay, ry)``: when ``fused`` (an affine row with finite coefficients
+    and any padding but wrap, see :func:`_row_coords`) the coordinates are ix = ax·j + rx,
+    iy = ay·j + ry, and the row is cut into columns (:func:`_affine_spans`): with zeros or
+    constant padding those entirely outside the image get ``cval`` at once; those strictly
+    inside, which no padding changes, go through :func:`_classify_interior` (which computes
+    their coordinates); only the rest get coordinates in scratch's (px, py), padded, and
+    :func:`_classify_row`'s tests. Else the coordinates are in (px, py) already, unpadded."""
+    alwaysinline()
+    px, py, offs, wts, edges = scratch
+    H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
+    Wo = px.shape[0]
+    base = n * H * W * C
+    WC = W * C
+    fused, ax, rx, ay, ry = aff
+    fills = padding == ZEROS or padding == CONSTANT
+    if fused:
+        A, b, c, B = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)
+        if mode != BILINEAR or b == c:
+            b = c = B  # no interior span: every column through the tests
+        # coordinates in (px, py) only for the columns between; padding changes none inside
+        _affine_cols(px, py, ax, rx, ay, ry, A, b)
+        _affine_cols(px, py, ax, rx, ay, ry, c, B)
+        if not fills:
+            _pad(px[A:b], py[A:b], W, H, padding, align_corners)
+            _pad(px[c:B], py[c:B], W, H, padding, align_corners)
+        _classify(px, py, W, H, C, mode, padding, offs, wts, A, b)
+        _classify_interior(W, H, C, offs, wts, b, c, ax, rx, ay, ry)
+        _classify(px, py, W, H, C, mode, padding, offs, wts, c, B)
+    else:
+        A = Wo - Wo  # 0, typed as Wo (one compilation of the calls below)
+        B = Wo
+        _pad(px, py, W, H, padding, align_corners)
+        _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
+    none = np.intp(0)  # no edge pixels yet, typed as the count (a literal 0 is a type of its own)
+    if fused and b < c and _spans_apart(flat, oflat, wts, C):
+        ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none, A, b, C,
+                       False)
+        # with 3 channels lerp4 writes a 4th lane into the next pixel, which the gather after
+        # the span or a fill writes after it, unless the span ends the row
+        e = c - 1 if c == Wo and C == 3 else c
+        if C == 3:
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 3)
+        else:
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4)
+        ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, e, B, C,
+                       False)
+    else:
+        ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none, A, B, C,
+                       not fused)
+    if fused and fills:  # after the gather: the junk 4th lane of pixel B - 1 may write into pixel B
+        _fill(oflat, obase, obase + A * C, cval, wts)
+        _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
+    edge_inline = mode == BILINEAR and padding != WRAP
+    out = _head(points, (1, 1, Wo, C))
+    for k in range(ne):  # the edge pixels
+        j = edges[k]
+        q = obase + j * C
+        ix = px[j]
+        iy = py[j]
+        if edge_inline and ix == ix and iy == iy:
+            _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts)
+        else:  # NaN, wrap, nearest edges: the general per-point code
+            sample_point(inp, n, ix, iy, mode, padding, cval, out, 0, 0, j)
+            _stored_point(oflat, q, out, j, wts)
+
+
+#: Output rows at least this wide are cut into column spans (:func:`_affine_spans`); narrower
+#: ones classify every column, which costs less than finding the spans (measured on the Intel
+#: Xeon machine, time with spans / without, for C = 1 and 3: 32 px wide 1.59x and 1.35x,
+#: 64 px 1.26x and 1.23x, 128 px 1.06x and 1.04x, 160 px 0.97x, 224 px 0.88x and 0.91x).
+SPAN_COLUMNS = 144
+#: Pixels in a group of narrow rows (:func:`_group_rows`) at most.
+GROUP_PIXELS = 1024
+
+
+@njit(inline="always")
+def _row_coords(px, py, ax, bx, cx, ay, by, cy, i, padding):
+    """The coordinates of affine output row i for :func:`_sample_row`, as ``aff``: the row's
+    coefficients, fused, when they are finite, the padding is not wrap and the row has at
+    least ``SPAN_COLUMNS`` columns; else they are computed into (px, py), which the padding
+    then changes."""
+    rx = bx * i + cx
+    ry = by * i + cy
+    fused = padding != WRAP and px.shape[0] >= SPAN_COLUMNS and np.isfinite(ax + rx + ay + ry)
+    if not fused:
+        _affine_cols(px, py, ax, rx, ay, ry, 0, px.shape[0])
+    return (fused, ax, rx, ay, ry)
+
+
+@njit(inline="always")
+def _group_rows(Wo):
+    """Output rows of a forward task sampled as one row of Wo·rows pixels (:func:`_sample_row`),
+    so that rows narrower than ``SPAN_COLUMNS`` (never cut into spans) go through each pass a
+    group at a time instead of one by one: W2 forward 0.81x-0.87x the time of row by row (one
+    thread, interleaved; groups of 512 pixels 0.86x). Groups hold at most ``GROUP_PIXELS``
+    pixels, so that their buffers are no bigger than a 1024-wide row's (whole 60x60 images:
+    0.76x-0.78x of row by row, 0.94x of 1024-pixel groups, but with the backward in such
+    groups too W2's peak traced memory went from 7.4 to 8.1 MB). The backward measured no
+    faster in groups (1.02x-1.05x; one run 0.87x) and stays row by row."""
+    return max(1, GROUP_PIXELS // Wo) if Wo < SPAN_COLUMNS else 1
+
+
+@njit(inline="always")
+def _affine_rows(px, py, ax, bx, cx, ay, by, cy, i, rows, Wo):
+    """:func:`_row_coords`'s unfused coordinates of output rows i <= r < i + rows, one after
+    the other in (px, py)."""
+    for k in range(rows):
+        r = i + k
+        rx = bx * r + cx
+        ry = by * r + cy
+        _affine_cols(px[k * Wo:(k + 1) * Wo], py[k * Wo:(k + 1) * Wo], ax, rx, ay, ry, 0, Wo)
+
+
+@njit(inline="always")
+def _band_of(task, bands, rpt, Ho):
+    """(n, i0, i1): the sample and output rows of forward task ``task``."""
+    i0 = (task % bands) * rpt
+    return task // bands, i0, min(Ho, i0 + rpt)
+
+
+@njit(inline="always")
+def _borrowed(inp, out, cval, scratch):
+    """The arrays of a band as views that hold no reference (:func:`._simd.borrow`), so that
+    the per-row calls and slices count no references: on the 2-core Intel Xeon machine, W2's
+    forward 0.79-0.80x, its backward 0.90-1.00x, W3 0.92x the time of counting them
+    (bit-identical)."""
+    a, b, c, d, e = scratch
+    return borrow(inp), borrow(out), borrow(cval), (borrow(a), borrow(b), borrow(c), borrow(d),
+                                                     borrow(e))
+
+
+def _points(oflat, obase, row):
+    """Where the general per-point code writes a row starting at ``oflat[obase]``: there for a
+    float output (``row`` is None), the float buffer ``row`` for an integer one (fixed at
+    compile time by the output's dtype)."""
+    raise NotImplementedError("compiled only: see _points_overload")
+
+
+@overload(_points, inline="always")
+def _points_overload(oflat, obase, row):
+    if isinstance(oflat.dtype, types.Float):
+        return lambda oflat, obase, row: oflat[obase:]
+    return lambda oflat, obase, row: row
+
+
+@njit(fastmath=_FASTMATH)
+def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
+                    row):
+    """Rows i0 <= i < i1 of sample n of an affine forward, a group of rows at a time
+    (:func:`_group_rows`); ``row`` is the float buffer of an integer ``out``, None for a float
+    one (see :func:`_points`)."""
+    alwaysinline()
+    H, W = inp.shape[1], inp.shape[2]
+    Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
+    flat = inp.reshape(inp.size)
+    oflat = out.reshape(out.size)
+    ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+    G = _group_rows(Wo)
+    for i in range(i0, i1, G):
+        m = min(G, i1 - i) * Wo
+        view = _scratch_view(scratch, m)
+        if G == 1:
+            aff = _row_coords(view[0], view[1], ax, bx, cx, ay, by, cy, i, padding)
+        else:
+            _affine_rows(view[0], view[1], ax, bx, cx, ay, by, cy, i, m // Wo, Wo)
+            aff = (False, 0.0, 0.0, 0.0, 0.0)
+        obase = (n * Ho + i) * Wo * C
+        _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval,
+                    _points(oflat, obase, row), view, aff)
+
+
+@njit(fastmath=_FASTMATH)
+def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch):
+    """Rows i0 <= i < i1 of sample n of :func:`affine_sample` (not inlined, so that LLVM
+    optimises and vectorises the row loops on their own, outside the parallel loop body)."""
+    inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
+    _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
+                    None)
+
+
+@njit(fastmath=_FASTMATH)
+def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
+                     row):
+    """Rows i0 <= i < i1 of :func:`affine_sample_int`: computed in the dtype of the weights
+    and stored into the integer ``out`` rounded (:func:`_store`, :func:`._simd.lerp4`); the
+    float buffer ``row`` (a group's values, :func:`_group_rows`) takes what the general
+    per-point code writes."""
+    inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
+    row = borrow(row)
+    _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
+                    row)
+
+
+@njit(fastmath=_FASTMATH)
+def _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, scratch):
+    """Rows i0 <= i < i1 of sample n of :func:`grid_sample` (see :func:`_affine_band`)."""
+    inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
+    grid = borrow(grid)
+    H, W = inp.shape[1], inp.shape[2]
+    Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
+    flat = inp.reshape(inp.size)
+    oflat = out.reshape(out.size)
+    G = _group_rows(Wo)
+    for i in range(i0, i1, G):
+        rows = min(G, i1 - i)
+        m = rows * Wo
+        view = _scratch_view(scratch, m)
+        px, py = view[0], view[1]
+        g = grid[n, i:i + rows].reshape((m, 2))
+        for j in range(m):
+            px[j] = unnormalize(g[j, 0], W, align_corners)
+            py[j] = unnormalize(g[j, 1], H, align_corners)
+        obase = (n * Ho + i) * Wo * C
+        _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval,
+                    oflat[obase:], view, (False, 0.0, 0.0, 0.0, 0.0))

@@ -1,0 +1,357 @@
+"""The gather pass of a forward row: it reads the four corners of every interior pixel without
+bounds checks (4 lanes a pixel for 3 and 4 channels, 8 pixels at a time for one channel), fills
+the pixels outside and lists the rest for the edge pass (:func:`_gather_row_C`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from ..._coords import BILINEAR
+from .._simd import alwaysinline, lerp4, lerp4_writes, lerp8, noinline, prefetch
+from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _edge_cell
+from .store import _store, _store_lerp
+
+
+@njit(inline="always")
+def _has_nan(oflat, q, C):
+    """Whether one of the C values at ``oflat[q:]`` is NaN."""
+    nan = False
+    for c in range(C):
+        v = oflat[q + np.uint64(c)]
+        nan |= v != v
+    return nan
+
+
+@njit(inline="always")
+def _lerp_scalar(flat, oflat, p, p2, uC, q, a, b, c_, d, C, wts):
+    """Bilinear of one pixel, channel by channel (the rounding of :func:`._simd.lerp4`)."""
+    for c in range(C):
+        uc = np.uint64(c)
+        _store_lerp(oflat, q + uc, (flat[p + uc] * a + flat[p + uC + uc] * b) + (
+            flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d), wts)
+
+
+def _lerp4(flat, oflat, p, p2, step, q, a, b, c, d):
+    """:func:`._simd.lerp4` for the dtypes it takes (:func:`._simd.lerp4_writes`); for the
+    others, which never take the gather's 4-lane branch but are typed through it, a stub that
+    raises."""
+    raise NotImplementedError("compiled only: see _lerp4_overload")
+
+
+@overload(_lerp4, inline="always")
+def _lerp4_overload(flat, oflat, p, p2, step, q, a, b, c, d):
+    if lerp4_writes(flat.dtype, oflat.dtype, a):
+        def step4(flat, oflat, p, p2, step, q, a, b, c, d):
+            lerp4(flat, oflat, p, p2, step, q, a, b, c, d)
+
+        return step4
+
+    def unreachable(flat, oflat, p, p2, step, q, a, b, c, d):
+        raise AssertionError("lerp4 does not take these dtypes")
+
+    return unreachable
+
+
+@njit(inline="always")
+def _lane_limit(flat, base, WC, C, junk):
+    """The cell offsets (unsigned, from ``base``) below which :func:`._simd.lerp4` may read a
+    cell of ``flat``: with a ``junk`` 4th lane (C = 3) it reads the next pixel's first channel
+    after the cell's last corner, inside the array for every cell but the last one of the last
+    image; without one, every cell (``CHECK``, which no plain offset reaches)."""
+    return np.uint64(max(flat.shape[0] - base - WC - 2 * C, 0) if junk else CHECK)
+
+
+@njit(fastmath=_FASTMATH)
+def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
+                  lanes4):
+    """Gather pass over columns j0 <= j < j1 of a row: every pixel with
+    ``offs >= 0`` reads its corners without bounds checks (unsigned indices, so no
+    negative-index wraparound either); ``FILL`` pixels get ``cval``; ``EDGE`` pixels are left
+    for later: their columns are appended to ``edges`` after the first ``ne``, and the new
+    count is returned (so that the edge pass does not scan the row again). A ``CHECK`` pixel
+    (offset with bit 62 set, see :func:`_classify_row`) whose result holds a NaN goes there
+    too: the edge pass recomputes it from the corners the exact sampler reads.
+
+    The 4-lane path is one unsigned compare: an offset below ``lim`` is an interior pixel
+    without the ``CHECK`` flag (negative codes and flagged offsets are huge as unsigned
+    numbers) whose 4-lane step stays inside the image; everything else takes the branches
+    below it (W1 0.86-0.90x the time of testing the codes, the flag and the 4-lane conditions
+    one by one). ``offs`` holds ``PREFETCH`` entries past the row's pixels, so that the
+    prefetch needs no test of the column."""
+    alwaysinline()
+    uC = np.uint64(C)
+    ub = np.uint64(base)
+    uWC = np.uint64(WC)
+    q = np.uint64(obase + j0 * C)
+    last = offs.shape[0] - PREFETCH - 1
+    # 3 or 4 channels of a float32 (or integer) image: 4 lanes per pixel (lerp4; float64
+    # measured faster in scalars). With C = 3 the 4th lane is junk: it reads the next pixel's
+    # first channel (so only while that stays inside the array: o < lim) and writes where the
+    # next pixel of this row writes after it (so never for the row's last pixel)
+    vector = (C == 3 or C == 4) and lanes4
+    junk = vector and C == 3
+    ulim = _lane_limit(flat, base, WC, C, junk)
+    ulast = np.uint64(0) if junk else ulim
+    for jj in range(j0, j1):
+        j = np.uint64(jj)  # unsigned: no negative-index wraparound
+        o2 = offs[j + np.uint64(PREFETCH)]
+        p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
+        prefetch(flat, p3)
+        prefetch(flat, p3 + uWC)
+        o = offs[j]
+        if vector and mode == BILINEAR and np.uint64(o) < (ulim if jj < last else ulast):
+            p = ub + np.uint64(o)
+            _lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
+        elif o >= 0:  # channel by channel (also CHECK pixels, and where 4 lanes would leave)
+            p = ub + np.uint64(o & MASK)
+            if mode != BILINEAR:  # nearest: the offset is the pixel's
+                for c in range(C):
+                    _store(oflat, q + np.uint64(c), flat[p + np.uint64(c)], wts)
+            else:
+                _lerp_scalar(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j],
+                             wts[3, j], C, wts)
+                if o >= CHECK and _has_nan(oflat, q, C):
+                    edges[ne] = jj
+                    ne += 1
+        elif o == FILL:
+            for c in range(C):
+                _store(oflat, q + np.uint64(c), cval[c], wts)
+        else:
+            edges[ne] = jj
+            ne += 1
+        q += uC
+    return ne
+
+
+def _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
+    """The gather pass of a row (:func:`_gather_row_C`) as a function of its own, so
+    that its loop gets the registers to itself, specialised per call site (see the overload
+    below)."""
+    raise NotImplementedError("compiled only: see _gather_overload")
+
+
+@overload(_gather, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
+def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
+    """A constant ``C`` and the dtypes fix at compile time whether pixels take the 4-lane
+    step (3 or 4 channels, float32 weights, see :func:`._simd.lerp4_writes`), so the loop
+    carries no test for it. Other channel counts get one loop with ``C`` a run-time value."""
+    if isinstance(C, types.IntegerLiteral):
+        nc = C.literal_value
+        lanes4 = nc in (3, 4) and wts.dtype.bitwidth == 32 and lerp4_writes(
+            flat.dtype, oflat.dtype, wts.dtype)
+
+        def gather_c(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
+            return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
+                                 ne, j0, j1, nc, lanes4)
+
+        return gather_c
+
+    def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
+        return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                             j0, j1, C, False)
+
+    return gather
+
+
+@njit(fastmath=_FASTMATH)
+def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
+    """Bilinear at a finite (ix, iy) in (-1, W) x (-1, H) with corners outside the image,
+    which read ``cval`` (arithmetic in float64, as ``sample_point``; stored by
+    :func:`_store`)."""
+    alwaysinline()
+    fx, fy, xa, ya, in_x0, in_x1, in_y0, in_y1 = _edge_cell(ix, iy, W, H)
+    p = base + (ya * W + xa) * C
+    for c in range(C):
+        fill = cval[c]
+        v00 = flat[p + c] if in_y0 and in_x0 else fill
+        v01 = flat[p + C + c] if in_y0 and in_x1 else fill
+        v10 = flat[p + W * C + c] if in_y1 and in_x0 else fill
+        v11 = flat[p + W * C + C + c] if in_y1 and in_x1 else fill
+        _store(oflat, q + c, v00 * ((1.0 - fx) * (1.0 - fy)) + v01 * (fx * (1.0 - fy))
+               + v10 * ((1.0 - fx) * fy) + v11 * (fx * fy), wts)
+
+
+def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fill_lanes):
+    """The gather pass of a one-channel row: for float images, bilinear, 8 pixels at a time
+    (:func:`._simd.lerp8`); a block of 8 with a pixel off the interior fast path goes through
+    :func:`_gather` (which computes its interior pixels again, to the same values), as do the
+    last (j1 - j0) % 8 pixels and every other image. With ``fill_lanes`` (a constant: a row whose
+    pixels entirely outside the image were not cut off as a span, so hold ``FILL``) lerp8 also
+    stores their ``cval`` and only the lanes from the first to the last pixel it left go
+    through :func:`_gather`: W2's forward 0.90x-0.91x the time with one thread (1.00x with
+    two). Rows cut into spans keep the plain loop: the same loop with the fill lanes took a
+    grey 1024x1024 image 1.15x-1.23x the time."""
+    raise NotImplementedError("compiled only: see _gather1_overload")
+
+
+@overload(_gather1, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
+def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                      fill_lanes):
+    if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype):
+        def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                   fill_lanes):
+            return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
+                           j1, 1)
+
+        return gather
+
+    with_fill = isinstance(fill_lanes, types.BooleanLiteral) and fill_lanes.literal_value
+
+    def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fill_lanes):
+        if mode != BILINEAR:
+            return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
+                           j1, 1)
+        ub = np.uint64(base)
+        uW = np.uint64(WC)
+        lim = np.uint64(CHECK)  # interior offsets without the flag: all four corners inside
+        fill = oflat.dtype.type(cval[0])  # what _store stores for FILL pixels
+        jj = j0
+        while jj + 8 <= j1:
+            j = np.uint64(jj)
+            # the rows of pixels PREFETCH and PREFETCH + 4 ahead, as _gather_row_C does (one
+            # inline helper for both measured 1.02-1.18x the time on a grey 1024x1024 image)
+            for k in range(2):
+                o2 = offs[j + np.uint64(PREFETCH + 4 * k)]
+                p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
+                prefetch(flat, p3)
+                prefetch(flat, p3 + uW)
+            q = np.uint64(obase + jj)
+            if with_fill:
+                rest = lerp8(flat, oflat, offs, wts, ub, j, q, uW, lim, FILL, fill)
+                if rest != 0:  # from the first to the last lane left, pixel by pixel
+                    lo = 0
+                    while not (rest >> lo) & 1:
+                        lo += 1
+                    hi = 8
+                    while not (rest >> (hi - 1)) & 1:
+                        hi -= 1
+                    ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                                 jj + lo, jj + hi, 1)
+            elif lerp8(flat, oflat, offs, wts, ub, j, q, uW, lim, None, None) != 0:
+                ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, jj,
+                             jj + 8, 1)
+            jj += 8
+        return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, jj, j1, 1)
+
+    return gather8
+
+
+@njit(inline="always")
+def _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
+              fill_lanes):
+    """:func:`_gather` with the channel count a constant for C = 1, 3 and 4 (and, for C = 1,
+    whether the row may hold ``FILL`` pixels, see :func:`_gather1`)."""
+    if C == 1:
+        if fill_lanes:
+            ne = _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                          True)
+        else:
+            ne = _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                          False)
+    elif C == 3:
+        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 3)
+    elif C == 4:
+        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 4)
+    else:
+        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C)
+    return ne
+
+
+def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
+    """The gather pass over columns j0 <= j < j1 of an affine row of an integer image that
+    all lie strictly inside the image (:func:`_classify_interior`'s): every pixel bilinear
+    from its four corners, without the codes and flags of :func:`_gather_row_C`, and the
+    source rows of the pixel ``PREFETCH`` columns ahead asked for only while that pixel is in
+    the span too (its offset needs no test then). A function of its own
+    (:func:`._simd.noinline`: LLVM inlined the short loop into the row's code, where it ran
+    slower than the gather it replaces). On the Intel Xeon machine W1u8 took 0.93x-0.96x the
+    time of the one gather over the row in 9 of 10 A/B runs, one and two threads (1.03x in
+    one), outputs identical; unrolled by two, 1.08x-1.16x. Float images measured no gain (W1
+    0.97x-1.00x, W3 1.00x-1.06x) and keep the one gather. Only for what :func:`_spans_apart`
+    admits (C, a constant, 3 or 4); for other types, which are typed through it but never
+    take it, a stub that raises."""
+    raise NotImplementedError("compiled only: see _gather_span_overload")
+
+
+def _span_loop(flat, oflat, wts) -> bool:
+    """Whether the interior span of a row goes through :func:`_gather_span`, for the numba
+    array types of the image, the output and the weights: an integer output that the 4-lane
+    step writes (:func:`._simd.lerp4_writes`)."""
+    return isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype,
+                                                                    wts.dtype)
+
+
+@overload(_gather_span, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
+def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
+    nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
+    if nc not in (3, 4) or not _span_loop(flat, oflat, wts):
+        def unreachable(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
+            raise AssertionError("the span loop does not take these types")
+
+        return unreachable
+
+    def span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
+        noinline()
+        uC = np.uint64(nc)
+        ub = np.uint64(base)
+        uWC = np.uint64(WC)
+        # every cell but the last one of the last image, with 3 channels
+        ulim = _lane_limit(flat, base, WC, nc, nc == 3)
+        q = np.uint64(obase + j0 * nc)
+        ahead = max(j0, j1 - PREFETCH)
+        for jj in range(j0, j1):
+            j = np.uint64(jj)
+            if jj < ahead:
+                p3 = ub + np.uint64(offs[j + np.uint64(PREFETCH)])
+                prefetch(flat, p3)
+                prefetch(flat, p3 + uWC)
+            o = np.uint64(offs[j])
+            p = ub + o
+            if o < ulim:
+                lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
+            else:  # the weights read in another order: LLVM hoists reads common to both
+                # branches above the branch, and lerp4 then broadcasts them from registers, 4
+                # instructions more per pixel than its multiplies reading them from memory (on
+                # the Zen 4 machine W1u8 0.77x-0.86x the time, uint16 RGB 0.87x, RGBA uint8
+                # 0.89x; outputs identical)
+                d = wts[3, j]
+                c = wts[2, j]
+                b = wts[1, j]
+                a = wts[0, j]
+                _lerp_scalar(flat, oflat, p, p + uWC, uC, q, a, b, c, d, nc, wts)
+            q += uC
+
+    return span
+
+
+@njit
+def _fill(oflat, lo, hi, cval, wts):
+    """``oflat[lo:hi]`` gets ``cval`` repeated (hi - lo is a multiple of its length), each value
+    as :func:`_store` stores it."""
+    C = cval.shape[0]
+    zero = True
+    for k in range(C):  # +0.0 only: a fill of -0.0 keeps its sign
+        zero &= cval[k] == 0.0 and math.copysign(1.0, cval[k]) > 0.0
+    if zero:  # a vectorised memset
+        oflat[lo:hi] = 0
+        return
+    for q in range(lo, hi, C):
+        for k in range(C):
+            _store(oflat, np.uint64(q + k), cval[k], wts)
+
+
+def _spans_apart(flat, oflat, wts, C):
+    """Whether :func:`_sample_row` gathers a row's interior span through :func:`_gather_span`:
+    3 or 4 channels of the types of :func:`_span_loop` (those a constant at compile time)."""
+    raise NotImplementedError("compiled only: see _spans_apart_overload")
+
+
+@overload(_spans_apart, inline="always")
+def _spans_apart_overload(flat, oflat, wts, C):
+    if not _span_loop(flat, oflat, wts):
+        return lambda flat, oflat, wts, C: False
+    return lambda flat, oflat, wts, C: C == 3 or C == 4
