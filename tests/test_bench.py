@@ -49,3 +49,35 @@ def test_replot_draws_the_chart_from_results_json_without_running_anything(tmp_p
     assert "W1 " not in done.stdout  # no table: nothing was run
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     assert (tmp_path / "results.png").exists() == has_matplotlib
+
+
+def _ab_kernels():
+    """``benchmarks/ab_kernels.py`` as a module (benchmarks/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "ab_kernels.py"
+    spec = importlib.util.spec_from_file_location("ab_kernels", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ab_kernels_imports_a_revisions_kernels_as_a_package_of_their_own(tmp_path):
+    """The A side of the A/B script is the revision's own code, a copy beside the checkout's."""
+    from pathlib import Path
+
+    import numpy as np
+    import pytest
+
+    ab = _ab_kernels()
+    if not (ab.REPO / ".git").exists():
+        pytest.skip("not a git checkout: there is no revision to copy")
+    cpu = ab.snapshot("HEAD", tmp_path)
+    assert Path(cpu.__file__).is_relative_to(tmp_path)
+    assert cpu.__name__.startswith("warpkit_ab") and cpu.__name__.endswith(".backends.cpu")
+    grid = np.empty((1, 1, 3, 2))
+    cpu.affine_grid(np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]), grid, False)
+    np.testing.assert_allclose(grid[0, 0, :, 0], [-2 / 3, 0, 2 / 3])
+    with pytest.raises(ValueError, match="no-such-revision"):
+        ab.snapshot("no-such-revision", tmp_path / "other")

@@ -1,0 +1,168 @@
+"""A/B timing of the CPU kernels: a git revision's (A) against the working tree's (B).
+
+The machines of this project drift by up to 2x within minutes, so a change is measured only
+against the code before it, side by side: both versions are loaded into one process (A as a
+copy of the revision's package under another name, from ``git archive``), compiled into one
+fresh numba cache, and called directly (no validation or allocation on the way) in alternating
+order, round after round. Prints each workload's medians, B/A, and whether the two produced the
+same outputs bit for bit.
+
+    python benchmarks/ab_kernels.py HEAD~1 --workloads W1,W1u8 --rounds 30
+
+Workloads: W1 (1024x1024x3 float32 turned 30° and scaled 0.9, bilinear, zeros), W1u8, W1u16,
+RGBAu8, W1f64, grey f32 and grey u8 (one channel), W3 (64x224x224x3 float32, random θ), W3f64,
+W2fwd and W2bwd (256x60x60x1 float32 forward and backward, random θ). Run it in a fresh shell
+with ``PYTHONHASHSEED=1`` to compare like with like (numba's code once depended on the hash
+seed, see ``_backward_pass_overload``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import importlib
+import io
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+_names = itertools.count()  # each copy is imported under a package name of its own
+
+
+def snapshot(rev: str, into: Path, repo: Path = REPO) -> ModuleType:
+    """Extract ``warpkit/`` at git revision ``rev`` into ``into`` as a package named
+    ``warpkit_ab<k>`` and import its CPU kernels (``warpkit_ab<k>.backends.cpu``). Raises
+    ``ValueError`` naming the revision when git cannot produce it."""
+    result = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", rev, "warpkit"],
+                            capture_output=True)
+    if result.returncode != 0:
+        raise ValueError(f"git archive of revision {rev!r} failed: "
+                         f"{result.stderr.decode(errors='replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    name = f"warpkit_ab{next(_names)}"
+    (into / "warpkit").rename(into / name)
+    sys.path.insert(0, str(into))
+    return importlib.import_module(f"{name}.backends.cpu")
+
+
+def _theta_rotated(n: int) -> np.ndarray:
+    c, s = np.cos(np.pi / 6) / 0.9, np.sin(np.pi / 6) / 0.9
+    return np.tile(np.array([[c, -s, 0.0], [s, c, 0.0]]), (n, 1, 1))
+
+
+def _theta_random(n: int, rng: np.random.Generator) -> np.ndarray:
+    return np.tile(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), (n, 1, 1)) + rng.normal(
+        0, 0.15, (n, 2, 3))
+
+
+def workloads(rng: np.random.Generator) -> dict:
+    """name -> function(kernel module) -> (function that runs the workload once, its outputs)."""
+
+    def image(shape, dtype):
+        if np.dtype(dtype).kind == "f":
+            return rng.random(shape).astype(dtype)
+        return rng.integers(0, 256, shape).astype(dtype)
+
+    def forward(shape, dtype, theta):
+        x = image(shape, dtype)
+        cval = np.zeros(shape[3])
+
+        def make(cpu):
+            out = np.empty_like(x)
+            if x.dtype.kind == "f":
+                return lambda: cpu.affine_sample(x, theta, out, 0, 0, False, cval), (out,)
+            work = np.empty(0, np.float32 if x.dtype.itemsize < 4 else np.float64)
+            return (lambda: cpu.affine_sample_int(x, theta, out, 0, 0, False, cval, work),
+                    (out,))
+
+        return make
+
+    def backward(shape, theta):
+        x, gout = image(shape, np.float32), image(shape, np.float32)
+
+        def make(cpu):
+            gin, gtheta = np.empty_like(x), np.empty((shape[0], 2, 3))
+            return (lambda: cpu.affine_sample_backward(gout, x, theta, gin, gtheta, 0, 0, False,
+                                                       np.zeros(shape[3])), (gin, gtheta))
+
+        return make
+
+    rgb, grey, w2, w3 = (1, 1024, 1024, 3), (1, 1024, 1024, 1), (256, 60, 60, 1), (64, 224, 224, 3)
+    return {
+        "W1": lambda: forward(rgb, np.float32, _theta_rotated(1)),
+        "W1u8": lambda: forward(rgb, np.uint8, _theta_rotated(1)),
+        "W1u16": lambda: forward(rgb, np.uint16, _theta_rotated(1)),
+        "RGBAu8": lambda: forward((1, 1024, 1024, 4), np.uint8, _theta_rotated(1)),
+        "W1f64": lambda: forward(rgb, np.float64, _theta_rotated(1)),
+        "grey f32": lambda: forward(grey, np.float32, _theta_rotated(1)),
+        "grey u8": lambda: forward(grey, np.uint8, _theta_rotated(1)),
+        "W3": lambda: forward(w3, np.float32, _theta_random(64, rng)),
+        "W3f64": lambda: forward(w3, np.float64, _theta_random(64, rng)),
+        "W2fwd": lambda: forward(w2, np.float32, _theta_random(256, rng)),
+        "W2bwd": lambda: backward(w2, _theta_random(256, rng)),
+    }
+
+
+def compare(a: ModuleType, b: ModuleType, names: list[str], rounds: int) -> None:
+    """Time workloads ``names`` with kernel modules ``a`` and ``b`` interleaved and print them."""
+    rng = np.random.default_rng(0)
+    table = workloads(rng)
+    for name in names:
+        make = table[name]()
+        (run_a, out_a), (run_b, out_b) = make(a), make(b)
+        start = time.perf_counter()
+        run_a()
+        run_b()
+        compile_s = time.perf_counter() - start
+        same = all(np.array_equal(x, y, equal_nan=True) for x, y in zip(out_a, out_b, strict=True))
+        times_a, times_b = [], []
+        for r in range(rounds):
+            pairs = [(run_a, times_a), (run_b, times_b)]
+            for run, times in pairs if r % 2 == 0 else pairs[::-1]:
+                t = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - t)
+        ma, mb = np.median(times_a), np.median(times_b)
+        print(f"{name:9s} A {ma * 1e3:7.2f} ms  B {mb * 1e3:7.2f} ms  B/A {mb / ma:.3f}  "
+              f"same={same}  (first calls {compile_s:.0f} s)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rev", help="the git revision to compare against (A), e.g. HEAD")
+    names = list(workloads(np.random.default_rng(0)))
+    parser.add_argument("--workloads", default="W1,W1u8,W1f64,W3,W2fwd,W2bwd",
+                        help=f"comma-separated, of: {', '.join(names)}")
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    chosen = args.workloads.split(",")
+    unknown = [n for n in chosen if n not in names]
+    if unknown:
+        parser.error(f"unknown workloads {unknown}; expected some of {names}")
+    # an empty numba cache, set before numba is imported: both versions compile afresh
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="warpkit-ab-cache-")
+    atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="warpkit-ab-") as tmp:
+        try:
+            a = snapshot(args.rev, Path(tmp))
+        except ValueError as e:
+            parser.error(str(e))
+        from warpkit.backends import cpu as b
+
+        print(f"A: {args.rev} ({a.__file__}); B: the working tree ({b.__file__})")
+        compare(a, b, chosen, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
