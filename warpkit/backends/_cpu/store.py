@@ -39,13 +39,13 @@ def _store_overload(oflat, k, v, wts):
 
         return put
     lo, hi = (work(x) for x in int_range(as_dtype(dst)))
-    zero = work(0)
 
     def put_rounded(oflat, k, v, wts):
         x = work(v)
-        x = lo if x < lo else x
-        x = hi if x > hi else x
-        oflat[k] = np.rint(x) if x == x else zero
+        # clipped (fmin and fmax take ±inf to the ends) and NaN times 0, without branches:
+        # the conditional expressions this was written with, inlined here, made numba warn
+        # (NumbaIRAssumptionWarning, a dozen at the first warp of a 64-bit integer image)
+        oflat[k] = np.rint((x == x) * np.fmax(np.fmin(x, hi), lo))
 
     return put_rounded
 
