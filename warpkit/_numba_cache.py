@@ -13,6 +13,7 @@ locators, this one included.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -26,10 +27,17 @@ from numba.core.caching import _CacheLocator
 CacheImpl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_TOP = __name__.partition(".")[0]  # "warpkit" (or what a copy of it is imported as)
 
 
 def _digest(path: str) -> str:
-    """sha256 of a file's bytes."""
+    """sha256 of a file's bytes (read once per version of the file in a process)."""
+    st = os.stat(path)
+    return _hashed(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.cache
+def _hashed(path: str, mtime_ns: int, size: int) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
 
@@ -44,14 +52,15 @@ def _module_of(value: object) -> ModuleType | None:
             value = getattr(value, attr, value)
         name = getattr(value, "__module__", None)
         module = sys.modules.get(name) if isinstance(name, str) else None
-    if module is None or not module.__name__.partition(".")[0] == "warpkit":
+    if module is None or module.__name__.partition(".")[0] != _TOP:
         return None
     return module
 
 
 def imported_sources(namespace: dict) -> dict[str, str]:
     """{module name: path} of every warpkit module that the module with globals
-    ``namespace`` refers to, and those modules refer to, in turn (itself excluded)."""
+    ``namespace`` refers to, and those modules refer to, in turn (itself excluded). Taken when
+    a kernel is defined, so it sees the imports at the top of its module."""
     found: dict[str, str] = {}
     todo = [namespace]
     while todo:
