@@ -49,7 +49,9 @@ def snapshot(rev: str, into: Path, repo: Path = REPO) -> ModuleType:
         raise ValueError(f"git archive of revision {rev!r} failed: "
                          f"{result.stderr.decode(errors='replace').strip()}")
     with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
-        tar.extractall(into, filter="data")
+        # our own repository's files; the "data" filter where this Python has it (3.10.12+)
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(into, **safe)
     name = f"warpkit_ab{next(_names)}"
     (into / "warpkit").rename(into / name)
     sys.path.insert(0, str(into))
