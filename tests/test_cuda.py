@@ -289,3 +289,22 @@ def test_every_launched_signature_is_compiled_by_the_ptx_check(monkeypatch):
         for name, sig in _ptx_check.kernel_signatures(dtype).items()
     }
     assert seen == expected
+
+
+def test_the_gpu_benchmark_checks_and_times_against_the_cpu_and_pytorch():
+    """``benchmarks/bench_cuda.py``, which a session lent a GPU runs, on tiny shapes here: its
+    CUDA results match the CPU backend's and PyTorch's (on the CPU here), and it times both."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    torch = pytest.importorskip("torch")
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cuda.py"
+    spec = importlib.util.spec_from_file_location("bench_cuda", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.set_num_threads(1)
+    lines = bench.workload("W2", bench.SMALL["W2"], True, "cpu", repeats=1)
+    diffs = [float(v) for v in re.findall(r"max \|[^|]+\| ([0-9.e+-]+)", lines[0])]
+    assert len(diffs) == 2 and max(diffs) < 1e-5, lines[0]
+    assert [line.split()[0] for line in lines[1:]] == ["warpkit", "pytorch"]
