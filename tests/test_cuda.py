@@ -308,3 +308,24 @@ def test_the_gpu_benchmark_checks_and_times_against_the_cpu_and_pytorch():
     diffs = [float(v) for v in re.findall(r"max \|[^|]+\| ([0-9.e+-]+)", lines[0])]
     assert len(diffs) == 2 and max(diffs) < 1e-5, lines[0]
     assert [line.split()[0] for line in lines[1:]] == ["warpkit", "pytorch"]
+
+
+def test_one_process_runs_use_the_simulator_too():
+    """``python -m pytest -n 0`` (one process, as the README suggests under a debugger) runs
+    the CUDA tests in the simulator too, with ``NUMBA_ENABLE_CUDASIM`` left to
+    ``tests/conftest.py``: a warning filter in pyproject that named a numba class once made
+    pytest import numba before conftest chose the simulator, and every CUDA test then failed
+    on the missing driver."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    if env.get("NUMBA_ENABLE_CUDASIM") != "0":  # a real-GPU run keeps its choice
+        env.pop("NUMBA_ENABLE_CUDASIM", None)
+    test = f"{Path(__file__).name}::test_affine_grid_matches_cpu"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "0", "-q", "-p", "no:cacheprovider", test],
+        cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
