@@ -9,9 +9,8 @@ same outputs bit for bit.
 
     python benchmarks/ab_kernels.py HEAD~1 --workloads W1,W1u8 --rounds 30
 
-Workloads: W1 (1024x1024x3 float32 turned 30° and scaled 0.9, bilinear, zeros), W1u8, W1u16,
-RGBAu8, W1f64, grey f32 and grey u8 (one channel), W3 (64x224x224x3 float32, random θ), W3f64,
-W2fwd and W2bwd (256x60x60x1 float32 forward and backward, random θ). Run it in a fresh shell
+Workloads: those of ``kernel_workloads.py`` (W1, W1u8, W1u16, RGBAu8, W1f64, grey f32, grey u8,
+W3, W3f64, W2fwd, W2bwd). Run it in a fresh shell
 with ``PYTHONHASHSEED=1`` to compare like with like (numba's code once depended on the hash
 seed, see ``_backward_pass_overload``).
 """
@@ -34,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from kernel_workloads import workloads
 
 REPO = Path(__file__).resolve().parents[1]
 _names = itertools.count()  # each copy is imported under a package name of its own
@@ -56,64 +56,6 @@ def snapshot(rev: str, into: Path, repo: Path = REPO) -> ModuleType:
     (into / "warpkit").rename(into / name)
     sys.path.insert(0, str(into))
     return importlib.import_module(f"{name}.backends.cpu")
-
-
-def _theta_rotated(n: int) -> np.ndarray:
-    c, s = np.cos(np.pi / 6) / 0.9, np.sin(np.pi / 6) / 0.9
-    return np.tile(np.array([[c, -s, 0.0], [s, c, 0.0]]), (n, 1, 1))
-
-
-def _theta_random(n: int, rng: np.random.Generator) -> np.ndarray:
-    return np.tile(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), (n, 1, 1)) + rng.normal(
-        0, 0.15, (n, 2, 3))
-
-
-def workloads(rng: np.random.Generator) -> dict:
-    """name -> function(kernel module) -> (function that runs the workload once, its outputs)."""
-
-    def image(shape, dtype):
-        if np.dtype(dtype).kind == "f":
-            return rng.random(shape).astype(dtype)
-        return rng.integers(0, 256, shape).astype(dtype)
-
-    def forward(shape, dtype, theta):
-        x = image(shape, dtype)
-        cval = np.zeros(shape[3])
-
-        def make(cpu):
-            out = np.empty_like(x)
-            if x.dtype.kind == "f":
-                return lambda: cpu.affine_sample(x, theta, out, 0, 0, False, cval), (out,)
-            work = np.empty(0, np.float32 if x.dtype.itemsize < 4 else np.float64)
-            return (lambda: cpu.affine_sample_int(x, theta, out, 0, 0, False, cval, work),
-                    (out,))
-
-        return make
-
-    def backward(shape, theta):
-        x, gout = image(shape, np.float32), image(shape, np.float32)
-
-        def make(cpu):
-            gin, gtheta = np.empty_like(x), np.empty((shape[0], 2, 3))
-            return (lambda: cpu.affine_sample_backward(gout, x, theta, gin, gtheta, 0, 0, False,
-                                                       np.zeros(shape[3])), (gin, gtheta))
-
-        return make
-
-    rgb, grey, w2, w3 = (1, 1024, 1024, 3), (1, 1024, 1024, 1), (256, 60, 60, 1), (64, 224, 224, 3)
-    return {
-        "W1": lambda: forward(rgb, np.float32, _theta_rotated(1)),
-        "W1u8": lambda: forward(rgb, np.uint8, _theta_rotated(1)),
-        "W1u16": lambda: forward(rgb, np.uint16, _theta_rotated(1)),
-        "RGBAu8": lambda: forward((1, 1024, 1024, 4), np.uint8, _theta_rotated(1)),
-        "W1f64": lambda: forward(rgb, np.float64, _theta_rotated(1)),
-        "grey f32": lambda: forward(grey, np.float32, _theta_rotated(1)),
-        "grey u8": lambda: forward(grey, np.uint8, _theta_rotated(1)),
-        "W3": lambda: forward(w3, np.float32, _theta_random(64, rng)),
-        "W3f64": lambda: forward(w3, np.float64, _theta_random(64, rng)),
-        "W2fwd": lambda: forward(w2, np.float32, _theta_random(256, rng)),
-        "W2bwd": lambda: backward(w2, _theta_random(256, rng)),
-    }
 
 
 def compare(a: ModuleType, b: ModuleType, names: list[str], rounds: int) -> None:
@@ -141,9 +83,12 @@ def compare(a: ModuleType, b: ModuleType, names: list[str], rounds: int) -> None
 
 
 def main() -> None:
+    # an empty numba cache, set before numba is imported: both versions compile afresh
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="warpkit-ab-cache-")
+    atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
+    names = list(workloads(np.random.default_rng(0)))  # imports warpkit
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rev", help="the git revision to compare against (A), e.g. HEAD")
-    names = list(workloads(np.random.default_rng(0)))
     parser.add_argument("--workloads", default="W1,W1u8,W1f64,W3,W2fwd,W2bwd",
                         help=f"comma-separated, of: {', '.join(names)}")
     parser.add_argument("--rounds", type=int, default=30)
@@ -152,9 +97,6 @@ def main() -> None:
     unknown = [n for n in chosen if n not in names]
     if unknown:
         parser.error(f"unknown workloads {unknown}; expected some of {names}")
-    # an empty numba cache, set before numba is imported: both versions compile afresh
-    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="warpkit-ab-cache-")
-    atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="warpkit-ab-") as tmp:
         try:
             a = snapshot(args.rev, Path(tmp))

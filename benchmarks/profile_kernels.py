@@ -30,45 +30,12 @@ atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], ignore_errors=True
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
+from kernel_workloads import workloads  # noqa: E402
 
-from warpkit._bench import rotation_theta  # noqa: E402
 from warpkit.backends import cpu  # noqa: E402
 
-
-def workloads() -> dict:
-    """name -> a function that makes (the dispatchers it runs, a function that runs it once)."""
-    rng = np.random.default_rng(0)
-    w1 = rotation_theta(30.0, 0.9)
-    t2 = rotation_theta(10.0, 0.9, 256) + 0.05 * rng.standard_normal((256, 2, 3))
-    t3 = rotation_theta(20.0, 0.9, 64) + 0.1 * rng.standard_normal((64, 2, 3))
-
-    def image(shape, dtype=np.float32):
-        x = rng.random(shape, dtype=np.float32)
-        return (x * 255).astype(dtype) if np.dtype(dtype).kind == "u" else x.astype(dtype)
-
-    def forward(x, theta):
-        out = np.empty_like(x)
-        if x.dtype.kind == "f":
-            return lambda: cpu.affine_sample(x, theta, out, 0, 0, False, np.zeros(x.shape[3]))
-        work = np.empty(0, np.float32)
-        return lambda: cpu.affine_sample_int(x, theta, out, 0, 0, False, np.zeros(x.shape[3]),
-                                             work)
-
-    def backward(x, theta):
-        gout = rng.random(x.shape, dtype=np.float32)
-        gin, grad_theta = np.empty_like(x), np.empty((x.shape[0], 2, 3))
-        return lambda: cpu.affine_sample_backward(gout, x, theta, gin, grad_theta, 0, 0,
-                                                  False, np.zeros(x.shape[3]))
-
-    rgb, w2 = (1, 1024, 1024, 3), (256, 60, 60, 1)
-    return {
-        "W1": lambda: ([cpu.affine_sample], forward(image(rgb), w1)),
-        "W1u8": lambda: ([cpu.affine_sample_int], forward(image(rgb, np.uint8), w1)),
-        "W1f64": lambda: ([cpu.affine_sample], forward(image(rgb, np.float64), w1)),
-        "W2fwd": lambda: ([cpu.affine_sample], forward(image(w2), t2)),
-        "W2bwd": lambda: ([cpu._affine_sample_backward], backward(image(w2), t2)),
-        "W3": lambda: ([cpu.affine_sample], forward(image((64, 224, 224, 3)), t3)),
-    }
+#: Every kernel a workload may compile (their functions go into the perf map).
+DISPATCHERS = (cpu.affine_sample, cpu.affine_sample_int, cpu._affine_sample_backward)
 
 
 def write_perf_map(dispatchers) -> dict[int, tuple[int, str]]:
@@ -94,15 +61,16 @@ def write_perf_map(dispatchers) -> dict[int, tuple[int, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", choices=sorted(workloads()))
+    table = workloads(np.random.default_rng(0))
+    parser.add_argument("workload", choices=sorted(table))
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dump", default=None, help="write the code of functions named so")
     args = parser.parse_args()
     numba.set_num_threads(args.threads)
-    dispatchers, run = workloads()[args.workload]()
+    run, _ = table[args.workload]()(cpu)
     run()  # compiles
-    table = write_perf_map(dispatchers)
+    table = write_perf_map(DISPATCHERS)
     print(f"{len(table)} functions in /tmp/perf-{os.getpid()}.map")
     if args.dump:
         dumped = [(a, s, n) for a, (s, n) in table.items() if args.dump in n]

@@ -51,26 +51,28 @@ def test_replot_draws_the_chart_from_results_json_without_running_anything(tmp_p
     assert (tmp_path / "results.png").exists() == has_matplotlib
 
 
-def _ab_kernels():
-    """``benchmarks/ab_kernels.py`` as a module (benchmarks/ is not a package)."""
+def _ab_kernels(monkeypatch):
+    """``benchmarks/ab_kernels.py`` as a module (benchmarks/ is not a package: its scripts
+    import each other from their folder)."""
     import importlib.util
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "ab_kernels.py"
+    monkeypatch.syspath_prepend(str(path.parent))
     spec = importlib.util.spec_from_file_location("ab_kernels", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_ab_kernels_imports_a_revisions_kernels_as_a_package_of_their_own(tmp_path):
+def test_ab_kernels_imports_a_revisions_kernels_as_a_package_of_their_own(tmp_path, monkeypatch):
     """The A side of the A/B script is the revision's own code, a copy beside the checkout's."""
     from pathlib import Path
 
     import numpy as np
     import pytest
 
-    ab = _ab_kernels()
+    ab = _ab_kernels(monkeypatch)
     if not (ab.REPO / ".git").exists():
         pytest.skip("not a git checkout: there is no revision to copy")
     cpu = ab.snapshot("HEAD", tmp_path)

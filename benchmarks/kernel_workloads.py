@@ -1,0 +1,70 @@
+"""The workloads that ``ab_kernels.py`` times and ``profile_kernels.py`` profiles: the CPU
+kernels called directly, on arrays made once, for any module of kernels (``backends.cpu``, or
+a git revision's copy of it).
+
+W1 (1024x1024x3 float32 turned 30° and scaled 0.9, bilinear, zeros), W1u8, W1u16, RGBAu8,
+W1f64, grey f32 and grey u8 (one channel), W3 (64x224x224x3 float32, random θ), W3f64, W2fwd
+and W2bwd (256x60x60x1 float32 forward and backward, random θ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+
+def workloads(rng: np.random.Generator) -> dict[str, Callable]:
+    """name -> a function that makes the workload's arrays and returns ``make``; ``make(cpu)``
+    returns (a function that runs it once with kernel module ``cpu``, its output arrays).
+    Imports warpkit when called, not before (scripts set numba's environment first)."""
+    from warpkit._bench import rotation_theta
+
+    def random_theta(n: int) -> np.ndarray:
+        return np.tile(np.eye(2, 3), (n, 1, 1)) + rng.normal(0, 0.15, (n, 2, 3))
+
+    def image(shape, dtype):
+        if np.dtype(dtype).kind == "f":
+            return rng.random(shape).astype(dtype)
+        return rng.integers(0, 256, shape).astype(dtype)
+
+    def forward(shape, dtype, theta):
+        x = image(shape, dtype)
+        cval = np.zeros(shape[3])
+
+        def make(cpu):
+            out = np.empty_like(x)
+            if x.dtype.kind == "f":
+                return lambda: cpu.affine_sample(x, theta, out, 0, 0, False, cval), (out,)
+            work = np.empty(0, np.float32 if x.dtype.itemsize < 4 else np.float64)
+            return (lambda: cpu.affine_sample_int(x, theta, out, 0, 0, False, cval, work),
+                    (out,))
+
+        return make
+
+    def backward(shape, theta):
+        x, gout = image(shape, np.float32), image(shape, np.float32)
+
+        def make(cpu):
+            gin, gtheta = np.empty_like(x), np.empty((shape[0], 2, 3))
+            return (lambda: cpu.affine_sample_backward(gout, x, theta, gin, gtheta, 0, 0, False,
+                                                       np.zeros(shape[3])), (gin, gtheta))
+
+        return make
+
+    rgb, grey, w2, w3 = (1, 1024, 1024, 3), (1, 1024, 1024, 1), (256, 60, 60, 1), (64, 224, 224, 3)
+    turned = rotation_theta(30.0, 0.9)
+    return {
+        "W1": lambda: forward(rgb, np.float32, turned),
+        "W1u8": lambda: forward(rgb, np.uint8, turned),
+        "W1u16": lambda: forward(rgb, np.uint16, turned),
+        "RGBAu8": lambda: forward((1, 1024, 1024, 4), np.uint8, turned),
+        "W1f64": lambda: forward(rgb, np.float64, turned),
+        "grey f32": lambda: forward(grey, np.float32, turned),
+        "grey u8": lambda: forward(grey, np.uint8, turned),
+        "W3": lambda: forward(w3, np.float32, random_theta(64)),
+        "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
+        "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),
+        "W2bwd": lambda: backward(w2, random_theta(256)),
+    }
+
