@@ -100,3 +100,21 @@ def test_an_edit_of_a_module_the_kernels_compile_in_recompiles_them(tmp_path):
     assert compiled_after_editing("backends/_simd.py")
     assert compiled_after_editing("backends/_cpu/gather.py")
     assert not compiled_after_editing("cli.py")
+
+
+def test_a_kernel_numba_cannot_cache_still_runs_and_is_named_in_a_warning(tmp_path):
+    """numba names the kernel's file, read from its cache locator, when it warns that it cannot
+    cache a kernel (here: one that calls ``numba.get_num_threads``, a dynamic global);
+    warpkit's locator must answer that as numba's own do, not fail the call."""
+    root = _read_only_copy(tmp_path)
+    module = root / "warpkit" / "_uncachable.py"
+    module.write_text("import numba\n\n\n@numba.njit(cache=True)\ndef threads():\n"
+                      "    return numba.get_num_threads()\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
+    env.update(PYTHONPATH=str(root), NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    snippet = "import warpkit._uncachable as u; print('threads', u.threads())"
+    result = subprocess.run([sys.executable, "-c", snippet], env=env, capture_output=True,
+                            text=True, cwd=root.parent)
+    assert result.returncode == 0, result.stderr
+    assert "threads " in result.stdout
+    assert f'{module}:4: NumbaWarning: Cannot cache compiled function "threads"' in result.stderr

@@ -94,6 +94,11 @@ class WithImports(_CacheLocator):
     def get_disambiguator(self) -> str:
         return self._inner.get_disambiguator()
 
+    @property
+    def _py_file(self) -> str:
+        """The source file, which numba names when it warns that it cannot cache a kernel."""
+        return self._inner._py_file
+
     def get_source_stamp(self) -> object:
         imported = tuple(sorted((name, _digest(path)) for name, path in self._sources.items()))
         return self._inner.get_source_stamp(), imported
