@@ -206,13 +206,12 @@ def _points_overload(oflat, obase, row):
     return lambda oflat, obase, row: row
 
 
-@njit(fastmath=_FASTMATH)
+@njit(fastmath=_FASTMATH, inline="always")
 def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
                     row):
     """Rows i0 <= i < i1 of sample n of an affine forward, a group of rows at a time
     (:func:`_group_rows`); ``row`` is the float buffer of an integer ``out``, None for a float
     one (see :func:`_points`)."""
-    alwaysinline()
     H, W = inp.shape[1], inp.shape[2]
     Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     flat = inp.reshape(inp.size)
