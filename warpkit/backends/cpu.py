@@ -16,9 +16,11 @@ and ``backward`` (tasks, the cell pass, the row loop and its scatter, the θ sum
 
 Parallelism and determinism
 ---------------------------
-Forward kernels split output rows across threads; every thread writes only its own rows.
-The backward scatter into ``grad_input`` is where threads could race, so work is split by
-*shape*, never by thread count, and no two threads ever add into the same cell:
+Forward kernels cut the output into tasks (bands of rows, :func:`_band_of`), which the threads
+claim a few at a time as they go (:mod:`._cpu.schedule`), so that a thread held up by anything
+takes fewer of them; every task writes only its own rows. The backward's tasks are claimed
+the same way. Its scatter into ``grad_input`` is where threads could race, so work is split by
+*shape*, never by thread count, and no two tasks ever add into the same cell:
 
 * N >= 2: one task per sample; it alone writes that sample's ``grad_input``.
 * N == 1: ``split`` tasks (a fixed number, ``SCATTER_SPLIT`` at most). Task k computes the
@@ -29,8 +31,8 @@ The backward scatter into ``grad_input`` is where threads could race, so work is
 θ gradients are summed per row (:func:`_theta_sums`, in an order fixed by the compiled code),
 then per task in row order, and reduced in task order. Each task zeroes the rows of
 ``grad_input`` it scatters into before it starts. Results are bit-identical for any
-``NUMBA_NUM_THREADS`` and from run to run, and the backward allocates only its outputs (plus
-row buffers of a few output widths per task).
+``NUMBA_NUM_THREADS``, whichever thread runs which task, and from run to run, and the
+backward allocates only its outputs (plus row buffers of a few output widths per thread).
 
 Speed
 -----
@@ -123,6 +125,7 @@ from ._cpu.forward import (
     _rows_per_task,
     _scratch,
 )
+from ._cpu.schedule import chunk_size, claim
 
 
 @njit(parallel=True, cache=True)
@@ -174,10 +177,19 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
     N, Ho, Wo = out.shape[0], out.shape[1], out.shape[2]
     rpt = _rows_per_task(Ho, Wo)
     bands = (Ho + rpt - 1) // rpt
-    for task in prange(N * bands):
-        n, i0, i1 = _band_of(task, bands, rpt, Ho)
-        scratch = _scratch(_group_rows(Wo) * Wo, out.dtype)
-        _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch)
+    tasks = N * bands
+    k = chunk_size(tasks)
+    counter = np.zeros(1, np.int64)
+    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
+        lo, hi = claim(counter, k, tasks)
+        if lo < hi:
+            scratch = _scratch(_group_rows(Wo) * Wo, out.dtype)
+            while lo < hi:
+                for task in range(lo, hi):
+                    n, i0, i1 = _band_of(task, bands, rpt, Ho)
+                    _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
+                                 scratch)
+                lo, hi = claim(counter, k, tasks)
 
 
 @njit(parallel=True, cache=True)
@@ -189,13 +201,21 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work)
     N, Ho, Wo, C = out.shape[0], out.shape[1], out.shape[2], out.shape[3]
     rpt = _rows_per_task(Ho, Wo)
     bands = (Ho + rpt - 1) // rpt
-    for task in prange(N * bands):
-        n, i0, i1 = _band_of(task, bands, rpt, Ho)
-        G = _group_rows(Wo)
-        scratch = _scratch(G * Wo, work.dtype)
-        row = np.empty(G * Wo * C, dtype=work.dtype)
-        _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
-                         scratch, row)
+    tasks = N * bands
+    k = chunk_size(tasks)
+    counter = np.zeros(1, np.int64)
+    G = _group_rows(Wo)
+    for _ in prange(tasks):
+        lo, hi = claim(counter, k, tasks)
+        if lo < hi:
+            scratch = _scratch(G * Wo, work.dtype)
+            row = np.empty(G * Wo * C, dtype=work.dtype)
+            while lo < hi:
+                for task in range(lo, hi):
+                    n, i0, i1 = _band_of(task, bands, rpt, Ho)
+                    _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners,
+                                     cval, scratch, row)
+                lo, hi = claim(counter, k, tasks)
 
 
 @njit(parallel=True, cache=True)
@@ -204,10 +224,19 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
     N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
     rpt = _rows_per_task(Ho, Wo)
     bands = (Ho + rpt - 1) // rpt
-    for task in prange(N * bands):
-        n, i0, i1 = _band_of(task, bands, rpt, Ho)
-        scratch = _scratch(_group_rows(Wo) * Wo, out.dtype)
-        _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, scratch)
+    tasks = N * bands
+    k = chunk_size(tasks)
+    counter = np.zeros(1, np.int64)
+    for _ in prange(tasks):
+        lo, hi = claim(counter, k, tasks)
+        if lo < hi:
+            scratch = _scratch(_group_rows(Wo) * Wo, out.dtype)
+            while lo < hi:
+                for task in range(lo, hi):
+                    n, i0, i1 = _band_of(task, bands, rpt, Ho)
+                    _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval,
+                               scratch)
+                lo, hi = claim(counter, k, tasks)
 
 
 #: Below this many output pixels :func:`call` runs a forward kernel on the calling thread
@@ -242,28 +271,37 @@ def _grid_sample_backward(
     flat = inp.reshape(inp.size)
     gflat = gout.reshape(gout.size)
     ginflat = gin.reshape(gin.size)
-    for task in prange(N * split):
-        n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(np.int64(task), split, Ho, H, need_gin)
-        _zero_rows(gin, n, scatter_now, y_lo, y_hi)
-        px = np.empty(Wo)
-        py = np.empty(Wo)
-        mx = np.empty(Wo)
-        my = np.empty(Wo)
-        dgx = np.empty(Wo)
-        dgy = np.empty(Wo)
-        cells = _backward_cells_scratch(Wo, gin.dtype)
-        for i in range(i0, i1):
-            _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
-            _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat,
-                          scatter_now, True, 0, H, dgx, dgy, cells)
-            for j in range(Wo):
-                grad_grid[n, i, j, 0] = dgx[j] * mx[j] * sx
-                grad_grid[n, i, j, 1] = dgy[j] * my[j] * sy
-        if y_hi > y_lo:
-            for i in range(Ho):
-                _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
-                _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
-                              ginflat, True, False, y_lo, y_hi, dgx, dgy, cells)
+    tasks = N * split
+    k = chunk_size(tasks)
+    counter = np.zeros(1, np.int64)
+    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
+        lo, hi = claim(counter, k, tasks)
+        if lo < hi:
+            px = np.empty(Wo)
+            py = np.empty(Wo)
+            mx = np.empty(Wo)
+            my = np.empty(Wo)
+            dgx = np.empty(Wo)
+            dgy = np.empty(Wo)
+            cells = _backward_cells_scratch(Wo, gin.dtype)
+            while lo < hi:
+                for t in range(lo, hi):
+                    n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(t, split, Ho, H, need_gin)
+                    _zero_rows(gin, n, scatter_now, y_lo, y_hi)
+                    for i in range(i0, i1):
+                        _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
+                        _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval,
+                                      gin, ginflat, scatter_now, True, 0, H, dgx, dgy, cells)
+                        for j in range(Wo):
+                            grad_grid[n, i, j, 0] = dgx[j] * mx[j] * sx
+                            grad_grid[n, i, j, 1] = dgy[j] * my[j] * sy
+                    if y_hi > y_lo:
+                        for i in range(Ho):
+                            _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
+                            _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding,
+                                          cval, gin, ginflat, True, False, y_lo, y_hi, dgx, dgy,
+                                          cells)
+                lo, hi = claim(counter, k, tasks)
 
 
 def grid_sample_backward(
@@ -284,16 +322,24 @@ def _affine_sample_backward(
 ):
     N, Ho = gout.shape[0], gout.shape[1]
     H = inp.shape[1]
-    partial = np.zeros((N * split, 6))
-    for task in prange(N * split):
-        t = np.int64(task)
-        n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(t, split, Ho, H, need_gin)
-        scratch = _backward_scratch(gout.shape[2])
-        cells = _backward_cells_scratch(gout.shape[2], gin.dtype)
-        sums = _affine_backward_task(gout, inp, theta, gin, mode, padding, align_corners, cval,
-                                     n, i0, i1, scatter_now, y_lo, y_hi, scratch, cells)
-        for q in range(6):
-            partial[t, q] = sums[q]
+    tasks = N * split
+    partial = np.zeros((tasks, 6))
+    k = chunk_size(tasks)
+    counter = np.zeros(1, np.int64)
+    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
+        lo, hi = claim(counter, k, tasks)
+        if lo < hi:
+            scratch = _backward_scratch(gout.shape[2])
+            cells = _backward_cells_scratch(gout.shape[2], gin.dtype)
+            while lo < hi:
+                for t in range(lo, hi):
+                    n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(t, split, Ho, H, need_gin)
+                    sums = _affine_backward_task(gout, inp, theta, gin, mode, padding,
+                                                 align_corners, cval, n, i0, i1, scatter_now,
+                                                 y_lo, y_hi, scratch, cells)
+                    for q in range(6):
+                        partial[t, q] = sums[q]
+                lo, hi = claim(counter, k, tasks)
     for n in range(N):
         for q in range(6):
             acc = 0.0
