@@ -9,6 +9,10 @@ same outputs bit for bit.
 
     python benchmarks/ab_kernels.py HEAD~1 --workloads W1,W1u8 --rounds 30
 
+``--busy 1`` runs another process on CPU 1 for the whole comparison, busy for 1 ms and asleep
+for 1 ms in turn, as a machine shared with other work is (how a thread held up mid-call costs
+each version: see ``backends/_cpu/schedule.py``). Linux only.
+
 Workloads: those of ``kernel_workloads.py`` (W1, W1u8, W1u16, RGBAu8, W1f64, grey f32, grey u8,
 W3, W3f64, W2fwd, W2bwd). Run it in a fresh shell
 with ``PYTHONHASHSEED=1`` to compare like with like (numba's code once depended on the hash
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import importlib
 import io
 import itertools
@@ -58,6 +63,38 @@ def snapshot(rev: str, into: Path, repo: Path = REPO) -> ModuleType:
     return importlib.import_module(f"{name}.backends.cpu")
 
 
+#: The other process of ``--busy``: 1 ms of work, 1 ms of sleep, until killed.
+DUTY_CYCLE = """
+import time
+while True:
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.001:
+        pass
+    time.sleep(0.001)
+"""
+
+
+def busy_neighbour(cpu: int) -> contextlib.AbstractContextManager:
+    """A context in which a process pinned to ``cpu`` is busy half the time
+    (:data:`DUTY_CYCLE`); it yields the process (a ``subprocess.Popen``) and kills it on the
+    way out. Raises ``ValueError`` for a CPU this process may not run on."""
+    allowed = os.sched_getaffinity(0)
+    if cpu not in allowed:
+        raise ValueError(f"CPU {cpu} is not one this process may run on: {sorted(allowed)}")
+    return _pinned([sys.executable, "-c", DUTY_CYCLE], cpu)
+
+
+@contextlib.contextmanager
+def _pinned(cmd: list[str], cpu: int):
+    proc = subprocess.Popen(cmd)
+    try:
+        os.sched_setaffinity(proc.pid, {cpu})
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def compare(a: ModuleType, b: ModuleType, names: list[str], rounds: int) -> None:
     """Time workloads ``names`` with kernel modules ``a`` and ``b`` interleaved and print them."""
     rng = np.random.default_rng(0)
@@ -92,7 +129,13 @@ def main() -> None:
     parser.add_argument("--workloads", default="W1,W1u8,W1f64,W3,W2fwd,W2bwd",
                         help=f"comma-separated, of: {', '.join(names)}")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--busy", type=int, metavar="CPU",
+                        help="keep CPU busy half the time with another process meanwhile")
     args = parser.parse_args()
+    try:
+        neighbour = contextlib.nullcontext() if args.busy is None else busy_neighbour(args.busy)
+    except ValueError as e:
+        parser.error(f"--busy: {e}")
     chosen = args.workloads.split(",")
     unknown = [n for n in chosen if n not in names]
     if unknown:
@@ -105,7 +148,10 @@ def main() -> None:
         from warpkit.backends import cpu as b
 
         print(f"A: {args.rev} ({a.__file__}); B: the working tree ({b.__file__})")
-        compare(a, b, chosen, args.rounds)
+        with neighbour:
+            if args.busy is not None:
+                print(f"another process busy half the time on CPU {args.busy}")
+            compare(a, b, chosen, args.rounds)
 
 
 if __name__ == "__main__":

@@ -83,3 +83,23 @@ def test_ab_kernels_imports_a_revisions_kernels_as_a_package_of_their_own(tmp_pa
     np.testing.assert_allclose(grid[0, 0, :, 0], [-2 / 3, 0, 2 / 3])
     with pytest.raises(ValueError, match="no-such-revision"):
         ab.snapshot("no-such-revision", tmp_path / "other")
+
+
+def test_ab_kernels_busy_neighbour_runs_pinned_while_the_block_runs(monkeypatch):
+    """``--busy CPU``: another process, on that CPU only, using it, gone after the block."""
+    import os
+    import time
+
+    import pytest
+
+    ab = _ab_kernels(monkeypatch)
+    cpu = max(os.sched_getaffinity(0))
+    with ab.busy_neighbour(cpu) as proc:
+        assert os.sched_getaffinity(proc.pid) == {cpu}
+        time.sleep(0.5)
+        with open(f"/proc/{proc.pid}/stat") as f:
+            ticks = sum(int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])  # utime+stime
+        assert ticks > 0
+    assert proc.poll() is not None
+    with pytest.raises(ValueError, match="CPU 100000 is not one"):
+        ab.busy_neighbour(100_000)

@@ -11,8 +11,9 @@ This module holds the parallel kernels; the work of their rows lives in
 ``common`` (the helpers of :mod:`warpkit._coords` compiled for the CPU, the offset codes),
 ``classify`` (padding, the column spans of an affine row, corner offsets and weights),
 ``gather`` (the gather pass, the edge pixels' bilinear), ``store`` (what a float or integer
-output stores), ``forward`` (row buffers, a row through the passes, the bands of rows of a task)
-and ``backward`` (tasks, the cell pass, the row loop and its scatter, the θ sums).
+output stores), ``forward`` (row buffers, a row through the passes, the bands of rows of a task),
+``backward`` (tasks, the cell pass, the row loop and its scatter, the θ sums) and ``schedule``
+(how the threads claim the kernels' tasks).
 
 Parallelism and determinism
 ---------------------------
