@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from warpkit._progress import Progress, progress
+from warpkit._progress import Progress, notice_if_slow, progress
 from warpkit.cli import main
 from warpkit.io import read_image, write_image
 
@@ -120,6 +120,20 @@ def test_progress_closes_when_the_loop_stops_early():
     assert out.getvalue().startswith("2 ")
 
 
+def test_notice_if_slow_speaks_only_when_the_block_is_slow():
+    import time
+
+    out = io.StringIO()
+    with notice_if_slow("still compiling", after=0.05, file=out):
+        time.sleep(0.5)
+    assert out.getvalue() == "still compiling\n"
+    out = io.StringIO()
+    with notice_if_slow("still compiling", after=0.5, file=out):
+        pass
+    time.sleep(0.7)  # past the deadline: the notice was cancelled, not just late
+    assert out.getvalue() == ""
+
+
 # --------------------------------------------------------------------------- command line
 def _run(argv, capsys):
     code = main(["warp", *map(str, argv)])
@@ -226,3 +240,27 @@ def test_python_dash_m_help_documents_every_option():
     for opt in ("--rotate", "--scale", "--translate", "--shear", "--size", "--mode",
                 "--padding", "--cval", "IN", "OUT", "exit codes"):
         assert opt in res.stdout
+
+
+def test_a_slow_first_warp_says_it_is_compiling(tmp_path, capsys, monkeypatch):
+    """A first warp of a new kind of image compiles for ~20 s with an empty numba cache: the
+    command says so instead of looking hung (here the warp is made slow and the wait short)."""
+    import time
+
+    import warpkit._cli_warp as cli_warp
+    import warpkit._progress as progress_module
+
+    def slow_warp(*args, **kwargs):
+        time.sleep(0.8)
+        return real_warp(*args, **kwargs)
+
+    real_warp = cli_warp.warp
+    monkeypatch.setattr(cli_warp, "warp", slow_warp)
+    monkeypatch.setattr(progress_module, "SLOW_AFTER", 0.3)
+    write_image(tmp_path / "in.png", _img((8, 8, 3), np.uint8))
+    code, err = _run([tmp_path / "in.png", tmp_path / "out.png", "--rotate", 10], capsys)
+    assert code == 0, err
+    assert "warpkit warp: compiling warpkit's kernels on first use" in err
+    monkeypatch.setattr(cli_warp, "warp", real_warp)
+    code, err = _run([tmp_path / "in.png", tmp_path / "out2.png", "--rotate", 10], capsys)
+    assert code == 0 and "compiling" not in err

@@ -2,16 +2,19 @@
 
 ``progress(iterable)`` wraps an iterable; :class:`Progress` is the object behind it, for loops
 that want to show extra values (``update(loss=0.12)``), such as a trainer.
+:func:`notice_if_slow` says why a call is taking long (a first call compiling its kernels).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO, TypeVar
 
-__all__ = ["Progress", "progress"]
+__all__ = ["Progress", "notice_if_slow", "progress"]
 
 T = TypeVar("T")
 
@@ -159,3 +162,32 @@ def progress(
             bar.update()
     finally:
         bar.close()
+
+
+#: Seconds a call may take before :func:`notice_if_slow` speaks.
+SLOW_AFTER = 2.0
+
+#: What the command line says when a warp or a training step has taken ``SLOW_AFTER`` seconds.
+COMPILING = ("compiling warpkit's kernels on first use (once: numba keeps them on disk for "
+             "the next runs)")
+
+
+@contextlib.contextmanager
+def notice_if_slow(message: str, after: float | None = None,
+                   file: TextIO | None = None) -> Iterator[None]:
+    """Write ``message`` (one line, to ``file``, stderr by default) if the ``with`` block is
+    still running after ``after`` seconds (``SLOW_AFTER`` by default), so that a first call
+    that compiles kernels for a while does not look hung; say nothing otherwise."""
+    out = sys.stderr if file is None else file
+
+    def speak() -> None:
+        out.write(message.rstrip("\n") + "\n")
+        out.flush()
+
+    timer = threading.Timer(SLOW_AFTER if after is None else after, speak)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

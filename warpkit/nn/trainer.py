@@ -23,6 +23,7 @@ shuffling), so the same seed gives the same numbers (timings aside).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -231,6 +232,14 @@ def _warmup_factor(step: int, warmup: int) -> float:
     return 1.0 if step + 1 >= warmup else (step + 1) / warmup
 
 
+def _first_step_notice(first: bool, file: TextIO) -> contextlib.AbstractContextManager:
+    """On the first step, a line saying that kernels are compiling if the step is slow."""
+    from .._progress import COMPILING, notice_if_slow
+
+    return notice_if_slow(f"warpkit train: {COMPILING}", file=file) if first else (
+        contextlib.nullcontext())
+
+
 def _train_step(net: Any, optimizers: list[Adam], rates: list[float], factor: float,
                 xb: np.ndarray, yb: np.ndarray) -> tuple[float, np.ndarray]:
     """One training step on the batch (xb, yb): forward, softmax cross-entropy, backward, and
@@ -354,7 +363,8 @@ def train(
             idx = order[b * batch_size : (b + 1) * batch_size]
             xb, yb = x[idx], y[idx]
             factor = _warmup_factor(steps_done, warmup)
-            loss, logits = _train_step(net, optimizers, rates, factor, xb, yb)
+            with _first_step_notice(steps_done == 0 and show_progress, file):
+                loss, logits = _train_step(net, optimizers, rates, factor, xb, yb)
             steps_done += 1
             loss_sum += loss * len(idx)
             correct += int(np.sum(np.argmax(logits, axis=1) == yb))
