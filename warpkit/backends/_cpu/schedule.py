@@ -2,16 +2,18 @@
 of in equal shares fixed before the loop starts.
 
 numba's ``prange`` deals its range out in one contiguous share per thread before any thread
-starts (with the OpenMP and workqueue threading layers; ``numba.set_parallel_chunksize`` only
-cuts the shares smaller, still dealt out in advance). A call then lasts as long as its slowest
-thread: one that wakes late, shares its core with another process, runs on a slower core, or,
-on a VM, on a virtual CPU the host is busy with. So a kernel's ``prange`` has one iteration
-per task, but the first iteration each thread runs :func:`claim`\\ s the next tasks from a
-shared counter until none are left, and the others find none: a thread that is held up simply
-takes fewer tasks. Tasks are claimed ``chunk_size(tasks)`` at a time, consecutive ones, so
-that a thread still samples neighbouring rows in turn (their source rows overlap; one task at
-a time made W1 1.19x slower, 2 at a time 1.11x, 8 at a time 1.02x, as measured side by side
-against the static split on the Zen 4 machine).
+starts (with the OpenMP threading layer, which numba picks where it has one;
+``numba.set_parallel_chunksize`` only cuts the shares smaller, still dealt out in advance: with
+a chunk size of 1 and a slow first of 8 iterations, the thread that ran it still ran iterations
+1-3 after it). A call then lasts as long as its slowest thread: one that wakes late, shares its
+core with another process, runs on a slower core, or, on a VM, on a virtual CPU the host is
+busy with. So a kernel's ``prange`` has one iteration per task, but the first iteration each
+thread runs claims the next tasks from a shared counter (:func:`claim`) until none are left,
+and the others find none: a thread that is held up simply takes fewer tasks. Tasks are claimed
+``chunk_size(tasks)`` at a time, consecutive ones, so that a thread still samples neighbouring
+rows in turn (their source rows overlap; one task at a time made W1 1.19x slower, 2 at a time
+1.11x, 8 at a time 1.02x, as measured side by side against the static split on the Zen 4
+machine).
 
 Which thread runs a task never changes what the task computes or where it writes (the kernels
 cut work by shape, never by thread), so results stay bit-identical.
