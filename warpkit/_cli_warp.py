@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import transforms as T
-from ._progress import COMPILING, Progress, notice_if_slow
+from ._progress import COMPILING, Progress, notice_if_compiling
 from .io import IMAGE_SUFFIXES, read_image, write_image
 from .warp import warp
 
@@ -113,7 +113,7 @@ def _process(src: Path, dst: Path, args: argparse.Namespace) -> None:
     image = read_image(src)
     theta = build_theta(args, image.shape)
     out_hw = None if args.size is None else (args.size[1], args.size[0])
-    with notice_if_slow(f"{PROG}: {COMPILING}"):
+    with notice_if_compiling(f"{PROG}: {COMPILING}"):
         result = warp(image, theta, output_shape=out_hw, mode=args.mode,
                       padding_mode=args.padding, cval=args.cval)
     write_image(dst, result)

@@ -2,7 +2,7 @@
 
 ``progress(iterable)`` wraps an iterable; :class:`Progress` is the object behind it, for loops
 that want to show extra values (``update(loss=0.12)``), such as a trainer.
-:func:`notice_if_slow` says why a call is taking long (a first call compiling its kernels).
+:func:`notice_if_compiling` says why a call is taking long when numba is compiling kernels.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO, TypeVar
 
-__all__ = ["Progress", "notice_if_slow", "progress"]
+__all__ = ["Progress", "notice_if_compiling", "progress"]
 
 T = TypeVar("T")
 
@@ -164,30 +164,54 @@ def progress(
         bar.close()
 
 
-#: Seconds a call may take before :func:`notice_if_slow` speaks.
+#: Seconds into a call after which :func:`notice_if_compiling` speaks if numba is compiling.
 SLOW_AFTER = 2.0
 
-#: What the command line says when a warp or a training step has taken ``SLOW_AFTER`` seconds.
+#: What the command line says when a warp or a training step compiles kernels for a while.
 COMPILING = ("compiling warpkit's kernels on first use (once: numba keeps them on disk for "
              "the next runs)")
 
 
 @contextlib.contextmanager
-def notice_if_slow(message: str, after: float | None = None,
-                   file: TextIO | None = None) -> Iterator[None]:
-    """Write ``message`` (one line, to ``file``, stderr by default) if the ``with`` block is
-    still running after ``after`` seconds (``SLOW_AFTER`` by default), so that a first call
-    that compiles kernels for a while does not look hung; say nothing otherwise."""
+def notice_if_compiling(message: str, after: float | None = None,
+                        file: TextIO | None = None) -> Iterator[None]:
+    """Write ``message`` once (one line, to ``file``, stderr by default) if numba is compiling
+    ``after`` seconds (``SLOW_AFTER`` by default) into the ``with`` block, or starts to later
+    in it, so that a first call that compiles kernels for a while does not look hung. A block
+    that is slow for another reason, or compiles only briefly, says nothing. Compilations are
+    seen through numba's event API (``"numba:compile"``, any thread's)."""
+    from numba.core import event
+
     out = sys.stderr if file is None else file
+    lock = threading.Lock()
+    state = {"late": False, "spoken": False, "compiling": 0}
 
-    def speak() -> None:
-        out.write(message.rstrip("\n") + "\n")
-        out.flush()
+    def speak_if_due() -> None:  # called with the lock held
+        if state["late"] and state["compiling"] and not state["spoken"]:
+            state["spoken"] = True
+            out.write(message.rstrip("\n") + "\n")
+            out.flush()
 
-    timer = threading.Timer(SLOW_AFTER if after is None else after, speak)
+    def deadline() -> None:
+        with lock:
+            state["late"] = True
+            speak_if_due()
+
+    class Watch(event.Listener):
+        def on_start(self, ev: event.Event) -> None:
+            with lock:
+                state["compiling"] += 1
+                speak_if_due()
+
+        def on_end(self, ev: event.Event) -> None:
+            with lock:
+                state["compiling"] -= 1
+
+    timer = threading.Timer(SLOW_AFTER if after is None else after, deadline)
     timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
+    with event.install_listener("numba:compile", Watch()):
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()

@@ -233,10 +233,11 @@ def _warmup_factor(step: int, warmup: int) -> float:
 
 
 def _first_step_notice(first: bool, file: TextIO) -> contextlib.AbstractContextManager:
-    """On the first step, a line saying that kernels are compiling if the step is slow."""
-    from .._progress import COMPILING, notice_if_slow
+    """On the first step, a line saying that kernels are compiling when they compile for a
+    while (:func:`warpkit._progress.notice_if_compiling`)."""
+    from .._progress import COMPILING, notice_if_compiling
 
-    return notice_if_slow(f"warpkit train: {COMPILING}", file=file) if first else (
+    return notice_if_compiling(f"warpkit: {COMPILING}", file=file) if first else (
         contextlib.nullcontext())
 
 
