@@ -278,3 +278,32 @@ def test_cli_help_states_the_recipes(capsys):
         if "loc_lr_scale" in settings:
             assert (f"--lr / {round(1 / settings['loc_lr_scale'])} for {model} on "
                     f"{distortion.upper()}") in text
+
+
+def test_a_first_step_that_compiles_says_so_once(monkeypatch):
+    """With an empty numba cache the first step compiles for tens of seconds; the progress
+    output says so (here the wait is short and the first step made to compile something)."""
+    import io
+    import time
+
+    from numba import njit
+
+    import warpkit._progress as progress_module
+
+    real_step = trainer._train_step
+    steps = []
+
+    def step(*args):
+        steps.append(1)
+        if len(steps) <= 2:  # the first two steps compile late in the step; only one speaks
+            time.sleep(0.3)
+            k = len(steps)
+            njit(lambda x: x + k)(1)
+        return real_step(*args)
+
+    monkeypatch.setattr(trainer, "_train_step", step)
+    monkeypatch.setattr(progress_module, "SLOW_AFTER", 0.1)
+    out = io.StringIO()
+    trainer.train(**{**TINY, "show_progress": True, "file": out})
+    assert len(steps) >= 2
+    assert out.getvalue().count("warpkit: compiling warpkit's kernels on first use") == 1
