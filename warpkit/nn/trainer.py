@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .._progress import COMPILING, notice_if_compiling
 from ..datasets import make_experiment
 from . import models
 from .losses import softmax_cross_entropy
@@ -232,15 +233,6 @@ def _warmup_factor(step: int, warmup: int) -> float:
     return 1.0 if step + 1 >= warmup else (step + 1) / warmup
 
 
-def _first_step_notice(first: bool, file: TextIO) -> contextlib.AbstractContextManager:
-    """On the first step, a line saying that kernels are compiling when they compile for a
-    while (:func:`warpkit._progress.notice_if_compiling`)."""
-    from .._progress import COMPILING, notice_if_compiling
-
-    return notice_if_compiling(f"warpkit: {COMPILING}", file=file) if first else (
-        contextlib.nullcontext())
-
-
 def _train_step(net: Any, optimizers: list[Adam], rates: list[float], factor: float,
                 xb: np.ndarray, yb: np.ndarray) -> tuple[float, np.ndarray]:
     """One training step on the batch (xb, yb): forward, softmax cross-entropy, backward, and
@@ -364,7 +356,10 @@ def train(
             idx = order[b * batch_size : (b + 1) * batch_size]
             xb, yb = x[idx], y[idx]
             factor = _warmup_factor(steps_done, warmup)
-            with _first_step_notice(steps_done == 0 and show_progress, file):
+            # the first step compiles the kernels when numba's cache is empty: say so
+            first = steps_done == 0 and show_progress
+            with notice_if_compiling(f"warpkit: {COMPILING}", file=file) if first else (
+                    contextlib.nullcontext()):
                 loss, logits = _train_step(net, optimizers, rates, factor, xb, yb)
             steps_done += 1
             loss_sum += loss * len(idx)
