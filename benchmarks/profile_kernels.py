@@ -33,9 +33,12 @@ import numpy as np  # noqa: E402
 from kernel_workloads import workloads  # noqa: E402
 
 from warpkit.backends import cpu  # noqa: E402
+from warpkit.backends._cpu import workers  # noqa: E402
 
-#: Every kernel a workload may compile (their functions go into the perf map).
-DISPATCHERS = (cpu.affine_sample, cpu.affine_sample_int, cpu._affine_sample_backward)
+#: Every kernel and worker a workload may compile (their functions go into the perf map; a
+#: kernel calls its worker through an address, so the row code is in the worker's library).
+DISPATCHERS = (cpu._affine_sample, cpu._affine_sample_int, cpu._affine_sample_backward,
+               workers.affine_worker, workers.affine_int_worker, workers.affine_backward_worker)
 
 
 def write_perf_map(dispatchers) -> dict[int, tuple[int, str]]:

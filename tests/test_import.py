@@ -12,8 +12,10 @@ from numba.core.dispatcher import Dispatcher
 import warpkit
 from warpkit import io
 from warpkit.backends import cpu
+from warpkit.backends._cpu import workers
 print("imageio loaded:", any(m.split(".")[0] == "imageio" for m in sys.modules))
-compiled = [name for name, f in vars(cpu).items() if isinstance(f, Dispatcher) and f.signatures]
+compiled = [name for module in (cpu, workers) for name, f in vars(module).items()
+            if isinstance(f, Dispatcher) and f.signatures]
 print("compiled:", compiled)
 io._imageio()
 print("imageio after the first use:", "imageio.v3" in sys.modules)

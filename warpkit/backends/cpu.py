@@ -12,8 +12,11 @@ This module holds the parallel kernels; the work of their rows lives in
 ``classify`` (padding, the column spans of an affine row, corner offsets and weights),
 ``gather`` (the gather pass, the edge pixels' bilinear), ``store`` (what a float or integer
 output stores), ``forward`` (row buffers, a row through the passes, the bands of rows of a task),
-``backward`` (tasks, the cell pass, the row loop and its scatter, the θ sums) and ``schedule``
-(how the threads claim the kernels' tasks).
+``backward`` (tasks, the cell pass, the row loop and its scatter, the θ sums), ``schedule``
+(how the threads claim the kernels' tasks), ``workers`` (what each thread of a kernel does)
+and ``indirect`` (how a kernel calls its worker: through the worker's address, see "Compile
+time" below). The public functions here find the worker's address for their arguments and
+call the kernel (``_affine_sample`` for :func:`affine_sample`, and so on).
 
 Parallelism and determinism
 ---------------------------
@@ -38,9 +41,9 @@ backward allocates only its outputs (plus row buffers of a few output widths per
 Speed
 -----
 The row work lives in small non-inlined ``@njit`` functions (``_affine_band``, ``_grid_band``,
-``_affine_backward_task``, and the gather, ``_gather``) called from the parallel loop, so that
-LLVM optimises and vectorises their loops on their own and the gather loop gets the registers
-to itself (W1 0.81-0.94x the time of the same loop inlined into the row code). A forward row
+``_affine_backward_task``, and the gather, ``_gather``) called from the workers, so that LLVM
+optimises and vectorises their loops on their own and the gather loop gets the registers to
+itself (W1 0.81-0.94x the time of the same loop inlined into the row code). A forward row
 goes through branch-free passes that vectorise (coordinates; padding for border/reflection;
 corner offsets and weights), then a gather over the interior pixels with unsigned flat indices
 (no bounds checks, no negative-index wraparound) and the channel loop specialised for C = 1, 3,
@@ -97,36 +100,36 @@ therefore inlined by numba instead, which saves one such round. A first ``warp``
 cache (medians of three processes each, Zen 4 machine): float32 19.3 s -> 17.8 s, uint8
 17.4 s -> 16.8 s. Doing the same for ``_sample_row`` or the backward's row loop took longer:
 numba's typing of the merged function costs more than LLVM's round saves.
+
+Above the workers there were four more such levels: the parallel loop's body, its two wrappers
+and the kernel. A kernel therefore calls its worker through the worker's address
+(:func:`._cpu.indirect.call_at`), and the worker is compiled and cached on its own. A first
+call with an empty cache, before and after (one process each, Zen 4 machine): ``warp`` of
+float32 18.1 s -> 13.6 s, of uint8 16.7 s -> 12.8 s, ``grid_sample`` 16.7 s -> 12.9 s,
+``affine_sample_backward`` 18.9 s -> 15.5 s, ``grid_sample_backward`` 26.2 s -> 20.0 s. Kernel
+times are the same (side by side, 200 rounds: W1 1.006x, W3 0.990x, W2's backward 0.979x;
+outputs identical).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 
-from ._cpu.backward import (
-    _affine_backward_task,
-    _backward_cells_scratch,
-    _backward_row,
-    _backward_scratch,
-    _grid_row,
-    _split,
-    _task_plan,
-    _zero_rows,
-    _zeroed,
-)
-from ._cpu.common import base_coord, unnormalize_scale
-from ._cpu.forward import (
-    _affine_band,
-    _affine_band_int,
-    _band_of,
-    _grid_band,
-    _group_rows,
-    _rows_per_task,
-    _scratch,
-)
+from ._cpu.backward import _split, _zeroed
+from ._cpu.common import base_coord
+from ._cpu.indirect import Addresses, call_at
 from ._cpu.schedule import chunk_size, claim
+from ._cpu.workers import (
+    CLAIM_TYPES,
+    _forward_bands,
+    affine_backward_worker,
+    affine_int_worker,
+    affine_worker,
+    grid_backward_worker,
+    grid_worker,
+)
 
 
 @njit(parallel=True, cache=True)
@@ -166,7 +169,23 @@ def affine_grid_backward(grad_grid, grad_theta, align_corners):
 
 
 @njit(parallel=True, cache=True)
-def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
+def _affine_sample(inp, theta, out, mode, padding, align_corners, cval, worker):
+    """The kernel of :func:`affine_sample`: its threads run ``affine_worker`` (at address
+    ``worker``) on the tasks they claim."""
+    tasks = out.shape[0] * _forward_bands(out)[1]
+    k = chunk_size(tasks)
+    counter = np.zeros(1, np.int64)
+    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
+        lo, hi = claim(counter, k, tasks)
+        if lo < hi:
+            call_at(affine_worker, worker, (inp, theta, out, mode, padding, align_corners, cval,
+                                        counter, k, tasks, lo))
+
+
+_AFFINE = Addresses(affine_worker, CLAIM_TYPES)
+
+
+def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
     """Fused affine_grid + grid_sample: out (N, Ho, Wo, C) filled in place, no grid made.
 
     Each task takes a band of output rows of one sample (about ``TASK_PIXELS`` pixels). Per
@@ -175,69 +194,55 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval):
     checks and fills the pixels outside, and a last pass samples the rest (edges, NaN) with
     checked reads.
     """
-    N, Ho, Wo = out.shape[0], out.shape[1], out.shape[2]
-    rpt = _rows_per_task(Ho, Wo)
-    bands = (Ho + rpt - 1) // rpt
-    tasks = N * bands
+    args = (inp, theta, out, mode, padding, align_corners, cval)
+    _affine_sample(*args, _AFFINE.of(*args))
+
+
+@njit(parallel=True, cache=True)
+def _affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work, worker):
+    """The kernel of :func:`affine_sample_int` (``affine_int_worker`` at ``worker``)."""
+    tasks = out.shape[0] * _forward_bands(out)[1]
     k = chunk_size(tasks)
     counter = np.zeros(1, np.int64)
     for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
         lo, hi = claim(counter, k, tasks)
         if lo < hi:
-            scratch = _scratch(_group_rows(Wo) * Wo, out.dtype)
-            while lo < hi:
-                for task in range(lo, hi):
-                    n, i0, i1 = _band_of(task, bands, rpt, Ho)
-                    _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
-                                 scratch)
-                lo, hi = claim(counter, k, tasks)
+            call_at(affine_int_worker, worker, (inp, theta, out, mode, padding, align_corners,
+                                                cval, work, counter, k, tasks, lo))
 
 
-@njit(parallel=True, cache=True)
-def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work):
+_AFFINE_INT = Addresses(affine_int_worker, CLAIM_TYPES)
+
+
+def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work) -> None:
     """:func:`affine_sample` into an integer ``out`` of ``inp``'s dtype: computed in the dtype
     of ``work`` (an empty float32 or float64 array), then rounded half to even and clipped to
     the range of ``out``'s dtype pixel by pixel as it is stored (:func:`_store`), so no float
     image is ever allocated."""
-    N, Ho, Wo, C = out.shape[0], out.shape[1], out.shape[2], out.shape[3]
-    rpt = _rows_per_task(Ho, Wo)
-    bands = (Ho + rpt - 1) // rpt
-    tasks = N * bands
-    k = chunk_size(tasks)
-    counter = np.zeros(1, np.int64)
-    G = _group_rows(Wo)
-    for _ in prange(tasks):
-        lo, hi = claim(counter, k, tasks)
-        if lo < hi:
-            scratch = _scratch(G * Wo, work.dtype)
-            row = np.empty(G * Wo * C, dtype=work.dtype)
-            while lo < hi:
-                for task in range(lo, hi):
-                    n, i0, i1 = _band_of(task, bands, rpt, Ho)
-                    _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners,
-                                     cval, scratch, row)
-                lo, hi = claim(counter, k, tasks)
+    args = (inp, theta, out, mode, padding, align_corners, cval, work)
+    _affine_sample_int(*args, _AFFINE_INT.of(*args))
 
 
 @njit(parallel=True, cache=True)
-def grid_sample(inp, grid, out, mode, padding, align_corners, cval):
-    """out[n, i, j, :] = inp[n] sampled at grid[n, i, j]; out (N, Ho, Wo, C) filled in place."""
-    N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
-    rpt = _rows_per_task(Ho, Wo)
-    bands = (Ho + rpt - 1) // rpt
-    tasks = N * bands
+def _grid_sample(inp, grid, out, mode, padding, align_corners, cval, worker):
+    """The kernel of :func:`grid_sample` (``grid_worker`` at ``worker``)."""
+    tasks = out.shape[0] * _forward_bands(out)[1]
     k = chunk_size(tasks)
     counter = np.zeros(1, np.int64)
-    for _ in prange(tasks):
+    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
         lo, hi = claim(counter, k, tasks)
         if lo < hi:
-            scratch = _scratch(_group_rows(Wo) * Wo, out.dtype)
-            while lo < hi:
-                for task in range(lo, hi):
-                    n, i0, i1 = _band_of(task, bands, rpt, Ho)
-                    _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval,
-                               scratch)
-                lo, hi = claim(counter, k, tasks)
+            call_at(grid_worker, worker, (inp, grid, out, mode, padding, align_corners, cval,
+                                      counter, k, tasks, lo))
+
+
+_GRID = Addresses(grid_worker, CLAIM_TYPES)
+
+
+def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
+    """out[n, i, j, :] = inp[n] sampled at grid[n, i, j]; out (N, Ho, Wo, C) filled in place."""
+    args = (inp, grid, out, mode, padding, align_corners, cval)
+    _grid_sample(*args, _GRID.of(*args))
 
 
 #: Below this many output pixels :func:`call` runs a forward kernel on the calling thread
@@ -263,46 +268,21 @@ def call(kernel, pixels: int, *args) -> None:
 
 @njit(parallel=True, cache=True)
 def _grid_sample_backward(
-    gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split
+    gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split, worker
 ):
-    N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
-    H, W = inp.shape[1], inp.shape[2]
-    sx = unnormalize_scale(W, align_corners)
-    sy = unnormalize_scale(H, align_corners)
-    flat = inp.reshape(inp.size)
-    gflat = gout.reshape(gout.size)
-    ginflat = gin.reshape(gin.size)
-    tasks = N * split
+    """The kernel of :func:`grid_sample_backward` (``grid_backward_worker`` at ``worker``)."""
+    tasks = grid.shape[0] * split
     k = chunk_size(tasks)
     counter = np.zeros(1, np.int64)
     for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
         lo, hi = claim(counter, k, tasks)
         if lo < hi:
-            px = np.empty(Wo)
-            py = np.empty(Wo)
-            mx = np.empty(Wo)
-            my = np.empty(Wo)
-            dgx = np.empty(Wo)
-            dgy = np.empty(Wo)
-            cells = _backward_cells_scratch(Wo, gin.dtype)
-            while lo < hi:
-                for t in range(lo, hi):
-                    n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(t, split, Ho, H, need_gin)
-                    _zero_rows(gin, n, scatter_now, y_lo, y_hi)
-                    for i in range(i0, i1):
-                        _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
-                        _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval,
-                                      gin, ginflat, scatter_now, True, 0, H, dgx, dgy, cells)
-                        for j in range(Wo):
-                            grad_grid[n, i, j, 0] = dgx[j] * mx[j] * sx
-                            grad_grid[n, i, j, 1] = dgy[j] * my[j] * sy
-                    if y_hi > y_lo:
-                        for i in range(Ho):
-                            _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
-                            _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding,
-                                          cval, gin, ginflat, True, False, y_lo, y_hi, dgx, dgy,
-                                          cells)
-                lo, hi = claim(counter, k, tasks)
+            call_at(grid_backward_worker, worker, (gout, inp, grid, gin, grad_grid, mode, padding,
+                                               align_corners, cval, need_gin, split, counter, k,
+                                               tasks, lo))
+
+
+_GRID_BACKWARD = Addresses(grid_backward_worker, CLAIM_TYPES)
 
 
 def grid_sample_backward(
@@ -312,17 +292,19 @@ def grid_sample_backward(
     need_gin = gin is not None
     gin = _zeroed(gin, inp)
     split = _split(grid.shape[0], grid.shape[1], inp.shape[1])
-    _grid_sample_backward(
-        gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split
-    )
+    args = (gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin,
+            split)
+    _grid_sample_backward(*args, _GRID_BACKWARD.of(*args))
 
 
 @njit(parallel=True, cache=True)
 def _affine_sample_backward(
-    gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split
+    gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split,
+    worker
 ):
-    N, Ho = gout.shape[0], gout.shape[1]
-    H = inp.shape[1]
+    """The kernel of :func:`affine_sample_backward` (``affine_backward_worker`` at ``worker``):
+    the tasks' θ-gradient sums are reduced in task order after the parallel loop."""
+    N = gout.shape[0]
     tasks = N * split
     partial = np.zeros((tasks, 6))
     k = chunk_size(tasks)
@@ -330,23 +312,19 @@ def _affine_sample_backward(
     for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
         lo, hi = claim(counter, k, tasks)
         if lo < hi:
-            scratch = _backward_scratch(gout.shape[2])
-            cells = _backward_cells_scratch(gout.shape[2], gin.dtype)
-            while lo < hi:
-                for t in range(lo, hi):
-                    n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(t, split, Ho, H, need_gin)
-                    sums = _affine_backward_task(gout, inp, theta, gin, mode, padding,
-                                                 align_corners, cval, n, i0, i1, scatter_now,
-                                                 y_lo, y_hi, scratch, cells)
-                    for q in range(6):
-                        partial[t, q] = sums[q]
-                lo, hi = claim(counter, k, tasks)
+            call_at(affine_backward_worker, worker, (gout, inp, theta, gin, mode, padding,
+                                                 align_corners, cval, need_gin, split, partial,
+                                                 counter, k, tasks, lo))
     for n in range(N):
         for q in range(6):
             acc = 0.0
             for k in range(split):
                 acc += partial[n * split + k, q]
             grad_theta[n, q // 3, q % 3] = acc
+
+
+_AFFINE_BACKWARD = Addresses(affine_backward_worker,
+                             (types.Array(types.float64, 2, "C"),) + CLAIM_TYPES)
 
 
 def affine_sample_backward(
@@ -356,6 +334,8 @@ def affine_sample_backward(
     need_gin = gin is not None
     gin = _zeroed(gin, inp)
     split = _split(gout.shape[0], gout.shape[1], inp.shape[1])
-    _affine_sample_backward(
-        gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split
-    )
+    args = (gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin,
+            split)
+    worker = _AFFINE_BACKWARD.of(gout, inp, theta, gin, mode, padding, align_corners, cval,
+                                 need_gin, split)
+    _affine_sample_backward(*args, worker)

@@ -358,7 +358,8 @@ def _affine_backward_task(
     """One backward task of sample n (see :func:`_task_plan`); returns its θ-gradient sums.
     ``scratch`` holds seven row buffers of Wo float64 (:func:`_backward_scratch`).
 
-    Not inlined, so that LLVM optimises the row loops on their own, outside the parallel loop.
+    Not inlined into :func:`.workers.affine_backward_worker`, so that LLVM optimises the row
+    loops on their own.
     """
     gout, inp, gin, cval = borrow(gout), borrow(inp), borrow(gin), borrow(cval)
     px, py, mx, my, dgx, dgy, xt = scratch

@@ -1,0 +1,126 @@
+"""A kernel calls its worker through the worker's address (``backends/_cpu/indirect.py``): the
+call runs the worker and hands back its result and its exceptions, refuses to compile for
+argument types the worker was not compiled for, and finds the worker compiled for the types
+numba gives the kernel's arguments, so kernels do not link their workers' code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from numba import njit, typeof, types
+from numba.core.errors import TypingError
+from numba.core.typing.typeof import Purpose
+
+from warpkit.backends._cpu import indirect
+
+
+@njit
+def _weighted(a, w, k):
+    if k < 0:
+        raise ValueError("k must not be negative")
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * w
+    return s * k, a.shape[0]
+
+
+@njit
+def _through(fn, addr, a, w, k):
+    return indirect.call_at(fn, addr, (a, w, k))
+
+
+def _args(a, w, k):
+    return tuple(typeof(v, Purpose.argument) for v in (a, w, k))
+
+
+def test_call_at_runs_the_function_at_the_address_and_returns_its_result():
+    a = np.arange(5.0)
+    addr = indirect.address(_weighted, _args(a, 0.5, 3))
+    assert _through(_weighted, addr, a, 0.5, 3) == (np.sum(a * 0.5) * 3, 5)
+    assert _through(_weighted, addr, a[::-1].copy(), 2.0, 1) == (np.sum(a) * 2.0, 5)
+
+
+def test_an_exception_raised_behind_the_address_reaches_the_caller():
+    a = np.arange(3.0)
+    addr = indirect.address(_weighted, _args(a, 1.0, 2))
+    with pytest.raises(ValueError, match="k must not be negative"):
+        _through(_weighted, addr, a, 1.0, -1)
+
+
+def test_a_call_for_types_the_function_was_not_compiled_for_does_not_compile():
+    a32 = np.arange(4, dtype=np.float32)
+
+    @njit
+    def caller(addr, a):
+        return indirect.call_at(_weighted, addr, (a, 1.0, 2))
+
+    with pytest.raises(TypingError, match="_weighted is not compiled for the types"):
+        caller(0, a32)
+
+
+@njit
+def _direct(a, w, k):
+    return _weighted(a, w, k)
+
+
+def test_the_caller_holds_none_of_the_callees_code():
+    """What saves the compiling: a call through the address leaves the callee's code out of
+    the caller's machine code, where a plain call links it in (and LLVM compiles it again)."""
+    a = np.arange(3.0)
+    addr = indirect.address(_weighted, _args(a, 1.0, 2))
+    assert _through(_weighted, addr, a, 1.0, 2) == _direct(a, 1.0, 2)
+
+    def code(dispatcher):  # the machine code, with its constants
+        return next(iter(dispatcher.overloads.values())).library.get_asm_str()
+
+    # the callee's error message is a constant of its code (which LLVM inlines when linked)
+    assert "k must not be negative" in code(_direct)
+    assert "k must not be negative" not in code(_through)
+
+
+_LAYOUTS = ("C", "F", "strided")
+
+
+def _array(dtype, ndim, layout, read_only, size):
+    shape = (size + 1,) * ndim
+    a = np.zeros(shape, dtype, order="F" if layout == "F" else "C")
+    if layout == "strided":
+        a = a[(slice(None, None, 2),) * ndim]
+    a.flags.writeable = not read_only
+    return a
+
+
+@given(st.sampled_from([np.float32, np.float64, np.uint8, np.bool_]), st.integers(1, 3),
+       st.sampled_from(_LAYOUTS), st.booleans(), st.integers(0, 3), st.integers(0, 3))
+def test_arrays_of_one_key_have_one_numba_type(dtype, ndim, layout, read_only, n, m):
+    """:func:`indirect._key` decides which compiled worker a kernel call gets; arrays that
+    share a key must share numba's type (whatever their sizes), or a kernel would get the
+    address of a worker compiled for another layout."""
+    a = _array(dtype, ndim, layout, read_only, n)
+    b = _array(dtype, ndim, layout, read_only, m)
+    assume(indirect._key((a,)) == indirect._key((b,)))  # sizes 0 and 1 are contiguous
+    assert typeof(a, Purpose.argument) == typeof(b, Purpose.argument)
+
+
+@given(st.sampled_from([0, 3, 2**40, 1.5, True, np.int32(3), np.float32(1.0)]),
+       st.sampled_from([1, 7, 2**50, -2.0, False, np.int32(-1), np.float32(2.5)]))
+def test_scalars_of_one_key_have_one_numba_type(x, y):
+    if indirect._key((x,)) == indirect._key((y,)):
+        assert typeof(x, Purpose.argument) == typeof(y, Purpose.argument)
+
+
+def test_addresses_are_found_once_per_key_and_differ_with_the_types():
+    found = indirect.Addresses(_weighted, ())
+    a = np.arange(4.0)
+    first = found.of(a, 1.0, 2)
+    compiled = len(_weighted.overloads)
+    assert found.of(np.arange(9.0), 3.0, 5) == first  # same types: no new compilation
+    assert len(_weighted.overloads) == compiled
+    frozen = np.arange(4.0)
+    frozen.flags.writeable = False
+    other = found.of(frozen, 1.0, 2)
+    assert other != first
+    assert types.Array(types.float64, 1, "C", readonly=True) in [
+        sig[0] for sig in _weighted.overloads]
