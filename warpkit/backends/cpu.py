@@ -132,6 +132,20 @@ from ._cpu.workers import (
 )
 
 
+@njit(inline="always")
+def _in_parallel(fn, worker, args, tasks):
+    """A kernel's parallel loop: each thread's first iteration claims the first tasks it gets
+    (see :mod:`._cpu.schedule`) and, if there were any left, runs ``fn``, the worker at
+    address ``worker``, with the kernel's arguments ``args`` and the claim; the worker claims
+    the thread's further tasks itself. Later iterations find no task left."""
+    k = chunk_size(tasks)
+    counter = np.zeros(1, np.int64)
+    for _ in prange(tasks):
+        lo, hi = claim(counter, k, tasks)
+        if lo < hi:
+            call_at(fn, worker, args + (counter, k, tasks, lo))
+
+
 @njit(parallel=True, cache=True)
 def affine_grid(theta, grid, align_corners):
     """grid[n, i, j] = θ[n] · (x_t(j), y_t(i), 1); grid (N, Ho, Wo, 2) is filled in place."""
@@ -173,13 +187,8 @@ def _affine_sample(inp, theta, out, mode, padding, align_corners, cval, worker):
     """The kernel of :func:`affine_sample`: its threads run ``affine_worker`` (at address
     ``worker``) on the tasks they claim."""
     tasks = out.shape[0] * _forward_bands(out)[1]
-    k = chunk_size(tasks)
-    counter = np.zeros(1, np.int64)
-    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
-        lo, hi = claim(counter, k, tasks)
-        if lo < hi:
-            call_at(affine_worker, worker, (inp, theta, out, mode, padding, align_corners, cval,
-                                        counter, k, tasks, lo))
+    args = (inp, theta, out, mode, padding, align_corners, cval)
+    _in_parallel(affine_worker, worker, args, tasks)
 
 
 _AFFINE = Addresses(affine_worker, CLAIM_TYPES)
@@ -202,13 +211,8 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
 def _affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work, worker):
     """The kernel of :func:`affine_sample_int` (``affine_int_worker`` at ``worker``)."""
     tasks = out.shape[0] * _forward_bands(out)[1]
-    k = chunk_size(tasks)
-    counter = np.zeros(1, np.int64)
-    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
-        lo, hi = claim(counter, k, tasks)
-        if lo < hi:
-            call_at(affine_int_worker, worker, (inp, theta, out, mode, padding, align_corners,
-                                                cval, work, counter, k, tasks, lo))
+    args = (inp, theta, out, mode, padding, align_corners, cval, work)
+    _in_parallel(affine_int_worker, worker, args, tasks)
 
 
 _AFFINE_INT = Addresses(affine_int_worker, CLAIM_TYPES)
@@ -227,13 +231,8 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work)
 def _grid_sample(inp, grid, out, mode, padding, align_corners, cval, worker):
     """The kernel of :func:`grid_sample` (``grid_worker`` at ``worker``)."""
     tasks = out.shape[0] * _forward_bands(out)[1]
-    k = chunk_size(tasks)
-    counter = np.zeros(1, np.int64)
-    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
-        lo, hi = claim(counter, k, tasks)
-        if lo < hi:
-            call_at(grid_worker, worker, (inp, grid, out, mode, padding, align_corners, cval,
-                                      counter, k, tasks, lo))
+    args = (inp, grid, out, mode, padding, align_corners, cval)
+    _in_parallel(grid_worker, worker, args, tasks)
 
 
 _GRID = Addresses(grid_worker, CLAIM_TYPES)
@@ -272,14 +271,8 @@ def _grid_sample_backward(
 ):
     """The kernel of :func:`grid_sample_backward` (``grid_backward_worker`` at ``worker``)."""
     tasks = grid.shape[0] * split
-    k = chunk_size(tasks)
-    counter = np.zeros(1, np.int64)
-    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
-        lo, hi = claim(counter, k, tasks)
-        if lo < hi:
-            call_at(grid_backward_worker, worker, (gout, inp, grid, gin, grad_grid, mode, padding,
-                                               align_corners, cval, need_gin, split, counter, k,
-                                               tasks, lo))
+    args = (gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split)
+    _in_parallel(grid_backward_worker, worker, args, tasks)
 
 
 _GRID_BACKWARD = Addresses(grid_backward_worker, CLAIM_TYPES)
@@ -307,14 +300,8 @@ def _affine_sample_backward(
     N = gout.shape[0]
     tasks = N * split
     partial = np.zeros((tasks, 6))
-    k = chunk_size(tasks)
-    counter = np.zeros(1, np.int64)
-    for _ in prange(tasks):  # see _cpu.schedule: a thread's first iteration does its tasks
-        lo, hi = claim(counter, k, tasks)
-        if lo < hi:
-            call_at(affine_backward_worker, worker, (gout, inp, theta, gin, mode, padding,
-                                                 align_corners, cval, need_gin, split, partial,
-                                                 counter, k, tasks, lo))
+    args = (gout, inp, theta, gin, mode, padding, align_corners, cval, need_gin, split, partial)
+    _in_parallel(affine_backward_worker, worker, args, tasks)
     for n in range(N):
         for q in range(6):
             acc = 0.0

@@ -330,6 +330,16 @@ def _backward_scratch(Wo):
             np.empty(Wo))
 
 
+@njit(inline="always")
+def _backward_views(gout, inp, gin, align_corners):
+    """(sx, sy, flat, gflat, ginflat): the scales from normalised to pixel coordinates of the
+    input's width and height, and the input, output gradient and input gradient as flat
+    views."""
+    sx = unnormalize_scale(inp.shape[2], align_corners)
+    sy = unnormalize_scale(inp.shape[1], align_corners)
+    return sx, sy, inp.reshape(inp.size), gout.reshape(gout.size), gin.reshape(gin.size)
+
+
 @njit(fastmath={"contract", "reassoc"})
 def _theta_sums(dgx, dgy, mx, my, xt, sx, sy):
     """Sums over a row of the θ gradient's terms: Σ gx·x_t, Σ gx, Σ gy·x_t, Σ gy, where
@@ -370,11 +380,7 @@ def _affine_backward_task(
     _zero_rows(gin, n, scatter_now, y_lo, y_hi)
     Ho, Wo = gout.shape[1], gout.shape[2]
     H, W = inp.shape[1], inp.shape[2]
-    sx = unnormalize_scale(W, align_corners)
-    sy = unnormalize_scale(H, align_corners)
-    flat = inp.reshape(inp.size)
-    gflat = gout.reshape(gout.size)
-    ginflat = gin.reshape(gin.size)
+    sx, sy, flat, gflat, ginflat = _backward_views(gout, inp, gin, align_corners)
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
     for j in range(Wo):
         xt[j] = base_coord(j, Wo, align_corners)

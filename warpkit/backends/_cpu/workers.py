@@ -19,11 +19,12 @@ from .backward import (
     _backward_cells_scratch,
     _backward_row,
     _backward_scratch,
+    _backward_views,
     _grid_row,
     _task_plan,
     _zero_rows,
 )
-from .common import _FASTMATH, unnormalize_scale
+from .common import _FASTMATH
 from .forward import (
     _affine_band,
     _affine_band_int,
@@ -49,9 +50,11 @@ def _forward_bands(out):
     return rpt, (Ho + rpt - 1) // rpt
 
 
-@njit(fastmath=_FASTMATH, cache=True)
-def affine_worker(inp, theta, out, mode, padding, align_corners, cval, counter, k, tasks, lo):
-    """The bands of an affine forward that one thread claims (:func:`_affine_band`)."""
+@njit(inline="always")
+def _run_bands(band, inp, coords, out, mode, padding, align_corners, cval, counter, k, tasks, lo):
+    """The forward bands ``lo`` <= task < ``min(lo + k, tasks)``, then those a thread claims
+    after them, each by ``band`` (:func:`_affine_band` or :func:`_grid_band`, which take the
+    affine θ or the grid as ``coords``) with the thread's row buffers."""
     hi = min(lo + k, tasks)
     Ho, Wo = out.shape[1], out.shape[2]
     rpt, bands = _forward_bands(out)
@@ -59,15 +62,30 @@ def affine_worker(inp, theta, out, mode, padding, align_corners, cval, counter, 
     while lo < hi:
         for task in range(lo, hi):
             n, i0, i1 = _band_of(task, bands, rpt, Ho)
-            _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch)
+            band(inp, coords, out, n, i0, i1, mode, padding, align_corners, cval, scratch)
         lo, hi = claim(counter, k, tasks)
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def affine_worker(inp, theta, out, mode, padding, align_corners, cval, counter, k, tasks, lo):
+    """The bands of an affine forward that one thread claims (:func:`_affine_band`)."""
+    _run_bands(_affine_band, inp, theta, out, mode, padding, align_corners, cval, counter, k,
+               tasks, lo)
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def grid_worker(inp, grid, out, mode, padding, align_corners, cval, counter, k, tasks, lo):
+    """The bands of a grid forward that one thread claims (:func:`_grid_band`)."""
+    _run_bands(_grid_band, inp, grid, out, mode, padding, align_corners, cval, counter, k,
+               tasks, lo)
 
 
 @njit(fastmath=_FASTMATH, cache=True)
 def affine_int_worker(inp, theta, out, mode, padding, align_corners, cval, work, counter, k,
                       tasks, lo):
     """The bands of an affine forward into an integer image that one thread claims
-    (:func:`_affine_band_int`, computed in the dtype of ``work``)."""
+    (:func:`_affine_band_int`, computed in the dtype of ``work``, with a float row buffer for
+    the general per-point code)."""
     hi = min(lo + k, tasks)
     Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     rpt, bands = _forward_bands(out)
@@ -79,20 +97,6 @@ def affine_int_worker(inp, theta, out, mode, padding, align_corners, cval, work,
             n, i0, i1 = _band_of(task, bands, rpt, Ho)
             _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
                              scratch, row)
-        lo, hi = claim(counter, k, tasks)
-
-
-@njit(fastmath=_FASTMATH, cache=True)
-def grid_worker(inp, grid, out, mode, padding, align_corners, cval, counter, k, tasks, lo):
-    """The bands of a grid forward that one thread claims (:func:`_grid_band`)."""
-    hi = min(lo + k, tasks)
-    Ho, Wo = out.shape[1], out.shape[2]
-    rpt, bands = _forward_bands(out)
-    scratch = _scratch(_group_rows(Wo) * Wo, out.dtype)
-    while lo < hi:
-        for task in range(lo, hi):
-            n, i0, i1 = _band_of(task, bands, rpt, Ho)
-            _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, scratch)
         lo, hi = claim(counter, k, tasks)
 
 
@@ -123,11 +127,7 @@ def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_c
     hi = min(lo + k, tasks)
     Ho, Wo = grid.shape[1], grid.shape[2]
     H, W = inp.shape[1], inp.shape[2]
-    sx = unnormalize_scale(W, align_corners)
-    sy = unnormalize_scale(H, align_corners)
-    flat = inp.reshape(inp.size)
-    gflat = gout.reshape(gout.size)
-    ginflat = gin.reshape(gin.size)
+    sx, sy, flat, gflat, ginflat = _backward_views(gout, inp, gin, align_corners)
     px = np.empty(Wo)
     py = np.empty(Wo)
     mx = np.empty(Wo)
