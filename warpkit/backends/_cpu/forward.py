@@ -13,6 +13,7 @@ from .._simd import alwaysinline, borrow
 from .classify import _affine_spans, _classify, _classify_interior, _pad
 from .common import (
     _FASTMATH,
+    CHECK,
     PREFETCH,
     _affine_cols,
     _head,
@@ -94,6 +95,10 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         B = Wo
         _pad(px, py, W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
+    if C == 3 and Wo > 0 and offs[Wo - 1] >= 0:
+        # the row's last pixel must not take lerp4's 4-lane step, whose junk 4th lane would
+        # write past the row: flagged, it goes channel by channel (see _gather_row_C)
+        offs[Wo - 1] |= CHECK
     none = np.intp(0)  # no edge pixels yet, typed as the count (a literal 0 is a type of its own)
     if fused and b < c and _spans_apart(flat, oflat, wts, C):
         ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none, A, b, C,
