@@ -102,13 +102,9 @@ cache (medians of three processes each, Zen 4 machine): float32 19.3 s -> 17.8 s
 numba's typing of the merged function costs more than LLVM's round saves.
 
 Above the workers there were four more such levels: the parallel loop's body, its two wrappers
-and the kernel. A kernel therefore calls its worker through the worker's address
-(:func:`._cpu.indirect.call_at`), and the worker is compiled and cached on its own. A first
-call with an empty cache, before and after (one process each, Zen 4 machine): ``warp`` of
-float32 18.1 s -> 13.6 s, of uint8 16.7 s -> 12.8 s, ``grid_sample`` 16.7 s -> 12.9 s,
-``affine_sample_backward`` 18.9 s -> 15.5 s, ``grid_sample_backward`` 26.2 s -> 20.0 s. Kernel
-times are the same (side by side, 200 rounds: W1 1.006x, W3 0.990x, W2's backward 0.979x;
-outputs identical).
+and the kernel. A kernel therefore calls its worker through the worker's address, and the
+worker is compiled and cached on its own (:mod:`._cpu.indirect`, with the figures: a first
+float32 ``warp`` 18.1 s -> 13.6 s; kernel times the same).
 """
 
 from __future__ import annotations
@@ -119,11 +115,11 @@ from numba import njit, prange, types
 
 from ._cpu.backward import _split, _zeroed
 from ._cpu.common import base_coord
+from ._cpu.forward import _forward_bands
 from ._cpu.indirect import Addresses, call_at
 from ._cpu.schedule import chunk_size, claim
 from ._cpu.workers import (
     CLAIM_TYPES,
-    _forward_bands,
     affine_backward_worker,
     affine_int_worker,
     affine_worker,

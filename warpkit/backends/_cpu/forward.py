@@ -13,7 +13,6 @@ from .._simd import alwaysinline, borrow
 from .classify import _affine_spans, _classify, _classify_interior, _pad
 from .common import (
     _FASTMATH,
-    CHECK,
     PREFETCH,
     _affine_cols,
     _head,
@@ -33,6 +32,14 @@ TASK_PIXELS = 4096
 def _rows_per_task(Ho, Wo):
     """Output rows per forward task: ``TASK_PIXELS`` pixels' worth, between 1 and Ho."""
     return max(1, min(Ho, TASK_PIXELS // max(Wo, 1)))
+
+
+@njit(inline="always")
+def _forward_bands(out):
+    """(rows per task, bands per sample) of a forward into ``out`` (N, Ho, Wo, C)."""
+    Ho, Wo = out.shape[1], out.shape[2]
+    rpt = _rows_per_task(Ho, Wo)
+    return rpt, (Ho + rpt - 1) // rpt
 
 
 @njit(inline="always")
@@ -95,10 +102,6 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         B = Wo
         _pad(px, py, W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
-    if C == 3 and Wo > 0 and offs[Wo - 1] >= 0:
-        # the row's last pixel must not take lerp4's 4-lane step, whose junk 4th lane would
-        # write past the row: flagged, it goes channel by channel (see _gather_row_C)
-        offs[Wo - 1] |= CHECK
     none = np.intp(0)  # no edge pixels yet, typed as the count (a literal 0 is a type of its own)
     if fused and b < c and _spans_apart(flat, oflat, wts, C):
         ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none, A, b, C,
