@@ -5,6 +5,9 @@ numba gives the kernel's arguments, so kernels do not link their workers' code."
 
 from __future__ import annotations
 
+import gc
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -124,3 +127,75 @@ def test_addresses_are_found_once_per_key_and_differ_with_the_types():
     assert other != first
     assert types.Array(types.float64, 1, "C", readonly=True) in [
         sig[0] for sig in _weighted.overloads]
+
+
+@pytest.fixture
+def thresholds():
+    """Python's garbage-collection thresholds, put back after the test."""
+    saved = gc.get_threshold()
+    yield saved
+    gc.set_threshold(*saved)
+
+
+def test_full_collections_are_put_off_while_compiling_and_the_thresholds_put_back(thresholds):
+    gc.set_threshold(700, 10, 10)
+    with indirect._few_full_collections():
+        assert gc.get_threshold() == (700, 10, indirect.COMPILING_GEN2)
+        with indirect._few_full_collections():  # nested: the outer one puts them back
+            assert gc.get_threshold()[2] == indirect.COMPILING_GEN2
+        assert gc.get_threshold()[2] == indirect.COMPILING_GEN2
+    assert gc.get_threshold() == (700, 10, 10)
+    with pytest.raises(RuntimeError), indirect._few_full_collections():
+        raise RuntimeError("a failed compile")
+    assert gc.get_threshold() == (700, 10, 10)
+    gc.set_threshold(500, 5, 5000)  # a threshold above ours stays
+    with indirect._few_full_collections():
+        assert gc.get_threshold() == (500, 5, 5000)
+    assert gc.get_threshold() == (500, 5, 5000)
+
+
+def test_overlapping_uses_from_two_threads_put_the_thresholds_back_once(thresholds):
+    gc.set_threshold(700, 10, 10)
+    entered, first_left = threading.Event(), threading.Event()
+    seen = []
+
+    def second():
+        with indirect._few_full_collections():
+            entered.set()
+            first_left.wait(10)
+            seen.append(gc.get_threshold()[2])  # the first one's exit left it raised
+
+    t = threading.Thread(target=second)
+    with indirect._few_full_collections():
+        t.start()
+        assert entered.wait(10)
+    first_left.set()
+    t.join(10)
+    assert seen == [indirect.COMPILING_GEN2]
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_address_compiles_with_full_collections_put_off(thresholds):
+    gc.set_threshold(700, 10, 10)
+    during = []
+
+    @njit
+    def probe(x):
+        return x + 1
+
+    compile_ = probe.compile
+
+    def observed(sig):
+        during.append(gc.get_threshold())
+        return compile_(sig)
+
+    probe.compile = observed
+    addr = indirect.address(probe, (types.int64,))
+    assert during == [(700, 10, indirect.COMPILING_GEN2)]
+    assert gc.get_threshold() == (700, 10, 10)
+
+    @njit
+    def through(addr, x):
+        return indirect.call_at(probe, addr, (x,))
+
+    assert through(addr, 41) == 42
