@@ -6,6 +6,7 @@ numba gives the kernel's arguments, so kernels do not link their workers' code."
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 
 import numpy as np
@@ -175,7 +176,14 @@ def test_overlapping_uses_from_two_threads_put_the_thresholds_back_once(threshol
     assert gc.get_threshold() == (700, 10, 10)
 
 
-def test_address_compiles_with_full_collections_put_off(thresholds):
+def _callers():
+    frame = sys._getframe(1)
+    while frame is not None:
+        yield frame.f_code
+        frame = frame.f_back
+
+
+def test_address_compiles_from_a_roomy_frame_with_full_collections_put_off(thresholds):
     gc.set_threshold(700, 10, 10)
     during = []
 
@@ -186,12 +194,12 @@ def test_address_compiles_with_full_collections_put_off(thresholds):
     compile_ = probe.compile
 
     def observed(sig):
-        during.append(gc.get_threshold())
+        during.append((gc.get_threshold(), indirect._roomy().__code__ in _callers()))
         return compile_(sig)
 
     probe.compile = observed
     addr = indirect.address(probe, (types.int64,))
-    assert during == [(700, 10, indirect.COMPILING_GEN2)]
+    assert during == [((700, 10, indirect.COMPILING_GEN2), True)]
     assert gc.get_threshold() == (700, 10, 10)
 
     @njit
@@ -199,3 +207,15 @@ def test_address_compiles_with_full_collections_put_off(thresholds):
         return indirect.call_at(probe, addr, (x,))
 
     assert through(addr, 41) == 42
+
+
+def test_the_roomy_frame_returns_what_it_calls_and_raises_what_it_raises():
+    roomy = indirect._roomy()
+    assert roomy.__code__.co_nlocals > indirect.ROOMY_LOCALS
+    assert roomy(lambda: ("done", 3)) == ("done", 3)
+
+    def fails():
+        raise KeyError("from the compiler")
+
+    with pytest.raises(KeyError, match="from the compiler"):
+        roomy(fails)

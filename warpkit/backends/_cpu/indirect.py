@@ -21,10 +21,12 @@ compiled for fails to compile instead of calling machine code with the wrong lay
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 from numba import typeof, types
@@ -33,6 +35,8 @@ from numba.core.dispatcher import Dispatcher
 from numba.core.errors import TypingError
 from numba.core.typing.typeof import Purpose
 from numba.extending import intrinsic
+
+T = TypeVar("T")
 
 #: Python's third garbage-collection threshold while numba compiles a worker
 #: (:func:`_few_full_collections`): about 7 million allocations between full collections
@@ -70,13 +74,43 @@ def _few_full_collections() -> Iterator[None]:
                 gc.set_threshold(*_gc_saved)
 
 
+#: Local variables of :func:`_roomy`'s frame: enough (528 KB of slots) that CPython starts a
+#: block of 1 MiB for it, whose other half then holds the frames of numba's compiler
+ROOMY_LOCALS = 66000
+
+
+@functools.cache
+def _roomy() -> Callable[[Callable[[], T]], T]:
+    """A function ``roomy(fn)`` that returns ``fn()`` from a frame of ``ROOMY_LOCALS`` unused
+    local variables, made on first use (0.1 s).
+
+    CPython 3.11 keeps its frames in blocks of 16 KB that it maps when a call does not fit the
+    block and unmaps as soon as that call returns (``push_chunk`` in ``Python/pystate.c``).
+    numba's compiler recurses through ``copy.deepcopy`` for every block of IR it inlines, and
+    where that recursion goes back and forth across a block's end, every crossing maps and
+    unmaps a block: a first ``grid_sample_backward`` made 930,000 such pairs, with 2-6 s of
+    system time and a million page faults, depending only on how deep in the program's call
+    stack the call was made. A frame too big for the current block gets a block of its own,
+    sized for it in powers of two (1 MiB here), and the calls it makes use the rest of that
+    block; numba's compiling, run from it, then stays inside: 11.6-11.8 s for that first call
+    at three call depths, against 13.8-14.8 s (0.2 s of system time and 71,000 page faults,
+    against 1.9-2.9 s and 361,000-487,000; Zen 4 machine). Elsewhere (other Python versions,
+    which may lay out frames otherwise) it is a call from a large frame, nothing more."""
+    names = " = ".join(f"v{i}" for i in range(ROOMY_LOCALS))
+    source = f"def roomy(fn):\n    if fn is None:\n        {names} = None\n    return fn()\n"
+    namespace: dict = {}
+    exec(compile(source, "<warpkit.backends._cpu.indirect._roomy>", "exec"), namespace)
+    return namespace["roomy"]
+
+
 def address(dispatcher: Dispatcher, args: tuple) -> int:
     """The address of ``dispatcher``'s machine code for exactly the numba types ``args``
-    (compiled, or loaded from numba's cache, first, with few full garbage collections:
-    :func:`_few_full_collections`), for :func:`call_at`."""
+    (compiled, or loaded from numba's cache, first, with few full garbage collections and
+    from a roomy frame: :func:`_few_full_collections`, :func:`_roomy`), for
+    :func:`call_at`."""
     args = tuple(args)
     with _few_full_collections():
-        dispatcher.compile(args)
+        _roomy()(lambda: dispatcher.compile(args))
     cres = dispatcher.overloads[args]
     return cres.library.get_pointer_to_function(cres.fndesc.mangled_name)
 
