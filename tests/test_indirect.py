@@ -17,7 +17,7 @@ from numba import njit, typeof, types
 from numba.core.errors import TypingError
 from numba.core.typing.typeof import Purpose
 
-from warpkit.backends._cpu import indirect
+from warpkit.backends._cpu import compiling, indirect
 
 
 @njit
@@ -140,17 +140,17 @@ def thresholds():
 
 def test_full_collections_are_put_off_while_compiling_and_the_thresholds_put_back(thresholds):
     gc.set_threshold(700, 10, 10)
-    with indirect._few_full_collections():
-        assert gc.get_threshold() == (700, 10, indirect.COMPILING_GEN2)
-        with indirect._few_full_collections():  # nested: the outer one puts them back
-            assert gc.get_threshold()[2] == indirect.COMPILING_GEN2
-        assert gc.get_threshold()[2] == indirect.COMPILING_GEN2
+    with compiling._few_full_collections():
+        assert gc.get_threshold() == (700, 10, compiling.COMPILING_GEN2)
+        with compiling._few_full_collections():  # nested: the outer one puts them back
+            assert gc.get_threshold()[2] == compiling.COMPILING_GEN2
+        assert gc.get_threshold()[2] == compiling.COMPILING_GEN2
     assert gc.get_threshold() == (700, 10, 10)
-    with pytest.raises(RuntimeError), indirect._few_full_collections():
+    with pytest.raises(RuntimeError), compiling._few_full_collections():
         raise RuntimeError("a failed compile")
     assert gc.get_threshold() == (700, 10, 10)
     gc.set_threshold(500, 5, 5000)  # a threshold above ours stays
-    with indirect._few_full_collections():
+    with compiling._few_full_collections():
         assert gc.get_threshold() == (500, 5, 5000)
     assert gc.get_threshold() == (500, 5, 5000)
 
@@ -161,18 +161,18 @@ def test_overlapping_uses_from_two_threads_put_the_thresholds_back_once(threshol
     seen = []
 
     def second():
-        with indirect._few_full_collections():
+        with compiling._few_full_collections():
             entered.set()
             first_left.wait(10)
             seen.append(gc.get_threshold()[2])  # the first one's exit left it raised
 
     t = threading.Thread(target=second)
-    with indirect._few_full_collections():
+    with compiling._few_full_collections():
         t.start()
         assert entered.wait(10)
     first_left.set()
     t.join(10)
-    assert seen == [indirect.COMPILING_GEN2]
+    assert seen == [compiling.COMPILING_GEN2]
     assert gc.get_threshold() == (700, 10, 10)
 
 
@@ -194,12 +194,12 @@ def test_address_compiles_from_a_roomy_frame_with_full_collections_put_off(thres
     compile_ = probe.compile
 
     def observed(sig):
-        during.append((gc.get_threshold(), indirect._roomy().__code__ in _callers()))
+        during.append((gc.get_threshold(), compiling._roomy().__code__ in _callers()))
         return compile_(sig)
 
     probe.compile = observed
     addr = indirect.address(probe, (types.int64,))
-    assert during == [((700, 10, indirect.COMPILING_GEN2), True)]
+    assert during == [((700, 10, compiling.COMPILING_GEN2), True)]
     assert gc.get_threshold() == (700, 10, 10)
 
     @njit
@@ -210,8 +210,8 @@ def test_address_compiles_from_a_roomy_frame_with_full_collections_put_off(thres
 
 
 def test_the_roomy_frame_returns_what_it_calls_and_raises_what_it_raises():
-    roomy = indirect._roomy()
-    assert roomy.__code__.co_nlocals > indirect.ROOMY_LOCALS
+    roomy = compiling._roomy()
+    assert roomy.__code__.co_nlocals > compiling.ROOMY_LOCALS
     assert roomy(lambda: ("done", 3)) == ("done", 3)
 
     def fails():

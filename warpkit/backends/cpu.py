@@ -13,10 +13,11 @@ This module holds the parallel kernels; the work of their rows lives in
 ``gather`` (the gather pass, the edge pixels' bilinear), ``store`` (what a float or integer
 output stores), ``forward`` (row buffers, a row through the passes, the bands of rows of a task),
 ``backward`` (tasks, the cell pass, the row loop and its scatter, the θ sums), ``schedule``
-(how the threads claim the kernels' tasks), ``workers`` (what each thread of a kernel does)
-and ``indirect`` (how a kernel calls its worker: through the worker's address, see "Compile
-time" below). The public functions here find the worker's address for their arguments and
-call the kernel (``_affine_sample`` for :func:`affine_sample`, and so on).
+(how the threads claim the kernels' tasks), ``workers`` (what each thread of a kernel does),
+``indirect`` (how a kernel calls its worker: through the worker's address, see "Compile
+time" below) and ``compiling`` (what numba compiles a worker in: few full garbage
+collections, a roomy frame). The public functions here find the worker's address for their
+arguments and call the kernel (``_affine_sample`` for :func:`affine_sample`, and so on).
 
 Parallelism and determinism
 ---------------------------
