@@ -62,9 +62,10 @@ print(wall, after.ru_stime - before.ru_stime, after.ru_minflt - before.ru_minflt
 OPS = ("warp_f32", "warp_u8", "affine_sample_backward", "grid_sample_backward")
 
 
-def first_call(op: str, depth: int, pad: int = 1) -> dict:
+def first_call(op: str, depth: int, pad: int = 128) -> dict:
     """One fresh process: the first call's wall time (s), system time (s) and page faults,
-    made ``depth`` frames of ``pad`` extra local variables deeper than the top level."""
+    made ``depth`` frames of ``pad`` (at least 1) extra local variables deeper than the top
+    level."""
     padding = " = ".join(f"p{i}" for i in range(max(pad, 1)))
     code = CHILD.format(op=op, depth=depth, pad=pad, padding=padding)
     with tempfile.TemporaryDirectory() as cache:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", default=",".join(OPS), help=f"comma-separated, of {OPS}")
     parser.add_argument("--depths", default="0,4,8,12", help="comma-separated call depths")
-    parser.add_argument("--pad", type=int, default=128,
+    parser.add_argument("--pad", type=int, default=first_call.__defaults__[0],
                         help="extra local variables per frame of depth (8 bytes each: 128 "
                              "moves the call 1 KB along CPython's 16 KB frame-stack blocks)")
     parser.add_argument("--json", help="also write the results to this file")

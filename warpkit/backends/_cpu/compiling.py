@@ -2,8 +2,8 @@
 garbage collections put off (:func:`_few_full_collections`) and from a frame big enough that
 CPython 3.11 does not map and unmap blocks of its frame stack under the compiler's recursion
 (:func:`_roomy`). Both are costs of the Python process, not of the compiled code: the first
-took 0.5 s of a first float32 ``warp``, the second 0.2-6 s of a first call, by how deep in the
-program's call stack it was made."""
+took 0.5 s of a first float32 ``warp``, the second up to 6.8 s of system time in a first call,
+by how deep in the program's call stack it was made."""
 
 from __future__ import annotations
 
@@ -65,14 +65,15 @@ def _roomy() -> Callable[[Callable[[], T]], T]:
     block and unmaps as soon as that call returns (``push_chunk`` in ``Python/pystate.c``).
     numba's compiler recurses through ``copy.deepcopy`` for every block of IR it inlines, and
     where that recursion goes back and forth across a block's end, every crossing maps and
-    unmaps a block: a first ``grid_sample_backward`` made 930,000 such pairs, with 2-7 s of
-    system time and a million page faults, depending only on how deep in the program's call
-    stack the call was made. A frame too big for the current block gets a block of its own,
-    sized for it in powers of two (1 MiB here), and the calls it makes use the rest of that
-    block; numba's compiling, run from it, then stays inside: first calls at two call depths
-    each, against the code before: ``grid_sample_backward`` 12.2-13.0 s against 14.4-14.7 s,
-    a float32 ``warp`` 12.1 s against 12.3-12.8 s, uint8 11.2-11.6 s against 11.6-12.2 s,
-    ``affine_sample_backward`` 14.0 s against 14.2-14.5 s, with 0.2 s of system time in each
+    unmaps a block: a first ``grid_sample_backward`` made 930,000 such pairs, and first calls of
+    the backward took 1.9-6.8 s of system time with 0.36-1.2 million page faults, by how deep in
+    the program's call stack they were made. A frame too big for the current block gets a block
+    of its own, sized for it in powers of two (1 MiB here), and the calls it makes use the rest
+    of that block; numba's compiling, run from it, then stays inside: first calls at two call
+    depths each, against the code before: ``grid_sample_backward`` 12.2-13.0 s against
+    14.4-14.7 s, a float32 ``warp`` 12.1 s against 12.3-12.8 s, uint8 11.2-11.6 s against
+    11.6-12.2 s, ``affine_sample_backward`` 14.0 s against 14.2-14.5 s, with 0.2 s of system
+    time in each
     (0.5-2.5 s before; Zen 4 machine). On a Python whose code objects do not take the extra
     locals this way, ``roomy`` is a plain call."""
 
