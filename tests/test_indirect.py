@@ -17,6 +17,7 @@ from numba import njit, typeof, types
 from numba.core.errors import TypingError
 from numba.core.typing.typeof import Purpose
 
+from warpkit.backends import cpu
 from warpkit.backends._cpu import compiling, indirect
 
 
@@ -207,6 +208,84 @@ def test_address_compiles_from_a_roomy_frame_with_full_collections_put_off(thres
         return indirect.call_at(probe, addr, (x,))
 
     assert through(addr, 41) == 42
+
+
+def _observed_compiles(dispatcher, during):
+    """Have ``dispatcher.compile`` note, per call, the types, the GC thresholds and whether it
+    runs from the roomy frame."""
+    compile_ = dispatcher.compile
+
+    def observed(sig):
+        during.append((dispatcher.py_func.__name__, tuple(sig), gc.get_threshold(),
+                       compiling._roomy().__code__ in _callers()))
+        return compile_(sig)
+
+    dispatcher.compile = observed
+
+
+def test_addresses_compile_the_kernel_that_calls_the_worker_in_the_same_way(thresholds):
+    """The kernel's first compile (its parallel loop) gets the measures the worker's gets:
+    it is compiled when the worker's address is first found, for the kernel's arguments and
+    the address, and is not compiled again by its calls."""
+    gc.set_threshold(700, 10, 10)
+
+    @njit
+    def worker(a, k):
+        return a.sum() * k
+
+    @njit
+    def kernel(a, k, addr):
+        return indirect.call_at(worker, addr, (a, k))
+
+    @njit
+    def scaled_kernel(a, scale, k, addr):  # arguments of its own, as the affine backward's
+        return indirect.call_at(worker, addr, (a, k)) * scale
+
+    during = []
+    _observed_compiles(worker, during)
+    _observed_compiles(kernel, during)
+    _observed_compiles(scaled_kernel, during)
+    a = np.arange(4.0)
+    found = indirect.Addresses(worker, (), kernel)
+    addr = found.of(a, 3)
+    a_t, k_t, addr_t = (typeof(v, Purpose.argument) for v in (a, 3, addr))
+    raised = (700, 10, compiling.COMPILING_GEN2)
+    assert during == [("worker", (a_t, k_t), raised, True),
+                      ("kernel", (a_t, k_t, addr_t), raised, True)]
+    assert found.kernel_signatures == {(a_t, k_t, addr_t)}
+    assert gc.get_threshold() == (700, 10, 10)
+    assert kernel(a, 3, addr) == 18.0
+    assert list(kernel.overloads) == [(a_t, k_t, addr_t)]  # the call compiled nothing more
+
+    during.clear()
+    found = indirect.Addresses(worker, (), scaled_kernel)
+    assert found.of(a, 3, kernel_args=(a, 0.5, 3)) == addr  # the worker was compiled above
+    assert during == [("worker", (a_t, k_t), raised, True),
+                      ("scaled_kernel", (a_t, types.float64, k_t, addr_t), raised, True)]
+    assert scaled_kernel(a, 0.5, 3, addr) == 9.0
+    assert len(scaled_kernel.overloads) == 1
+
+
+def test_the_cpu_kernels_are_called_with_the_types_they_were_compiled_for():
+    """Each public CPU function's kernel, compiled when its worker's address is first found,
+    is the one its calls run: a call that numba typed otherwise would compile the kernel
+    again, outside the measures of :mod:`warpkit.backends._cpu.compiling`."""
+    x = np.ones((1, 8, 8, 3), np.float32)
+    theta = np.array([[[1.0, 0.1, 0.0], [0.0, 1.0, 0.0]]])
+    grid = np.zeros((1, 8, 8, 2), np.float32)
+    cval = np.zeros(3)
+    cpu.affine_sample(x, theta, np.empty_like(x), 0, 0, False, cval)
+    cpu.affine_sample_int(x.astype(np.uint8), theta, np.empty(x.shape, np.uint8), 0, 0, False,
+                          cval, np.empty(0, np.float32))
+    cpu.grid_sample(x, grid, np.empty_like(x), 0, 0, False, cval)
+    cpu.grid_sample_backward(x, x, grid, np.zeros_like(x), np.zeros_like(grid), 0, 0, False,
+                             cval)
+    cpu.affine_sample_backward(x, x, theta, np.zeros_like(x), np.zeros((1, 2, 3)), 0, 0, False,
+                               cval)
+    for table in (cpu._AFFINE, cpu._AFFINE_INT, cpu._GRID, cpu._GRID_BACKWARD,
+                  cpu._AFFINE_BACKWARD):
+        assert table.kernel_signatures  # found here or by an earlier test
+        assert set(table.kernel.overloads) <= table.kernel_signatures, table.kernel
 
 
 def test_the_roomy_frame_returns_what_it_calls_and_raises_what_it_raises():

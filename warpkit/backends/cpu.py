@@ -15,9 +15,10 @@ output stores), ``forward`` (row buffers, a row through the passes, the bands of
 ``backward`` (tasks, the cell pass, the row loop and its scatter, the θ sums), ``schedule``
 (how the threads claim the kernels' tasks), ``workers`` (what each thread of a kernel does),
 ``indirect`` (how a kernel calls its worker: through the worker's address, see "Compile
-time" below) and ``compiling`` (what numba compiles a worker in: few full garbage
-collections, a roomy frame). The public functions here find the worker's address for their
-arguments and call the kernel (``_affine_sample`` for :func:`affine_sample`, and so on).
+time" below) and ``compiling`` (what numba compiles a worker and its kernel in: few full
+garbage collections, a roomy frame). The public functions here find the worker's address for
+their arguments (compiling the worker, then the kernel, on first use) and call the kernel
+(``_affine_sample`` for :func:`affine_sample`, and so on).
 
 Parallelism and determinism
 ---------------------------
@@ -188,7 +189,7 @@ def _affine_sample(inp, theta, out, mode, padding, align_corners, cval, worker):
     _in_parallel(affine_worker, worker, args, tasks)
 
 
-_AFFINE = Addresses(affine_worker, CLAIM_TYPES)
+_AFFINE = Addresses(affine_worker, CLAIM_TYPES, _affine_sample)
 
 
 def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
@@ -212,7 +213,7 @@ def _affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work
     _in_parallel(affine_int_worker, worker, args, tasks)
 
 
-_AFFINE_INT = Addresses(affine_int_worker, CLAIM_TYPES)
+_AFFINE_INT = Addresses(affine_int_worker, CLAIM_TYPES, _affine_sample_int)
 
 
 def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work) -> None:
@@ -232,7 +233,7 @@ def _grid_sample(inp, grid, out, mode, padding, align_corners, cval, worker):
     _in_parallel(grid_worker, worker, args, tasks)
 
 
-_GRID = Addresses(grid_worker, CLAIM_TYPES)
+_GRID = Addresses(grid_worker, CLAIM_TYPES, _grid_sample)
 
 
 def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
@@ -272,7 +273,7 @@ def _grid_sample_backward(
     _in_parallel(grid_backward_worker, worker, args, tasks)
 
 
-_GRID_BACKWARD = Addresses(grid_backward_worker, CLAIM_TYPES)
+_GRID_BACKWARD = Addresses(grid_backward_worker, CLAIM_TYPES, _grid_sample_backward)
 
 
 def grid_sample_backward(
@@ -308,7 +309,8 @@ def _affine_sample_backward(
 
 
 _AFFINE_BACKWARD = Addresses(affine_backward_worker,
-                             (types.Array(types.float64, 2, "C"),) + CLAIM_TYPES)
+                             (types.Array(types.float64, 2, "C"),) + CLAIM_TYPES,
+                             _affine_sample_backward)
 
 
 def affine_sample_backward(
@@ -321,5 +323,5 @@ def affine_sample_backward(
     args = (gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin,
             split)
     worker = _AFFINE_BACKWARD.of(gout, inp, theta, gin, mode, padding, align_corners, cval,
-                                 need_gin, split)
+                                 need_gin, split, kernel_args=args)
     _affine_sample_backward(*args, worker)

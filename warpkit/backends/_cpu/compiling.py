@@ -1,9 +1,10 @@
-"""How numba compiles warpkit's workers (:func:`.indirect.address`): with Python's full
-garbage collections put off (:func:`_few_full_collections`) and from a frame big enough that
-CPython 3.11 does not map and unmap blocks of its frame stack under the compiler's recursion
-(:func:`_roomy`). Both are costs of the Python process, not of the compiled code: the first
-took 0.5 s of a first float32 ``warp``, the second up to 6.8 s of system time in a first call,
-by how deep in the program's call stack it was made."""
+"""How numba compiles warpkit's workers and the kernels that call them
+(:func:`.indirect.compile_for`): with Python's full garbage collections put off
+(:func:`_few_full_collections`) and from a frame big enough that CPython 3.11 does not map and
+unmap blocks of its frame stack under the compiler's recursion (:func:`_roomy`). Both are costs
+of the Python process, not of the compiled code: the first took 0.5 s of a first float32
+``warp`` in the worker's compiling and 0.3-0.4 s in the kernel's, the second up to 6.8 s of
+system time in a first call, by how deep in the program's call stack it was made."""
 
 from __future__ import annotations
 
