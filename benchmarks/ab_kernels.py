@@ -13,6 +13,10 @@ same outputs bit for bit.
 for 1 ms in turn, as a machine shared with other work is (how a thread held up mid-call costs
 each version: see ``backends/_cpu/schedule.py``). Linux only.
 
+``--cold`` reads 64 MB before every timed call (outside the timing), so that each call finds
+its input and output in memory rather than in the caches, as in the suite, where other
+implementations run between two of warpkit's calls.
+
 Workloads: those of ``kernel_workloads.py`` (W1, W1u8, W1u16, RGBAu8, W1f64, grey f32, grey u8,
 W3, W3f64, W2fwd, W2bwd). Run it in a fresh shell
 with ``PYTHONHASHSEED=1`` to compare like with like (numba's code once depended on the hash
@@ -63,6 +67,10 @@ def snapshot(rev: str, into: Path, repo: Path = REPO) -> ModuleType:
     return importlib.import_module(f"{name}.backends.cpu")
 
 
+#: What ``--cold`` reads before every timed call: twice the 32 MB L3 cache of this project's
+#: machines.
+EVICT_BYTES = 64 << 20
+
 #: The other process of ``--busy``: 1 ms of work, 1 ms of sleep, until killed.
 DUTY_CYCLE = """
 import time
@@ -95,9 +103,13 @@ def _pinned(cmd: list[str], cpu: int):
         proc.wait()
 
 
-def compare(a: ModuleType, b: ModuleType, names: list[str], rounds: int) -> None:
-    """Time workloads ``names`` with kernel modules ``a`` and ``b`` interleaved and print them."""
+def compare(a: ModuleType, b: ModuleType, names: list[str], rounds: int,
+            cold: bool = False) -> None:
+    """Time workloads ``names`` with kernel modules ``a`` and ``b`` interleaved and print them.
+    With ``cold``, every timed call comes after a read of :data:`EVICT_BYTES` (untimed), so
+    that it finds neither its input nor its output in the caches."""
     rng = np.random.default_rng(0)
+    evict = np.ones(EVICT_BYTES // 8) if cold else None
     table = workloads(rng)
     for name in names:
         make = table[name]()
@@ -111,6 +123,8 @@ def compare(a: ModuleType, b: ModuleType, names: list[str], rounds: int) -> None
         for r in range(rounds):
             pairs = [(run_a, times_a), (run_b, times_b)]
             for run, times in pairs if r % 2 == 0 else pairs[::-1]:
+                if evict is not None:
+                    evict.sum()
                 t = time.perf_counter()
                 run()
                 times.append(time.perf_counter() - t)
@@ -131,6 +145,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--busy", type=int, metavar="CPU",
                         help="keep CPU busy half the time with another process meanwhile")
+    parser.add_argument("--cold", action="store_true",
+                        help=f"read {EVICT_BYTES >> 20} MB before every timed call, so that "
+                        "each finds its data in memory rather than in the caches")
     args = parser.parse_args()
     try:
         neighbour = contextlib.nullcontext() if args.busy is None else busy_neighbour(args.busy)
@@ -151,7 +168,7 @@ def main() -> None:
         with neighbour:
             if args.busy is not None:
                 print(f"another process busy half the time on CPU {args.busy}")
-            compare(a, b, chosen, args.rounds)
+            compare(a, b, chosen, args.rounds, args.cold)
 
 
 if __name__ == "__main__":
