@@ -4,7 +4,8 @@ a git revision's copy of it).
 
 W1 (1024x1024x3 float32 turned 30° and scaled 0.9, bilinear, zeros), W1u8, W1u16, RGBAu8,
 W1f64, grey f32 and grey u8 (one channel), W3 (64x224x224x3 float32, random θ), W3f64, W2fwd
-and W2bwd (256x60x60x1 float32 forward and backward, random θ).
+and W2bwd (256x60x60x1 float32 forward and backward, random θ), and W1bwd (the backward of
+W1's image and θ: one sample, so its tasks split the image and scatter in a second pass).
 """
 
 from __future__ import annotations
@@ -66,5 +67,6 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),
         "W2bwd": lambda: backward(w2, random_theta(256)),
+        "W1bwd": lambda: backward(rgb, turned),
     }
 

@@ -2,7 +2,7 @@
 shape and strides of its array and holds no reference (null meminfo), slices included;
 ``head_view`` is the first items of a contiguous array in a shape, also without a reference;
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
-rest alone."""
+rest alone; ``dynamic`` passes a literal on as a plain value."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from warpkit.backends._cpu.common import _head
 from warpkit.backends._simd import (
     alwaysinline,
     borrow,
+    dynamic,
     grad8,
     head_view,
     lerp8,
@@ -339,3 +340,27 @@ def test_restrict_marks_the_data_of_its_callers_arrays_noalias():
     assert len(hinted_data) == len(plain_data) == 2
     assert all("noalias" in arg for arg in hinted_data)
     assert not any("noalias" in arg for arg in plain_data)
+
+
+def test_dynamic_makes_literal_arguments_plain_values():
+    """Literals passed on to a jitted function compile it once per value; through
+    ``dynamic``, once, for the plain types, with the same results."""
+
+    def pick(flag, k):
+        return k + 1 if flag else k - 1
+
+    with_literals, with_dynamic = njit(pick), njit(pick)
+
+    @njit
+    def literal_calls():
+        return with_literals(True, 0), with_literals(False, 0)
+
+    @njit
+    def dynamic_calls(k):
+        return (with_dynamic(dynamic(True), dynamic(0)),
+                with_dynamic(dynamic(False), dynamic(k)))
+
+    assert literal_calls() == (1, -1)
+    assert len(with_literals.signatures) == 2  # what dynamic is for: one per literal value
+    assert dynamic_calls(5) == (1, 4)
+    assert with_dynamic.signatures == [(types.boolean, types.int64)]

@@ -1,8 +1,8 @@
 """Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel, 8
 one-channel pixels (and their coordinate gradients) with gathers and a prefetch for the gather,
 a view of an array that counts no references for row loops, a multiply-add that rounds the
-same at every call site for affine coordinates, and hints for wider vectors, for arrays that
-do not overlap and for inlining.
+same at every call site for affine coordinates, hints for wider vectors, for arrays that do
+not overlap and for inlining, and a constant turned into a run-time value (:func:`dynamic`).
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
@@ -523,3 +523,23 @@ def restrict(typingctx):
 
 #: The name numba gives the data pointer of a top-level array argument (its 5th field).
 _ARRAY_DATA = re.compile(r"arg\.[^.]+\.4")
+
+
+@intrinsic
+def dynamic(typingctx, x):
+    """``x`` as a run-time value of its type rather than a compile-time constant: a literal
+    argument (``True``, ``0``) comes back typed as a plain ``bool`` or ``int64``, any other
+    value as it is.
+
+    numba passes literals on from function to function, and compiles a callee once per
+    combination of literal values it gets. Passed through this, such an argument no longer
+    makes another compilation of a callee that does not need it constant; a callee that LLVM
+    inlines still sees the constant and folds it there.
+    """
+    plain = types.unliteral(x)
+    sig = plain(x)
+
+    def codegen(context, builder, signature, args):
+        return context.cast(builder, args[0], signature.args[0], signature.return_type)
+
+    return sig, codegen

@@ -10,7 +10,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..._coords import BILINEAR, CONSTANT, WRAP, ZEROS
-from .._simd import alwaysinline, borrow, grad8, restrict
+from .._simd import alwaysinline, borrow, dynamic, grad8, restrict
 from .common import (
     _FASTMATH,
     CHECK,
@@ -152,13 +152,19 @@ def _backward_row_C(
             dgx[j] = 0.0
             dgy[j] = 0.0
         else:
+            # the flags and band as run-time values (._simd.dynamic): the row pass is compiled
+            # per literal combination of them (two call sites, three channel counts), but these
+            # two need them constant nowhere, so they are compiled 3 and 1 times instead of 6
+            # and 2 (a first affine_sample_backward with an empty cache 1.3-2.4 s shorter in two
+            # arrangements, not shorter in a third; see benchmarks/LOG.md)
             if mode == BILINEAR and padding != WRAP:
                 q = np.uint64(obase + jj * C)
                 gx, gy = _edge_backward(flat, gflat, ginflat, base, q, ix, iy, W, H, C, cval,
-                                        need_gin, y_lo, y_hi)
+                                        dynamic(need_gin), dynamic(y_lo), dynamic(y_hi))
             else:  # wrap, nearest edges: the general per-point code
                 gx, gy = backward_point_band(inp, n, ix, iy, mode, padding, cval, gout, n, i, jj,
-                                             gin, n, need_gin, y_lo, y_hi)
+                                             gin, n, dynamic(need_gin), dynamic(y_lo),
+                                             dynamic(y_hi))
             dgx[j] = gx
             dgy[j] = gy
 
