@@ -4,8 +4,9 @@ The backward's row pass is compiled without reference counting: numba placed the
 decrefs of its ~15 array arguments by the process's string hash seed, and with one seed of
 four tried they stayed inside its pixel loops, where each call spills the loops' registers
 (W2's backward ran 2x slower, and the numba cache kept that code). The span loop of integer
-images multiplies by weights broadcast from memory, not from registers, and one-channel float32
-rows gather the two corners of a cell row at once."""
+images multiplies by weights broadcast from memory, not from registers, one-channel float32
+rows gather the two corners of a cell row at once, and the backward's edge code is compiled
+without constant flags."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import re
 
 import numpy as np
 import pytest
-from numba import njit
+from numba import njit, types
 
-from warpkit._coords import BILINEAR, ZEROS
+from warpkit._coords import BILINEAR, NEAREST, ZEROS
 from warpkit.backends._cpu import backward, common, gather
 
 
@@ -108,3 +109,25 @@ def test_one_channel_float32_rows_gather_both_corners_of_a_cell_row_at_once():
         pytest.skip("no gather instructions on this CPU")
     assert re.search(r"\svpgatherqq\s", asm)  # 8-byte elements: a corner pair each
     assert not re.search(r"\svgather\w*ps\s", asm)  # no 4-byte gathers left
+
+
+def test_the_backward_edge_code_is_compiled_without_constant_flags():
+    """The row pass hands its flags and input band to the edge function and to the general
+    per-point code as run-time values (``_simd.dynamic``): were they literals again, each
+    would be compiled once per combination the row pass is compiled for (twice as often). The
+    row pass is compiled here (``_one_row``, with literal flags and band, as the kernels pass
+    them), so that its callees are too, whatever numba's cache holds."""
+    rng = np.random.default_rng(0)
+    inp = rng.random((1, 6, 7, 3), dtype=np.float32)
+    gout = rng.random((1, 1, 9, 3), dtype=np.float32)
+    gin = np.zeros_like(inp)
+    px = np.linspace(-0.75, 6.5, 9)  # edge pixels at both ends of the row
+    py = np.linspace(-0.5, 5.5, 9)
+    dgx, dgy = np.empty(9), np.empty(9)
+    cells = (np.empty(9, np.int64), np.empty(9), np.empty(9), np.empty((4, 9), np.float32))
+    for mode in (BILINEAR, NEAREST):  # nearest's edges go through the general per-point code
+        _one_row(inp, gout, gin, px, py, dgx, dgy, cells, np.zeros(3), mode, ZEROS)
+    for fn in (backward._edge_backward, common.backward_point_band):
+        assert fn.signatures, fn
+        for sig in fn.signatures:  # need_gin, y_lo, y_hi come last
+            assert not any(isinstance(t, types.Literal) for t in sig[-3:]), (fn, sig)
