@@ -9,8 +9,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..._coords import BILINEAR, CONSTANT, WRAP, ZEROS
-from .._simd import alwaysinline, borrow, dynamic, grad8, restrict
+from ..._coords import BILINEAR, BORDER, CONSTANT, WRAP, ZEROS
+from .._simd import alwaysinline, borrow, dynamic, grad8, muladd, restrict
 from .common import (
     _FASTMATH,
     CHECK,
@@ -323,6 +323,32 @@ def _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py,
 
 
 @njit(inline="always")
+def _row_misses_band(ay, ry, Wo, H, padding, y_lo, y_hi):
+    """Whether no pixel of an affine output row, at unpadded rows iy = ay·j + ry (j < Wo, as
+    :func:`._affine_cols` computes them), reads or scatters into input rows y_lo <= y < y_hi.
+
+    iy is monotone along the row, so its ends bound it; a pixel touches rows floor(iy) and the
+    one below (bilinear: the cell before on the last row; nearest: the nearest row), so one
+    row either side is a margin and two are kept. Zeros and constant padding use iy as it is,
+    border padding clips it to [0, H - 1] (monotone too); for reflection and wrap, and for
+    coefficients that give NaN, the answer is False. A single image's backward scatters in a
+    second pass, each task into its band of input rows (:func:`_task_plan`), and skips the
+    rows that miss it: the same additions in the same order."""
+    if padding != ZEROS and padding != CONSTANT and padding != BORDER:
+        return False
+    first = muladd(ay, 1.0 * np.int32(0), ry)
+    last = muladd(ay, 1.0 * np.int32(Wo - 1), ry)
+    if not (first == first and last == last):
+        return False
+    lo = first if first < last else last
+    hi = last if first < last else first
+    if padding == BORDER:
+        lo = 0.0 if lo < 0.0 else H - 1.0 if lo > H - 1.0 else lo
+        hi = 0.0 if hi < 0.0 else H - 1.0 if hi > H - 1.0 else hi
+    return hi + 2.0 < y_lo or lo - 2.0 >= y_hi
+
+
+@njit(inline="always")
 def _backward_cells_scratch(Wo, dtype):
     """Row buffers of :func:`_backward_cells`: offsets, fractions (fx, fy), weights."""
     return np.empty(Wo, np.int64), np.empty(Wo), np.empty(Wo), np.empty((4, Wo), dtype)
@@ -410,6 +436,8 @@ def _affine_backward_task(
         a5 += s3
     if y_hi > y_lo:
         for i in range(Ho):
+            if _row_misses_band(ay, by * i + cy, Wo, H, padding, y_lo, y_hi):
+                continue
             _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
             _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
                           ginflat, True, False, y_lo, y_hi, dgx, dgy, cells)

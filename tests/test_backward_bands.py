@@ -1,0 +1,79 @@
+"""A single image's backward is cut into tasks that each scatter into a band of input rows, in
+a second pass over the output rows (``backward._task_plan``). An affine task skips the output
+rows that touch no row of its band (``backward._row_misses_band``): it must never skip one that
+does, and the input gradient must come out as the one-pass backward of a batch computes it,
+bit for bit (the same additions into every cell, in the same order)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numba import njit
+
+import warpkit as wk
+from warpkit._coords import BORDER, CONSTANT, REFLECTION, WRAP, ZEROS
+from warpkit.backends._cpu import backward, common
+
+
+@njit
+def _row(ay, ry, wo):
+    px, py = np.empty(wo), np.empty(wo)
+    common._affine_cols(px, py, 0.0, 0.0, ay, ry, 0, wo)
+    return py
+
+
+def _touched_rows(py, H, padding):
+    """Every input row a pixel at unpadded row py can read or scatter into, for zeros,
+    constant and border padding, in either mode (a loop, as the samplers do it)."""
+    rows = set()
+    for y in py:
+        if not math.isfinite(y):
+            continue
+        if padding == BORDER:
+            y = min(max(y, 0.0), H - 1.0)
+        if -1.0 < y < H:  # bilinear: the cell's two rows (the row above on the last row)
+            y0 = math.floor(y)
+            rows |= {y0, y0 + 1, H - 2} if y == H - 1.0 else {y0, y0 + 1}
+        rows.add(int(np.rint(y)))  # nearest
+    return {r for r in rows if 0 <= r < H}
+
+
+@settings(max_examples=300, deadline=None)
+@given(ay=st.one_of(st.just(0.0), st.floats(-3.0, 3.0)),
+       ry=st.one_of(st.floats(-60.0, 90.0), st.sampled_from([np.nan, np.inf, -np.inf])),
+       wo=st.integers(1, 48), H=st.integers(2, 40), band=st.tuples(st.integers(0, 40),
+                                                                    st.integers(1, 40)),
+       padding=st.sampled_from([ZEROS, CONSTANT, BORDER, REFLECTION, WRAP]))
+def test_a_row_is_skipped_only_when_it_touches_no_row_of_the_band(ay, ry, wo, H, band, padding):
+    y_lo = min(band[0], H - 1)
+    y_hi = min(y_lo + band[1], H)
+    misses = backward._row_misses_band(ay, ry, wo, H, padding, y_lo, y_hi)
+    if padding in (REFLECTION, WRAP) or np.isnan(ry):
+        assert not misses
+    elif misses:
+        assert not _touched_rows(_row(ay, ry, wo), H, padding) & set(range(y_lo, y_hi))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), angle=st.floats(-0.6, 0.6), scale=st.floats(0.3, 1.6),
+       padding=st.sampled_from(["zeros", "border", "reflection"]),
+       mode=st.sampled_from(["bilinear", "nearest"]), align_corners=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_a_single_images_input_gradient_equals_the_batch_one(seed, angle, scale, padding, mode,
+                                                             align_corners, dtype):
+    rng = np.random.default_rng(seed)
+    h, w, ho, wo = (int(v) for v in rng.integers(4, 40, 4))
+    x = rng.standard_normal((1, h, w, 3)).astype(dtype)
+    g = rng.standard_normal((1, ho, wo, 3)).astype(dtype)
+    c, s = scale * np.cos(angle), scale * np.sin(angle)
+    shift = rng.uniform(-0.4, 0.4, 2)
+    theta = np.array([[[c, -s, shift[0]], [s, c, shift[1]]]], dtype)
+    kw = dict(padding_mode=padding, mode=mode, align_corners=align_corners)
+    alone, _ = wk.affine_sample_backward(g, x, theta, (ho, wo), **kw)
+    batch, _ = wk.affine_sample_backward(np.concatenate([g, g]), np.concatenate([x, x]),
+                                         np.concatenate([theta, theta]), (ho, wo), **kw)
+    np.testing.assert_array_equal(alone[0], batch[0])
+    np.testing.assert_array_equal(alone[0], batch[1])
