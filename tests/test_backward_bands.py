@@ -1,8 +1,9 @@
 """A single image's backward is cut into tasks that each scatter into a band of input rows, in
-a second pass over the output rows (``backward._task_plan``). An affine task skips the output
-rows that touch no row of its band (``backward._row_misses_band``): it must never skip one that
-does, and the input gradient must come out as the one-pass backward of a batch computes it,
-bit for bit (the same additions into every cell, in the same order)."""
+a second pass over the output rows (``backward._task_plan``). A task skips the output rows
+that touch no row of its band (``backward._row_misses_band``, and ``_grid_row_misses_band`` for
+a grid): it must never skip one that does, and the input gradient must come out as the
+one-pass backward of a batch computes it, bit for bit (the same additions into every cell, in
+the same order)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,46 @@ def test_a_single_images_input_gradient_equals_the_batch_one(seed, angle, scale,
                                          np.concatenate([theta, theta]), (ho, wo), **kw)
     np.testing.assert_array_equal(alone[0], batch[0])
     np.testing.assert_array_equal(alone[0], batch[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), wo=st.integers(1, 24), H=st.integers(2, 40),
+       band=st.tuples(st.integers(0, 40), st.integers(1, 40)),
+       padding=st.sampled_from([ZEROS, CONSTANT, BORDER, REFLECTION, WRAP]),
+       align_corners=st.booleans(), spread=st.floats(0.0, 2.0), nan=st.booleans())
+def test_a_grid_row_is_skipped_only_when_it_touches_no_row_of_the_band(
+        seed, wo, H, band, padding, align_corners, spread, nan):
+    rng = np.random.default_rng(seed)
+    grid = np.zeros((1, 1, wo, 2))
+    grid[0, 0, :, 1] = rng.uniform(-1.5, 1.5) + rng.uniform(-spread, spread, wo)
+    if nan:
+        grid[0, 0, rng.integers(wo), 1] = np.nan
+    y_lo = min(band[0], H - 1)
+    y_hi = min(y_lo + band[1], H)
+    misses = backward._grid_row_misses_band(grid, 0, 0, H, padding, align_corners, y_lo, y_hi)
+    if padding in (REFLECTION, WRAP):
+        assert not misses
+    elif misses:
+        py = [common.unnormalize(g, H, align_corners) for g in grid[0, 0, :, 1]]
+        assert not _touched_rows(py, H, padding) & set(range(y_lo, y_hi))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), spread=st.floats(0.0, 0.3),
+       padding=st.sampled_from(["zeros", "border", "reflection"]),
+       mode=st.sampled_from(["bilinear", "nearest"]), align_corners=st.booleans())
+def test_a_single_images_grid_input_gradient_equals_the_batch_one(seed, spread, padding, mode,
+                                                                  align_corners):
+    """Near-affine grids, so that rows span few source rows and many are skipped."""
+    rng = np.random.default_rng(seed)
+    h, w, ho, wo = (int(v) for v in rng.integers(4, 40, 4))
+    x = rng.standard_normal((1, h, w, 3)).astype(np.float32)
+    g = rng.standard_normal((1, ho, wo, 3)).astype(np.float32)
+    theta = np.array([[[1.0, 0.1, 0.0], [-0.1, 1.0, 0.05]]])
+    grid = wk.affine_grid(theta, (1, ho, wo), align_corners=align_corners)
+    grid = (grid + rng.uniform(-spread, spread, grid.shape)).astype(np.float32)
+    kw = dict(padding_mode=padding, mode=mode, align_corners=align_corners)
+    alone, _ = wk.grid_sample_backward(g, x, grid, **kw)
+    batch, _ = wk.grid_sample_backward(np.concatenate([g, g]), np.concatenate([x, x]),
+                                       np.concatenate([grid, grid]), **kw)
+    np.testing.assert_array_equal(alone[0], batch[0])

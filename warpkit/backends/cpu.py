@@ -32,10 +32,11 @@ the same way. Its scatter into ``grad_input`` is where threads could race, so wo
 * N == 1: ``split`` tasks (a fixed number, ``SCATTER_SPLIT`` at most). Task k computes the
   grid/θ gradient of output-row chunk k, then walks *all* output pixels again and scatters only
   into input-row band k. Every cell therefore receives its additions in output-pixel order,
-  exactly as a serial loop would, and no extra buffer is allocated. An affine task skips, in
-  that second walk, the output rows whose source rows miss its band (``_row_misses_band``;
-  zeros, constant and border padding): W1's backward took 0.87x-0.92x the time, a 3° turn of
-  the same image 0.74x (outputs identical).
+  exactly as a serial loop would, and no extra buffer is allocated. A task skips, in that
+  second walk, the output rows whose source rows miss its band (``_row_misses_band``,
+  ``_grid_row_misses_band``; zeros, constant and border padding): W1's affine backward took
+  0.87x-0.92x the time, a 3° turn of the same image 0.74x; the grid backward of those 0.94x
+  and 0.81x (outputs identical).
 
 θ gradients are summed per row (:func:`_theta_sums`, in an order fixed by the compiled code),
 then per task in row order, and reduced in task order. Each task zeroes the rows of

@@ -342,10 +342,32 @@ def _row_misses_band(ay, ry, Wo, H, padding, y_lo, y_hi):
         return False
     lo = first if first < last else last
     hi = last if first < last else first
-    if padding == BORDER:
+    return _rows_miss_band(lo, hi, H, padding, y_lo, y_hi)
+
+
+@njit(inline="always")
+def _rows_miss_band(lo, hi, H, padding, y_lo, y_hi):
+    """Whether pixels at unpadded rows lo <= iy <= hi (zeros, constant or border padding) touch
+    no input row y_lo <= y < y_hi (see :func:`_row_misses_band`)."""
+    if padding == BORDER:  # clipped to [0, H - 1], which keeps the order
         lo = 0.0 if lo < 0.0 else H - 1.0 if lo > H - 1.0 else lo
         hi = 0.0 if hi < 0.0 else H - 1.0 if hi > H - 1.0 else hi
     return hi + 2.0 < y_lo or lo - 2.0 >= y_hi
+
+
+@njit(inline="always")
+def _grid_row_misses_band(grid, n, i, H, padding, align_corners, y_lo, y_hi):
+    """:func:`_row_misses_band` for row i of a grid, bounded by its smallest and largest
+    source row (NaN pixels, which scatter nothing, left out)."""
+    if padding != ZEROS and padding != CONSTANT and padding != BORDER:
+        return False
+    lo = np.inf
+    hi = -np.inf
+    for j in range(grid.shape[2]):
+        y = unnormalize(grid[n, i, j, 1], H, align_corners)
+        lo = y if y < lo else lo
+        hi = y if y > hi else hi
+    return _rows_miss_band(lo, hi, H, padding, y_lo, y_hi)
 
 
 @njit(inline="always")

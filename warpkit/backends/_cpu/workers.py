@@ -21,6 +21,7 @@ from .backward import (
     _backward_scratch,
     _backward_views,
     _grid_row,
+    _grid_row_misses_band,
     _task_plan,
     _zero_rows,
 )
@@ -142,6 +143,8 @@ def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_c
                     grad_grid[n, i, j, 1] = dgy[j] * my[j] * sy
             if y_hi > y_lo:
                 for i in range(Ho):
+                    if _grid_row_misses_band(grid, n, i, H, padding, align_corners, y_lo, y_hi):
+                        continue
                     _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
                     _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval,
                                   gin, ginflat, True, False, y_lo, y_hi, dgx, dgy, cells)
