@@ -323,6 +323,13 @@ def _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py,
 
 
 @njit(inline="always")
+def _skips_rows(padding):
+    """Whether a band's scatter pass may skip rows with ``padding``: zeros, constant and border
+    keep a row's source rows in order (reflection and wrap fold them back)."""
+    return padding == ZEROS or padding == CONSTANT or padding == BORDER
+
+
+@njit(inline="always")
 def _row_misses_band(ay, ry, Wo, H, padding, y_lo, y_hi):
     """Whether no pixel of an affine output row, at unpadded rows iy = ay·j + ry (j < Wo, as
     :func:`._affine_cols` computes them), reads or scatters into input rows y_lo <= y < y_hi.
@@ -334,7 +341,7 @@ def _row_misses_band(ay, ry, Wo, H, padding, y_lo, y_hi):
     coefficients that give NaN, the answer is False. A single image's backward scatters in a
     second pass, each task into its band of input rows (:func:`_task_plan`), and skips the
     rows that miss it: the same additions in the same order."""
-    if padding != ZEROS and padding != CONSTANT and padding != BORDER:
+    if not _skips_rows(padding):
         return False
     first = muladd(ay, 1.0 * np.int32(0), ry)
     last = muladd(ay, 1.0 * np.int32(Wo - 1), ry)
@@ -359,7 +366,7 @@ def _rows_miss_band(lo, hi, H, padding, y_lo, y_hi):
 def _grid_row_misses_band(grid, n, i, H, padding, align_corners, y_lo, y_hi):
     """:func:`_row_misses_band` for row i of a grid, bounded by its smallest and largest
     source row (NaN pixels, which scatter nothing, left out)."""
-    if padding != ZEROS and padding != CONSTANT and padding != BORDER:
+    if not _skips_rows(padding):
         return False
     lo = np.inf
     hi = -np.inf
