@@ -5,7 +5,8 @@ a git revision's copy of it).
 W1 (1024x1024x3 float32 turned 30° and scaled 0.9, bilinear, zeros), W1u8, W1u16, RGBAu8,
 W1f64, grey f32 and grey u8 (one channel), W3 (64x224x224x3 float32, random θ), W3f64, W2fwd
 and W2bwd (256x60x60x1 float32 forward and backward, random θ), and W1bwd (the backward of
-W1's image and θ: one sample, so its tasks split the image and scatter in a second pass).
+W1's image and θ: one sample, so its tasks split the image and scatter in a second pass);
+W1gbwd and W2gbwd, the backward of W1 and W2 through the grids of their θ.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
 
         return make
 
+    def grid_backward(shape, theta):
+        x, gout = image(shape, np.float32), image(shape, np.float32)
+        grid = np.empty((shape[0], shape[1], shape[2], 2), np.float32)
+
+        def make(cpu):
+            cpu.affine_grid(theta.astype(np.float32), grid, False)
+            gin, ggrid = np.empty_like(x), np.empty_like(grid)
+            return (lambda: cpu.grid_sample_backward(gout, x, grid, gin, ggrid, 0, 0, False,
+                                                     np.zeros(shape[3])), (gin, ggrid))
+
+        return make
+
     rgb, grey, w2, w3 = (1, 1024, 1024, 3), (1, 1024, 1024, 1), (256, 60, 60, 1), (64, 224, 224, 3)
     turned = rotation_theta(30.0, 0.9)
     return {
@@ -68,5 +81,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),
         "W2bwd": lambda: backward(w2, random_theta(256)),
         "W1bwd": lambda: backward(rgb, turned),
+        "W1gbwd": lambda: grid_backward(rgb, turned),
+        "W2gbwd": lambda: grid_backward(w2, random_theta(256)),
     }
 

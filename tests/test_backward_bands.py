@@ -60,7 +60,7 @@ def test_a_row_is_skipped_only_when_it_touches_no_row_of_the_band(ay, ry, wo, H,
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), angle=st.floats(-0.6, 0.6), scale=st.floats(0.3, 1.6),
-       padding=st.sampled_from(["zeros", "border", "reflection"]),
+       padding=st.sampled_from(["zeros", "border", "reflection", "wrap"]),
        mode=st.sampled_from(["bilinear", "nearest"]), align_corners=st.booleans(),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_a_single_images_input_gradient_equals_the_batch_one(seed, angle, scale, padding, mode,
@@ -104,7 +104,7 @@ def test_a_grid_row_is_skipped_only_when_it_touches_no_row_of_the_band(
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), spread=st.floats(0.0, 0.3),
-       padding=st.sampled_from(["zeros", "border", "reflection"]),
+       padding=st.sampled_from(["zeros", "border", "reflection", "wrap"]),
        mode=st.sampled_from(["bilinear", "nearest"]), align_corners=st.booleans())
 def test_a_single_images_grid_input_gradient_equals_the_batch_one(seed, spread, padding, mode,
                                                                   align_corners):
@@ -121,3 +121,38 @@ def test_a_single_images_grid_input_gradient_equals_the_batch_one(seed, spread, 
     batch, _ = wk.grid_sample_backward(np.concatenate([g, g]), np.concatenate([x, x]),
                                        np.concatenate([grid, grid]), **kw)
     np.testing.assert_array_equal(alone[0], batch[0])
+
+
+def _rows_of(y):
+    """The input rows a pixel at padded row y reads or scatters into, in either mode."""
+    if not math.isfinite(y):
+        return set()
+    return {math.floor(y), math.floor(y) + 1, int(np.rint(y))}
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), wo=st.integers(1, 48), H=st.integers(2, 40),
+       band=st.tuples(st.integers(0, 40), st.integers(1, 40)),
+       padding=st.sampled_from([ZEROS, CONSTANT, BORDER, REFLECTION, WRAP]),
+       slope=st.floats(-3.0, 3.0), spread=st.floats(0.0, 4.0),
+       odd=st.lists(st.sampled_from([np.nan, np.inf, -np.inf]), max_size=3))
+def test_a_scatter_pass_skips_only_the_columns_that_touch_no_row_of_the_band(
+        seed, wo, H, band, padding, slope, spread, odd):
+    """The second pass of a single image's backward runs a row's pixels from the first column
+    that may touch its band to the last (``backward._band_cols``, on the padded rows)."""
+    rng = np.random.default_rng(seed)
+    py = rng.uniform(-2.0, H + 1.0) + slope * np.arange(wo) + rng.uniform(-spread, spread, wo)
+    for v in odd:
+        py[rng.integers(wo)] = v
+    y_lo = min(band[0], H - 1)
+    y_hi = min(y_lo + band[1], H)
+    j0, j1 = backward._band_cols(py, padding, y_lo, y_hi)
+    assert 0 <= j0 <= j1 <= wo
+    if padding == WRAP:  # corners wrap around: every pixel may touch any row
+        assert (j0, j1) == (0, wo)
+        return
+    band_rows = set(range(y_lo, y_hi))
+    for j in [*range(j0), *range(j1, wo)]:
+        assert not _rows_of(py[j]) & band_rows, (j, py[j])
+    for j in {j0, j1 - 1} if j1 > j0 else ():  # the ends it keeps are near the band
+        assert y_lo - 2 <= py[j] <= y_hi + 1, (j, py[j])

@@ -26,7 +26,7 @@ def _one_row(inp, gout, gin, px, py, dgx, dgy, cells, cval, mode, padding):
     flat = inp.reshape(inp.size)
     gflat = gout.reshape(gout.size)
     ginflat = gin.reshape(gin.size)
-    backward._backward_row(inp, flat, gout, gflat, 0, 0, px, py, mode, padding, cval, gin,
+    backward._backward_row(inp, flat, gout, gflat, 0, 0, 0, px, py, mode, padding, cval, gin,
                            ginflat, True, True, 0, inp.shape[1], dgx, dgy, cells)
 
 

@@ -36,7 +36,11 @@ the same way. Its scatter into ``grad_input`` is where threads could race, so wo
   second walk, the output rows whose source rows miss its band (``_row_misses_band``,
   ``_grid_row_misses_band``; zeros, constant and border padding): W1's affine backward took
   0.87x-0.92x the time, a 3° turn of the same image 0.74x; the grid backward of those 0.94x
-  and 0.81x (outputs identical).
+  and 0.81x (outputs identical). Within a row it keeps, it scatters only from the first
+  column whose padded source row may touch the band to the last (``_band_cols``, any padding
+  but wrap; a function of its own, ``_scatter_band``: inlined, its row loop made LLVM spill
+  the first pass's arguments, and W2's backward took 1.1x-1.3x the time): W1's affine
+  backward another 0.77x-0.84x, its grid backward 0.78x-0.79x.
 
 θ gradients are summed per row (:func:`_theta_sums`, in an order fixed by the compiled code),
 then per task in row order, and reduced in task order. Each task zeroes the rows of

@@ -22,6 +22,7 @@ from .backward import (
     _backward_views,
     _grid_row,
     _grid_row_misses_band,
+    _scatter_band,
     _task_plan,
     _zero_rows,
 )
@@ -136,7 +137,7 @@ def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_c
             _zero_rows(gin, n, scatter_now, y_lo, y_hi)
             for i in range(i0, i1):
                 _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
-                _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
+                _backward_row(inp, flat, gout, gflat, n, i, 0, px, py, mode, padding, cval, gin,
                               ginflat, scatter_now, True, 0, H, dgx, dgy, cells)
                 for j in range(Wo):
                     grad_grid[n, i, j, 0] = dgx[j] * mx[j] * sx
@@ -146,6 +147,6 @@ def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_c
                     if _grid_row_misses_band(grid, n, i, H, padding, align_corners, y_lo, y_hi):
                         continue
                     _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
-                    _backward_row(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval,
-                                  gin, ginflat, True, False, y_lo, y_hi, dgx, dgy, cells)
+                    _scatter_band(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval,
+                                  gin, ginflat, y_lo, y_hi, dgx, dgy, cells)
         lo, hi = claim(counter, k, tasks)
