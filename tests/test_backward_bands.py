@@ -1,9 +1,10 @@
 """A single image's backward is cut into tasks that each scatter into a band of input rows, in
 a second pass over the output rows (``backward._task_plan``). A task skips the output rows
 that touch no row of its band (``backward._row_misses_band``, and ``_grid_row_misses_band`` for
-a grid): it must never skip one that does, and the input gradient must come out as the
-one-pass backward of a batch computes it, bit for bit (the same additions into every cell, in
-the same order)."""
+a grid), and in the rows it keeps the columns before the first and after the last that may
+touch it (``backward._band_cols``): it must never skip a pixel that does, and the input
+gradient must come out as the one-pass backward of a batch computes it, bit for bit (the same
+additions into every cell, in the same order)."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ the same way. Its scatter into ``grad_input`` is where threads could race, so wo
   column whose padded source row may touch the band to the last (``_band_cols``, any padding
   but wrap; a function of its own, ``_scatter_band``: inlined, its row loop made LLVM spill
   the first pass's arguments, and W2's backward took 1.1x-1.3x the time): W1's affine
-  backward another 0.77x-0.84x, its grid backward 0.78x-0.79x.
+  backward another 0.74x-0.84x, its grid backward 0.78x-0.79x (one and two threads).
 
 θ gradients are summed per row (:func:`_theta_sums`, in an order fixed by the compiled code),
 then per task in row order, and reduced in task order. Each task zeroes the rows of

@@ -408,8 +408,9 @@ def _scatter_band(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin
     """The scatter of output row i, at padded coordinates (px, py), into input rows
     y_lo <= y < y_hi (a single image's second pass, see :func:`_task_plan`): only over the
     columns that may touch those rows (:func:`_band_cols`); the others would add nothing. W1's
-    affine backward (one 1024x1024 RGB image turned 30°) took 0.77x-0.84x the time of the
-    pass over whole rows, its grid backward 0.78x-0.79x, outputs identical.
+    affine backward (one 1024x1024 RGB image turned 30°) took 0.74x-0.84x the time of the
+    pass over whole rows, its grid backward 0.78x-0.79x (one and two threads), outputs
+    identical.
 
     A function of its own: inlined into its callers, its row loop made LLVM spill the first
     pass's arguments in every row of that pass, and W2's backward (a batch, which never runs
