@@ -38,9 +38,11 @@ the same way. Its scatter into ``grad_input`` is where threads could race, so wo
   0.87x-0.92x the time, a 3° turn of the same image 0.74x; the grid backward of those 0.94x
   and 0.81x (outputs identical). Within a row it keeps, it scatters only from the first
   column whose padded source row may touch the band to the last (``_band_cols``, any padding
-  but wrap; a function of its own, ``_scatter_band``: inlined, its row loop made LLVM spill
-  the first pass's arguments, and W2's backward took 1.1x-1.3x the time): W1's affine
-  backward another 0.74x-0.84x, its grid backward 0.78x-0.79x (one and two threads).
+  but wrap): W1's affine backward another 0.74x-0.84x, its grid backward 0.78x-0.79x (one and
+  two threads). That pass, ``_scatter_band``, is compiled on its own and called through its
+  address (``scatter_address``), as the kernels call their workers: inlined, its row loop
+  made LLVM spill the first pass's arguments (W2's backward 1.1x-1.3x the time); linked as a
+  function, it made a first backward compile up to 1.3 s longer.
 
 θ gradients are summed per row (:func:`_theta_sums`, in an order fixed by the compiled code),
 then per task in row order, and reduced in task order. Each task zeroes the rows of
@@ -123,7 +125,7 @@ import numba
 import numpy as np
 from numba import njit, prange, types
 
-from ._cpu.backward import _split, _zeroed
+from ._cpu.backward import _split, _zeroed, scatter_address
 from ._cpu.common import base_coord
 from ._cpu.forward import _forward_bands
 from ._cpu.indirect import Addresses, call_at
@@ -273,11 +275,13 @@ def call(kernel, pixels: int, *args) -> None:
 
 @njit(parallel=True, cache=True)
 def _grid_sample_backward(
-    gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split, worker
+    gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split,
+    scatter, worker
 ):
     """The kernel of :func:`grid_sample_backward` (``grid_backward_worker`` at ``worker``)."""
     tasks = grid.shape[0] * split
-    args = (gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split)
+    args = (gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split,
+            scatter)
     _in_parallel(grid_backward_worker, worker, args, tasks)
 
 
@@ -292,21 +296,22 @@ def grid_sample_backward(
     gin = _zeroed(gin, inp)
     split = _split(grid.shape[0], grid.shape[1], inp.shape[1])
     args = (gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin,
-            split)
+            split, scatter_address(gout, inp, gin, cval))
     _grid_sample_backward(*args, _GRID_BACKWARD.of(*args))
 
 
 @njit(parallel=True, cache=True)
 def _affine_sample_backward(
     gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split,
-    worker
+    scatter, worker
 ):
     """The kernel of :func:`affine_sample_backward` (``affine_backward_worker`` at ``worker``):
     the tasks' θ-gradient sums are reduced in task order after the parallel loop."""
     N = gout.shape[0]
     tasks = N * split
     partial = np.zeros((tasks, 6))
-    args = (gout, inp, theta, gin, mode, padding, align_corners, cval, need_gin, split, partial)
+    args = (gout, inp, theta, gin, mode, padding, align_corners, cval, need_gin, split, scatter,
+            partial)
     _in_parallel(affine_backward_worker, worker, args, tasks)
     for n in range(N):
         for q in range(6):
@@ -328,8 +333,9 @@ def affine_sample_backward(
     need_gin = gin is not None
     gin = _zeroed(gin, inp)
     split = _split(gout.shape[0], gout.shape[1], inp.shape[1])
+    scatter = scatter_address(gout, inp, gin, cval)
     args = (gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin,
-            split)
+            split, scatter)
     worker = _AFFINE_BACKWARD.of(gout, inp, theta, gin, mode, padding, align_corners, cval,
-                                 need_gin, split, kernel_args=args)
+                                 need_gin, split, scatter, kernel_args=args)
     _affine_sample_backward(*args, worker)

@@ -6,7 +6,8 @@ scatters into grad_input (:func:`_backward_row_C`), and the θ sums of an affine
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit, typeof, types
+from numba.core.typing.typeof import Purpose
 from numba.extending import overload
 
 from ..._coords import BILINEAR, BORDER, CONSTANT, WRAP, ZEROS
@@ -24,6 +25,7 @@ from .common import (
     unnormalize,
     unnormalize_scale,
 )
+from .indirect import _key, address, call_at
 
 #: Most tasks a single image's backward is cut into (see the module docstring).
 SCATTER_SPLIT = 4
@@ -402,7 +404,7 @@ def _band_cols(py, padding, y_lo, y_hi):
     return j0, max(j0, j1)
 
 
-@njit(fastmath=_FASTMATH)
+@njit(fastmath=_FASTMATH, cache=True)
 def _scatter_band(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin, ginflat, y_lo,
                   y_hi, dgx, dgy, cells):
     """The scatter of output row i, at padded coordinates (px, py), into input rows
@@ -412,16 +414,43 @@ def _scatter_band(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin
     pass over whole rows, its grid backward 0.78x-0.79x (one and two threads), outputs
     identical.
 
-    A function of its own: inlined into its callers, its row loop made LLVM spill the first
-    pass's arguments in every row of that pass, and W2's backward (a batch, which never runs
-    this) took 1.08x-1.29x the time in five A/B runs. Compiled apart, it is one more level that
-    links the scatter pass's row code (numba optimises linked code again at every level): a
-    first backward with an empty cache 0.4-1.3 s longer."""
+    Compiled and cached on its own and called through its address (:func:`.indirect.call_at`,
+    the address from :func:`scatter_address`), only by a single image's backward. Inlined
+    into its callers, its row loop made LLVM spill the first pass's arguments in every row of
+    that pass, and W2's backward (a batch, which never runs this) took 1.08x-1.27x the time in
+    five A/B runs; linked into them as a function of its own, it was one more level at which
+    numba optimises the scatter pass's row code again (a first backward with an empty cache
+    0.4-1.3 s longer). Through its address, no level above it compiles that code (it is
+    compiled for every backward's types all the same: the call needs its signature)."""
     j0, j1 = _band_cols(py, padding, y_lo, y_hi)
     if j1 > j0:
         _backward_row(inp, flat, gout, gflat, n, i, j0, px[j0:j1], py[j0:j1], mode, padding,
                       cval, gin, ginflat, True, False, y_lo, y_hi, dgx[j0:j1], dgy[j0:j1],
                       cells)
+
+
+#: :func:`scatter_address`'s addresses, by what decides the types of its arguments
+_SCATTER_ADDRESSES: dict[tuple, int] = {}
+
+
+def scatter_address(gout: np.ndarray, inp: np.ndarray, gin: np.ndarray,
+                    cval: np.ndarray) -> int:
+    """The address of :func:`_scatter_band`'s machine code for a single image's backward of
+    these arrays (compiled, or loaded from numba's cache, on first use), for the kernels to
+    pass to their workers: the numba types of the arguments the workers call it with, made
+    from the arrays' (:func:`.indirect.call_at` refuses to compile a call with other ones)."""
+    key = _key((gout, inp, gin, cval))
+    found = _SCATTER_ADDRESSES.get(key)
+    if found is None:
+        ti, tg, tgin, tcv = (typeof(v, Purpose.argument) for v in (inp, gout, gin, cval))
+        i64 = types.int64
+        row = types.Array(types.float64, 1, "C")
+        cells = types.Tuple((types.Array(types.int64, 1, "C"), row, row,
+                             types.Array(tgin.dtype, 2, "C")))
+        args = (ti, ti.copy(ndim=1), tg, tg.copy(ndim=1), i64, i64, row, row, i64, i64, tcv,
+                tgin, tgin.copy(ndim=1), i64, i64, row, row, cells)
+        found = _SCATTER_ADDRESSES[key] = address(_scatter_band, args)
+    return found
 
 
 @njit(inline="always")
@@ -471,7 +500,7 @@ def _theta_sums(dgx, dgy, mx, my, xt, sx, sy):
 @njit(fastmath=_FASTMATH)
 def _affine_backward_task(
     gout, inp, theta, gin, mode, padding, align_corners, cval, n, i0, i1, scatter_now, y_lo,
-    y_hi, scratch, cells,
+    y_hi, scratch, cells, scatter,
 ):
     """One backward task of sample n (see :func:`_task_plan`); returns its θ-gradient sums.
     ``scratch`` holds seven row buffers of Wo float64 (:func:`_backward_scratch`).
@@ -515,8 +544,9 @@ def _affine_backward_task(
             if _row_misses_band(ay, by * i + cy, Wo, H, padding, y_lo, y_hi):
                 continue
             _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
-            _scatter_band(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin,
-                          ginflat, y_lo, y_hi, dgx, dgy, cells)
+            call_at(_scatter_band, scatter, (inp, flat, gout, gflat, n, i, px, py, mode,
+                                             padding, cval, gin, ginflat, y_lo, y_hi, dgx,
+                                             dgy, cells))
     return a0, a1, a2, a3, a4, a5
 
 

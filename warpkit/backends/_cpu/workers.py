@@ -36,6 +36,7 @@ from .forward import (
     _group_rows,
     _scratch,
 )
+from .indirect import call_at
 from .schedule import claim
 
 #: The numba types of the arguments every worker takes after the kernel's: the counter tasks
@@ -98,9 +99,10 @@ def affine_int_worker(inp, theta, out, mode, padding, align_corners, cval, work,
 
 @njit(fastmath=_FASTMATH, cache=True)
 def affine_backward_worker(gout, inp, theta, gin, mode, padding, align_corners, cval, need_gin,
-                           split, partial, counter, k, tasks, lo):
+                           split, scatter, partial, counter, k, tasks, lo):
     """The tasks of an affine backward that one thread claims (:func:`_task_plan`); task t's
-    θ-gradient sums go to ``partial[t]``."""
+    θ-gradient sums go to ``partial[t]``. ``scatter``: the address of :func:`_scatter_band`
+    (:func:`.backward.scatter_address`), which a single image's second pass calls."""
     hi = min(lo + k, tasks)
     Ho, H = gout.shape[1], inp.shape[1]
     scratch = _backward_scratch(gout.shape[2])
@@ -110,7 +112,7 @@ def affine_backward_worker(gout, inp, theta, gin, mode, padding, align_corners, 
             n, i0, i1, scatter_now, y_lo, y_hi = _task_plan(t, split, Ho, H, need_gin)
             sums = _affine_backward_task(gout, inp, theta, gin, mode, padding, align_corners,
                                          cval, n, i0, i1, scatter_now, y_lo, y_hi, scratch,
-                                         cells)
+                                         cells, scatter)
             for q in range(6):
                 partial[t, q] = sums[q]
         lo, hi = claim(counter, k, tasks)
@@ -118,8 +120,9 @@ def affine_backward_worker(gout, inp, theta, gin, mode, padding, align_corners, 
 
 @njit(cache=True)
 def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval,
-                         need_gin, split, counter, k, tasks, lo):
-    """The tasks of a grid backward that one thread claims (:func:`_task_plan`)."""
+                         need_gin, split, scatter, counter, k, tasks, lo):
+    """The tasks of a grid backward that one thread claims (:func:`_task_plan`); ``scatter``
+    as for :func:`affine_backward_worker`."""
     hi = min(lo + k, tasks)
     Ho, Wo = grid.shape[1], grid.shape[2]
     H, W = inp.shape[1], inp.shape[2]
@@ -147,6 +150,7 @@ def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_c
                     if _grid_row_misses_band(grid, n, i, H, padding, align_corners, y_lo, y_hi):
                         continue
                     _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
-                    _scatter_band(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval,
-                                  gin, ginflat, y_lo, y_hi, dgx, dgy, cells)
+                    call_at(_scatter_band, scatter, (inp, flat, gout, gflat, n, i, px, py, mode,
+                                                     padding, cval, gin, ginflat, y_lo, y_hi,
+                                                     dgx, dgy, cells))
         lo, hi = claim(counter, k, tasks)
