@@ -128,6 +128,7 @@ from numba import njit, prange, types
 from ._cpu.backward import _split, _zeroed, scatter_address
 from ._cpu.common import base_coord
 from ._cpu.forward import _forward_bands
+from ._cpu.gather import gather_address
 from ._cpu.indirect import Addresses, call_at
 from ._cpu.schedule import chunk_size, claim
 from ._cpu.workers import (
@@ -191,11 +192,11 @@ def affine_grid_backward(grad_grid, grad_theta, align_corners):
 
 
 @njit(parallel=True, cache=True)
-def _affine_sample(inp, theta, out, mode, padding, align_corners, cval, worker):
+def _affine_sample(inp, theta, out, mode, padding, align_corners, cval, gather, worker):
     """The kernel of :func:`affine_sample`: its threads run ``affine_worker`` (at address
     ``worker``) on the tasks they claim."""
     tasks = out.shape[0] * _forward_bands(out)[1]
-    args = (inp, theta, out, mode, padding, align_corners, cval)
+    args = (inp, theta, out, mode, padding, align_corners, cval, gather)
     _in_parallel(affine_worker, worker, args, tasks)
 
 
@@ -211,7 +212,7 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
     checks and fills the pixels outside, and a last pass samples the rest (edges, NaN) with
     checked reads.
     """
-    args = (inp, theta, out, mode, padding, align_corners, cval)
+    args = (inp, theta, out, mode, padding, align_corners, cval, gather_address(inp, out, cval))
     _affine_sample(*args, _AFFINE.of(*args))
 
 
@@ -236,10 +237,10 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work)
 
 
 @njit(parallel=True, cache=True)
-def _grid_sample(inp, grid, out, mode, padding, align_corners, cval, worker):
+def _grid_sample(inp, grid, out, mode, padding, align_corners, cval, gather, worker):
     """The kernel of :func:`grid_sample` (``grid_worker`` at ``worker``)."""
     tasks = out.shape[0] * _forward_bands(out)[1]
-    args = (inp, grid, out, mode, padding, align_corners, cval)
+    args = (inp, grid, out, mode, padding, align_corners, cval, gather)
     _in_parallel(grid_worker, worker, args, tasks)
 
 
@@ -248,7 +249,7 @@ _GRID = Addresses(grid_worker, CLAIM_TYPES, _grid_sample)
 
 def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
     """out[n, i, j, :] = inp[n] sampled at grid[n, i, j]; out (N, Ho, Wo, C) filled in place."""
-    args = (inp, grid, out, mode, padding, align_corners, cval)
+    args = (inp, grid, out, mode, padding, align_corners, cval, gather_address(inp, out, cval))
     _grid_sample(*args, _GRID.of(*args))
 
 

@@ -20,7 +20,7 @@ from .common import (
     sample_point,
     unnormalize,
 )
-from .gather import _edge_bilinear, _fill, _gather_C, _gather_span, _spans_apart
+from .gather import _edge_bilinear, _fill, _gather_call, _gather_span, _spans_apart
 from .store import _stored_point
 
 #: Output pixels per parallel forward task, at least one row (amortises the per-task row
@@ -62,7 +62,7 @@ def _scratch_view(scratch, m):
 
 @njit(fastmath=_FASTMATH)
 def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, points,
-                scratch, aff):
+                scratch, aff, gaddr):
     """Sample a row of image n into ``oflat[obase:]`` from its unpadded pixel coordinates
     (a row: Wo = ``px.shape[0]`` pixels, one output row or a group of them, see
     :func:`_group_rows`). The general per-point code writes into the flat ``points`` from its
@@ -104,8 +104,8 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
     none = np.intp(0)  # no edge pixels yet, typed as the count (a literal 0 is a type of its own)
     if fused and b < c and _spans_apart(flat, oflat, wts, C):
-        ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none, A, b, C,
-                       False)
+        ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
+                          A, b, C, False)
         # with 3 channels lerp4 writes a 4th lane into the next pixel, which the gather after
         # the span or a fill writes after it, unless the span ends the row
         e = c - 1 if c == Wo and C == 3 else c
@@ -113,11 +113,11 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 3)
         else:
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4)
-        ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, e, B, C,
-                       False)
+        ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                          e, B, C, False)
     else:
-        ne = _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none, A, B, C,
-                       not fused)
+        ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
+                          A, B, C, not fused)
     if fused and fills:  # after the gather: the junk 4th lane of pixel B - 1 may write into pixel B
         _fill(oflat, obase, obase + A * C, cval, wts)
         _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
@@ -216,7 +216,7 @@ def _points_overload(oflat, obase, row):
 
 @njit(fastmath=_FASTMATH, inline="always")
 def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
-                    row):
+                    row, gaddr):
     """Rows i0 <= i < i1 of sample n of an affine forward, a group of rows at a time
     (:func:`_group_rows`); ``row`` is the float buffer of an integer ``out``, None for a float
     one (see :func:`_points`)."""
@@ -236,17 +236,17 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
             aff = (False, 0.0, 0.0, 0.0, 0.0)
         obase = (n * Ho + i) * Wo * C
         _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval,
-                    _points(oflat, obase, row), view, aff)
+                    _points(oflat, obase, row), view, aff, gaddr)
 
 
 @njit(fastmath=_FASTMATH)
-def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch):
+def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch, gaddr):
     """Rows i0 <= i < i1 of sample n of :func:`affine_sample`, for each task of
     :func:`.workers.affine_worker` (not inlined there, so that LLVM optimises and vectorises
     the row loops on their own; inlined by LLVM it measured the same and compiled no faster)."""
     inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
-                    None)
+                    None, gaddr)
 
 
 @njit(fastmath=_FASTMATH)
@@ -259,11 +259,11 @@ def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, c
     inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     row = borrow(row)
     _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
-                    row)
+                    row, None)
 
 
 @njit(fastmath=_FASTMATH)
-def _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, scratch):
+def _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, scratch, gaddr):
     """Rows i0 <= i < i1 of sample n of :func:`grid_sample` (see :func:`_affine_band`)."""
     inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     grid = borrow(grid)
@@ -283,4 +283,4 @@ def _grid_band(inp, grid, out, n, i0, i1, mode, padding, align_corners, cval, sc
             py[j] = unnormalize(g[j, 1], H, align_corners)
         obase = (n * Ho + i) * Wo * C
         _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval,
-                    oflat[obase:], view, (False, 0.0, 0.0, 0.0, 0.0))
+                    oflat[obase:], view, (False, 0.0, 0.0, 0.0, 0.0), gaddr)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
+from numba import njit, typeof, types
+from numba.core.typing.typeof import Purpose
 from numba.extending import overload
 
 from ..._coords import BILINEAR
-from .._simd import alwaysinline, lerp4, lerp4_writes, lerp8, noinline, prefetch
+from .._simd import alwaysinline, dynamic, lerp4, lerp4_writes, lerp8, noinline, prefetch
 from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _edge_cell
+from .indirect import _key, address, call_at
 from .store import _store, _store_lerp
 
 
@@ -243,25 +245,125 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
     return gather8
 
 
-@njit(inline="always")
-def _gather_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
-              fill_lanes):
-    """:func:`_gather` with the channel count a constant for C = 1, 3 and 4 (and, for C = 1,
-    whether the row may hold ``FILL`` pixels, see :func:`_gather1`)."""
-    if C == 1:
-        if fill_lanes:
-            ne = _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
-                          True)
-        else:
-            ne = _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
-                          False)
-    elif C == 3:
-        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 3)
-    elif C == 4:
-        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 4)
-    else:
-        ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C)
+@njit(fastmath=_FASTMATH, cache=True)
+def gather_one(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
+               fill_lanes):
+    """:func:`_gather_call` of a one-channel float row, compiled and cached on its own for
+    :func:`gather_address`."""
+    if fill_lanes:
+        return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                        True)
+    return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                    False)
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def gather_four(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
+                fill_lanes):
+    """:func:`_gather_call` of a 4-channel float row (see :func:`gather_one`)."""
+    return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 4)
+
+
+@njit(fastmath=_FASTMATH, cache=True)
+def gather_any(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
+               fill_lanes):
+    """:func:`_gather_call` of a float row of any other channel count (see :func:`gather_one`)."""
+    return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C)
+
+
+@njit(cache=True)
+def _gather_abi(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
+                fill_lanes):
+    """The signature of the gathers above and nothing else (their arguments and result), for
+    :func:`_gather_call`'s :func:`.indirect.call_at`: compiled in milliseconds for the same
+    argument types as the gather whose address it gets, so that the call is typed without
+    compiling a gather the row may not use."""
     return ne
+
+
+#: The gather of a float row with C channels called through its address (C = 1, 4;
+#: :func:`gather_any` for the rest). 3-channel rows, the most common, keep theirs linked
+#: (:func:`_gather_call`) and get the stub's address, which they never call.
+GATHERS = {1: gather_one, 3: _gather_abi, 4: gather_four}
+#: :func:`gather_address`'s addresses, by what decides the types of the arrays
+_GATHER_ADDRESSES: dict[tuple, int] = {}
+
+
+def gather_address(inp: np.ndarray, out: np.ndarray, cval: np.ndarray) -> int:
+    """The address of the gather (:data:`GATHERS`) for the float images ``inp`` (N, H, W, C)
+    into ``out``, with argument types made from theirs as :func:`.forward._sample_row` calls
+    it (compiled, or loaded from numba's cache, on first use, with :func:`_gather_abi`, whose
+    signature it must share), for the float kernels to pass down to their rows.
+
+    The float workers then hold the gather of 3-channel rows only: a first float ``warp``
+    compiles the gather of its own channel count and no other, and no level above the gather
+    compiles its code again (see :mod:`.indirect`). With an empty cache, alternating with the
+    code before (Zen 4 machine): a first float32 RGB ``warp`` 9.2 s against 11.7-12.0 s, the
+    benchmark suite's cold start (a grey 32x32 image) 10.0-10.1 s against 11.9-12.3 s; kernel
+    times the same within 1.5% either way."""
+    gather = GATHERS.get(inp.shape[3], gather_any)
+    key = (gather, _key((inp, out, cval)))
+    found = _GATHER_ADDRESSES.get(key)
+    if found is None:
+        ti, to, tc = (typeof(v, Purpose.argument) for v in (inp, out, cval))
+        i64 = types.int64
+        args = (ti.copy(ndim=1), to.copy(ndim=1), i64, i64, i64, i64,
+                types.Array(types.int64, 1, "C"), types.Array(to.dtype, 2, "C"), tc,
+                types.Array(types.intp, 1, "C"), types.intp, i64, i64, i64, types.boolean)
+        found = address(gather, args)
+        address(_gather_abi, args)
+        assert gather.overloads[args].signature == _gather_abi.overloads[args].signature
+        _GATHER_ADDRESSES[key] = found
+    return found
+
+
+def _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                 C, fill_lanes):
+    """The gather pass of a row, with the channel count a constant for C = 1, 3 and 4 (and, for
+    C = 1, whether the row may hold ``FILL`` pixels, see :func:`_gather1`).
+
+    Float images (``gaddr`` an address from :func:`gather_address`): 3-channel rows linked
+    into the caller (a call through the address passes six arrays, about 50 values, and W3's
+    224-pixel rows took up to 1.04x the time that way), other channel counts through the
+    address. Integer images (``gaddr`` None): every gather linked (their rows make up to three
+    gather calls around their span; W1u8 measured 1.04x the time through an address). The
+    overload is inlined, which types the linked gathers twice: a first uint8 ``warp`` compiles
+    0.5 s longer than it did with the gathers called directly."""
+    raise NotImplementedError("compiled only: see _gather_call_overload")
+
+
+@overload(_gather_call, inline="always")
+def _gather_call_overload(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                          j0, j1, C, fill_lanes):
+    if isinstance(gaddr, types.NoneType):
+        def linked(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
+                   j1, C, fill_lanes):
+            if C == 1:
+                if fill_lanes:
+                    return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
+                                    ne, j0, j1, True)
+                return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                                j0, j1, False)
+            if C == 3:
+                return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                               j0, j1, 3)
+            if C == 4:
+                return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                               j0, j1, 4)
+            return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
+                           j1, C)
+
+        return linked
+
+    def through(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
+                fill_lanes):
+        if C == 3:
+            return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
+                           j1, 3)
+        return call_at(_gather_abi, gaddr, (flat, oflat, base, obase, WC, mode, offs, wts, cval,
+                                            edges, ne, j0, j1, C, dynamic(fill_lanes)))
+
+    return through
 
 
 def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):

@@ -46,7 +46,8 @@ CLAIM_TYPES = (types.Array(types.int64, 1, "C"), types.int64, types.int64, types
 
 
 @njit(inline="always")
-def _run_bands(band, inp, coords, out, mode, padding, align_corners, cval, counter, k, tasks, lo):
+def _run_bands(band, inp, coords, out, mode, padding, align_corners, cval, gaddr, counter, k,
+               tasks, lo):
     """The forward bands ``lo`` <= task < ``min(lo + k, tasks)``, then those a thread claims
     after them, each by ``band`` (:func:`_affine_band` or :func:`_grid_band`, which take the
     affine θ or the grid as ``coords``) with the thread's row buffers."""
@@ -57,21 +58,23 @@ def _run_bands(band, inp, coords, out, mode, padding, align_corners, cval, count
     while lo < hi:
         for task in range(lo, hi):
             n, i0, i1 = _band_of(task, bands, rpt, Ho)
-            band(inp, coords, out, n, i0, i1, mode, padding, align_corners, cval, scratch)
+            band(inp, coords, out, n, i0, i1, mode, padding, align_corners, cval, scratch, gaddr)
         lo, hi = claim(counter, k, tasks)
 
 
 @njit(fastmath=_FASTMATH, cache=True)
-def affine_worker(inp, theta, out, mode, padding, align_corners, cval, counter, k, tasks, lo):
+def affine_worker(inp, theta, out, mode, padding, align_corners, cval, gaddr, counter, k, tasks,
+                  lo):
     """The bands of an affine forward that one thread claims (:func:`_affine_band`)."""
-    _run_bands(_affine_band, inp, theta, out, mode, padding, align_corners, cval, counter, k,
-               tasks, lo)
+    _run_bands(_affine_band, inp, theta, out, mode, padding, align_corners, cval, gaddr, counter,
+               k, tasks, lo)
 
 
 @njit(fastmath=_FASTMATH, cache=True)
-def grid_worker(inp, grid, out, mode, padding, align_corners, cval, counter, k, tasks, lo):
+def grid_worker(inp, grid, out, mode, padding, align_corners, cval, gaddr, counter, k, tasks,
+                lo):
     """The bands of a grid forward that one thread claims (:func:`_grid_band`)."""
-    _run_bands(_grid_band, inp, grid, out, mode, padding, align_corners, cval, counter, k,
+    _run_bands(_grid_band, inp, grid, out, mode, padding, align_corners, cval, gaddr, counter, k,
                tasks, lo)
 
 
