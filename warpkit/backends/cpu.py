@@ -116,7 +116,10 @@ numba's typing of the merged function costs more than LLVM's round saves.
 Above the workers there were four more such levels: the parallel loop's body, its two wrappers
 and the kernel. A kernel therefore calls its worker through the worker's address, and the
 worker is compiled and cached on its own (:mod:`._cpu.indirect`, with the figures: a first
-float32 ``warp`` 18.1 s -> 13.6 s; kernel times the same).
+float32 ``warp`` 18.1 s -> 13.6 s; kernel times the same). The rows of a float image call their
+gather the same way, except 3-channel rows (``_cpu.gather.gather_address``: a first float32
+RGB ``warp`` 9.2 s instead of 11.7-12.0 s), and a single image's backward its second pass
+(``_cpu.backward.scatter_address``).
 """
 
 from __future__ import annotations

@@ -75,7 +75,10 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     constant padding those entirely outside the image get ``cval`` at once; those strictly
     inside, which no padding changes, go through :func:`_classify_interior` (which computes
     their coordinates); only the rest get coordinates in scratch's (px, py), padded, and
-    :func:`_classify_row`'s tests. Else the coordinates are in (px, py) already, unpadded."""
+    :func:`_classify_row`'s tests. Else the coordinates are in (px, py) already, unpadded.
+
+    ``gaddr``: the address of the gather of a float image's rows (:func:`.gather.gather_address`),
+    or None for an integer image's, whose gathers are linked in (:func:`.gather._gather_call`)."""
     alwaysinline()
     px, py, offs, wts, edges = scratch
     H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]

@@ -275,9 +275,9 @@ def gather_any(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j
 def _gather_abi(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
                 fill_lanes):
     """The signature of the gathers above and nothing else (their arguments and result), for
-    :func:`_gather_call`'s :func:`.indirect.call_at`: compiled in milliseconds for the same
-    argument types as the gather whose address it gets, so that the call is typed without
-    compiling a gather the row may not use."""
+    :func:`_gather_call`'s :func:`.indirect.call_at`: a stub, quick to compile, compiled for the
+    same argument types as the gather whose address the call gets, so that the call is typed
+    without compiling a gather the row may not use."""
     return ne
 
 

@@ -65,7 +65,8 @@ def _run_bands(band, inp, coords, out, mode, padding, align_corners, cval, gaddr
 @njit(fastmath=_FASTMATH, cache=True)
 def affine_worker(inp, theta, out, mode, padding, align_corners, cval, gaddr, counter, k, tasks,
                   lo):
-    """The bands of an affine forward that one thread claims (:func:`_affine_band`)."""
+    """The bands of an affine forward that one thread claims (:func:`_affine_band`);
+    ``gaddr``: the address of the rows' gather (:func:`.gather.gather_address`)."""
     _run_bands(_affine_band, inp, theta, out, mode, padding, align_corners, cval, gaddr, counter,
                k, tasks, lo)
 
@@ -73,7 +74,8 @@ def affine_worker(inp, theta, out, mode, padding, align_corners, cval, gaddr, co
 @njit(fastmath=_FASTMATH, cache=True)
 def grid_worker(inp, grid, out, mode, padding, align_corners, cval, gaddr, counter, k, tasks,
                 lo):
-    """The bands of a grid forward that one thread claims (:func:`_grid_band`)."""
+    """The bands of a grid forward that one thread claims (:func:`_grid_band`; ``gaddr`` as
+    for :func:`affine_worker`)."""
     _run_bands(_grid_band, inp, grid, out, mode, padding, align_corners, cval, gaddr, counter, k,
                tasks, lo)
 
