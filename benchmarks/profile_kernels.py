@@ -33,15 +33,17 @@ import numpy as np  # noqa: E402
 from kernel_workloads import workloads  # noqa: E402
 
 from warpkit.backends import cpu  # noqa: E402
-from warpkit.backends._cpu import backward, workers  # noqa: E402
+from warpkit.backends._cpu import backward, gather, workers  # noqa: E402
 
 #: Every kernel, worker and function called through an address that a workload may compile
 #: (their functions go into the perf map; a kernel calls its worker through an address, so the
-#: row code is in the worker's library, and a single image's backward scatter in its own).
+#: row code is in the worker's library, a single image's backward scatter and the gather of float
+#: rows of other than 3 channels in their own).
 DISPATCHERS = (cpu._affine_sample, cpu._affine_sample_int, cpu._grid_sample,
                cpu._affine_sample_backward, cpu._grid_sample_backward, workers.affine_worker,
                workers.affine_int_worker, workers.grid_worker, workers.affine_backward_worker,
-               workers.grid_backward_worker, backward._scatter_band)
+               workers.grid_backward_worker, backward._scatter_band, gather.gather_one,
+               gather.gather_four, gather.gather_any)
 
 
 def write_perf_map(dispatchers) -> dict[int, tuple[int, str]]:

@@ -85,6 +85,31 @@ def test_the_caller_holds_none_of_the_callees_code():
     assert "k must not be negative" not in code(_through)
 
 
+@njit
+def _weighted_signature(a, w, k):
+    return 0.0, a.shape[0]
+
+
+@njit
+def _one_result(a, w, k):
+    return 0.0
+
+
+def test_made_addresses_are_found_once_per_function_and_key_and_checked_against_the_stub():
+    """``MadeAddresses``: the argument types made from the arrays given, one address per
+    function and types (what the backward's scatter and the forward's gathers use); a function
+    whose signature is not the stub's, by which the call sites type their call, is refused."""
+    made = indirect.MadeAddresses(lambda ta: (ta, types.float64, types.int64),
+                                  typed_by=_weighted_signature)
+    a = np.arange(3.0)
+    addr = made.of(_weighted, a)
+    assert made.of(_weighted, np.zeros(5)) == addr  # another array of the same type
+    assert _through(_weighted, addr, a, 1.0, 2) == _direct(a, 1.0, 2)
+    assert made.of(_weighted, a.astype(np.float32)) != addr
+    with pytest.raises(TypingError, match="signature"):
+        made.of(_one_result, a)
+
+
 _LAYOUTS = ("C", "F", "strided")
 
 

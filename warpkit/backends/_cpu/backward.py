@@ -6,8 +6,7 @@ scatters into grad_input (:func:`_backward_row_C`), and the θ sums of an affine
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, typeof, types
-from numba.core.typing.typeof import Purpose
+from numba import njit, types
 from numba.extending import overload
 
 from ..._coords import BILINEAR, BORDER, CONSTANT, WRAP, ZEROS
@@ -25,7 +24,7 @@ from .common import (
     unnormalize,
     unnormalize_scale,
 )
-from .indirect import _key, address, call_at
+from .indirect import MadeAddresses, call_at
 
 #: Most tasks a single image's backward is cut into (see the module docstring).
 SCATTER_SPLIT = 4
@@ -429,28 +428,26 @@ def _scatter_band(inp, flat, gout, gflat, n, i, px, py, mode, padding, cval, gin
                       cells)
 
 
-#: :func:`scatter_address`'s addresses, by what decides the types of its arguments
-_SCATTER_ADDRESSES: dict[tuple, int] = {}
+def _scatter_args(tg, ti, tgin, tcv) -> tuple:
+    """The numba types of :func:`_scatter_band`'s arguments as the workers pass them, from
+    those of the kernel's gout, inp, gin and cval."""
+    i64 = types.int64
+    row = types.Array(types.float64, 1, "C")
+    cells = types.Tuple((types.Array(types.int64, 1, "C"), row, row,
+                         types.Array(tgin.dtype, 2, "C")))
+    return (ti, ti.copy(ndim=1), tg, tg.copy(ndim=1), i64, i64, row, row, i64, i64, tcv, tgin,
+            tgin.copy(ndim=1), i64, i64, row, row, cells)
+
+
+_SCATTER = MadeAddresses(_scatter_args)
 
 
 def scatter_address(gout: np.ndarray, inp: np.ndarray, gin: np.ndarray,
                     cval: np.ndarray) -> int:
-    """The address of :func:`_scatter_band`'s machine code for a single image's backward of
-    these arrays (compiled, or loaded from numba's cache, on first use), for the kernels to
-    pass to their workers: the numba types of the arguments the workers call it with, made
-    from the arrays' (:func:`.indirect.call_at` refuses to compile a call with other ones)."""
-    key = _key((gout, inp, gin, cval))
-    found = _SCATTER_ADDRESSES.get(key)
-    if found is None:
-        ti, tg, tgin, tcv = (typeof(v, Purpose.argument) for v in (inp, gout, gin, cval))
-        i64 = types.int64
-        row = types.Array(types.float64, 1, "C")
-        cells = types.Tuple((types.Array(types.int64, 1, "C"), row, row,
-                             types.Array(tgin.dtype, 2, "C")))
-        args = (ti, ti.copy(ndim=1), tg, tg.copy(ndim=1), i64, i64, row, row, i64, i64, tcv,
-                tgin, tgin.copy(ndim=1), i64, i64, row, row, cells)
-        found = _SCATTER_ADDRESSES[key] = address(_scatter_band, args)
-    return found
+    """The address of :func:`_scatter_band`'s machine code for a backward of these arrays
+    (compiled, or loaded from numba's cache, on first use), for the kernels to pass to their
+    workers (:func:`.indirect.call_at` refuses to compile a call with other types)."""
+    return _SCATTER.of(_scatter_band, gout, inp, gin, cval)
 
 
 @njit(inline="always")

@@ -7,14 +7,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, typeof, types
-from numba.core.typing.typeof import Purpose
+from numba import njit, types
 from numba.extending import overload
 
 from ..._coords import BILINEAR
 from .._simd import alwaysinline, dynamic, lerp4, lerp4_writes, lerp8, noinline, prefetch
 from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _edge_cell
-from .indirect import _key, address, call_at
+from .indirect import MadeAddresses, call_at
 from .store import _store, _store_lerp
 
 
@@ -285,8 +284,18 @@ def _gather_abi(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, 
 #: :func:`gather_any` for the rest). 3-channel rows, the most common, keep theirs linked
 #: (:func:`_gather_call`) and get the stub's address, which they never call.
 GATHERS = {1: gather_one, 3: _gather_abi, 4: gather_four}
-#: :func:`gather_address`'s addresses, by what decides the types of the arrays
-_GATHER_ADDRESSES: dict[tuple, int] = {}
+
+
+def _gather_args(ti, to, tc) -> tuple:
+    """The numba types of a gather's arguments as :func:`.forward._sample_row` passes them,
+    from those of the kernel's inp, out and cval."""
+    i64 = types.int64
+    return (ti.copy(ndim=1), to.copy(ndim=1), i64, i64, i64, i64, types.Array(types.int64, 1, "C"),
+            types.Array(to.dtype, 2, "C"), tc, types.Array(types.intp, 1, "C"), types.intp, i64,
+            i64, i64, types.boolean)
+
+
+_GATHER = MadeAddresses(_gather_args, typed_by=_gather_abi)
 
 
 def gather_address(inp: np.ndarray, out: np.ndarray, cval: np.ndarray) -> int:
@@ -301,20 +310,7 @@ def gather_address(inp: np.ndarray, out: np.ndarray, cval: np.ndarray) -> int:
     code before (Zen 4 machine): a first float32 RGB ``warp`` 9.2 s against 11.7-12.0 s, the
     benchmark suite's cold start (a grey 32x32 image) 10.0-10.1 s against 11.9-12.3 s; kernel
     times the same within 1.5% either way."""
-    gather = GATHERS.get(inp.shape[3], gather_any)
-    key = (gather, _key((inp, out, cval)))
-    found = _GATHER_ADDRESSES.get(key)
-    if found is None:
-        ti, to, tc = (typeof(v, Purpose.argument) for v in (inp, out, cval))
-        i64 = types.int64
-        args = (ti.copy(ndim=1), to.copy(ndim=1), i64, i64, i64, i64,
-                types.Array(types.int64, 1, "C"), types.Array(to.dtype, 2, "C"), tc,
-                types.Array(types.intp, 1, "C"), types.intp, i64, i64, i64, types.boolean)
-        found = address(gather, args)
-        address(_gather_abi, args)
-        assert gather.overloads[args].signature == _gather_abi.overloads[args].signature
-        _GATHER_ADDRESSES[key] = found
-    return found
+    return _GATHER.of(GATHERS.get(inp.shape[3], gather_any), inp, out, cval)
 
 
 def _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,

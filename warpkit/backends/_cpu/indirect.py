@@ -21,6 +21,8 @@ compiled for fails to compile instead of calling machine code with the wrong lay
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import typeof, types
 from numba.core import cgutils
@@ -97,6 +99,38 @@ class Addresses:
                 sig = args + (typeof(found, Purpose.argument),)
                 compile_for(self.kernel, sig)
                 self.kernel_signatures.add(sig)
+            self._found[key] = found
+        return found
+
+
+class MadeAddresses:
+    """The addresses of ``@njit`` functions that compiled code calls through :func:`call_at`
+    with arguments it makes itself (row buffers, views), whose numba types ``make_args`` makes
+    from those of the arrays :meth:`of` gets. Compiled (or loaded from numba's cache) on first
+    use and kept by the function and what decides the arrays' types (:func:`_key`).
+
+    With ``typed_by``, the stub that the call sites type their call by (so that they need none
+    of the functions compiled), that stub is compiled for the same types, and a function whose
+    signature differs from the stub's is refused."""
+
+    def __init__(self, make_args: Callable[..., tuple], typed_by: Dispatcher | None = None):
+        self.make_args = make_args
+        self.typed_by = typed_by
+        self._found: dict[tuple, int] = {}
+
+    def of(self, dispatcher: Dispatcher, *values) -> int:
+        """The address of ``dispatcher`` compiled for the arguments made from ``values``."""
+        key = (dispatcher, _key(values))
+        found = self._found.get(key)
+        if found is None:
+            args = tuple(self.make_args(*(typeof(v, Purpose.argument) for v in values)))
+            found = address(dispatcher, args)
+            stub = self.typed_by
+            if stub is not None and stub is not dispatcher:
+                address(stub, args)
+                if dispatcher.overloads[args].signature != stub.overloads[args].signature:
+                    raise TypingError(f"{dispatcher.py_func.__qualname__} does not have the "
+                                      f"signature of {stub.py_func.__qualname__} for {args}")
             self._found[key] = found
         return found
 
