@@ -22,6 +22,7 @@ from .backward import (
     _backward_views,
     _grid_row,
     _grid_row_misses_band,
+    _grid_row_only,
     _scatter_band,
     _task_plan,
     _zero_rows,
@@ -154,7 +155,7 @@ def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_c
                 for i in range(Ho):
                     if _grid_row_misses_band(grid, n, i, H, padding, align_corners, y_lo, y_hi):
                         continue
-                    _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
+                    _grid_row_only(grid, n, i, W, H, padding, align_corners, px, py)
                     call_at(_scatter_band, scatter, (inp, flat, gout, gflat, n, i, px, py, mode,
                                                      padding, cval, gin, ginflat, y_lo, y_hi,
                                                      dgx, dgy, cells))
