@@ -36,6 +36,13 @@ def _split(n: int, out_rows: int, in_rows: int) -> int:
 
 
 @njit(inline="always")
+def _unit_grad(padding):
+    """Whether padded coordinates are the unpadded ones, with derivative 1 (zeros and constant
+    padding): :func:`_pad_row_grad` then leaves (mx, my) unwritten, and their readers use 1."""
+    return padding == ZEROS or padding == CONSTANT
+
+
+@njit(inline="always")
 def _pad_row_only(px, py, W, H, padding, align_corners):
     """:func:`_pad_row_grad` without the derivatives: the same padded coordinates, for the
     scatter pass (:func:`_scatter_band`), which does not use them. With zeros padding the
@@ -51,11 +58,10 @@ def _pad_row_only(px, py, W, H, padding, align_corners):
 
 @njit(inline="always")
 def _pad_row_grad(px, py, W, H, padding, align_corners, mx, my):
-    """Apply the padding mode in place; d padded / d unpadded into (mx, my)."""
-    if padding == ZEROS or padding == CONSTANT:
-        for j in range(px.shape[0]):
-            mx[j] = 1.0
-            my[j] = 1.0
+    """Apply the padding mode in place; d padded / d unpadded into (mx, my), except for zeros
+    and constant padding, which change nothing and whose derivatives are 1 (see
+    :func:`_unit_grad`): (mx, my) are left as they are."""
+    if _unit_grad(padding):
         return
     for j in range(px.shape[0]):
         px[j], mx[j] = source_index(px[j], W, padding, align_corners)
@@ -510,15 +516,26 @@ def _backward_views(gout, inp, gin, align_corners):
 
 
 @njit(fastmath={"contract", "reassoc"})
-def _theta_sums(dgx, dgy, mx, my, xt, sx, sy):
+def _theta_sums(dgx, dgy, mx, my, xt, sx, sy, unit):
     """Sums over a row of the θ gradient's terms: Σ gx·x_t, Σ gx, Σ gy·x_t, Σ gy, where
-    gx = dgx·mx·sx and gy = dgy·my·sy. ``reassoc`` lets LLVM split each sum into vector
-    lanes (the order of the additions is fixed by the compiled code, so the sums are still the
-    same from run to run and for any number of threads); NaN and inf keep their meaning."""
+    gx = dgx·mx·sx and gy = dgy·my·sy (mx = my = 1 when ``unit``, see :func:`_unit_grad`:
+    the same values, since multiplying by 1 is exact). ``reassoc`` lets LLVM split each sum
+    into vector lanes (the order of the additions is fixed by the compiled code, so the sums
+    are still the same from run to run and for any number of threads); NaN and inf keep their
+    meaning."""
     s0 = 0.0
     s1 = 0.0
     s2 = 0.0
     s3 = 0.0
+    if unit:
+        for j in range(dgx.shape[0]):
+            gx = dgx[j] * sx
+            gy = dgy[j] * sy
+            s0 += gx * xt[j]
+            s1 += gx
+            s2 += gy * xt[j]
+            s3 += gy
+        return s0, s1, s2, s3
     for j in range(dgx.shape[0]):
         gx = dgx[j] * mx[j] * sx
         gy = dgy[j] * my[j] * sy
@@ -553,6 +570,7 @@ def _affine_backward_task(
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
     for j in range(Wo):
         xt[j] = base_coord(j, Wo, align_corners)
+    unit = _unit_grad(padding)
     a0 = 0.0
     a1 = 0.0
     a2 = 0.0
@@ -564,7 +582,7 @@ def _affine_backward_task(
         _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
         _backward_row(inp, flat, gout, gflat, n, i, 0, px, py, mode, padding, cval, gin, ginflat,
                       scatter_now, True, 0, H, dgx, dgy, cells)
-        s0, s1, s2, s3 = _theta_sums(dgx, dgy, mx, my, xt, sx, sy)
+        s0, s1, s2, s3 = _theta_sums(dgx, dgy, mx, my, xt, sx, sy, unit)
         a0 += s0
         a1 += s1 * yt
         a2 += s1

@@ -25,6 +25,7 @@ from .backward import (
     _grid_row_only,
     _scatter_band,
     _task_plan,
+    _unit_grad,
     _zero_rows,
 )
 from .common import _FASTMATH
@@ -148,9 +149,14 @@ def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_c
                 _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
                 _backward_row(inp, flat, gout, gflat, n, i, 0, px, py, mode, padding, cval, gin,
                               ginflat, scatter_now, True, 0, H, dgx, dgy, cells)
-                for j in range(Wo):
-                    grad_grid[n, i, j, 0] = dgx[j] * mx[j] * sx
-                    grad_grid[n, i, j, 1] = dgy[j] * my[j] * sy
+                if _unit_grad(padding):  # (mx, my) unwritten: 1
+                    for j in range(Wo):
+                        grad_grid[n, i, j, 0] = dgx[j] * sx
+                        grad_grid[n, i, j, 1] = dgy[j] * sy
+                else:
+                    for j in range(Wo):
+                        grad_grid[n, i, j, 0] = dgx[j] * mx[j] * sx
+                        grad_grid[n, i, j, 1] = dgy[j] * my[j] * sy
             if y_hi > y_lo:
                 for i in range(Ho):
                     if _grid_row_misses_band(grid, n, i, H, padding, align_corners, y_lo, y_hi):
