@@ -6,7 +6,8 @@ W1 (1024x1024x3 float32 turned 30° and scaled 0.9, bilinear, zeros), W1u8, W1u1
 W1f64, grey f32 and grey u8 (one channel), W3 (64x224x224x3 float32, random θ), W3f64, W2fwd
 and W2bwd (256x60x60x1 float32 forward and backward, random θ), and W1bwd (the backward of
 W1's image and θ: one sample, so its tasks split the image and scatter in a second pass);
-W1gbwd and W2gbwd, the backward of W1 and W2 through the grids of their θ.
+W1gbwd and W2gbwd, the backward of W1 and W2 through the grids of their θ; W3bwd, the backward
+of a batch of 16 of W3's images (224x224 RGB float32, random θ).
 """
 
 from __future__ import annotations
@@ -83,5 +84,6 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "W1bwd": lambda: backward(rgb, turned),
         "W1gbwd": lambda: grid_backward(rgb, turned),
         "W2gbwd": lambda: grid_backward(w2, random_theta(256)),
+        "W3bwd": lambda: backward((16, 224, 224, 3), random_theta(16)),
     }
 

@@ -3,7 +3,8 @@
 For 3-channel float32 and integer images the gather reads 4 lanes per pixel (a junk lane that
 runs one value past the pixel) and writes 4 lanes where the next pixel writes after it; for
 every image it also prefetches ahead (a prefetch never faults, so that part is not checked).
-One-channel float images are gathered 8 pixels at a time (``lerp8``).
+One-channel float images are gathered 8 pixels at a time (``lerp8``). The backward of 3- and
+4-channel float images reads 4 lanes per corner and per output gradient (``grad4``).
 Here the input and the output end exactly where an unreadable, unwritable page begins, and θ
 sends interior pixels to the last cell of the last image: a read or write one value too far
 kills the process. The sampling runs in a child process so that such a crash is a clean
@@ -59,6 +60,19 @@ CHILD = textwrap.dedent(
     u8 = guarded(src.shape[1:], np.uint8)
     u8[...] = np.rint(src[-1] * 255)
     results["uint8"] = warp(u8, theta[-1])
+    for dtype in ("float32", "float64"):  # the backward: a batch, and the last image alone
+        for name, part in (("batch", slice(None)), ("single", slice(-1, None))):
+            x, th = src[part], theta[part]
+            img = guarded(x.shape, dtype)
+            img[...] = x
+            gout = guarded(x.shape, dtype)
+            gout[...] = np.cos(np.arange(x.size)).reshape(x.shape)
+            gin = guarded(x.shape, dtype)
+            gth = np.empty((x.shape[0], 2, 3))
+            cpu.affine_sample_backward(gout, img, th, gin, gth, 0, 0, False,
+                                       np.zeros(x.shape[3]))
+            results[f"gin {name} {dtype}"] = np.array(gin)
+            results[f"gth {name} {dtype}"] = gth
     np.savez(sys.argv[3], **results)
     """
 )
@@ -114,3 +128,15 @@ def test_reads_and_writes_stay_inside_the_arrays(tmp_path, channels, width):
     u8 = np.rint(src[-1] * 255)
     expected_u8 = np.clip(np.rint(ref.affine_sample(u8[None], theta[-1:])[0]), 0, 255)
     assert np.abs(got["uint8"].astype(float) - expected_u8).max() <= 1
+    for name, part in (("batch", slice(None)), ("single", slice(-1, None))):
+        x, th = src[part], theta[part]
+        gout = np.cos(np.arange(x.size)).reshape(x.shape)
+        for dtype in ("float32", "float64"):
+            rgin, rgth = ref.affine_sample_backward(gout.astype(dtype), x.astype(dtype), th,
+                                                    x.shape[1:3])
+            tol = ref.tolerances(dtype)
+            np.testing.assert_allclose(got[f"gin {name} {dtype}"], rgin, **tol)
+            # grad_theta sums H * W terms of size ~ W: the float32 tolerance scaled with it
+            scale = 1.0 if dtype == "float64" else 1.0 + 0.1 * H * W * max(H, W)
+            np.testing.assert_allclose(got[f"gth {name} {dtype}"], rgth, rtol=tol["rtol"],
+                                       atol=tol["atol"] * scale)

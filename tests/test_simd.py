@@ -2,7 +2,8 @@
 shape and strides of its array and holds no reference (null meminfo), slices included;
 ``head_view`` is the first items of a contiguous array in a shape, also without a reference;
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
-rest alone; ``dynamic`` passes a literal on as a plain value."""
+rest alone, and ``grad4`` a pixel's gradients from its first 3 or 4 lanes; ``dynamic`` passes a
+literal on as a plain value."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from warpkit.backends._simd import (
     alwaysinline,
     borrow,
     dynamic,
+    grad4,
     grad8,
     head_view,
     lerp8,
@@ -183,6 +185,42 @@ def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q
     np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
     untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
     assert np.all(oflat[untouched] == 9.0)
+
+
+@njit
+def _grad4(flat, gflat, p, p2, step, q, fx, fy, nc):
+    u = np.uint64
+    if nc == 3:
+        return grad4(flat, gflat, u(p), u(p2), u(step), u(q), fx, fy, 3)
+    return grad4(flat, gflat, u(p), u(p2), u(step), u(q), fx, fy, 4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1),
+       nc=st.sampled_from([3, 4]), p=st.integers(0, 20), q=st.integers(0, 20),
+       special=st.sampled_from([None, np.inf, np.nan]))
+def test_grad4_differentiates_a_pixel_from_its_first_lanes(dtype, seed, nc, p, q, special):
+    """With 3 channels the 4th lane is read and left out: inf or NaN there changes nothing
+    (after the right corners and after g; after a left corner it is the right one's first
+    channel)."""
+    rng = np.random.default_rng(seed)
+    step, row = nc, 40
+    flat = rng.standard_normal(p + row + step + 4).astype(dtype)
+    gflat = rng.standard_normal(q + 4).astype(dtype)
+    fx, fy = rng.random(2)
+    if special is not None and nc == 3:  # the junk lanes after each corner and after g
+        for i in (p + step + 3, p + row + step + 3):
+            flat[i] = special
+        gflat[q + 3] = special
+    gx, gy = _grad4(flat, gflat, p, p + row, step, q, fx, fy, nc)
+    want_x = want_y = 0.0
+    for c in range(nc):
+        v00, v01, v10, v11 = (float(flat[i + c]) for i in (p, p + step, p + row, p + row + step))
+        g = float(gflat[q + c])
+        want_x += g * ((v01 - v00) * (1 - fy) + (v11 - v10) * fy)
+        want_y += g * ((v10 - v00) * (1 - fx) + (v11 - v01) * fx)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose([gx, gy], [want_x, want_y], rtol=tol, atol=tol)
 
 
 @njit

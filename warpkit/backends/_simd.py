@@ -1,8 +1,9 @@
-"""Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel, 8
-one-channel pixels (and their coordinate gradients) with gathers and a prefetch for the gather,
-a view of an array that counts no references for row loops, a multiply-add that rounds the
-same at every call site for affine coordinates, hints for wider vectors, for arrays that do
-not overlap and for inlining, and a constant turned into a run-time value (:func:`dynamic`).
+"""Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel (and
+its coordinate gradients), 8 one-channel pixels (and theirs) with gathers and a prefetch for
+the gather, a view of an array that counts no references for row loops, a multiply-add that
+rounds the same at every call site for affine coordinates, hints for wider vectors, for arrays
+that do not overlap and for inlining, and a constant turned into a run-time value
+(:func:`dynamic`).
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
@@ -333,6 +334,75 @@ def grad8(typingctx, flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, li
         _masked_store(builder, grad(v00, v10, v01, v11, fx), builder.gep(dgy_data, [j_v]), mask,
                       8)
         return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def grad4(typingctx, flat, gflat, p, p2, step, q, fx, fy, nc):
+    """The coordinate gradients (gx, gy) of one interior pixel of 3 or 4 channels, its four
+    corners read as 4 lanes each (the backward's counterpart of :func:`lerp4`):
+    v00..v11 = flat[p:p+4], flat[p+step:p+step+4], flat[p2:p2+4], flat[p2+step:p2+step+4],
+    g = gflat[q:q+4], and, channel by channel in the scalar code's order,
+
+        gx = 0 + Σ_c g_c·((v01_c - v00_c)·(1 - fy) + (v11_c - v10_c)·fy)
+        gy = 0 + Σ_c g_c·((v10_c - v00_c)·(1 - fx) + (v11_c - v01_c)·fx)
+
+    over the first ``nc`` lanes (a constant, 3 or 4; with 3 the 4th lane reads the next
+    pixel's first channel and is left out). The differences are taken in the image's dtype and
+    the rest in float64, the operations of the scalar code in its order, so that LLVM fuses
+    them (``contract``) as it does there. ``flat`` and ``gflat`` are 1-D contiguous arrays of
+    one float dtype; ``p``, ``p2``, ``step`` and ``q`` unsigned 64-bit element indices,
+    ``fx`` and ``fy`` float64. No bounds checks: the caller guarantees that the 4 lanes read
+    from every index stay inside."""
+    f64 = types.float64
+    if not (isinstance(flat.dtype, types.Float) and flat.dtype == gflat.dtype
+            and fx == fy == f64 and isinstance(nc, types.IntegerLiteral)
+            and nc.literal_value in (3, 4)):
+        return None
+    sig = types.UniTuple(f64, 2)(flat, gflat, p, p2, step, q, fx, fy, nc)
+
+    def codegen(context, builder, signature, args):
+        _, _, p_v, p2_v, step_v, q_v, fx_v, fy_v, _ = args
+        src = context.make_array(signature.args[0])(context, builder, args[0]).data
+        gsrc = context.make_array(signature.args[1])(context, builder, args[1]).data
+        n = signature.args[8].literal_value
+        elt = context.get_data_type(signature.args[0].dtype)
+        item = context.get_abi_sizeof(elt)
+        vec = ir.VectorType(elt, 4)
+        dvec = ir.VectorType(ir.DoubleType(), 4)
+        c = _CONTRACT
+
+        def wide(v):
+            return v if item == 8 else builder.fpext(v, dvec)
+
+        def load(idx):
+            return _vload(builder, src, idx, vec, item)
+
+        v00 = load(p_v)
+        v01 = load(builder.add(p_v, step_v))
+        v10 = load(p2_v)
+        v11 = load(builder.add(p2_v, step_v))
+        g = wide(_vload(builder, gsrc, q_v, vec, item))
+        unit = ir.Constant(dvec, [1.0] * 4)
+
+        def grad(a0, a1, b0, b1, f):  # 0 + Σ g·((a1 - a0)·(1 - f) + (b1 - b0)·f), lane by lane
+            fv = _splat(builder, f, dvec)
+            near = builder.fmul(wide(builder.fsub(a1, a0, flags=c)),
+                                builder.fsub(unit, fv, flags=c), flags=c)
+            far = builder.fmul(wide(builder.fsub(b1, b0, flags=c)), fv, flags=c)
+            x = builder.fadd(near, far, flags=c)
+            acc = ir.Constant(ir.DoubleType(), 0.0)
+            for k in range(n):
+                lane = ir.Constant(ir.IntType(32), k)
+                term = builder.fmul(builder.extract_element(g, lane),
+                                    builder.extract_element(x, lane), flags=c)
+                acc = builder.fadd(acc, term, flags=c)
+            return acc
+
+        gx = grad(v00, v01, v10, v11, fy_v)
+        gy = grad(v00, v10, v01, v11, fx_v)
+        return context.make_tuple(builder, signature.return_type, [gx, gy])
 
     return sig, codegen
 
