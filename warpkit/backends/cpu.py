@@ -116,10 +116,10 @@ numba's typing of the merged function costs more than LLVM's round saves.
 Above the workers there were four more such levels: the parallel loop's body, its two wrappers
 and the kernel. A kernel therefore calls its worker through the worker's address, and the
 worker is compiled and cached on its own (:mod:`._cpu.indirect`, with the figures: a first
-float32 ``warp`` 18.1 s -> 13.6 s; kernel times the same). The rows of a float image call their
+float32 ``warp`` 18.1 s -> 13.6 s; kernel times the same). The rows of an image call their
 gather the same way, except 3-channel rows (``_cpu.gather.gather_address``: a first float32
-RGB ``warp`` 9.2 s instead of 11.7-12.0 s), and a single image's backward its second pass
-(``_cpu.backward.scatter_address``).
+RGB ``warp`` 9.2 s instead of 11.7-12.0 s, uint8 RGB 9.3-9.6 s instead of 12.1-12.4 s), and a
+single image's backward its second pass (``_cpu.backward.scatter_address``).
 """
 
 from __future__ import annotations
@@ -220,10 +220,11 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
 
 
 @njit(parallel=True, cache=True)
-def _affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work, worker):
+def _affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work, gather,
+                       worker):
     """The kernel of :func:`affine_sample_int` (``affine_int_worker`` at ``worker``)."""
     tasks = out.shape[0] * _forward_bands(out)[1]
-    args = (inp, theta, out, mode, padding, align_corners, cval, work)
+    args = (inp, theta, out, mode, padding, align_corners, cval, work, gather)
     _in_parallel(affine_int_worker, worker, args, tasks)
 
 
@@ -235,7 +236,8 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work)
     of ``work`` (an empty float32 or float64 array), then rounded half to even and clipped to
     the range of ``out``'s dtype pixel by pixel as it is stored (:func:`_store`), so no float
     image is ever allocated."""
-    args = (inp, theta, out, mode, padding, align_corners, cval, work)
+    args = (inp, theta, out, mode, padding, align_corners, cval, work,
+            gather_address(inp, out, cval, work))
     _affine_sample_int(*args, _AFFINE_INT.of(*args))
 
 

@@ -77,8 +77,9 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     their coordinates); only the rest get coordinates in scratch's (px, py), padded, and
     :func:`_classify_row`'s tests. Else the coordinates are in (px, py) already, unpadded.
 
-    ``gaddr``: the address of the gather of a float image's rows (:func:`.gather.gather_address`),
-    or None for an integer image's, whose gathers are linked in (:func:`.gather._gather_call`)."""
+    ``gaddr``: the address of the gather of the image's rows (:func:`.gather.gather_address`),
+    which 3-channel rows do not use (their gather is linked in, see
+    :func:`.gather._gather_call`)."""
     alwaysinline()
     px, py, offs, wts, edges = scratch
     H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
@@ -254,7 +255,7 @@ def _affine_band(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
 
 @njit(fastmath=_FASTMATH)
 def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
-                     row):
+                     row, gaddr):
     """Rows i0 <= i < i1 of :func:`affine_sample_int`: computed in the dtype of the weights
     and stored into the integer ``out`` rounded (:func:`_store`, :func:`._simd.lerp4`); the
     float buffer ``row`` (a group's values, :func:`_group_rows`) takes what the general
@@ -262,7 +263,7 @@ def _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, c
     inp, out, cval, scratch = _borrowed(inp, out, cval, scratch)
     row = borrow(row)
     _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
-                    row, None)
+                    row, gaddr)
 
 
 @njit(fastmath=_FASTMATH)

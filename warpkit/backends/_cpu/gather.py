@@ -247,7 +247,7 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
 @njit(fastmath=_FASTMATH, cache=True)
 def gather_one(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
                fill_lanes):
-    """:func:`_gather_call` of a one-channel float row, compiled and cached on its own for
+    """:func:`_gather_call` of a one-channel row, compiled and cached on its own for
     :func:`gather_address`."""
     if fill_lanes:
         return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
@@ -259,14 +259,14 @@ def gather_one(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j
 @njit(fastmath=_FASTMATH, cache=True)
 def gather_four(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
                 fill_lanes):
-    """:func:`_gather_call` of a 4-channel float row (see :func:`gather_one`)."""
+    """:func:`_gather_call` of a 4-channel row (see :func:`gather_one`)."""
     return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 4)
 
 
 @njit(fastmath=_FASTMATH, cache=True)
 def gather_any(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
                fill_lanes):
-    """:func:`_gather_call` of a float row of any other channel count (see :func:`gather_one`)."""
+    """:func:`_gather_call` of a row of any other channel count (see :func:`gather_one`)."""
     return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C)
 
 
@@ -280,29 +280,32 @@ def _gather_abi(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, 
     return ne
 
 
-#: The gather of a float row with C channels called through its address (C = 1, 4;
+#: The gather of a row with C channels called through its address (C = 1, 4;
 #: :func:`gather_any` for the rest). 3-channel rows, the most common, keep theirs linked
 #: (:func:`_gather_call`) and get the stub's address, which they never call.
 GATHERS = {1: gather_one, 3: _gather_abi, 4: gather_four}
 
 
-def _gather_args(ti, to, tc) -> tuple:
+def _gather_args(ti, to, tc, tw) -> tuple:
     """The numba types of a gather's arguments as :func:`.forward._sample_row` passes them,
-    from those of the kernel's inp, out and cval."""
+    from those of the kernel's inp, out and cval, and of an array of the weights' dtype (out
+    for a float image, the integer kernel's work array for an integer one)."""
     i64 = types.int64
     return (ti.copy(ndim=1), to.copy(ndim=1), i64, i64, i64, i64, types.Array(types.int64, 1, "C"),
-            types.Array(to.dtype, 2, "C"), tc, types.Array(types.intp, 1, "C"), types.intp, i64,
+            types.Array(tw.dtype, 2, "C"), tc, types.Array(types.intp, 1, "C"), types.intp, i64,
             i64, i64, types.boolean)
 
 
 _GATHER = MadeAddresses(_gather_args, typed_by=_gather_abi)
 
 
-def gather_address(inp: np.ndarray, out: np.ndarray, cval: np.ndarray) -> int:
-    """The address of the gather (:data:`GATHERS`) for the float images ``inp`` (N, H, W, C)
-    into ``out``, with argument types made from theirs as :func:`.forward._sample_row` calls
-    it (compiled, or loaded from numba's cache, on first use, with :func:`_gather_abi`, whose
-    signature it must share), for the float kernels to pass down to their rows.
+def gather_address(inp: np.ndarray, out: np.ndarray, cval: np.ndarray,
+                   work: np.ndarray | None = None) -> int:
+    """The address of the gather (:data:`GATHERS`) for the images ``inp`` (N, H, W, C) into
+    ``out``, with weights in the dtype of ``work`` (the integer kernel's; ``out``'s for float
+    images, when None), with argument types made from theirs as :func:`.forward._sample_row`
+    calls it (compiled, or loaded from numba's cache, on first use, with :func:`_gather_abi`,
+    whose signature it must share), for the kernels to pass down to their rows.
 
     The float workers then hold the gather of 3-channel rows only: a first float ``warp``
     compiles the gather of its own channel count and no other, and no level above the gather
@@ -310,7 +313,8 @@ def gather_address(inp: np.ndarray, out: np.ndarray, cval: np.ndarray) -> int:
     code before (Zen 4 machine): a first float32 RGB ``warp`` 9.2 s against 11.7-12.0 s, the
     benchmark suite's cold start (a grey 32x32 image) 10.0-10.1 s against 11.9-12.3 s; kernel
     times the same within 1.5% either way."""
-    return _GATHER.of(GATHERS.get(inp.shape[3], gather_any), inp, out, cval)
+    return _GATHER.of(GATHERS.get(inp.shape[3], gather_any), inp, out, cval,
+                      out if work is None else work)
 
 
 def _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
@@ -318,39 +322,20 @@ def _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edg
     """The gather pass of a row, with the channel count a constant for C = 1, 3 and 4 (and, for
     C = 1, whether the row may hold ``FILL`` pixels, see :func:`_gather1`).
 
-    Float images (``gaddr`` an address from :func:`gather_address`): 3-channel rows linked
-    into the caller (a call through the address passes six arrays, about 50 values, and W3's
-    224-pixel rows took up to 1.04x the time that way), other channel counts through the
-    address. Integer images (``gaddr`` None): every gather linked (their rows make up to three
-    gather calls around their span; W1u8 measured 1.04x the time through an address). The
-    overload is inlined, which types the linked gathers twice: a first uint8 ``warp`` compiles
-    0.5 s longer than it did with the gathers called directly."""
+    3-channel rows have their gather linked into the caller (a call through the address passes
+    six arrays, about 50 values: W3's 224-pixel rows took up to 1.04x the time that way, W1u8,
+    whose rows make up to three gather calls around their span, 1.04x); other channel counts
+    call it through ``gaddr``, an address from :func:`gather_address`. For integer images,
+    which had every gather linked until 2026-12-05, a first uint8 RGB ``warp`` with an empty
+    cache then took 9.3-9.6 s instead of 12.1-12.4 s, grey uint8 10.0-10.1 s instead of
+    12.3-12.4 s, and the kernels 1.01x-1.03x the time (W1u8, grey uint8), RGBA uint8
+    1.03x-1.04x (Zen 4 machine, one and two threads)."""
     raise NotImplementedError("compiled only: see _gather_call_overload")
 
 
 @overload(_gather_call, inline="always")
 def _gather_call_overload(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
                           j0, j1, C, fill_lanes):
-    if isinstance(gaddr, types.NoneType):
-        def linked(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
-                   j1, C, fill_lanes):
-            if C == 1:
-                if fill_lanes:
-                    return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
-                                    ne, j0, j1, True)
-                return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
-                                j0, j1, False)
-            if C == 3:
-                return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
-                               j0, j1, 3)
-            if C == 4:
-                return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
-                               j0, j1, 4)
-            return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
-                           j1, C)
-
-        return linked
-
     def through(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
                 fill_lanes):
         if C == 3:

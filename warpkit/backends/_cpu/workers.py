@@ -83,8 +83,8 @@ def grid_worker(inp, grid, out, mode, padding, align_corners, cval, gaddr, count
 
 
 @njit(fastmath=_FASTMATH, cache=True)
-def affine_int_worker(inp, theta, out, mode, padding, align_corners, cval, work, counter, k,
-                      tasks, lo):
+def affine_int_worker(inp, theta, out, mode, padding, align_corners, cval, work, gaddr, counter,
+                      k, tasks, lo):
     """The bands of an affine forward into an integer image that one thread claims
     (:func:`_affine_band_int`, computed in the dtype of ``work``, with a float row buffer for
     the general per-point code). The loop of :func:`_run_bands` written out again: passing the
@@ -100,7 +100,7 @@ def affine_int_worker(inp, theta, out, mode, padding, align_corners, cval, work,
         for task in range(lo, hi):
             n, i0, i1 = _band_of(task, bands, rpt, Ho)
             _affine_band_int(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval,
-                             scratch, row)
+                             scratch, row, gaddr)
         lo, hi = claim(counter, k, tasks)
 
 
