@@ -350,11 +350,12 @@ def grad4(typingctx, flat, gflat, p, p2, step, q, fx, fy, nc):
 
     over the first ``nc`` lanes (a constant, 3 or 4; with 3 the 4th lane reads the next
     pixel's first channel and is left out). The differences are taken in the image's dtype and
-    the rest in float64, the operations of the scalar code in its order, so that LLVM fuses
-    them (``contract``) as it does there. ``flat`` and ``gflat`` are 1-D contiguous arrays of
-    one float dtype; ``p``, ``p2``, ``step`` and ``q`` unsigned 64-bit element indices,
-    ``fx`` and ``fy`` float64. No bounds checks: the caller guarantees that the 4 lanes read
-    from every index stay inside."""
+    the rest in float64, the operations of the scalar code in its order (with ``contract``
+    LLVM may still fuse them differently here and there, so results can differ from the
+    scalar code's in the last bits, as :func:`grad8`'s). ``flat`` and ``gflat`` are 1-D
+    contiguous arrays of one float dtype; ``p``, ``p2``, ``step`` and ``q`` unsigned 64-bit
+    element indices, ``fx`` and ``fy`` float64. No bounds checks: the caller guarantees that
+    the 4 lanes read from every index stay inside."""
     f64 = types.float64
     if not (isinstance(flat.dtype, types.Float) and flat.dtype == gflat.dtype
             and fx == fy == f64 and isinstance(nc, types.IntegerLiteral)

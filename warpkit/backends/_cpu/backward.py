@@ -49,7 +49,7 @@ def _pad_row_only(px, py, W, H, padding, align_corners):
     derivatives are a fill of two rows of ones, which each of a single image's four tasks
     wrote for every row of its scatter pass: without it W1's affine backward took 0.89x-0.94x
     the time, its grid backward 0.95x-0.97x (one and two threads, outputs identical)."""
-    if padding == ZEROS or padding == CONSTANT:
+    if _unit_grad(padding):
         return
     for j in range(px.shape[0]):
         px[j], _ = source_index(px[j], W, padding, align_corners)
@@ -111,13 +111,15 @@ def _backward_row_C(
     pixels and their cells, fractions and weights; those then take a path without bounds
     checks (their coordinate gradients 8 at a time, :func:`._simd.grad8`, for one-channel float
     images: ``lanes8``; a pixel's channels as 4 lanes, :func:`._simd.grad4`, for 3- and
-    4-channel ones: ``lanes4``, where W1's backward took 0.92x-0.95x the time, its grid
-    backward 0.94x-0.96x, one and two threads, and a batch of 16 RGB 224x224 images, which
-    scatters in the same pass, 0.96x-1.01x; θ gradients in the last bits), NaN and entirely
-    outside pixels (which only read the fill value) get
-    zero gradient at once, bilinear edge pixels go through :func:`_edge_backward` and the rest
-    (wrap, nearest) through the general ``backward_point_band``, all in output-pixel order.
-    All compute the same corners and weights.
+    4-channel ones: ``lanes4``), NaN and entirely outside pixels (which only read the fill
+    value) get zero gradient at once, bilinear edge pixels go through :func:`_edge_backward`
+    and the rest (wrap, nearest) through the general ``backward_point_band``, all in
+    output-pixel order. All compute the same corners and weights.
+
+    With ``grad4`` (Zen 4 machine, one and two threads) W1's backward took 0.92x-0.95x the
+    time, its grid backward 0.94x-0.96x, and a batch of 16 RGB 224x224 images, which scatters
+    in the same pass, 0.96x-1.01x; θ gradients changed in the last bits. Its scatter as 4
+    lanes too measured 1.46x-1.47x the time and stays scalar (see benchmarks/LOG.md).
     """
     alwaysinline()
     H, W = inp.shape[1], inp.shape[2]
@@ -134,8 +136,8 @@ def _backward_row_C(
     # one thread, 0.97x-1.01x with two)
     whole = y_lo <= 0 and y_hi >= H
     offs, fxs, fys, wts = cells
-    # grad4 with 3 channels reads a 4th lane past each corner and past g: offsets below lim4
-    # keep the corners' inside flat, q below qlim4 g's inside gflat
+    # grad4 with 3 channels reads a 4th lane past each corner and past g: an offset below
+    # lim4 keeps the corners' 4th lanes inside flat, a q below qlim4 keeps g's inside gflat
     lim4 = max(flat.shape[0] - base - WC - 2 * C, 0) if C == 3 else flat.shape[0]
     qlim4 = np.uint64(gflat.shape[0] - 3 if C == 3 else gflat.shape[0])
     _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts)
