@@ -43,24 +43,13 @@ def _unit_grad(padding):
 
 
 @njit(inline="always")
-def _pad_row_only(px, py, W, H, padding, align_corners):
-    """:func:`_pad_row_grad` without the derivatives: the same padded coordinates, for the
-    scatter pass (:func:`_scatter_band`), which does not use them. With zeros padding the
-    derivatives are a fill of two rows of ones, which each of a single image's four tasks
-    wrote for every row of its scatter pass: without it W1's affine backward took 0.89x-0.94x
-    the time, its grid backward 0.95x-0.97x (one and two threads, outputs identical)."""
-    if _unit_grad(padding):
-        return
-    for j in range(px.shape[0]):
-        px[j], _ = source_index(px[j], W, padding, align_corners)
-        py[j], _ = source_index(py[j], H, padding, align_corners)
-
-
-@njit(inline="always")
 def _pad_row_grad(px, py, W, H, padding, align_corners, mx, my):
     """Apply the padding mode in place; d padded / d unpadded into (mx, my), except for zeros
     and constant padding, which change nothing and whose derivatives are 1 (see
-    :func:`_unit_grad`): (mx, my) are left as they are."""
+    :func:`_unit_grad`): (mx, my) are left as they are. Not filling them with ones, W1's
+    affine backward took 0.89x-0.93x the time in its scatter pass (where each of a single
+    image's four tasks had filled them for every row it kept) and then 0.82x-0.92x in its first
+    pass (see benchmarks/LOG.md, 2026-12-05, the fourth session)."""
     if _unit_grad(padding):
         return
     for j in range(px.shape[0]):
@@ -369,25 +358,12 @@ def _task_plan(t, split, Ho, H, need_gin):
 
 
 @njit(inline="always")
-def _grid_coords(grid, n, i, W, H, align_corners, px, py):
-    """Unpadded source pixel coordinates of output row i of sample n's grid."""
+def _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my):
+    """Padded coordinates of grid row i and their derivatives (mx, my) for the backward."""
     for j in range(px.shape[0]):
         px[j] = unnormalize(grid[n, i, j, 0], W, align_corners)
         py[j] = unnormalize(grid[n, i, j, 1], H, align_corners)
-
-
-@njit(inline="always")
-def _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my):
-    """Padded coordinates of grid row i and their derivatives (mx, my) for the backward."""
-    _grid_coords(grid, n, i, W, H, align_corners, px, py)
     _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
-
-
-@njit(inline="always")
-def _grid_row_only(grid, n, i, W, H, padding, align_corners, px, py):
-    """:func:`_grid_row` without the derivatives (for the scatter pass)."""
-    _grid_coords(grid, n, i, W, H, align_corners, px, py)
-    _pad_row_only(px, py, W, H, padding, align_corners)
 
 
 @njit(inline="always")
@@ -395,13 +371,6 @@ def _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py,
     """Padded coordinates of output row i and their derivatives (mx, my) for the backward."""
     _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
     _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
-
-
-@njit(inline="always")
-def _affine_row_only(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py):
-    """:func:`_affine_row` without the derivatives (for the scatter pass)."""
-    _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
-    _pad_row_only(px, py, W, H, padding, align_corners)
 
 
 @njit(inline="always")
@@ -566,18 +535,9 @@ def _theta_sums(dgx, dgy, mx, my, xt, sx, sy, unit):
     s1 = 0.0
     s2 = 0.0
     s3 = 0.0
-    if unit:
-        for j in range(dgx.shape[0]):
-            gx = dgx[j] * sx
-            gy = dgy[j] * sy
-            s0 += gx * xt[j]
-            s1 += gx
-            s2 += gy * xt[j]
-            s3 += gy
-        return s0, s1, s2, s3
     for j in range(dgx.shape[0]):
-        gx = dgx[j] * mx[j] * sx
-        gy = dgy[j] * my[j] * sy
+        gx = dgx[j] * (1.0 if unit else mx[j]) * sx
+        gy = dgy[j] * (1.0 if unit else my[j]) * sy
         s0 += gx * xt[j]
         s1 += gx
         s2 += gy * xt[j]
@@ -632,7 +592,7 @@ def _affine_backward_task(
         for i in range(Ho):
             if _row_misses_band(ay, by * i + cy, Wo, H, padding, y_lo, y_hi):
                 continue
-            _affine_row_only(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py)
+            _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
             call_at(_scatter_band, scatter, (inp, flat, gout, gflat, n, i, px, py, mode,
                                              padding, cval, gin, ginflat, y_lo, y_hi, dgx,
                                              dgy, cells))

@@ -319,17 +319,22 @@ def gather_address(inp: np.ndarray, out: np.ndarray, cval: np.ndarray,
 
 def _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
                  C, fill_lanes):
-    """The gather pass of a row, with the channel count a constant for C = 1, 3 and 4 (and, for
-    C = 1, whether the row may hold ``FILL`` pixels, see :func:`_gather1`).
+    """The gather pass of a row: for 3 channels the gather linked in, with C a constant; for
+    any other channel count the gather compiled for it on its own (:data:`GATHERS`, with C a
+    constant for 1 and 4 and, for 1, whether the row may hold ``FILL`` pixels, see
+    :func:`_gather1`), called through ``gaddr``, its address from :func:`gather_address`.
 
-    3-channel rows have their gather linked into the caller (a call through the address passes
-    six arrays, about 50 values: W3's 224-pixel rows took up to 1.04x the time that way, W1u8,
-    whose rows make up to three gather calls around their span, 1.04x); other channel counts
-    call it through ``gaddr``, an address from :func:`gather_address`. For integer images,
-    which had every gather linked until 2026-12-05, a first uint8 RGB ``warp`` with an empty
-    cache then took 9.3-9.6 s instead of 12.1-12.4 s, grey uint8 10.0-10.1 s instead of
-    12.3-12.4 s, and the kernels 1.01x-1.03x the time (W1u8, grey uint8), RGBA uint8
-    1.03x-1.04x (Zen 4 machine, one and two threads)."""
+    3-channel rows keep theirs linked: a call through the address passes six arrays, about 50
+    values, and W3's 224-pixel rows took up to 1.04x the time that way, W1u8, whose rows make
+    up to three gather calls around their span, 1.04x. For integer images, which had every
+    gather linked until 2026-12-05, a first uint8 RGB ``warp`` with an empty cache then took
+    9.3-9.6 s instead of 12.1-12.4 s, grey uint8 10.0-10.1 s instead of 12.3-12.4 s, and the
+    kernels 1.01x-1.03x the time (W1u8, grey uint8), RGBA uint8 1.03x-1.04x (Zen 4 machine,
+    one and two threads).
+
+    An inlined overload with one implementation: written as an ``inline="always"`` ``@njit``
+    function instead, a first uint8 RGB ``warp`` took 9.3-11.2 s against 9.2-10.4 s (four
+    alternating pairs; float32 9.1-10.4 s against 9.4-10.3 s)."""
     raise NotImplementedError("compiled only: see _gather_call_overload")
 
 

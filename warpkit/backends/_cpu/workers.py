@@ -22,7 +22,6 @@ from .backward import (
     _backward_views,
     _grid_row,
     _grid_row_misses_band,
-    _grid_row_only,
     _scatter_band,
     _task_plan,
     _unit_grad,
@@ -149,7 +148,8 @@ def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_c
                 _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
                 _backward_row(inp, flat, gout, gflat, n, i, 0, px, py, mode, padding, cval, gin,
                               ginflat, scatter_now, True, 0, H, dgx, dgy, cells)
-                if _unit_grad(padding):  # (mx, my) unwritten: 1
+                if _unit_grad(padding):  # (mx, my) unwritten: 1 (two loops: one with a
+                    # select per pixel took W2's grid backward 1.03x-1.04x the time)
                     for j in range(Wo):
                         grad_grid[n, i, j, 0] = dgx[j] * sx
                         grad_grid[n, i, j, 1] = dgy[j] * sy
@@ -161,7 +161,7 @@ def grid_backward_worker(gout, inp, grid, gin, grad_grid, mode, padding, align_c
                 for i in range(Ho):
                     if _grid_row_misses_band(grid, n, i, H, padding, align_corners, y_lo, y_hi):
                         continue
-                    _grid_row_only(grid, n, i, W, H, padding, align_corners, px, py)
+                    _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my)
                     call_at(_scatter_band, scatter, (inp, flat, gout, gflat, n, i, px, py, mode,
                                                      padding, cval, gin, ginflat, y_lo, y_hi,
                                                      dgx, dgy, cells))
