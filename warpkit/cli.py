@@ -1,4 +1,4 @@
-"""The ``warpkit`` command line: ``warpkit warp | train | evaluate | bench``.
+"""The ``warpkit`` command line: ``warpkit warp | train | evaluate | bench | compile``.
 
 Each sub-command lives in its own module that exposes ``register(subparsers)``; that function
 adds an ``argparse`` parser whose ``func`` default runs the command and returns an exit code.
@@ -11,7 +11,8 @@ import importlib
 import sys
 
 #: Modules that register sub-commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("warpkit._cli_warp", "warpkit._cli_train", "warpkit._cli_bench")
+COMMAND_MODULES = ("warpkit._cli_warp", "warpkit._cli_train", "warpkit._cli_bench",
+                   "warpkit._cli_compile")
 
 
 def build_parser() -> argparse.ArgumentParser:

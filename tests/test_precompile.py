@@ -1,0 +1,121 @@
+"""``warpkit compile`` / :func:`warpkit.precompile.precompile`: kernels compiled ahead of their
+first call are loaded, not compiled, by the first call of a later process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from warpkit.cli import main
+from warpkit.precompile import OPERATIONS, plan
+
+#: Run in a fresh process after ``warpkit compile``: prints how many functions numba compiled
+#: for each call (its "numba:compile" events; loading from the cache makes none).
+CHECK = """
+import sys
+import numpy as np
+from numba.core import event
+import warpkit
+
+def compiled(call):
+    recorder = event.RecordingListener()
+    with event.install_listener("numba:compile", recorder):
+        call()
+    return sum(1 for _, ev in recorder.buffer if ev.is_start)
+
+theta = np.array([[0.9, -0.2, 0.1], [0.2, 0.9, 0.0]])
+rgba = np.random.default_rng(0).random((21, 17, 4)).astype(np.float32)
+print("warp", compiled(lambda: warpkit.warp(rgba, theta, padding_mode="reflection")))
+theta32 = theta.astype(np.float32)[None]  # affine_grid compiles per dtype of theta
+print("affine_grid", compiled(lambda: warpkit.affine_grid(theta32, (1, 5, 6, 1))))
+two = rgba[..., :2].copy()  # 2 channels: a gather that was not compiled
+print("two channels", compiled(lambda: warpkit.warp(two, theta)))
+"""
+
+
+def _env(cache) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
+    env["NUMBA_CACHE_DIR"] = str(cache)
+    return env
+
+
+def _run(args, env) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_a_later_process_loads_what_compile_compiled(tmp_path):
+    env = _env(tmp_path / "cache")
+    first = _run(["-m", "warpkit", "compile", "--ops", "warp", "affine_grid", "--dtypes",
+                  "float32", "--channels", "4"], env)
+    lines = first.stdout.splitlines()
+    assert any(line.startswith("warp") and "compiled" in line for line in lines), first.stdout
+    assert "2 kernels ready" in first.stdout
+    counts = dict(line.rsplit(" ", 1) for line in _run(["-c", CHECK], env).stdout.splitlines())
+    assert counts["warp"] == "0"
+    assert counts["affine_grid"] == "0"
+    assert int(counts["two channels"]) > 0  # the check sees compiling where there is some
+    again = _run(["-m", "warpkit", "compile", "--ops", "warp", "affine_grid", "--dtypes",
+                  "float32", "--channels", "4"], env)
+    assert "(0 compiled)" in again.stdout, again.stdout
+
+
+def test_plan_defaults_to_warp_of_float32_and_uint8_images():
+    got = [(op, dt.name, c) for op, dt, c in plan()]
+    assert got == [("warp", dt, c) for dt in ("float32", "uint8") for c in (1, 3, 4)]
+
+
+def test_plan_takes_each_operation_with_its_own_default_dtypes():
+    got = plan(list(OPERATIONS), channels=[3, 3])
+    assert [op for op, _, _ in got] == ["warp", "warp"] + list(OPERATIONS)[1:]
+    assert {dt.name for op, dt, _ in got if op != "warp"} == {"float32"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"operations": ["rotate"]}, "operation must be one of"),
+        ({"operations": []}, "at least one operation"),
+        ({"operations": ["grid_sample"], "dtypes": ["uint8"]},
+         "float32 or float64 inputs, got uint8"),
+        ({"dtypes": ["complex64"]}, "bool, integer or float images, got complex64"),
+        ({"dtypes": ["not-a-dtype"]}, "dtype must name a numpy dtype, got 'not-a-dtype'"),
+        ({"channels": [0]}, "channels must be integers >= 1, got 0"),
+        ({"channels": [True]}, "channels must be integers >= 1, got True"),
+        ({"channels": [2.5]}, "channels must be integers >= 1, got 2.5"),
+        ({"channels": []}, "at least one channel count"),
+    ],
+)
+def test_plan_rejects_what_it_cannot_compile(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        plan(**kwargs)
+
+
+def test_command_reports_a_bad_combination_before_compiling(capsys):
+    assert main(["compile", "--ops", "affine_sample", "--dtypes", "int16"]) == 2
+    err = capsys.readouterr().err
+    assert "affine_sample takes float32 or float64 inputs, got int16" in err
+
+
+def test_command_rejects_a_bad_channel_count(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["compile", "--channels", "three"])
+    assert exc.value.code == 2
+    assert "expected a channel count, got 'three'" in capsys.readouterr().err
+
+
+def test_every_operation_compiles_on_tiny_inputs():
+    # each operation's call runs (in this process's cache), for a float and, for warp, an
+    # integer and a boolean image: no call raises for the inputs it is documented to take
+    from warpkit.precompile import compile_one
+
+    for op, _, _ in plan(list(OPERATIONS), channels=[1]):
+        item = compile_one(op, np.float32, 1)
+        assert (item.operation, item.dtype, item.channels) == (op, "float32", 1)
+    for dtype in (np.uint16, np.bool_):
+        assert compile_one("warp", dtype, 1).dtype == np.dtype(dtype).name
