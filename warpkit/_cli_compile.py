@@ -17,6 +17,7 @@ compiling them. numba stores them next to warpkit's sources, or where NUMBA_CACH
 examples:
   warpkit compile                       # warp for float32 and uint8 images of 1, 3, 4 channels
   warpkit compile --ops all --channels 1
+  warpkit compile --ops train --channels 1  # the kernels of `warpkit train` on the digits
   warpkit compile --ops warp --dtypes uint16 float64 --channels 3
 """
 

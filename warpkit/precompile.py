@@ -9,7 +9,9 @@ once at build time instead of in the first user's call.
 What is compiled per call depends only on the operation, the image's dtype and its channel count
 (1, 3 and 4 channels have gathers of their own; every other count shares one): modes, padding,
 ``align_corners`` and sizes are run-time values. So one tiny call per (operation, dtype,
-channels) compiles everything that operation will need for images of that kind.
+channels) compiles everything that operation will need for images of that kind. ``train``
+makes a training step and a prediction of every model of :mod:`warpkit.nn.models` (a first
+``warpkit train`` compiles for about 35 s).
 """
 
 from __future__ import annotations
@@ -79,6 +81,19 @@ def _grid_sample_backward(dtype: np.dtype, channels: int) -> None:
     grid_sample_backward(np.ones_like(x), x, affine_grid(_theta(dtype), x.shape))
 
 
+def _train(dtype: np.dtype, channels: int) -> None:
+    from .nn import models
+    from .nn.optim import Adam
+    from .nn.trainer import _train_step, predict
+
+    shape = (28, 28, channels)  # the embedded digits' size; sizes are run-time values
+    x = np.random.default_rng(0).random((2,) + shape).astype(dtype)
+    for name in models.MODEL_NAMES:  # a training step and a prediction of each model
+        net = models.build(name, shape, dtype=dtype)
+        _train_step(net, [Adam(net, lr=1e-3)], [1e-3], 1.0, x, np.array([0, 1]))
+        predict(net, x)
+
+
 #: Every operation :func:`precompile` knows: its call on a tiny input, the dtypes it takes
 #: (None: any bool, integer or float dtype) and the dtypes compiled when none are asked for.
 OPERATIONS: dict[str, tuple[Callable[[np.dtype, int], None], tuple | None, tuple]] = {
@@ -88,6 +103,7 @@ OPERATIONS: dict[str, tuple[Callable[[np.dtype, int], None], tuple | None, tuple
     "grid_sample": (_grid_sample, _FLOATS, ("float32",)),
     "affine_sample_backward": (_affine_sample_backward, _FLOATS, ("float32",)),
     "grid_sample_backward": (_grid_sample_backward, _FLOATS, ("float32",)),
+    "train": (_train, _FLOATS, ("float32",)),
 }
 
 #: What :func:`precompile` compiles when it is not told: ``warp`` for float32 and uint8 images.

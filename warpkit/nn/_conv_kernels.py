@@ -171,7 +171,9 @@ def conv_small_forward(x, Wm, b, kh, kw, stride, pt, pl, out):
     K = kh * kw * C
     nb = (K + TAPS - 1) // TAPS
     Wp = np.zeros((nb * TAPS, Co), Wm.dtype)  # zero rows pad K to whole blocks
-    Wp[:K] = Wm
+    for k in range(K):  # a loop: a slice assignment compiles numba's shape-mismatch error
+        for o in range(Co):  # message (2.5 s of a first `warpkit train`)
+            Wp[k, o] = Wm[k, o]
     off = np.empty(K, np.int64)  # flat offsets of the taps from the patch's first input
     for a in range(kh):
         for q in range(kw):
