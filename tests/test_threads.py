@@ -1,4 +1,6 @@
-"""warpkit sets thread-pool defaults on import and never overrides the user's own values."""
+"""warpkit sets thread-pool defaults on import and never overrides the user's own values, and
+its parallel kernels may be launched from many Python threads at once whatever numba's
+threading layer."""
 
 from __future__ import annotations
 
@@ -6,6 +8,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+
+import pytest
 
 from warpkit import _threads
 
@@ -37,3 +42,78 @@ def test_import_sets_defaults_in_a_fresh_process():
 def test_import_keeps_the_users_values():
     user = {"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "28"}
     assert _env_after_import(user) == user
+
+
+#: Run in a fresh process: every kind of parallel kernel launch warpkit makes (a large warp, a
+#: small one on the calling thread alone, a backward through the ops, a convolution, ReLU and
+#: max-pooling forward and backward), from 4 Python threads at once, against the same calls
+#: made one by one.
+CONCURRENT = """
+from concurrent.futures import ThreadPoolExecutor
+import numba
+import numpy as np
+import warpkit
+from warpkit.nn.conv import Conv2D, MaxPool2D
+from warpkit.nn.layers import ReLU
+
+rng = np.random.default_rng(0)
+theta = np.array([[0.9, -0.3, 0.05], [0.3, 0.9, 0.0]])
+big = [rng.random((200 + 9 * k, 190, 3), dtype=np.float32) for k in range(6)]
+small = [(rng.random((20, 30)) * 255).astype(np.uint8) for k in range(6)]
+x = [rng.random((2, 12, 12, 1), dtype=np.float32) for k in range(6)]
+
+def work(k):
+    out = [warpkit.warp(big[k], theta), warpkit.warp(small[k], theta)]
+    t = np.stack([theta, theta]).astype(np.float32)
+    out += warpkit.affine_sample_backward(np.ones_like(x[k]), x[k], t)
+    layers = [Conv2D(1, 4, 3, rng=k), ReLU(), MaxPool2D(2)]
+    h = x[k]
+    for layer in layers:
+        h = layer.forward(h)
+    out.append(h)
+    g = np.ones_like(h)
+    for layer in reversed(layers):
+        g = layer.backward(g)
+    return out + [layers[0].grads["W"]]
+
+one_by_one = [work(k) for k in range(6)]
+with ThreadPoolExecutor(4) as pool:
+    for _ in range(4):
+        for got, want in zip(pool.map(work, range(6)), one_by_one):
+            assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+print(numba.threading_layer())
+"""
+
+
+@pytest.mark.parametrize("layer", ["workqueue", "default"])
+def test_kernels_launched_from_many_threads_at_once(layer):
+    # numba's workqueue layer (its fallback without OpenMP or TBB) terminates the process when
+    # two threads launch parallel kernels at once; warpkit's launches wait for each other there
+    env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
+    result = subprocess.run([sys.executable, "-c", CONCURRENT], env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    if layer == "workqueue":
+        assert result.stdout.split() == ["workqueue"]
+
+
+def test_launches_wait_for_each_other_only_under_workqueue(monkeypatch):
+    def other_thread_gets_the_lock() -> bool:
+        got = []
+
+        def try_lock() -> None:
+            got.append(_threads._LAUNCH_LOCK.acquire(blocking=False))
+            if got[0]:
+                _threads._LAUNCH_LOCK.release()
+
+        t = threading.Thread(target=try_lock)
+        t.start()
+        t.join()
+        return got[0]
+
+    for layer, waits in (("workqueue", True), ("omp", False), ("tbb", False)):
+        monkeypatch.setattr(_threads, "_layer", layer)
+        with _threads.launching():
+            free = other_thread_gets_the_lock()
+        assert free is not waits, layer
+        assert other_thread_gets_the_lock()  # released after the launch (RLock: per thread)

@@ -15,11 +15,18 @@ Importing warpkit therefore sets, unless the environment already has them:
   takes effect when warpkit is imported before numpy (the ``warpkit`` command always is).
 
 Set either variable yourself to keep your own value.
+
+:func:`launching` guards every launch of a parallel kernel: numba's ``workqueue`` threading
+layer, the one numba falls back to where no OpenMP runtime (libgomp, libomp) or TBB is
+installed, terminates the process when two Python threads launch parallel kernels at the same
+time ("Concurrent access has been detected"). Under it warpkit launches one kernel at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 
 DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
@@ -33,3 +40,50 @@ def apply_defaults(environ: dict | None = None) -> dict[str, str]:
 
 
 apply_defaults()
+
+
+#: Held around each parallel kernel launch under the ``workqueue`` layer (re-entrant: a launch
+#: helper may call another inside it).
+_LAUNCH_LOCK = threading.RLock()
+
+#: numba's threading layer, once a parallel kernel has run (numba picks it at the first launch).
+_layer: str | None = None
+
+
+def _one_at_a_time() -> bool:
+    """Whether launches must not overlap: under ``workqueue``, and until numba has picked its
+    layer (the first launches pick it, one at a time)."""
+    global _layer
+    if _layer is None:
+        import numba
+
+        try:
+            _layer = numba.threading_layer()
+        except ValueError:  # no parallel kernel has run yet
+            return True
+    return _layer == "workqueue"
+
+
+#: What :func:`launching` returns where launches may overlap: a context that does nothing.
+_FREE = contextlib.nullcontext()
+
+
+def launching() -> contextlib.AbstractContextManager:
+    """The context to launch a parallel numba kernel in: under numba's ``workqueue`` layer,
+    which is not thread-safe, a process-wide lock, so that launches from different Python
+    threads wait for each other; under ``omp`` and ``tbb``, where they may overlap, nothing
+    (a shared context, so that a small call pays about 0.1 µs for it)."""
+    return _LAUNCH_LOCK if _one_at_a_time() else _FREE
+
+
+def guarded(kernel):
+    """``kernel`` (a parallel numba dispatcher) called inside :func:`launching`."""
+
+    def launch(*args):
+        with launching():
+            return kernel(*args)
+
+    launch.__name__ = getattr(kernel, "__name__", "launch")
+    launch.__doc__ = kernel.__doc__
+    launch.__wrapped__ = kernel
+    return launch

@@ -128,6 +128,7 @@ import numba
 import numpy as np
 from numba import njit, prange, types
 
+from .._threads import launching
 from ._cpu.backward import _split, _zeroed, scatter_address
 from ._cpu.common import base_coord
 from ._cpu.forward import _forward_bands
@@ -267,16 +268,18 @@ SERIAL_PIXELS = 16384
 def call(kernel, pixels: int, *args) -> None:
     """``kernel(*args)``, on the calling thread alone when the output has fewer than
     ``SERIAL_PIXELS`` pixels (N·Ho·Wo). The same compiled code runs either way and the kernels
-    cut work by shape, not by thread count, so the results are the same bit for bit."""
-    if pixels >= SERIAL_PIXELS:
-        kernel(*args)
-        return
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)  # per calling thread in numba: other threads are not affected
-    try:
-        kernel(*args)
-    finally:
-        numba.set_num_threads(threads)
+    cut work by shape, not by thread count, so the results are the same bit for bit. Launched
+    inside :func:`warpkit._threads.launching` (one at a time under numba's workqueue layer)."""
+    with launching():
+        if pixels >= SERIAL_PIXELS:
+            kernel(*args)
+            return
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)  # per calling thread in numba: other threads are not affected
+        try:
+            kernel(*args)
+        finally:
+            numba.set_num_threads(threads)
 
 
 @njit(parallel=True, cache=True)

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from .._threads import launching
+
 __all__ = [
     "Layer",
     "Dense",
@@ -194,7 +196,8 @@ class ReLU(Layer):
             y = np.maximum(x, 0)
         else:
             y = np.empty_like(x)
-            _relu_forward(x.reshape(-1), y.reshape(-1))
+            with launching():
+                _relu_forward(x.reshape(-1), y.reshape(-1))
         self._y = y
         return y
 
@@ -206,7 +209,8 @@ class ReLU(Layer):
         if dout.dtype != y.dtype:
             return dout * (y > 0)
         dx = np.empty_like(dout)
-        _relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
+        with launching():
+            _relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
         return dx
 
 
