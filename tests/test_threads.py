@@ -1,10 +1,11 @@
-"""warpkit sets thread-pool defaults on import and never overrides the user's own values, and
-its parallel kernels may be launched from many Python threads at once whatever numba's
-threading layer."""
+"""warpkit sets thread-pool defaults on import and never overrides the user's own values; its
+parallel kernels may be launched from many Python threads at once whatever numba's threading
+layer, and from processes forked after they ran."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -48,8 +49,7 @@ def test_import_keeps_the_users_values():
 #: small one on the calling thread alone, a backward through the ops, a convolution, ReLU and
 #: max-pooling forward and backward), from 4 Python threads at once, against the same calls
 #: made one by one.
-CONCURRENT = """
-from concurrent.futures import ThreadPoolExecutor
+WORK = """
 import numba
 import numpy as np
 import warpkit
@@ -75,6 +75,10 @@ def work(k):
     for layer in reversed(layers):
         g = layer.backward(g)
     return out + [layers[0].grads["W"]]
+"""
+
+CONCURRENT = WORK + """
+from concurrent.futures import ThreadPoolExecutor
 
 one_by_one = [work(k) for k in range(6)]
 with ThreadPoolExecutor(4) as pool:
@@ -117,3 +121,27 @@ def test_launches_wait_for_each_other_only_under_workqueue(monkeypatch):
             free = other_thread_gets_the_lock()
         assert free is not waits, layer
         assert other_thread_gets_the_lock()  # released after the launch (RLock: per thread)
+
+
+#: Run in a fresh process: the calls of :data:`WORK` in the process, then in the workers of a
+#: pool forked from it (numba terminates a child at its first parallel launch once the parent's
+#: GNU OpenMP threads have started; the pool would then wait forever, hence the timeout).
+FORKED = WORK + """
+import multiprocessing
+
+def same(k):
+    return all(np.array_equal(a, b) for a, b in zip(work(k), here[k], strict=True))
+
+here = [work(k) for k in range(4)]
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    print(pool.map_async(same, range(4)).get(timeout=150), numba.threading_layer())
+"""
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork() on this platform")
+def test_kernels_run_in_processes_forked_after_they_ran():
+    result = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split()[:4] == ["[True,", "True,", "True,", "True]"], result.stdout

@@ -20,13 +20,23 @@ Set either variable yourself to keep your own value.
 layer, the one numba falls back to where no OpenMP runtime (libgomp, libomp) or TBB is
 installed, terminates the process when two Python threads launch parallel kernels at the same
 time ("Concurrent access has been detected"). Under it warpkit launches one kernel at a time.
+
+GNU OpenMP does not survive ``fork()``: numba terminates a forked child at its first parallel
+launch once the parent's OpenMP threads had started ("fork() called from a process already
+using GNU OpenMP, this is unsafe"), and a ``multiprocessing`` pool (the default start method
+on Linux, as in PyTorch's ``DataLoader``) whose workers warp images then waits forever. In such
+a child :func:`launch` runs each kernel's serial twin instead: the same Python function
+compiled without ``parallel`` (once per process, not cached on disk, where processes started
+together would race on numba's cache index), one thread per process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
+from typing import Any
 
 DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
@@ -76,14 +86,71 @@ def launching() -> contextlib.AbstractContextManager:
     return _LAUNCH_LOCK if _one_at_a_time() else _FREE
 
 
+#: Whether this process was forked from one whose GNU OpenMP threads had started (set in the
+#: child by the fork hook below): its parallel launches would terminate it.
+_serial_only = False
+
+#: kernel -> its serial twin, made on first use in such a process
+_twins: dict = {}
+
+
+def _gnu_openmp_started() -> bool:
+    """Whether numba's threading layer has started and is GNU's OpenMP."""
+    if "numba" not in sys.modules:
+        return False
+    import numba
+
+    try:
+        if numba.threading_layer() != "omp":
+            return False
+    except ValueError:  # no parallel kernel has run: the child starts its own threads
+        return False
+    from numba.np.ufunc import omppool
+
+    return omppool.openmp_vendor == "GNU"
+
+
+def _after_fork_in_child() -> None:
+    global _serial_only
+    try:
+        _serial_only = _serial_only or _gnu_openmp_started()
+    except Exception:  # never fail a fork; numba would then say why at the launch
+        pass
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _twin(kernel):
+    """``kernel``'s Python function compiled as ``kernel`` is but without ``parallel`` (its
+    ``prange`` loops run as ``range``)."""
+    twin = _twins.get(kernel)
+    if twin is None:
+        from numba import njit
+
+        options = {k: v for k, v in kernel.targetoptions.items()
+                   if k not in ("parallel", "cache", "nopython")}
+        twin = _twins[kernel] = njit(**options)(kernel.py_func)
+    return twin
+
+
+def launch(kernel, *args: Any) -> Any:
+    """``kernel(*args)`` for a parallel numba kernel, the way every warpkit kernel is launched:
+    inside :func:`launching`, or, in a process forked from one whose GNU OpenMP had started,
+    as its serial twin (:func:`_twin`)."""
+    if _serial_only:
+        return _twin(kernel)(*args)
+    with launching():
+        return kernel(*args)
+
+
 def guarded(kernel):
-    """``kernel`` (a parallel numba dispatcher) called inside :func:`launching`."""
+    """A function that launches ``kernel`` (a parallel numba dispatcher) by :func:`launch`."""
 
-    def launch(*args):
-        with launching():
-            return kernel(*args)
+    def launch_kernel(*args):
+        return launch(kernel, *args)
 
-    launch.__name__ = getattr(kernel, "__name__", "launch")
-    launch.__doc__ = kernel.__doc__
-    launch.__wrapped__ = kernel
-    return launch
+    launch_kernel.__name__ = getattr(kernel, "__name__", "launch_kernel")
+    launch_kernel.__doc__ = kernel.__doc__
+    launch_kernel.__wrapped__ = kernel
+    return launch_kernel

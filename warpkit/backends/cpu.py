@@ -128,7 +128,8 @@ import numba
 import numpy as np
 from numba import njit, prange, types
 
-from .._threads import launching
+from .. import _threads
+from .._threads import launch
 from ._cpu.backward import _split, _zeroed, scatter_address
 from ._cpu.common import base_coord
 from ._cpu.forward import _forward_bands
@@ -160,8 +161,8 @@ def _in_parallel(fn, worker, args, tasks):
 
 
 @njit(parallel=True, cache=True)
-def affine_grid(theta, grid, align_corners):
-    """grid[n, i, j] = θ[n] · (x_t(j), y_t(i), 1); grid (N, Ho, Wo, 2) is filled in place."""
+def _affine_grid(theta, grid, align_corners):
+    """The kernel of :func:`affine_grid`."""
     N, Ho, Wo = grid.shape[0], grid.shape[1], grid.shape[2]
     for t in prange(N * Ho):
         n = t // Ho
@@ -173,9 +174,14 @@ def affine_grid(theta, grid, align_corners):
             grid[n, i, j, 1] = theta[n, 1, 0] * xt + theta[n, 1, 1] * yt + theta[n, 1, 2]
 
 
+def affine_grid(theta, grid, align_corners) -> None:
+    """grid[n, i, j] = θ[n] · (x_t(j), y_t(i), 1); grid (N, Ho, Wo, 2) is filled in place."""
+    launch(_affine_grid, theta, grid, align_corners)
+
+
 @njit(parallel=True, cache=True)
-def affine_grid_backward(grad_grid, grad_theta, align_corners):
-    """grad_theta[n, r] = Σ_ij grad_grid[n, i, j, r] · (x_t, y_t, 1); one task per (n, r)."""
+def _affine_grid_backward(grad_grid, grad_theta, align_corners):
+    """The kernel of :func:`affine_grid_backward`: one task per (n, r)."""
     N, Ho, Wo = grad_grid.shape[0], grad_grid.shape[1], grad_grid.shape[2]
     for t in prange(N * 2):
         n = t // 2
@@ -193,6 +199,11 @@ def affine_grid_backward(grad_grid, grad_theta, align_corners):
         grad_theta[n, r, 0] = s0
         grad_theta[n, r, 1] = s1
         grad_theta[n, r, 2] = s2
+
+
+def affine_grid_backward(grad_grid, grad_theta, align_corners) -> None:
+    """grad_theta[n, r] = Σ_ij grad_grid[n, i, j, r] · (x_t, y_t, 1)."""
+    launch(_affine_grid_backward, grad_grid, grad_theta, align_corners)
 
 
 @njit(parallel=True, cache=True)
@@ -217,7 +228,7 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
     checked reads.
     """
     args = (inp, theta, out, mode, padding, align_corners, cval, gather_address(inp, out, cval))
-    _affine_sample(*args, _AFFINE.of(*args))
+    launch(_affine_sample, *args, _AFFINE.of(*args))
 
 
 @njit(parallel=True, cache=True)
@@ -239,7 +250,7 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work)
     image is ever allocated."""
     args = (inp, theta, out, mode, padding, align_corners, cval, work,
             gather_address(inp, out, cval, work))
-    _affine_sample_int(*args, _AFFINE_INT.of(*args))
+    launch(_affine_sample_int, *args, _AFFINE_INT.of(*args))
 
 
 @njit(parallel=True, cache=True)
@@ -256,7 +267,7 @@ _GRID = Addresses(grid_worker, CLAIM_TYPES, _grid_sample)
 def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
     """out[n, i, j, :] = inp[n] sampled at grid[n, i, j]; out (N, Ho, Wo, C) filled in place."""
     args = (inp, grid, out, mode, padding, align_corners, cval, gather_address(inp, out, cval))
-    _grid_sample(*args, _GRID.of(*args))
+    launch(_grid_sample, *args, _GRID.of(*args))
 
 
 #: Below this many output pixels :func:`call` runs a forward kernel on the calling thread
@@ -268,18 +279,16 @@ SERIAL_PIXELS = 16384
 def call(kernel, pixels: int, *args) -> None:
     """``kernel(*args)``, on the calling thread alone when the output has fewer than
     ``SERIAL_PIXELS`` pixels (N·Ho·Wo). The same compiled code runs either way and the kernels
-    cut work by shape, not by thread count, so the results are the same bit for bit. Launched
-    inside :func:`warpkit._threads.launching` (one at a time under numba's workqueue layer)."""
-    with launching():
-        if pixels >= SERIAL_PIXELS:
-            kernel(*args)
-            return
-        threads = numba.get_num_threads()
-        numba.set_num_threads(1)  # per calling thread in numba: other threads are not affected
-        try:
-            kernel(*args)
-        finally:
-            numba.set_num_threads(threads)
+    cut work by shape, not by thread count, so the results are the same bit for bit."""
+    if pixels >= SERIAL_PIXELS or _threads._serial_only:
+        kernel(*args)
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # per calling thread in numba: other threads are not affected
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
 
 
 @njit(parallel=True, cache=True)
@@ -306,7 +315,7 @@ def grid_sample_backward(
     split = _split(grid.shape[0], grid.shape[1], inp.shape[1])
     args = (gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin,
             split, scatter_address(gout, inp, gin, cval))
-    _grid_sample_backward(*args, _GRID_BACKWARD.of(*args))
+    launch(_grid_sample_backward, *args, _GRID_BACKWARD.of(*args))
 
 
 @njit(parallel=True, cache=True)
@@ -347,4 +356,4 @@ def affine_sample_backward(
             split, scatter)
     worker = _AFFINE_BACKWARD.of(gout, inp, theta, gin, mode, padding, align_corners, cval,
                                  need_gin, split, scatter, kernel_args=args)
-    _affine_sample_backward(*args, worker)
+    launch(_affine_sample_backward, *args, worker)

@@ -21,8 +21,8 @@ from .. import _threads
 from . import _conv_kernels as _K
 from .layers import Layer, _check_ndim, _positive_int, _rng, init_weights
 
-# the parallel kernels, each launched inside _threads.launching (one at a time under numba's
-# workqueue layer, which is not thread-safe)
+# the parallel kernels, each launched by _threads.launch (one at a time under numba's workqueue
+# layer, which is not thread-safe; serially in a child forked after GNU OpenMP started)
 col2im, conv_small_backward, conv_small_forward, im2col, maxpool_backward, maxpool_forward = (
     _threads.guarded(k) for k in (_K.col2im, _K.conv_small_backward, _K.conv_small_forward,
                                   _K.im2col, _K.maxpool_backward, _K.maxpool_forward))

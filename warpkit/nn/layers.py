@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from .._threads import launching
+from .._threads import launch
 
 __all__ = [
     "Layer",
@@ -196,8 +196,7 @@ class ReLU(Layer):
             y = np.maximum(x, 0)
         else:
             y = np.empty_like(x)
-            with launching():
-                _relu_forward(x.reshape(-1), y.reshape(-1))
+            launch(_relu_forward, x.reshape(-1), y.reshape(-1))
         self._y = y
         return y
 
@@ -209,8 +208,7 @@ class ReLU(Layer):
         if dout.dtype != y.dtype:
             return dout * (y > 0)
         dx = np.empty_like(dout)
-        with launching():
-            _relu_backward(dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
+        launch(_relu_backward, dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
         return dx
 
 
