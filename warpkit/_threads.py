@@ -16,7 +16,7 @@ Importing warpkit therefore sets, unless the environment already has them:
 
 Set either variable yourself to keep your own value.
 
-:func:`launching` guards every launch of a parallel kernel: numba's ``workqueue`` threading
+:func:`launch` launches every parallel kernel: numba's ``workqueue`` threading
 layer, the one numba falls back to where no OpenMP runtime (libgomp, libomp) or TBB is
 installed, terminates the process when two Python threads launch parallel kernels at the same
 time ("Concurrent access has been detected"). Under it warpkit launches one kernel at a time.
@@ -32,7 +32,6 @@ together would race on numba's cache index), one thread per process.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
@@ -52,18 +51,21 @@ def apply_defaults(environ: dict | None = None) -> dict[str, str]:
 apply_defaults()
 
 
-#: Held around each parallel kernel launch under the ``workqueue`` layer (re-entrant: a launch
-#: helper may call another inside it).
+#: Held around each parallel kernel launch under the ``workqueue`` layer (re-entrant: a kernel
+#: may be launched from within another launch's Python).
 _LAUNCH_LOCK = threading.RLock()
 
 #: numba's threading layer, once a parallel kernel has run (numba picks it at the first launch).
 _layer: str | None = None
 
+#: True once launches are known to be free to overlap (omp, tbb): :func:`launch`'s fast path.
+_overlap = False
+
 
 def _one_at_a_time() -> bool:
     """Whether launches must not overlap: under ``workqueue``, and until numba has picked its
     layer (the first launches pick it, one at a time)."""
-    global _layer
+    global _layer, _overlap
     if _layer is None:
         import numba
 
@@ -71,19 +73,8 @@ def _one_at_a_time() -> bool:
             _layer = numba.threading_layer()
         except ValueError:  # no parallel kernel has run yet
             return True
-    return _layer == "workqueue"
-
-
-#: What :func:`launching` returns where launches may overlap: a context that does nothing.
-_FREE = contextlib.nullcontext()
-
-
-def launching() -> contextlib.AbstractContextManager:
-    """The context to launch a parallel numba kernel in: under numba's ``workqueue`` layer,
-    which is not thread-safe, a process-wide lock, so that launches from different Python
-    threads wait for each other; under ``omp`` and ``tbb``, where they may overlap, nothing
-    (a shared context, so that a small call pays about 0.1 µs for it)."""
-    return _LAUNCH_LOCK if _one_at_a_time() else _FREE
+    _overlap = _layer != "workqueue" and not _serial_only
+    return not _overlap
 
 
 #: Whether this process was forked from one whose GNU OpenMP threads had started (set in the
@@ -111,11 +102,13 @@ def _gnu_openmp_started() -> bool:
 
 
 def _after_fork_in_child() -> None:
-    global _serial_only
+    global _serial_only, _overlap
     try:
         _serial_only = _serial_only or _gnu_openmp_started()
     except Exception:  # never fail a fork; numba would then say why at the launch
         pass
+    if _serial_only:
+        _overlap = False
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -136,12 +129,18 @@ def _twin(kernel):
 
 def launch(kernel, *args: Any) -> Any:
     """``kernel(*args)`` for a parallel numba kernel, the way every warpkit kernel is launched:
-    inside :func:`launching`, or, in a process forked from one whose GNU OpenMP had started,
-    as its serial twin (:func:`_twin`)."""
+    directly where launches may overlap (omp, tbb; a 16x16x3 `warp` pays 0.1-0.2 µs for this
+    function); under the ``workqueue`` layer, holding a process-wide lock so that launches from
+    different Python threads wait for each other; in a process forked from one whose GNU OpenMP
+    had started, as the kernel's serial twin (:func:`_twin`)."""
+    if _overlap:
+        return kernel(*args)
     if _serial_only:
         return _twin(kernel)(*args)
-    with launching():
-        return kernel(*args)
+    if _one_at_a_time():
+        with _LAUNCH_LOCK:
+            return kernel(*args)
+    return kernel(*args)
 
 
 def guarded(kernel):
