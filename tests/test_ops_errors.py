@@ -108,6 +108,29 @@ def test_integer_input_points_to_warp(dtype):
         _raises(TypeError, call, "float32 or float64", np.dtype(dtype).name, "warp()")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_endian_floats_are_computed_in_native_order(dtype):
+    # FITS files hold big-endian floats; numba cannot type them, so the ops convert them
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 6, 7, 3)).astype(dtype)
+    theta = (np.tile(np.eye(2, 3), (2, 1, 1)) + rng.normal(0, 0.2, (2, 2, 3))).astype(dtype)
+    grid = wk.affine_grid(theta, (2, 5, 4, 3))
+    gout = rng.random((2, 5, 4, 3)).astype(dtype)
+    big = {a.ctypes.data: a.astype(np.dtype(dtype).newbyteorder(">"))
+           for a in (x, theta, grid, gout)}
+
+    def calls(x, theta, grid, gout):
+        return [wk.affine_grid(theta, (2, 5, 4, 3)), wk.affine_grid_backward(grid),
+                wk.affine_sample(x, theta, (5, 4)), wk.grid_sample(x, grid),
+                *wk.affine_sample_backward(gout, x, theta), *wk.grid_sample_backward(gout, x, grid)]
+
+    native = calls(x, theta, grid, gout)
+    swapped = calls(*(big[a.ctypes.data] for a in (x, theta, grid, gout)))
+    for got, want in zip(swapped, native, strict=True):
+        assert got.dtype == np.dtype(dtype) and got.dtype.isnative
+        np.testing.assert_array_equal(got, want)
+
+
 def test_bad_cval_and_flags():
     kw = dict(padding_mode="constant")
     _raises(ValueError, lambda: wk.grid_sample(X, GRID, cval=[1.0, 2.0], **kw), "3", "(2,)")

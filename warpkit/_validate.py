@@ -38,8 +38,12 @@ def array(x: Any, name: str, ndim: int, shape_doc: str) -> Any:
 
 
 def float_dtype(x: Any, name: str) -> np.dtype:
-    """The float dtype of ``x``; integer and other dtypes are refused with advice."""
+    """The float dtype of ``x`` in native byte order (float32 or float64: a big-endian image,
+    as FITS files hold, is computed and returned in the native one); integer and other dtypes
+    are refused with advice."""
     dtype = np.dtype(x.dtype)
+    if dtype.kind == "f":
+        dtype = dtype.newbyteorder("=")
     if dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must be float32 or float64, got {dtype}; "

@@ -10,7 +10,8 @@ for the coordinate convention); ``padding_mode="constant"`` (fill with ``cval``)
 Backends: ``backend="auto"`` runs on CUDA when any array argument exposes
 ``__cuda_array_interface__`` and on the CPU otherwise; ``"cpu"`` and ``"cuda"`` force one
 (host arrays are copied in and out of the GPU). Results come back as the same kind of array as
-the input. θ and grids are converted to the input's dtype, and outputs and gradients have it.
+the input. θ and grids are converted to the input's dtype, and outputs and gradients have it
+(in native byte order: a big-endian float32 image, as FITS files hold, gives native float32).
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def grid_sample(
     V.grid_array(grid)
     V.batch(input.shape[0], grid, "grid", "input")
     m, p, ac = _sampling_args(mode, padding_mode, align_corners)
-    dtype = np.dtype(input.dtype)
+    dtype = V.float_dtype(input, "input")
     N, _, _, C = input.shape
     cv = _cval(padding_mode, cval, C)
     be = _select_backend(backend, input, grid)
@@ -231,7 +232,7 @@ def grid_sample_backward(
     V.same_shape(grad_output, "grad_output", (N,) + tuple(grid.shape[1:3]) + (C,), "(N, Ho, Wo, C)")
     m, p, ac = _sampling_args(mode, padding_mode, align_corners)
     need = V.flag(need_input_grad, "need_input_grad")
-    dtype = np.dtype(input.dtype)
+    dtype = V.float_dtype(input, "input")
     cv = _cval(padding_mode, cval, C)
     be = _select_backend(backend, grad_output, input, grid)
     gin, ggrid = _launch(
@@ -280,7 +281,7 @@ def affine_sample(
     N, H, W, C = input.shape
     Ho, Wo = V.size_pair(out_size, (H, W))
     m, p, ac = _sampling_args(mode, padding_mode, align_corners)
-    dtype = np.dtype(input.dtype)
+    dtype = V.float_dtype(input, "input")
     cv = _cval(padding_mode, cval, C)
     be = _select_backend(backend, input, theta)
     (out,) = _launch("affine_sample", be, [input, theta], [(N, Ho, Wo, C)], (m, p, ac, cv), dtype)
@@ -329,7 +330,7 @@ def affine_sample_backward(
     V.same_shape(grad_output, "grad_output", (N, Ho, Wo, C), "(N, Ho, Wo, C)")
     m, p, ac = _sampling_args(mode, padding_mode, align_corners)
     need = V.flag(need_input_grad, "need_input_grad")
-    dtype = np.dtype(input.dtype)
+    dtype = V.float_dtype(input, "input")
     cv = _cval(padding_mode, cval, C)
     be = _select_backend(backend, grad_output, input, theta)
     gin, gtheta = _launch(
