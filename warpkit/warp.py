@@ -91,7 +91,7 @@ def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def _as_batch(image: np.ndarray, stack: bool) -> np.ndarray:
     """A C-contiguous (N, H, W, C) view of the image (copies only non-contiguous input)."""
-    img = np.ascontiguousarray(image)
+    img = np.ascontiguousarray(image, dtype=image.dtype.newbyteorder("="))  # numba: native only
     if img.dtype == np.bool_:
         img = img.view(np.uint8)
     if stack:
@@ -103,6 +103,8 @@ def _to_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Round half to even, clip into ``dtype``'s range and cast (in place where possible)."""
     if dtype == out.dtype:
         return out
+    if dtype.newbyteorder("=") == out.dtype:  # computed in native byte order: swap back
+        return out.astype(dtype)
     if dtype == np.bool_:
         return out >= 0.5
     if dtype.kind == "f":
@@ -158,7 +160,8 @@ def warp(
         Shape (Ho, Wo), (Ho, Wo, C), (N, Ho, Wo) or (N, Ho, Wo, C) (the input's rank), dtype
         of the input. float32/float64 are returned as computed; other float dtypes go through
         float32; integer images are computed in float32 (float64 for 32/64-bit integers),
-        rounded half to even and clipped to the dtype's range.
+        rounded half to even and clipped to the dtype's range. Big-endian images (FITS, some
+        TIFFs) are computed as their native-order dtype and returned big-endian.
 
     Raises
     ------
@@ -175,7 +178,8 @@ def warp(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     dtype = image.dtype
-    if dtype == np.bool_:
+    native = dtype.newbyteorder("=")  # what the kernels compute in; the output gets ``dtype``
+    if native == np.bool_:
         mode_code = V.mode_code("nearest")
     batch = _as_batch(image, stack)
     N, H, W, C = batch.shape
@@ -199,11 +203,11 @@ def warp(
             backend="cuda",
         )
     else:
-        if dtype.kind == "f" and dtype not in (np.float32, np.float64):
+        if native.kind == "f" and native not in (np.float32, np.float64):
             batch = batch.astype(np.float32)
-        if dtype.kind in "iu":  # rounded and clipped row by row inside the kernel
-            out = np.empty((N, Ho, Wo, C), dtype=dtype)
-            work = np.empty(0, dtype=_work_dtype(dtype))
+        if native.kind in "iu":  # rounded and clipped row by row inside the kernel
+            out = np.empty((N, Ho, Wo, C), dtype=native)
+            work = np.empty(0, dtype=_work_dtype(native))
             cpu.call(cpu.affine_sample_int, N * Ho * Wo, batch, theta64, out, mode_code,
                      pad_code, ac, cv, work)
         else:
