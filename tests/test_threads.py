@@ -146,3 +146,51 @@ def test_kernels_run_in_processes_forked_after_they_ran():
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.split()[:4] == ["[True,", "True,", "True,", "True]"], result.stdout
+
+
+#: Run in a fresh process under numba's workqueue layer: a child forked while another thread of
+#: the parent held the launch lock (in the middle of a launch) must not wait for that thread,
+#: which the child does not have.
+FORK_WHILE_LAUNCHING = """
+import os, threading, time
+import numpy as np
+import warpkit
+from warpkit import _threads
+
+x = np.random.default_rng(0).random((30, 40, 3)).astype(np.float32)
+theta = np.array([[0.9, -0.3, 0.05], [0.3, 0.9, 0.0]])
+want = warpkit.warp(x, theta)
+held, release = threading.Event(), threading.Event()
+
+def launching_elsewhere():
+    with _threads._LAUNCH_LOCK:
+        held.set()
+        release.wait()
+
+t = threading.Thread(target=launching_elsewhere)
+t.start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if np.array_equal(warpkit.warp(x, theta), want) else 1)
+release.set()
+t.join()
+deadline = time.monotonic() + 60
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done or time.monotonic() > deadline:
+        break
+    time.sleep(0.05)
+if not done:
+    os.kill(pid, 9)
+print("child", "hung" if not done else os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_a_child_forked_during_a_launch_does_not_wait_for_it():
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    result = subprocess.run([sys.executable, "-c", FORK_WHILE_LAUNCHING], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split() == ["child", "0"], result.stdout + result.stderr

@@ -102,7 +102,8 @@ def _gnu_openmp_started() -> bool:
 
 
 def _after_fork_in_child() -> None:
-    global _serial_only, _overlap
+    global _serial_only, _overlap, _LAUNCH_LOCK
+    _LAUNCH_LOCK = threading.RLock()  # a launch in another thread may have held it at the fork
     try:
         _serial_only = _serial_only or _gnu_openmp_started()
     except Exception:  # never fail a fork; numba would then say why at the launch
