@@ -257,6 +257,15 @@ def test_compose_warps_in_sequence():
     np.testing.assert_array_equal(one_step, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.bool_])
+def test_nan_cval_is_refused_for_images_that_cannot_hold_it(dtype):
+    img = np.ones((4, 5, 2), dtype)
+    with pytest.raises(ValueError, match=f"cval must not be NaN for a {np.dtype(dtype)} image"):
+        warp(img, np.eye(2, 3), padding_mode="constant", cval=[0.0, float("nan")])
+    out = warp(img.astype(np.float32), np.eye(2, 3) * 2, padding_mode="constant", cval=np.nan)
+    assert np.isnan(out).any()  # float images may be filled with NaN
+
+
 def test_per_channel_cval():
     img = _image(5, 6)
     got = warp(img, T.translate(100, 0, img.shape), padding_mode="constant", cval=[1, 2, 3])

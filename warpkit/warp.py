@@ -147,7 +147,8 @@ def warp(
         outer pixel edges with ``align_corners=False``, about the corner pixel centres with
         True), ``cval``, or the periodic continuation.
     cval : float or sequence of C floats
-        Fill value for ``padding_mode="constant"``, in the image's value range.
+        Fill value for ``padding_mode="constant"``, in the image's value range (integer images
+        round and clip it as their pixels; NaN only for float images).
     align_corners : bool
         Normalized-coordinate convention, as in PyTorch.
     backend : {"auto", "cpu", "cuda"}
@@ -186,6 +187,9 @@ def warp(
     Ho, Wo = V.size_pair(output_shape, (H, W), "output_shape")
     if padding_mode == "constant":
         cv = V.cval_vector(cval, C)
+        if native.kind in "biu" and np.isnan(cv).any():
+            raise ValueError(f"cval must not be NaN for a {dtype} image (its pixels cannot "
+                             f"hold NaN), got {cval!r}")
     else:
         cv = np.zeros(C)
 
