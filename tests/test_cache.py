@@ -15,9 +15,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import pytest
+from numba.core import caching
+
 import warpkit
+from warpkit import _numba_cache
 
 SNIPPET = (
     "import numpy as np, warpkit; "
@@ -118,3 +123,52 @@ def test_a_kernel_numba_cannot_cache_still_runs_and_is_named_in_a_warning(tmp_pa
     assert result.returncode == 0, result.stderr
     assert "threads " in result.stdout
     assert f'{module}:4: NumbaWarning: Cannot cache compiled function "threads"' in result.stderr
+
+
+@pytest.mark.parametrize("locked", [True, False])
+def test_two_signatures_saved_at_once_each_keep_their_code(tmp_path, locked):
+    """numba's save reads the function's index, picks the first free data file name and writes
+    index and data: two processes saving two signatures at once both pick the same name, and
+    the index ends up naming one signature's code for the other (numba/numba#4807). Two
+    threads with index files of their own stand for the two processes (``flock`` locks
+    separate opens against each other even in one process); each waits after reading the index
+    until the other has read it too, or for 2 s (what it waits when the other is held off by
+    the lock). In warpkit's cache folders the second save must find the first's entry."""
+    folder = str(tmp_path)
+    both_read = threading.Barrier(2, timeout=2)
+
+    def index_file():
+        f = caching.IndexDataCacheFile(folder, "kernel-12.py311", ("stamp",))
+        numba_load_index = f._load_index
+
+        def load_index_then_wait():
+            overloads = numba_load_index()
+            try:
+                both_read.wait()
+            except threading.BrokenBarrierError:
+                pass
+            return overloads
+
+        f._load_index = load_index_then_wait
+        return f
+
+    def save(key):
+        index_file().save(key, f"machine code of {key}")
+
+    if locked:
+        _numba_cache.FOLDERS.add(folder)
+    try:
+        threads = [threading.Thread(target=save, args=(key,)) for key in ("float32", "uint8")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        plain = caching.IndexDataCacheFile(folder, "kernel-12.py311", ("stamp",))
+        found = {key: plain.load(key) for key in ("float32", "uint8")}
+    finally:
+        _numba_cache.FOLDERS.discard(folder)
+    kept = {key: code == f"machine code of {key}" for key, code in found.items()}
+    if locked:
+        assert kept == {"float32": True, "uint8": True}, found
+    else:  # numba's own save, outside warpkit's folders: the race this lock is for
+        assert kept != {"float32": True, "uint8": True}, found

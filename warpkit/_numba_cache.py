@@ -9,14 +9,25 @@ would, and adds to the stamp a hash of every warpkit module that the kernel's mo
 directly or through those modules. A kernel therefore recompiles when any of them changes, and loads
 from the cache otherwise. A user's ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces numba's list of
 locators, this one included.
+
+numba's cache is not safe against processes that compile the same function for different
+signatures at the same time (numba/numba#4807): each reads the function's index, picks the
+first free data file name (the same one), and writes its index and data, so the index can end
+up naming another signature's machine code, which a later process then loads and runs
+(`pytest -n 4` over a user's code, or worker processes started together, with an empty cache).
+:func:`install` therefore also makes numba save entries to, and load them from, the cache
+folders of warpkit's functions under a lock on a file in that folder (``fcntl.flock``: saves
+exclusive, loads shared; where there is no ``fcntl`` or the file cannot be opened, as before).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 from numba.core import caching
@@ -89,7 +100,9 @@ class WithImports(_CacheLocator):
         self._inner.ensure_cache_path()
 
     def get_cache_path(self) -> str:
-        return self._inner.get_cache_path()
+        path = self._inner.get_cache_path()
+        FOLDERS.add(path)
+        return path
 
     def get_disambiguator(self) -> str:
         return self._inner.get_disambiguator()
@@ -116,11 +129,68 @@ class WithImports(_CacheLocator):
         return None
 
 
+#: The cache folders of warpkit's functions (as :class:`WithImports` gave them to numba), kept
+#: on numba's class so that a second copy of warpkit in the process (``benchmarks/ab_kernels.py``
+#: imports one) shares it with the first and its lock.
+FOLDERS: set[str] = caching.IndexDataCacheFile.__dict__.get("_warpkit_folders", set())
+caching.IndexDataCacheFile._warpkit_folders = FOLDERS
+
+#: The file in each such folder that its saves and loads lock.
+LOCK_NAME = "warpkit-cache.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str, exclusive: bool) -> Iterator[None]:
+    """Hold a lock on ``folder``'s :data:`LOCK_NAME` (exclusive or shared) for the block; no
+    lock where ``fcntl`` is missing or the file cannot be opened."""
+    try:
+        import fcntl
+
+        f = open(os.path.join(folder, LOCK_NAME), "a")  # noqa: SIM115 (closed below)
+    except (ImportError, OSError):
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+#: numba's own save and load (another copy of warpkit may have wrapped them already)
+_numba_save = getattr(caching.IndexDataCacheFile.save, "__wrapped__",
+                      caching.IndexDataCacheFile.save)
+_numba_load = getattr(caching.IndexDataCacheFile.load, "__wrapped__",
+                      caching.IndexDataCacheFile.load)
+
+
+def _locked_save(self, key, data):
+    if self._cache_path not in FOLDERS:
+        return _numba_save(self, key, data)
+    with folder_lock(self._cache_path, exclusive=True):
+        return _numba_save(self, key, data)
+
+
+def _locked_load(self, key):
+    if self._cache_path not in FOLDERS:
+        return _numba_load(self, key)
+    with folder_lock(self._cache_path, exclusive=False):
+        return _numba_load(self, key)
+
+
+_locked_save.__wrapped__ = _numba_save
+_locked_load.__wrapped__ = _numba_load
+
+
 def install() -> None:
-    """Put :class:`WithImports` first in numba's locators (once; done when this module is
-    imported, which ``warpkit/__init__.py`` does before any kernel is defined)."""
+    """Put :class:`WithImports` first in numba's locators and lock the saves and loads of
+    warpkit's cache folders (once; done when this module is imported, which
+    ``warpkit/__init__.py`` does before any kernel is defined)."""
     if WithImports not in CacheImpl._locator_classes:
         CacheImpl._locator_classes.insert(0, WithImports)
+    caching.IndexDataCacheFile.save = _locked_save
+    caching.IndexDataCacheFile.load = _locked_load
 
 
 install()
