@@ -142,7 +142,8 @@ LOCK_NAME = "warpkit-cache.lock"
 @contextlib.contextmanager
 def folder_lock(folder: str, exclusive: bool) -> Iterator[None]:
     """Hold a lock on ``folder``'s :data:`LOCK_NAME` (exclusive or shared) for the block; no
-    lock where ``fcntl`` is missing or the file cannot be opened."""
+    lock where ``fcntl`` is missing, the file cannot be opened or the file system does not
+    lock (some network file systems)."""
     try:
         import fcntl
 
@@ -151,7 +152,11 @@ def folder_lock(folder: str, exclusive: bool) -> Iterator[None]:
         yield
         return
     with f:
-        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError:
+            yield
+            return
         try:
             yield
         finally:
