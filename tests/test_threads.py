@@ -128,24 +128,36 @@ def test_launches_wait_for_each_other_only_under_workqueue(monkeypatch):
 #: pool forked from it (numba terminates a child at its first parallel launch once the parent's
 #: GNU OpenMP threads have started; the pool would then wait forever, hence the timeout).
 FORKED = WORK + """
-import multiprocessing
+import json, multiprocessing
+from warpkit import _threads
 
-def same(k):
-    return all(np.array_equal(a, b) for a, b in zip(work(k), here[k], strict=True))
+def in_child(k):
+    same = all(np.array_equal(a, b) for a, b in zip(work(k), here[k], strict=True))
+    twins = _threads._twins.values()  # the serial kernels this child ran, and their cache
+    return [same, sorted(t._cache._cache_file._index_name for t in twins),
+            sum(sum(t.stats.cache_hits.values()) for t in twins)]
 
 here = [work(k) for k in range(4)]
 with multiprocessing.get_context("fork").Pool(2) as pool:
-    print(pool.map_async(same, range(4)).get(timeout=150), numba.threading_layer())
+    print(json.dumps([pool.map_async(in_child, range(4)).get(timeout=150),
+                      _threads._gnu_openmp_started()]))
 """
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
                     reason="no fork() on this platform")
 def test_kernels_run_in_processes_forked_after_they_ran():
-    result = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.split()[:4] == ["[True,", "True,", "True,", "True]"], result.stdout
+    for run in range(2):  # the second run's children load the serial kernels from the cache
+        result = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        children, gnu_openmp = json.loads(result.stdout)
+        assert [same for same, _, _ in children] == [True] * 4
+        if gnu_openmp:  # numba on GNU OpenMP (Linux, this project's CI): serial twins ran
+            names = children[0][1]
+            assert len(names) >= 8 and all("__serial-" in name for name in names), names
+            if run == 1:  # cached under names of their own, never the parallel kernels'
+                assert all(hits > 0 for _, _, hits in children[:2]), children
 
 
 #: Run in a fresh process under numba's workqueue layer: a child forked while another thread of

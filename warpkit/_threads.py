@@ -26,8 +26,8 @@ launch once the parent's OpenMP threads had started ("fork() called from a proce
 using GNU OpenMP, this is unsafe"), and a ``multiprocessing`` pool (the default start method
 on Linux, as in PyTorch's ``DataLoader``) whose workers warp images then waits forever. In such
 a child :func:`launch` runs each kernel's serial twin instead: the same Python function
-compiled without ``parallel`` (once per process, not cached on disk, where processes started
-together would race on numba's cache index), one thread per process.
+compiled without ``parallel`` and cached on disk under a name of its own, one thread per
+process.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import types
 from typing import Any
 
 DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
@@ -117,14 +118,22 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def _twin(kernel):
     """``kernel``'s Python function compiled as ``kernel`` is but without ``parallel`` (its
-    ``prange`` loops run as ``range``)."""
+    ``prange`` loops run as ``range``), and cached by numba under a name of its own
+    (``<qualname>__serial``: numba names a function's cache files by its qualified name, and
+    the twin must never load the parallel kernel's machine code or the kernel the twin's)."""
     twin = _twins.get(kernel)
     if twin is None:
         from numba import njit
 
+        f = kernel.py_func
+        serial = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__,
+                                    f.__closure__)
+        serial.__qualname__ = f.__qualname__ + "__serial"
+        serial.__module__ = f.__module__
+        serial.__doc__ = f.__doc__
         options = {k: v for k, v in kernel.targetoptions.items()
-                   if k not in ("parallel", "cache", "nopython")}
-        twin = _twins[kernel] = njit(**options)(kernel.py_func)
+                   if k not in ("parallel", "nopython")}
+        twin = _twins[kernel] = njit(cache=True, **options)(serial)  # warpkit's kernels all are
     return twin
 
 
