@@ -62,6 +62,8 @@ def test_reads_16bit_colour_png_written_by_opencv(tmp_path, channels):
 def test_io_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.png"):
         read_image(tmp_path / "missing.png")
+    with pytest.raises(IsADirectoryError, match="is a folder, not an image file"):
+        read_image(tmp_path)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
     with pytest.raises(ValueError, match="bad.png: cannot read image") as info:

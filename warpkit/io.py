@@ -53,10 +53,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a folder.
     ValueError
         If the file cannot be decoded as an image; the message names the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
