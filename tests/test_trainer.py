@@ -265,6 +265,13 @@ def test_cli_missing_idx_file_and_bad_checkpoint(tmp_path, capsys):
     np.savez(bogus, a=np.zeros(3))
     assert cli.main(["evaluate", "--checkpoint", str(bogus)]) == 2
     assert "not a warpkit checkpoint" in capsys.readouterr().err
+    for name, write in (("junk.npz", lambda p: p.write_bytes(b"junk")),
+                        ("array.npy", lambda p: np.save(p, np.zeros(3)))):
+        path = tmp_path / name
+        write(path)
+        assert cli.main(["evaluate", "--checkpoint", str(path)]) == 2
+        assert f"{path} is not a warpkit checkpoint (not an .npz archive)" in (
+            capsys.readouterr().err)
 
 
 def test_cli_help_states_the_recipes(capsys):

@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -123,6 +124,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):  # np.load would blame pickling, or return a plain array
+        raise ValueError(f"{path} is not a warpkit checkpoint (not an .npz archive)")
     with np.load(path, allow_pickle=False) as f:
         if "config" not in f.files:
             raise ValueError(f"{path} is not a warpkit checkpoint (no 'config' entry)")
