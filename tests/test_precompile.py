@@ -16,6 +16,7 @@ from warpkit.precompile import OPERATIONS, plan
 #: Run in a fresh process after ``warpkit compile``: prints how many functions numba compiled
 #: for each call (its "numba:compile" events; loading from the cache makes none).
 CHECK = """
+import os
 import sys
 import numpy as np
 from numba.core import event
@@ -32,6 +33,13 @@ rgba = np.random.default_rng(0).random((21, 17, 4)).astype(np.float32)
 print("warp", compiled(lambda: warpkit.warp(rgba, theta, padding_mode="reflection")))
 theta32 = theta.astype(np.float32)[None]  # affine_grid compiles per dtype of theta
 print("affine_grid", compiled(lambda: warpkit.affine_grid(theta32, (1, 5, 6, 1))))
+def warp_rgba():
+    return compiled(lambda: warpkit.warp(rgba, theta))
+
+if hasattr(os, "fork"):  # a forked child's serial kernels (GNU OpenMP) were compiled too
+    import multiprocessing
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        print("forked warp", pool.apply(warp_rgba))
 two = rgba[..., :2].copy()  # 2 channels: a gather that was not compiled
 print("two channels", compiled(lambda: warpkit.warp(two, theta)))
 """
@@ -59,6 +67,7 @@ def test_a_later_process_loads_what_compile_compiled(tmp_path):
     counts = dict(line.rsplit(" ", 1) for line in _run(["-c", CHECK], env).stdout.splitlines())
     assert counts["warp"] == "0"
     assert counts["affine_grid"] == "0"
+    assert counts.get("forked warp", "0") == "0"
     assert int(counts["two channels"]) > 0  # the check sees compiling where there is some
     again = _run(["-m", "warpkit", "compile", "--ops", "warp", "affine_grid", "--dtypes",
                   "float32", "--channels", "4"], env)

@@ -32,10 +32,12 @@ process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import types
+from collections.abc import Iterator
 from typing import Any
 
 DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
@@ -151,6 +153,19 @@ def launch(kernel, *args: Any) -> Any:
         with _LAUNCH_LOCK:
             return kernel(*args)
     return kernel(*args)
+
+
+@contextlib.contextmanager
+def serially() -> Iterator[None]:
+    """Launch kernels as their serial twins inside the block, as a process forked after GNU
+    OpenMP started does (``warpkit compile`` compiles the twins this way). Process-wide."""
+    global _serial_only, _overlap
+    saved = _serial_only, _overlap
+    _serial_only, _overlap = True, False
+    try:
+        yield
+    finally:
+        _serial_only, _overlap = saved
 
 
 def guarded(kernel):

@@ -9,7 +9,9 @@ once at build time instead of in the first user's call.
 What is compiled per call depends only on the operation, the image's dtype and its channel count
 (1, 3 and 4 channels have gathers of their own; every other count shares one): modes, padding,
 ``align_corners`` and sizes are run-time values. So one tiny call per (operation, dtype,
-channels) compiles everything that operation will need for images of that kind. ``train``
+channels) compiles everything that operation will need for images of that kind, and a second
+one the serial kernels that processes forked after a parallel launch use (see
+:mod:`warpkit._threads`). ``train``
 makes a training step and a prediction of every model of :mod:`warpkit.nn.models` (a first
 ``warpkit train`` compiles for about 35 s).
 """
@@ -198,16 +200,28 @@ def plan(
     return list(dict.fromkeys(triples))  # in order, without repeats
 
 
+def _serial_twins_too(call: Callable[[], None]) -> None:
+    """``call()``, then ``call()`` again as a process forked after a parallel launch on GNU
+    OpenMP makes it, through the kernels' serial twins (:mod:`warpkit._threads`), so that
+    those are compiled and cached too (0.5-1 s a kernel)."""
+    from . import _threads
+
+    call()
+    with _threads.serially():
+        call()
+
+
 def compile_one(operation: str, dtype: Any, channels: int) -> Compiled:
     """Compile ``operation``'s kernels for images of ``dtype`` with ``channels`` channels (one
-    triple of :func:`plan`, validated there) by one call on a tiny input."""
+    triple of :func:`plan`, validated there) by one call on a tiny input, and their serial
+    twins, which processes forked after a parallel launch run, by a second call."""
     from numba.core import event
 
     dtype = np.dtype(dtype)
     recorder = event.RecordingListener()
     start = time.perf_counter()
     with event.install_listener("numba:compile", recorder):
-        OPERATIONS[operation][0](dtype, channels)
+        _serial_twins_too(lambda: OPERATIONS[operation][0](dtype, channels))
     seconds = time.perf_counter() - start
     functions = sum(1 for _, ev in recorder.buffer if ev.is_start)
     return Compiled(operation, dtype.name, channels, seconds, functions)
