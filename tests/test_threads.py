@@ -206,3 +206,13 @@ def test_a_child_forked_during_a_launch_does_not_wait_for_it():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.split() == ["child", "0"], result.stdout + result.stderr
+
+
+def test_warpkit_imports_where_there_is_no_fork():
+    # Windows has neither fork() nor os.register_at_fork (nor fcntl): import and warp anyway
+    code = ("import os, sys; del os.register_at_fork; sys.modules['fcntl'] = None; "
+            "import numpy as np, warpkit; "
+            "print(warpkit.warp(np.ones((4, 4), np.float32), np.eye(2, 3)).sum())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["16.0"]
