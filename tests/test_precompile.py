@@ -59,8 +59,9 @@ def _run(args, env) -> subprocess.CompletedProcess:
 
 def test_a_later_process_loads_what_compile_compiled(tmp_path):
     env = _env(tmp_path / "cache")
+    # two (operation, dtype) pairs: two processes compiling at once into one cache
     first = _run(["-m", "warpkit", "compile", "--ops", "warp", "affine_grid", "--dtypes",
-                  "float32", "--channels", "4"], env)
+                  "float32", "--channels", "4", "--jobs", "2"], env)
     lines = first.stdout.splitlines()
     assert any(line.startswith("warp") and "compiled" in line for line in lines), first.stdout
     assert "2 kernels ready" in first.stdout
@@ -70,7 +71,7 @@ def test_a_later_process_loads_what_compile_compiled(tmp_path):
     assert counts.get("forked warp", "0") == "0"
     assert int(counts["two channels"]) > 0  # the check sees compiling where there is some
     again = _run(["-m", "warpkit", "compile", "--ops", "warp", "affine_grid", "--dtypes",
-                  "float32", "--channels", "4"], env)
+                  "float32", "--channels", "4", "--jobs", "1"], env)
     assert "(0 compiled)" in again.stdout, again.stdout
 
 
@@ -111,11 +112,25 @@ def test_command_reports_a_bad_combination_before_compiling(capsys):
     assert "affine_sample takes float32 or float64 inputs, got int16" in err
 
 
+def test_one_job_compiles_in_this_process_in_plan_order():
+    from warpkit.precompile import precompile
+
+    got = [(i.operation, i.dtype, i.channels) for i in precompile(["affine_grid"], ["float32"],
+                                                                   [2, 1], jobs=1)]
+    assert got == [("affine_grid", "float32", 2), ("affine_grid", "float32", 1)]
+    for jobs in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
+            list(precompile(["affine_grid"], jobs=jobs))
+
+
 def test_command_rejects_a_bad_channel_count(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["compile", "--channels", "three"])
     assert exc.value.code == 2
     assert "expected a channel count, got 'three'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compile", "--jobs", "0"])
+    assert "expected at least 1 process, got 0" in capsys.readouterr().err
 
 
 def test_every_operation_compiles_on_tiny_inputs():

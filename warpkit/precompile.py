@@ -227,19 +227,36 @@ def compile_one(operation: str, dtype: Any, channels: int) -> Compiled:
     return Compiled(operation, dtype.name, channels, seconds, functions)
 
 
+def _compile_group(triples: list) -> list[Compiled]:
+    """:func:`compile_one` of each triple, in order (in a worker process of :func:`precompile`)."""
+    return [compile_one(*triple) for triple in triples]
+
+
 def precompile(
     operations: Sequence[str] | None = None,
     dtypes: Sequence[Any] | None = None,
     channels: Sequence[int] | None = None,
+    jobs: int = 1,
 ) -> Iterator[Compiled]:
     """Compile the CPU kernels of ``operations`` for images of ``dtypes`` and ``channels``
     into numba's on-disk cache, one tiny call each (arguments as in :func:`plan`, which
     validates them all before anything is compiled).
 
+    With ``jobs`` > 1, each (operation, dtype) pair's calls run in one of up to ``jobs``
+    fresh processes at once (the channel counts of a pair share most of their code, so they
+    stay together); warpkit's cache folders take their saves one at a time (see
+    :mod:`warpkit._numba_cache`). Each process holds numba's compiler, about 0.3-0.4 GB.
+
     Yields
     ------
     Compiled
-        One per (operation, dtype, channels), as its call returns.
+        One per (operation, dtype, channels), as its call returns (with ``jobs`` > 1, a
+        pair's items when its process has done them all).
+
+    Raises
+    ------
+    ValueError
+        As :func:`plan` does, or for ``jobs`` < 1.
 
     Examples
     --------
@@ -247,5 +264,20 @@ def precompile(
     ...     print(item.operation, item.dtype, item.channels, f"{item.seconds:.1f} s")
     warp uint8 3 9.4 s
     """
-    for triple in plan(operations, dtypes, channels):
-        yield compile_one(*triple)
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    triples = plan(operations, dtypes, channels)
+    groups: dict[tuple, list] = {}
+    for op, dtype, c in triples:
+        groups.setdefault((op, dtype), []).append((op, dtype, c))
+    if jobs == 1 or len(groups) == 1:
+        for triple in triples:
+            yield compile_one(*triple)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # a fresh numba, whatever this process ran
+    with ProcessPoolExecutor(min(jobs, len(groups)), mp_context=context) as pool:
+        for done in as_completed([pool.submit(_compile_group, g) for g in groups.values()]):
+            yield from done.result()
