@@ -245,7 +245,9 @@ def precompile(
     With ``jobs`` > 1, each (operation, dtype) pair's calls run in one of up to ``jobs``
     fresh processes at once (the channel counts of a pair share most of their code, so they
     stay together); warpkit's cache folders take their saves one at a time (see
-    :mod:`warpkit._numba_cache`). Each process holds numba's compiler, about 0.3-0.4 GB.
+    :mod:`warpkit._numba_cache`). Each process holds numba's compiler, about 0.3-0.4 GB. The
+    processes are spawned, so a script that asks for them runs it under
+    ``if __name__ == "__main__":`` (``warpkit compile`` does).
 
     Yields
     ------
