@@ -130,7 +130,7 @@ def test_command_rejects_a_bad_channel_count(capsys):
     assert "expected a channel count, got 'three'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["compile", "--jobs", "0"])
-    assert "expected at least 1 process, got 0" in capsys.readouterr().err
+    assert "expected a number of processes >= 1, got 0" in capsys.readouterr().err
 
 
 def test_every_operation_compiles_on_tiny_inputs():

@@ -22,24 +22,19 @@ examples:
 """
 
 
-def _channels(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a channel count, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a channel count >= 1, got {value}")
-    return value
+def _at_least_one(what: str):
+    """An argparse type: an integer >= 1, refused in a message that names ``what``."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected {what} >= 1, got {value}")
+        return value
 
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of processes, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 process, got {value}")
-    return value
+    return parse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,9 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    f" choices: {', '.join(sorted(OPERATIONS))})")
     p.add_argument("--dtypes", nargs="+", default=None, metavar="DTYPE",
                    help="image dtypes (default: float32 and uint8 for warp, float32 for the rest)")
-    p.add_argument("--channels", nargs="+", type=_channels, default=list(DEFAULT_CHANNELS),
-                   metavar="C", help="channel counts (default: 1 3 4)")
-    p.add_argument("--jobs", "-j", type=_jobs, default=min(os.cpu_count() or 1, 4), metavar="N",
+    p.add_argument("--channels", nargs="+", type=_at_least_one("a channel count"),
+                   default=list(DEFAULT_CHANNELS), metavar="C",
+                   help="channel counts (default: 1 3 4)")
+    p.add_argument("--jobs", "-j", type=_at_least_one("a number of processes"),
+                   default=min(os.cpu_count() or 1, 4), metavar="N",
                    help="processes compiling at once, one (operation, dtype) each (default: the "
                    "CPUs, at most 4; about 0.3-0.4 GB each)")
     p.set_defaults(func=run)
