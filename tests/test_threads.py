@@ -115,9 +115,9 @@ def test_launches_wait_for_each_other_only_under_workqueue(monkeypatch):
         t.join()
         return got[0]
 
-    for layer, waits in (("workqueue", True), ("omp", False), ("tbb", False)):
-        monkeypatch.setattr(_threads, "_layer", layer)
-        monkeypatch.setattr(_threads, "_overlap", False)  # as before the layer is known
+    for layer, waits in ((None, True), ("workqueue", True), ("omp", False), ("tbb", False)):
+        monkeypatch.setattr(_threads, "_threading_layer", lambda layer=layer: layer)
+        monkeypatch.setattr(_threads, "_mode", None)  # as before the layer is known
         for _ in range(2):  # the launch that learns the layer and the one after it
             free = _threads.launch(other_thread_gets_the_lock)
             assert free is not waits, layer

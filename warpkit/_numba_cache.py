@@ -170,22 +170,18 @@ _numba_load = getattr(caching.IndexDataCacheFile.load, "__wrapped__",
                       caching.IndexDataCacheFile.load)
 
 
-def _locked_save(self, key, data):
-    if self._cache_path not in FOLDERS:
-        return _numba_save(self, key, data)
-    with folder_lock(self._cache_path, exclusive=True):
-        return _numba_save(self, key, data)
+def _locking(method, exclusive: bool):
+    """numba's ``method`` of ``IndexDataCacheFile`` under :func:`folder_lock` in warpkit's
+    cache folders."""
 
+    def locked(self, *args):
+        if self._cache_path not in FOLDERS:
+            return method(self, *args)
+        with folder_lock(self._cache_path, exclusive):
+            return method(self, *args)
 
-def _locked_load(self, key):
-    if self._cache_path not in FOLDERS:
-        return _numba_load(self, key)
-    with folder_lock(self._cache_path, exclusive=False):
-        return _numba_load(self, key)
-
-
-_locked_save.__wrapped__ = _numba_save
-_locked_load.__wrapped__ = _numba_load
+    locked.__wrapped__ = method
+    return locked
 
 
 def install() -> None:
@@ -194,8 +190,8 @@ def install() -> None:
     ``warpkit/__init__.py`` does before any kernel is defined)."""
     if WithImports not in CacheImpl._locator_classes:
         CacheImpl._locator_classes.insert(0, WithImports)
-    caching.IndexDataCacheFile.save = _locked_save
-    caching.IndexDataCacheFile.load = _locked_load
+    caching.IndexDataCacheFile.save = _locking(_numba_save, exclusive=True)
+    caching.IndexDataCacheFile.load = _locking(_numba_load, exclusive=False)
 
 
 install()

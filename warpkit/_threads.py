@@ -58,46 +58,41 @@ apply_defaults()
 #: may be launched from within another launch's Python).
 _LAUNCH_LOCK = threading.RLock()
 
-#: numba's threading layer, once a parallel kernel has run (numba picks it at the first launch).
-_layer: str | None = None
+#: How this process launches kernels, once known: ``"overlap"`` (omp, tbb: directly),
+#: ``"lock"`` (workqueue: under :data:`_LAUNCH_LOCK`) or ``"serial"`` (forked after GNU OpenMP
+#: started: serial twins). None until numba has picked its layer at the first launch.
+_mode: str | None = None
 
-#: True once launches are known to be free to overlap (omp, tbb): :func:`launch`'s fast path.
-_overlap = False
-
-
-def _one_at_a_time() -> bool:
-    """Whether launches must not overlap: under ``workqueue``, and until numba has picked its
-    layer (the first launches pick it, one at a time)."""
-    global _layer, _overlap
-    if _layer is None:
-        import numba
-
-        try:
-            _layer = numba.threading_layer()
-        except ValueError:  # no parallel kernel has run yet
-            return True
-    _overlap = _layer != "workqueue" and not _serial_only
-    return not _overlap
-
-
-#: Whether this process was forked from one whose GNU OpenMP threads had started (set in the
-#: child by the fork hook below): its parallel launches would terminate it.
-_serial_only = False
-
-#: kernel -> its serial twin, made on first use in such a process
+#: kernel -> its serial twin, made on first use in a ``"serial"`` process
 _twins: dict = {}
+
+
+def _threading_layer() -> str | None:
+    """numba's threading layer, or None before the first parallel launch picks it."""
+    if "numba" not in sys.modules:
+        return None
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        return None
+
+
+def _decide() -> str:
+    """:data:`_mode` from numba's layer; ``"lock"`` (uncached) while numba has not picked one, so
+    that the first launches, which pick it, run one at a time."""
+    global _mode
+    layer = _threading_layer()
+    if layer is None:
+        return "lock"
+    _mode = "lock" if layer == "workqueue" else "overlap"
+    return _mode
 
 
 def _gnu_openmp_started() -> bool:
     """Whether numba's threading layer has started and is GNU's OpenMP."""
-    if "numba" not in sys.modules:
-        return False
-    import numba
-
-    try:
-        if numba.threading_layer() != "omp":
-            return False
-    except ValueError:  # no parallel kernel has run: the child starts its own threads
+    if _threading_layer() != "omp":
         return False
     from numba.np.ufunc import omppool
 
@@ -105,14 +100,13 @@ def _gnu_openmp_started() -> bool:
 
 
 def _after_fork_in_child() -> None:
-    global _serial_only, _overlap, _LAUNCH_LOCK
+    global _mode, _LAUNCH_LOCK
     _LAUNCH_LOCK = threading.RLock()  # a launch in another thread may have held it at the fork
     try:
-        _serial_only = _serial_only or _gnu_openmp_started()
+        if _gnu_openmp_started():
+            _mode = "serial"
     except Exception:  # never fail a fork; numba would then say why at the launch
         pass
-    if _serial_only:
-        _overlap = False
 
 
 if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork()
@@ -141,41 +135,28 @@ def _twin(kernel):
 
 
 def launch(kernel, *args: Any) -> Any:
-    """``kernel(*args)`` for a parallel numba kernel, the way every warpkit kernel is launched:
-    directly where launches may overlap (omp, tbb; a 16x16x3 `warp` pays 0.1-0.2 µs for this
-    function); under the ``workqueue`` layer, holding a process-wide lock so that launches from
-    different Python threads wait for each other; in a process forked from one whose GNU OpenMP
-    had started, as the kernel's serial twin (:func:`_twin`)."""
-    if _overlap:
+    """``kernel(*args)`` for a parallel numba kernel, the way every warpkit kernel is launched
+    (:data:`_mode`): directly where launches may overlap (omp, tbb); under the ``workqueue``
+    layer, holding a process-wide lock so that launches from different Python threads wait
+    for each other; in a process forked from one whose GNU OpenMP had started, as the
+    kernel's serial twin (:func:`_twin`)."""
+    mode = _mode or _decide()
+    if mode == "overlap":
         return kernel(*args)
-    if _serial_only:
+    if mode == "serial":
         return _twin(kernel)(*args)
-    if _one_at_a_time():
-        with _LAUNCH_LOCK:
-            return kernel(*args)
-    return kernel(*args)
+    with _LAUNCH_LOCK:
+        return kernel(*args)
 
 
 @contextlib.contextmanager
 def serially() -> Iterator[None]:
     """Launch kernels as their serial twins inside the block, as a process forked after GNU
     OpenMP started does (``warpkit compile`` compiles the twins this way). Process-wide."""
-    global _serial_only, _overlap
-    saved = _serial_only, _overlap
-    _serial_only, _overlap = True, False
+    global _mode
+    saved = _mode
+    _mode = "serial"
     try:
         yield
     finally:
-        _serial_only, _overlap = saved
-
-
-def guarded(kernel):
-    """A function that launches ``kernel`` (a parallel numba dispatcher) by :func:`launch`."""
-
-    def launch_kernel(*args):
-        return launch(kernel, *args)
-
-    launch_kernel.__name__ = getattr(kernel, "__name__", "launch_kernel")
-    launch_kernel.__doc__ = kernel.__doc__
-    launch_kernel.__wrapped__ = kernel
-    return launch_kernel
+        _mode = saved

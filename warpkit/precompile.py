@@ -11,9 +11,8 @@ What is compiled per call depends only on the operation, the image's dtype and i
 ``align_corners`` and sizes are run-time values. So one tiny call per (operation, dtype,
 channels) compiles everything that operation will need for images of that kind, and a second
 one the serial kernels that processes forked after a parallel launch use (see
-:mod:`warpkit._threads`). ``train``
-makes a training step and a prediction of every model of :mod:`warpkit.nn.models` (a first
-``warpkit train`` compiles for about 35 s).
+:mod:`warpkit._threads`). ``train`` makes a training step and a prediction of every model of
+:mod:`warpkit.nn.models` (a first ``warpkit train`` compiles for about 35 s).
 """
 
 from __future__ import annotations
@@ -200,28 +199,22 @@ def plan(
     return list(dict.fromkeys(triples))  # in order, without repeats
 
 
-def _serial_twins_too(call: Callable[[], None]) -> None:
-    """``call()``, then ``call()`` again as a process forked after a parallel launch on GNU
-    OpenMP makes it, through the kernels' serial twins (:mod:`warpkit._threads`), so that
-    those are compiled and cached too (0.5-1 s a kernel)."""
-    from . import _threads
-
-    call()
-    with _threads.serially():
-        call()
-
-
 def compile_one(operation: str, dtype: Any, channels: int) -> Compiled:
     """Compile ``operation``'s kernels for images of ``dtype`` with ``channels`` channels (one
     triple of :func:`plan`, validated there) by one call on a tiny input, and their serial
     twins, which processes forked after a parallel launch run, by a second call."""
     from numba.core import event
 
+    from ._threads import serially
+
     dtype = np.dtype(dtype)
+    call = OPERATIONS[operation][0]
     recorder = event.RecordingListener()
     start = time.perf_counter()
     with event.install_listener("numba:compile", recorder):
-        _serial_twins_too(lambda: OPERATIONS[operation][0](dtype, channels))
+        call(dtype, channels)
+        with serially():  # the serial twins (0.5-1 s a kernel), as a forked process runs them
+            call(dtype, channels)
     seconds = time.perf_counter() - start
     functions = sum(1 for _, ev in recorder.buffer if ev.is_start)
     return Compiled(operation, dtype.name, channels, seconds, functions)

@@ -89,9 +89,10 @@ def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.ascontiguousarray(theta, dtype=np.float64), stack
 
 
-def _as_batch(image: np.ndarray, stack: bool) -> np.ndarray:
-    """A C-contiguous (N, H, W, C) view of the image (copies only non-contiguous input)."""
-    img = np.ascontiguousarray(image, dtype=image.dtype.newbyteorder("="))  # numba: native only
+def _as_batch(image: np.ndarray, stack: bool, native: np.dtype) -> np.ndarray:
+    """A C-contiguous (N, H, W, C) view of the image in its ``native``-order dtype (copies only
+    non-contiguous or byte-swapped input: numba types native arrays only)."""
+    img = np.ascontiguousarray(image, dtype=native)
     if img.dtype == np.bool_:
         img = img.view(np.uint8)
     if stack:
@@ -179,10 +180,11 @@ def warp(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     dtype = image.dtype
-    native = dtype.newbyteorder("=")  # what the kernels compute in; the output gets ``dtype``
+    # what the kernels compute in (numba types native byte order only); the output gets dtype
+    native = dtype if dtype.isnative else dtype.newbyteorder("=")
     if native == np.bool_:
         mode_code = V.mode_code("nearest")
-    batch = _as_batch(image, stack)
+    batch = _as_batch(image, stack, native)
     N, H, W, C = batch.shape
     Ho, Wo = V.size_pair(output_shape, (H, W), "output_shape")
     if padding_mode == "constant":

@@ -128,7 +128,6 @@ import numba
 import numpy as np
 from numba import njit, prange, types
 
-from .. import _threads
 from .._threads import launch
 from ._cpu.backward import _split, _zeroed, scatter_address
 from ._cpu.common import base_coord
@@ -280,7 +279,7 @@ def call(kernel, pixels: int, *args) -> None:
     """``kernel(*args)``, on the calling thread alone when the output has fewer than
     ``SERIAL_PIXELS`` pixels (N·Ho·Wo). The same compiled code runs either way and the kernels
     cut work by shape, not by thread count, so the results are the same bit for bit."""
-    if pixels >= SERIAL_PIXELS or _threads._serial_only:
+    if pixels >= SERIAL_PIXELS:
         kernel(*args)
         return
     threads = numba.get_num_threads()

@@ -13,19 +13,20 @@ is ``W.transpose(2, 3, 1, 0)``. This is cross-correlation, as in every framework
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from .. import _threads
+from .._threads import launch
 from . import _conv_kernels as _K
 from .layers import Layer, _check_ndim, _positive_int, _rng, init_weights
 
 # the parallel kernels, each launched by _threads.launch (one at a time under numba's workqueue
 # layer, which is not thread-safe; serially in a child forked after GNU OpenMP started)
 col2im, conv_small_backward, conv_small_forward, im2col, maxpool_backward, maxpool_forward = (
-    _threads.guarded(k) for k in (_K.col2im, _K.conv_small_backward, _K.conv_small_forward,
-                                  _K.im2col, _K.maxpool_backward, _K.maxpool_forward))
+    partial(launch, k) for k in (_K.col2im, _K.conv_small_backward, _K.conv_small_forward,
+                                 _K.im2col, _K.maxpool_backward, _K.maxpool_forward))
 
 #: Layers with at most this many inputs per output (kh·kw·C_in) convolve directly in numba;
 #: wider ones use im2col + BLAS.
