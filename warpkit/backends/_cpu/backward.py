@@ -26,6 +26,10 @@ from .common import (
 )
 from .indirect import MadeAddresses, call_at
 
+#: The offset :func:`_backward_cells` gives a pixel that gets no gradient at all: NaN, or entirely
+#: outside the image with any padding but wrap (it reads only the fill value).
+NO_GRAD = -2
+
 #: Most tasks a single image's backward is cut into (see the module docstring).
 SCATTER_SPLIT = 4
 
@@ -58,10 +62,11 @@ def _pad_row_grad(px, py, W, H, padding, align_corners, mx, my):
 
 
 @njit(fastmath=_FASTMATH)
-def _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts):
+def _backward_cells(px, py, W, H, C, mode, padding, offs, fxs, fys, wts):
     """The vectorised pass of a backward row: for every bilinear pixel strictly inside the
     last column and row (0 <= ix < W - 1, 0 <= iy < H - 1) the flat offset of the top-left
-    corner of its cell in ``offs`` (-1 for every other pixel), and for every pixel the
+    corner of its cell in ``offs`` (:data:`NO_GRAD` for NaN and entirely outside pixels, -1
+    for every other pixel), and for every pixel the
     float64 fractions (fx, fy) and the four weights in the dtype of ``wts``
     (:func:`_weights`; meaningless off the interior). Its buffers never overlap
     (:func:`._simd.restrict`: W2's backward 0.95x-0.97x the time, one thread)."""
@@ -70,6 +75,9 @@ def _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts):
     Hm = H - 1.0
     WCf = 1.0 * (W * C)
     Cf = 1.0 * C
+    Wf = 1.0 * W
+    Hf = 1.0 * H
+    fenced = padding != WRAP
     bilinear = mode == BILINEAR
     for jj in range(px.shape[0]):
         j = np.uint64(jj)  # unsigned: no negative-index wraparound, so the loop vectorises
@@ -83,7 +91,9 @@ def _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts):
         fys[j] = fy
         _weights(wts, j, fx, fy)
         inside = bilinear & (ix >= 0.0) & (ix < Wm) & (iy >= 0.0) & (iy < Hm)
-        offs[j] = np.int64(y0 * WCf + x0 * Cf if inside else -1.0)
+        gone = ((ix != ix) | (iy != iy)) | (
+            fenced & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf)))
+        offs[j] = np.int64(y0 * WCf + x0 * Cf if inside else 1.0 * NO_GRAD if gone else -1.0)
 
 
 @njit(fastmath=_FASTMATH, _nrt=False)
@@ -129,14 +139,37 @@ def _backward_row_C(
     # lim4 keeps the corners' 4th lanes inside flat, a q below qlim4 keeps g's inside gflat
     lim4 = max(flat.shape[0] - base - WC - 2 * C, 0) if C == 3 else flat.shape[0]
     qlim4 = np.uint64(gflat.shape[0] - 3 if C == 3 else gflat.shape[0])
-    _backward_cells(px, py, W, H, C, mode, offs, fxs, fys, wts)
+    _backward_cells(px, py, W, H, C, mode, padding, offs, fxs, fys, wts)
     done = 0  # the interior pixels before it have their gradient from grad8 already
     if lanes8 and need_grad and mode == BILINEAR:
         while done + 8 <= Wo:
             grad8(flat, gflat, offs, fxs, fys, dgx, dgy, np.uint64(base), np.uint64(done),
                   np.uint64(obase + done), uWC, np.uint64(CHECK))
             done += 8
-    for jj in range(Wo):
+    # runs of interior pixels whose gradient is done (or not wanted), scattered into a band
+    # that is the whole image, and of pixels without a gradient, take a loop of their own with
+    # nothing else in it (W2's backward 0.89x the time); the loop below gets the rest
+    run_end = (done if need_grad else Wo) if need_gin and whole else 0
+    jj = -1
+    while jj + 1 < Wo:
+        jj += 1
+        while jj < run_end:
+            j = np.uint64(jj)
+            o = offs[j]
+            if o == NO_GRAD:  # NaN or entirely outside: nothing to scatter
+                if need_grad:
+                    dgx[j] = 0.0
+                    dgy[j] = 0.0
+                jj += 1
+                continue
+            if o < 0:  # an edge pixel
+                break
+            p = np.uint64(base + o)
+            _scatter_cell(ginflat, gflat, wts, j, p, p + uWC, np.uint64(obase + jj * C), C,
+                          True, True)
+            jj += 1
+        if jj >= Wo:
+            break
         j = np.uint64(jj)  # unsigned flat indices: no negative-index wraparound code
         o = offs[j]
         if o >= 0:
