@@ -79,6 +79,9 @@ def test_io_errors(tmp_path):
         write_image(tmp_path / "a.png", np.zeros((4, 4, 5), np.uint8))
     with pytest.raises(ValueError, match="PNG holds"):
         write_image(tmp_path / "a.png", np.zeros((4, 4), np.float32))
+    for dtype in (np.uint8, np.uint16):  # the 16-bit colour PNG writer too
+        with pytest.raises(FileNotFoundError, match="no such folder"):
+            write_image(tmp_path / "nowhere" / "a.png", np.zeros((4, 4, 3), dtype))
 
 
 # --------------------------------------------------------------------------- progress
@@ -249,6 +252,8 @@ def test_missing_and_unreadable_input(tmp_path, capsys):
     write_image(tmp_path / "c.png", _img((5, 6, 4), np.uint8))
     code, err = _run([tmp_path / "c.png", tmp_path / "c.jpg"], capsys)  # RGBA to JPEG
     assert code == 1 and "alpha" in err
+    code, err = _run([tmp_path / "c.png", tmp_path / "nowhere" / "c.png"], capsys)
+    assert code == 2 and "no such folder" in err and err.count("\n") == 1
 
 
 def test_python_dash_m_help_documents_every_option():

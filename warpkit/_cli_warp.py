@@ -138,6 +138,8 @@ def _run_file(src: Path, dst: Path, args: argparse.Namespace) -> int:
         dst = dst / src.name
     if _same_file(src, dst):
         raise UsageError(f"OUT {dst} is the input file; refusing to overwrite it")
+    if not dst.parent.is_dir():
+        raise UsageError(f"OUT {dst}: no such folder {dst.parent}")
     try:
         _process(src, dst, args)
     except (OSError, ValueError, TypeError) as exc:

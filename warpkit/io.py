@@ -117,6 +117,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         raise ValueError(f"{path}: PNG holds uint8 or uint16 images only, got {image.dtype}")
     if suffix in (".jpg", ".jpeg") and image.ndim == 3 and image.shape[2] in (2, 4):
         raise ValueError(f"{path}: JPEG cannot store an alpha channel (shape {image.shape})")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path}: no such folder {path.parent}")
     if suffix == ".png" and image.dtype == np.uint16 and image.ndim == 3:
         _write_png16(path, image)
         return
