@@ -222,8 +222,11 @@ def test_cli_train_learns_and_evaluate_rescores(tmp_path, capsys):
     assert "inputs only" in metrics["transforms_png"]
     png = iio.imread(out / "transforms.png")
     assert png.shape == ((28 + 4) * 3, (8 * 30 + 2) * 3)  # one row: no spatial transformer
-    assert cli.main(["evaluate", "--checkpoint", str(out / "checkpoint.npz")]) == 0
-    assert capsys.readouterr().out.strip() == f"test error {metrics['test_error']:.4f}"
+    for checkpoint in (out / "checkpoint.npz", out):  # the file, or the run folder
+        assert cli.main(["evaluate", "--checkpoint", str(checkpoint)]) == 0
+        assert capsys.readouterr().out.strip() == f"test error {metrics['test_error']:.4f}"
+    assert cli.main(["evaluate", "--checkpoint", str(tmp_path)]) == 2  # a folder without one
+    assert f"checkpoint {tmp_path / 'checkpoint.npz'} does not exist" in capsys.readouterr().err
 
 
 def _idx(arr: np.ndarray) -> bytes:

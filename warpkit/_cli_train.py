@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="re-score a saved checkpoint on its test set",
         description="Rebuild the model saved in a checkpoint.npz and print its test error.",
     )
-    e.add_argument("--checkpoint", required=True, help="checkpoint.npz written by train")
+    e.add_argument("--checkpoint", required=True,
+                   help="checkpoint.npz written by train, or the run folder that holds it")
     e.add_argument("--data-dir", default=None, help="override the IDX folder (MNIST runs)")
     e.add_argument("--batch-size", type=int, default=256)
     e.set_defaults(func=run_evaluate)
@@ -120,14 +121,17 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``warpkit evaluate``; returns the exit code."""
-    if not Path(args.checkpoint).is_file():
-        return _fail("evaluate", f"checkpoint {args.checkpoint} does not exist")
+    checkpoint = Path(args.checkpoint)
+    if checkpoint.is_dir():  # a run folder of warpkit train
+        checkpoint = checkpoint / "checkpoint.npz"
+    if not checkpoint.is_file():
+        return _fail("evaluate", f"checkpoint {checkpoint} does not exist")
     if args.batch_size < 1:
         return _fail("evaluate", f"--batch-size must be >= 1, got {args.batch_size}")
     from .nn import trainer
 
     try:
-        error = trainer.evaluate(args.checkpoint, data_dir=args.data_dir,
+        error = trainer.evaluate(checkpoint, data_dir=args.data_dir,
                                  batch_size=args.batch_size)
     except (OSError, ValueError, KeyError) as exc:
         return _fail("evaluate", str(exc))
