@@ -77,9 +77,12 @@ own, which skips the per-pixel codes (:func:`_gather_span`, W1u8 0.93x-0.96x). T
 outside pixels with the fill value and lists the rest; only those go through a last pass: edge
 pixels with checked reads, and only NaN, wrap and nearest-mode edges through the general
 per-point code. A backward row works the same way: a vectorised pass finds the interior
-pixels' cells, fractions and weights (:func:`_backward_cells`), then one
-loop per channel count (:func:`_backward_pass`) computes the coordinate gradients and scatters,
-in output-pixel order, with edge pixels inline (:func:`_edge_backward`). Weights are computed
+pixels' cells, fractions and weights (:func:`_backward_cells`, which also marks the pixels
+that get no gradient), then one loop per channel count (:func:`_backward_pass`) computes the
+coordinate gradients and scatters, in output-pixel order, with edge pixels inline
+(:func:`_edge_backward`); in one-channel batches, whose gradients are taken 8 pixels at a time
+first, the runs of interior and gradient-free pixels take a loop of their own that only
+scatters (W2's backward 0.89x-0.93x the time). Weights are computed
 in the output dtype from float64 fractions (coordinates stay float64, which integer images
 need). A signed computed index (``a[base + k]``) costs a negative-index check per element and
 keeps LLVM from vectorising the loop (a rounding pass of integer images, gone now, took 1.4 of
