@@ -66,10 +66,10 @@ def _backward_cells(px, py, W, H, C, mode, padding, offs, fxs, fys, wts):
     """The vectorised pass of a backward row: for every bilinear pixel strictly inside the
     last column and row (0 <= ix < W - 1, 0 <= iy < H - 1) the flat offset of the top-left
     corner of its cell in ``offs`` (:data:`NO_GRAD` for NaN and entirely outside pixels, -1
-    for every other pixel), and for every pixel the
-    float64 fractions (fx, fy) and the four weights in the dtype of ``wts``
-    (:func:`_weights`; meaningless off the interior). Its buffers never overlap
-    (:func:`._simd.restrict`: W2's backward 0.95x-0.97x the time, one thread)."""
+    for every other pixel), and for every pixel the float64 fractions (fx, fy) and the four
+    weights in the dtype of ``wts`` (:func:`_weights`; meaningless off the interior). Its
+    buffers never overlap (:func:`._simd.restrict`: W2's backward 0.95x-0.97x the time, one
+    thread)."""
     restrict()
     Wm = W - 1.0
     Hm = H - 1.0
@@ -202,14 +202,12 @@ def _backward_row_C(
                 _scatter_cell(ginflat, gflat, wts, j, p, p2, q, C, o >= lo and o < hi,
                               o + WC >= lo and o + WC < hi)
             continue
-        ix = px[j]
-        iy = py[j]
-        if not (ix == ix and iy == iy) or (
-            padding != WRAP and (ix <= -1.0 or ix >= W or iy <= -1.0 or iy >= H)
-        ):  # NaN or entirely outside: reads only the constant fill, so no gradient at all
+        if o == NO_GRAD:  # NaN or entirely outside: reads only the fill, so no gradient at all
             dgx[j] = 0.0
             dgy[j] = 0.0
         else:
+            ix = px[j]
+            iy = py[j]
             # the flags and band as run-time values (._simd.dynamic): the row pass is compiled
             # per literal combination of them (two call sites, three channel counts), but these
             # two need them constant nowhere, so they are compiled 3 and 1 times instead of 6
