@@ -1,6 +1,6 @@
 """Every core op against the loop-based reference in ``tests/reference.py``.
 
-Shapes cover H or W = 1, Ho != H, C = 1..4, N = 1..3, one-channel rows wider than 8 pixels;
+Shapes cover H or W = 1, Ho != H, C = 1..4, N = 1..3, rows wider than 8 pixels in batches;
 both dtypes, both align_corners, both modes and all five padding modes. Grids keep their pixel
 coordinates away from knots (integers and half-integers) so that float32 rounding cannot pick
 other corners.
@@ -26,6 +26,8 @@ SHAPES = [
     (1, 5, 6, 1, 5, 6),
     (2, 2, 3, 2, 1, 7),
     (2, 9, 11, 1, 7, 19),  # one-channel rows of 8 pixels at a time and a tail, in a batch
+    (2, 6, 7, 3, 5, 11),  # 3- and 4-channel batches with interior pixels
+    (2, 5, 6, 4, 4, 9),
 ]
 DTYPES = [np.float32, np.float64]
 COMBOS = list(itertools.product(R.MODES, R.PADDINGS, [False, True], DTYPES))

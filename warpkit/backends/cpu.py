@@ -80,13 +80,14 @@ per-point code. A backward row works the same way: a vectorised pass finds the i
 pixels' cells, fractions and weights (:func:`_backward_cells`, which also marks the pixels
 that get no gradient), then one loop per channel count (:func:`_backward_pass`) computes the
 coordinate gradients and scatters, in output-pixel order, with edge pixels inline
-(:func:`_edge_backward`); in one-channel batches, whose gradients are taken 8 pixels at a time
-first, the runs of interior and gradient-free pixels take a loop of their own that only
-scatters (W2's backward 0.89x-0.93x the time). Weights are computed
-in the output dtype from float64 fractions (coordinates stay float64, which integer images
-need). A signed computed index (``a[base + k]``) costs a negative-index check per element and
-keeps LLVM from vectorising the loop (a rounding pass of integer images, gone now, took 1.4 of
-4.5 ms of W1u8): hot loops index with ``range`` variables, slices or unsigned integers.
+(:func:`_edge_backward`); in batches, the runs of interior pixels (their gradients taken 8 at
+a time before, in one-channel images, or 4 channels at once in the run) and of gradient-free
+pixels take a loop of their own (W2's backward 0.89x-0.93x the time, RGB batches 0.93x).
+Weights are computed in the output dtype from float64 fractions (coordinates stay float64,
+which integer images need). A signed computed index (``a[base + k]``) costs a negative-index
+check per element and keeps LLVM from vectorising the loop (a rounding pass of integer images,
+gone now, took 1.4 of 4.5 ms of W1u8): hot loops index with ``range`` variables, slices or
+unsigned integers.
 ``fastmath`` is limited to ``contract`` (fused multiply-add; the θ sums of a backward row also
 ``reassoc``): NaN and inf keep their IEEE meaning. The band and task functions work on views of
 their arrays that count no references (:func:`._simd.borrow`), so that the calls and slices of

@@ -146,10 +146,13 @@ def _backward_row_C(
             grad8(flat, gflat, offs, fxs, fys, dgx, dgy, np.uint64(base), np.uint64(done),
                   np.uint64(obase + done), uWC, np.uint64(CHECK))
             done += 8
-    # runs of interior pixels whose gradient is done (or not wanted), scattered into a band
-    # that is the whole image, and of pixels without a gradient, take a loop of their own with
-    # nothing else in it (W2's backward 0.89x the time); the loop below gets the rest
+    # runs of interior pixels scattered into a band that is the whole image, with their
+    # gradient done already (or not wanted) or taken by grad4, and runs of pixels without a
+    # gradient take a loop of their own with nothing else in it (W2's backward 0.89x-0.93x the
+    # time, a batch of RGB images 0.93x-0.94x); the loop below gets the rest
     run_end = (done if need_grad else Wo) if need_gin and whole else 0
+    if lanes4 and need_gin and whole and mode == BILINEAR:
+        run_end = Wo
     jj = -1
     while jj + 1 < Wo:
         jj += 1
@@ -165,8 +168,14 @@ def _backward_row_C(
             if o < 0:  # an edge pixel
                 break
             p = np.uint64(base + o)
-            _scatter_cell(ginflat, gflat, wts, j, p, p + uWC, np.uint64(obase + jj * C), C,
-                          True, True)
+            q = np.uint64(obase + jj * C)
+            if lanes4 and need_grad:
+                if not (o < lim4 and q < qlim4):
+                    break
+                gx, gy = _grad4(flat, gflat, p, p + uWC, uC, q, fxs[j], fys[j], C)
+                dgx[j] = gx
+                dgy[j] = gy
+            _scatter_cell(ginflat, gflat, wts, j, p, p + uWC, q, C, True, True)
             jj += 1
         if jj >= Wo:
             break
