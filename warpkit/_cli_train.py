@@ -121,17 +121,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``warpkit evaluate``; returns the exit code."""
-    checkpoint = Path(args.checkpoint)
-    if checkpoint.is_dir():  # a run folder of warpkit train
-        checkpoint = checkpoint / "checkpoint.npz"
-    if not checkpoint.is_file():
-        return _fail("evaluate", f"checkpoint {checkpoint} does not exist")
     if args.batch_size < 1:
         return _fail("evaluate", f"--batch-size must be >= 1, got {args.batch_size}")
     from .nn import trainer
 
     try:
-        error = trainer.evaluate(checkpoint, data_dir=args.data_dir,
+        error = trainer.evaluate(args.checkpoint, data_dir=args.data_dir,
                                  batch_size=args.batch_size)
     except (OSError, ValueError, KeyError) as exc:
         return _fail("evaluate", str(exc))

@@ -113,6 +113,11 @@ def save_checkpoint(path: str | os.PathLike, model: Any, config: dict) -> None:
 def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict]:
     """Rebuild the model saved by :func:`save_checkpoint` (or :func:`train`).
 
+    Parameters
+    ----------
+    path : path
+        The ``.npz`` file, or a run folder of :func:`train` (its ``checkpoint.npz``).
+
     Returns
     -------
     model : Sequential
@@ -122,6 +127,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict]:
         The saved configuration.
     """
     path = Path(path)
+    if path.is_dir():  # a run folder of train
+        path = path / "checkpoint.npz"
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if not zipfile.is_zipfile(path):  # np.load would blame pickling, or return a plain array
@@ -444,7 +451,7 @@ def evaluate(
     Parameters
     ----------
     checkpoint : path
-        A ``checkpoint.npz`` written by :func:`train`.
+        A ``checkpoint.npz`` written by :func:`train`, or the run folder that holds it.
     data_dir : path, optional
         Overrides the IDX folder stored in the checkpoint (MNIST runs).
     batch_size : int

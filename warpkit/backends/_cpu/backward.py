@@ -147,12 +147,10 @@ def _backward_row_C(
                   np.uint64(obase + done), uWC, np.uint64(CHECK))
             done += 8
     # runs of interior pixels scattered into a band that is the whole image, with their
-    # gradient done already (or not wanted) or taken by grad4, and runs of pixels without a
-    # gradient take a loop of their own with nothing else in it (W2's backward 0.89x-0.93x the
-    # time, a batch of RGB images 0.93x-0.94x); the loop below gets the rest
-    run_end = (done if need_grad else Wo) if need_gin and whole else 0
-    if lanes4 and need_gin and whole and mode == BILINEAR:
-        run_end = Wo
+    # gradient done already (grad8, before ``done``), taken by grad4 or not wanted, and runs of
+    # pixels without a gradient take a loop of their own with nothing else in it (W2's backward
+    # 0.89x-0.93x the time, a batch of RGB images 0.93x-0.94x); the loop below gets the rest
+    run_end = (Wo if lanes4 or not need_grad else done) if need_gin and whole else 0
     jj = -1
     while jj + 1 < Wo:
         jj += 1
