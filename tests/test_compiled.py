@@ -83,7 +83,7 @@ def test_the_span_loop_multiplies_by_weights_read_from_memory():
 
 @njit
 def _grey(flat, oflat, offs, wts, cval, edges, n):
-    return gather._gather1(flat, oflat, 0, 0, 5, BILINEAR, offs, wts, cval, edges, 0, 0, n, False)
+    return gather._gather1(flat, oflat, 0, 0, 5, BILINEAR, offs, wts, cval, edges, 0, 0, n)
 
 
 def test_one_channel_float32_rows_gather_both_corners_of_a_cell_row_at_once():

@@ -112,26 +112,32 @@ def test_head_view_takes_any_number_of_dimensions():
 @njit
 def _lerp8(flat, oflat, offs, wts, base, j, q, step, lim):
     return lerp8(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
-                 np.uint64(step), np.uint64(lim), None, None)
+                 np.uint64(step), np.uint64(lim), None, None, None)
 
 
 @njit
-def _lerp8_fill(flat, oflat, offs, wts, base, j, q, step, lim, code, fill):
+def _lerp8_fill(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill):
     return lerp8(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
-                 np.uint64(step), np.uint64(lim), np.int64(code), oflat.dtype.type(fill))
+                 np.uint64(step), np.uint64(lim), np.uint64(flag), np.int64(code),
+                 oflat.dtype.type(fill))
 
 
-def _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim, code=None, fill=None):
+def _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim, flag=None, code=None, fill=None):
     """lerp8 as a loop in numpy (float64 sums: compared with a float32 tolerance)."""
     out = oflat.astype(np.float64)
     rest = 0
     for k in range(8):
         o = int(offs[j + k])
-        if 0 <= o < lim:
-            r = base + o
+        flagged = flag is not None and 0 <= o - flag < lim
+        if 0 <= o < lim or flagged:
+            r = base + (o - flag if flagged else o)
             w = wts[:, j + k].astype(np.float64)
             v = flat[[r, r + 1, r + step, r + step + 1]].astype(np.float64)
-            out[q + k] = v @ w
+            value = v @ w
+            if flagged and np.isnan(value):
+                rest |= 1 << k
+            else:
+                out[q + k] = value
         elif code is not None and o == code:
             out[q + k] = oflat.dtype.type(fill)
         else:
@@ -141,6 +147,7 @@ def _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim, code=None, fill=N
 
 STEP, ROWS = 7, 6  # an image of 6 rows of 7 values after ``base`` others
 LIM = STEP * (ROWS - 1) - 1  # every offset below it reads inside the image
+FLAG = 1 << 62
 
 
 def _eight_lanes(test):
@@ -151,34 +158,41 @@ def _eight_lanes(test):
     return pytest.mark.parametrize("dtype", [np.float32, np.float64])(test)
 
 
-def _lanes(dtype, seed, j, base):
-    """(rng, flat, offs): an image and j + 8 offsets, 60% inside, the rest the gather's codes,
-    the flag, ``LIM`` itself and just past it."""
+def _lanes(dtype, seed, j, base, specials=False):
+    """(rng, flat, offs): an image (with NaN and ±inf among its values when ``specials``), and
+    j + 8 offsets: 50% inside, 20% inside with the flag ``FLAG``, the rest the gather's codes,
+    ``LIM`` itself and just past it, with the flag or without."""
     rng = np.random.default_rng(seed)
     flat = rng.standard_normal(base + STEP * ROWS).astype(dtype)
-    codes = [-1, -2, LIM, LIM + 5, 1 << 62]
-    offs = np.where(rng.random(j + 8) < 0.6, rng.integers(0, LIM, j + 8),
-                    rng.choice(codes, j + 8)).astype(np.int64)
+    if specials:
+        flat[rng.random(flat.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
+    codes = [-1, -2, LIM, LIM + 5, FLAG + LIM, FLAG + LIM + 5, FLAG - 1]
+    u = rng.random(j + 8)
+    offs = np.where(u < 0.5, rng.integers(0, LIM, j + 8),
+                    np.where(u < 0.7, FLAG + rng.integers(0, LIM, j + 8),
+                             rng.choice(codes, j + 8))).astype(np.int64)
     return rng, flat, offs
 
 
 @_eight_lanes
 @pytest.mark.parametrize("fills", [False, True])
 def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q, base, fills):
-    """Lanes below lim are sampled; with a code, its lanes get the fill (reading nothing);
-    every other lane is reported and left as it was."""
-    rng, flat, offs = _lanes(dtype, seed, j, base)
+    """Lanes below lim are sampled; with a flag, flagged lanes too, but left when their result
+    is NaN; with a code, its lanes get the fill (reading nothing); every other lane is
+    reported and left as it was (lanes of a flagged offset past lim read nothing either)."""
+    rng, flat, offs = _lanes(dtype, seed, j, base, specials=True)
     step, lim = STEP, LIM
     wts = rng.random((4, j + 8)).astype(dtype)
     oflat = np.full(q + 8, 9.0, dtype)
-    code, fill = (int(rng.choice([-1, -2])), float(rng.standard_normal())) if fills else (None,
-                                                                                        None)
-    want, want_rest = _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim, code, fill)
     if fills:
-        rest = _lerp8_fill(flat, oflat, offs, wts, base, j, q, step, lim, code, fill)
+        flag, code, fill = FLAG, int(rng.choice([-1, -2])), float(rng.standard_normal())
+        want, want_rest = _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim, flag, code,
+                                      fill)
+        rest = _lerp8_fill(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill)
         filled = [q + k for k in range(8) if offs[j + k] == code]
         assert np.all(oflat[filled] == dtype(fill))
     else:
+        want, want_rest = _lerp8_loop(flat, oflat, offs, wts, base, j, q, step, lim)
         rest = _lerp8(flat, oflat, offs, wts, base, j, q, step, lim)
     assert rest == want_rest
     tol = 1e-6 if dtype == np.float32 else 1e-13

@@ -155,11 +155,14 @@ def _vload(builder, base_ptr, idx, vt, align):
                         align=align)
 
 
-def _corners8(context, builder, src, elt, offs_data, base, j, step, lim):
+def _corners8(context, builder, src, elt, offs_data, base, j, step, lim, flag=None):
     """The shared part of :func:`lerp8` and :func:`grad8`: the mask of lanes whose offset
     ``offs[j + k]`` is below ``lim`` (unsigned) and, for those lanes, the four corners
     flat[r], flat[r + 1], flat[r + step], flat[r + step + 1] with r = base + offs[j + k], read
-    with masked gathers (0 in the other lanes, which read nothing); and the 8 offsets.
+    with masked gathers (0 in the other lanes, which read nothing); and the 8 offsets. With
+    ``flag`` (an unsigned 64-bit value, not None), a lane whose offset is ``flag`` more than one
+    below ``lim`` is read too, at that offset less ``flag``; it is in the mask, and returned in a
+    mask of its own as well (else that mask is None).
 
     float32 corners come two at a time: flat[r] and flat[r + 1] are adjacent, so one gather of
     8-byte elements reads both and a shuffle splits them into even and odd lanes (2 gathers
@@ -170,9 +173,17 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim):
     ivec = ir.VectorType(i64, _LANES)
     mvec = ir.VectorType(i1, _LANES)
     offsets = _vload(builder, offs_data, j, ivec, 8)
-    mask = builder.icmp_unsigned("<", offsets, _splat(builder, lim, ivec))
+    limits = _splat(builder, lim, ivec)
+    mask = builder.icmp_unsigned("<", offsets, limits)
+    o = offsets
+    flagged = None
+    if flag is not None:  # negative codes less flag stay far above lim (unsigned)
+        unflagged = builder.sub(offsets, _splat(builder, flag, ivec))
+        flagged = builder.and_(builder.icmp_unsigned("<", unflagged, limits), builder.not_(mask))
+        o = builder.select(flagged, unflagged, offsets)
+        mask = builder.or_(mask, flagged)
     # lanes outside the mask get offset 0: their addresses stay harmless and unused
-    o = builder.select(mask, offsets, ir.Constant(ivec, [0] * _LANES))
+    o = builder.select(mask, o, ir.Constant(ivec, [0] * _LANES))
     nbytes = ir.Constant(ivec, [item] * _LANES)
     first = builder.add(_splat(builder, builder.ptrtoint(src, i64), ivec),
                         builder.mul(builder.add(o, _splat(builder, base, ivec)), nbytes))
@@ -197,10 +208,10 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim):
             return (builder.shuffle_vector(both, both, even),
                     builder.shuffle_vector(both, both, odd))
 
-        return mask, [*pair(first), *pair(below)], offsets
+        return mask, [*pair(first), *pair(below)], offsets, flagged
     corners = [gather(first, elt), gather(builder.add(first, nbytes), elt), gather(below, elt),
                gather(builder.add(below, nbytes), elt)]
-    return mask, corners, offsets
+    return mask, corners, offsets, flagged
 
 
 def _masked_store(builder, value, ptr, mask, align):
@@ -215,21 +226,25 @@ def _masked_store(builder, value, ptr, mask, align):
 
 
 @intrinsic
-def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, code, fill):
+def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill):
     """Bilinear of the 8 one-channel pixels j..j+7 of a row at once, with gathers.
 
     A lane k whose offset ``o = offs[j + k]`` is below ``lim`` (compared unsigned, so negative
     codes are never below it) gets ``oflat[q + k] = (flat[r]·w0 + flat[r + 1]·w1) +
     (flat[r + step]·w2 + flat[r + step + 1]·w3)`` with r = base + o and ``w = wts[:, j + k]``,
-    the rounding of :func:`lerp4` and of the scalar code; a lane whose offset is ``code`` (an
-    int64) gets ``oflat[q + k] = fill`` (a scalar of the dtype of ``oflat``) and reads nothing;
-    the other lanes read nothing and write nothing. Returns those other lanes as a bit mask
-    (bit k for pixel j + k).
+    the rounding of :func:`lerp4` and of the scalar code. With ``flag`` (unsigned 64-bit, or
+    None), a lane whose offset is ``flag`` more than one below ``lim`` is a flagged one: it is
+    computed the same way at r = base + o - flag and written unless its result is NaN. A lane
+    whose offset is ``code`` (an int64, or None) gets ``oflat[q + k] = fill`` (a scalar of the
+    dtype of ``oflat``) and reads nothing; the other lanes, and flagged lanes whose result is
+    NaN, write nothing (and the other lanes read nothing). Returns the lanes not written as a
+    bit mask (bit k for pixel j + k).
 
     ``flat`` and ``oflat`` are 1-D contiguous arrays of one float dtype, ``offs`` a 1-D
     contiguous int64 array, ``wts`` a C-contiguous (4, n) array of the float dtype; ``base``,
     ``j``, ``q``, ``step`` and ``lim`` are unsigned 64-bit. No bounds checks: the caller
-    guarantees that the lanes below ``lim`` read inside ``flat`` and that j + 8 <= n.
+    guarantees that the lanes read (below ``lim``, and flagged) read inside ``flat`` and that
+    j + 8 <= n.
     """
     if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype == wts.dtype
             and offs.dtype == types.int64 and wts.ndim == 2):
@@ -237,10 +252,14 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, code, fill):
     fills = not isinstance(code, types.NoneType)
     if fills and not (isinstance(code, types.Integer) and fill == oflat.dtype):
         return None
-    sig = types.uint64(flat, oflat, offs, wts, base, j, q, step, lim, code, fill)
+    flags = not isinstance(flag, types.NoneType)
+    if flags and flag != types.uint64:
+        return None
+    sig = types.uint64(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill)
 
     def codegen(context, builder, signature, args):
-        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, step_v, lim_v, code_v, fill_v = args
+        (flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, step_v, lim_v, flag_v, code_v,
+         fill_v) = args
         src = context.make_array(signature.args[0])(context, builder, flat_v).data
         dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
         offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
@@ -249,8 +268,9 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, code, fill):
         elt = context.get_data_type(signature.args[1].dtype)
         item = context.get_abi_sizeof(elt)
         vec = ir.VectorType(elt, _LANES)
-        mask, (v00, v01, v10, v11), offsets = _corners8(context, builder, src, elt, offs_data,
-                                                        base_v, j_v, step_v, lim_v)
+        mask, (v00, v01, v10, v11), offsets, flagged = _corners8(
+            context, builder, src, elt, offs_data, base_v, j_v, step_v, lim_v,
+            flag_v if flags else None)
         i64 = ir.IntType(64)
         w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
                     vec, item) for r in range(4)]
@@ -262,10 +282,13 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, code, fill):
         bottom = builder.fadd(mul(v10, w[2]), mul(v11, w[3]), flags=_CONTRACT)
         result = builder.fadd(top, bottom, flags=_CONTRACT)
         written = mask
+        if flags:  # a flagged lane whose result is NaN is left to the caller
+            nan = builder.fcmp_unordered("uno", result, result)
+            written = builder.and_(written, builder.not_(builder.and_(flagged, nan)))
         if fills:
             filled = builder.icmp_signed("==", offsets, _splat(builder, code_v, offsets.type))
             result = builder.select(mask, result, _splat(builder, fill_v, vec))
-            written = builder.or_(mask, filled)
+            written = builder.or_(written, filled)
         _masked_store(builder, result, builder.gep(dst, [q_v]), written, item)
         return builder.zext(builder.bitcast(builder.not_(written), ir.IntType(8)), i64)
 
@@ -308,8 +331,8 @@ def grad8(typingctx, flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, li
         elt = context.get_data_type(signature.args[0].dtype)
         item = context.get_abi_sizeof(elt)
         dvec = ir.VectorType(ir.DoubleType(), _LANES)
-        mask, (v00, v01, v10, v11), _ = _corners8(context, builder, src, elt, offs_data,
-                                                  base_v, j_v, step_v, lim_v)
+        mask, (v00, v01, v10, v11), _, _ = _corners8(context, builder, src, elt, offs_data,
+                                                     base_v, j_v, step_v, lim_v)
 
         def wide(v):
             return v if item == 8 else builder.fpext(v, dvec)

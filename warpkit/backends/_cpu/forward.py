@@ -109,7 +109,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     none = np.intp(0)  # no edge pixels yet, typed as the count (a literal 0 is a type of its own)
     if fused and b < c and _spans_apart(flat, oflat, wts, C):
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
-                          A, b, C, False)
+                          A, b, C)
         # with 3 channels lerp4 writes a 4th lane into the next pixel, which the gather after
         # the span or a fill writes after it, unless the span ends the row
         e = c - 1 if c == Wo and C == 3 else c
@@ -118,10 +118,10 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         else:
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
-                          e, B, C, False)
+                          e, B, C)
     else:
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
-                          A, B, C, not fused)
+                          A, B, C)
     if fused and fills:  # after the gather: the junk 4th lane of pixel B - 1 may write into pixel B
         _fill(oflat, obase, obase + A * C, cval, wts)
         _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)

@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..._coords import BILINEAR
-from .._simd import alwaysinline, dynamic, lerp4, lerp4_writes, lerp8, noinline, prefetch
+from .._simd import alwaysinline, lerp4, lerp4_writes, lerp8, noinline, prefetch
 from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _edge_cell
 from .indirect import MadeAddresses, call_at
 from .store import _store, _store_lerp
@@ -179,39 +179,38 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
                + v10 * ((1.0 - fx) * fy) + v11 * (fx * fy), wts)
 
 
-def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fill_lanes):
+def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
     """The gather pass of a one-channel row: for float images, bilinear, 8 pixels at a time
-    (:func:`._simd.lerp8`); a block of 8 with a pixel off the interior fast path goes through
-    :func:`_gather` (which computes its interior pixels again, to the same values), as do the
-    last (j1 - j0) % 8 pixels and every other image. With ``fill_lanes`` (a constant: a row whose
-    pixels entirely outside the image were not cut off as a span, so hold ``FILL``) lerp8 also
-    stores their ``cval`` and only the lanes from the first to the last pixel it left go
-    through :func:`_gather`: W2's forward 0.90x-0.91x the time with one thread (1.00x with
-    two). Rows cut into spans keep the plain loop: the same loop with the fill lanes took a
-    grey 1024x1024 image 1.15x-1.23x the time."""
+    (:func:`._simd.lerp8`, which also stores the ``cval`` of pixels entirely outside the image,
+    and computes the pixels with the ``CHECK`` flag, leaving those whose result is NaN); the
+    pixels of a block of 8 that it leaves (edges, NaN) are appended to the edge list as they
+    are, without a branch per pixel. The last (j1 - j0) % 8 pixels, and every other image,
+    go through :func:`_gather`.
+
+    Until 2026-12-06 such a block went through :func:`_gather` from the first to the last pixel
+    left (a call, a loop with a test per pixel, interior pixels computed again): about a fifth
+    of W2's blocks hold an edge pixel, and W2's forward took 1.07x-1.10x the time of this (one
+    thread; a grey 1024x1024 image 1.10x), outputs identical."""
     raise NotImplementedError("compiled only: see _gather1_overload")
 
 
 @overload(_gather1, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
-def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
-                      fill_lanes):
+def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
     if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype):
-        def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
-                   fill_lanes):
+        def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
 
         return gather
 
-    with_fill = isinstance(fill_lanes, types.BooleanLiteral) and fill_lanes.literal_value
-
-    def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, fill_lanes):
+    def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
         if mode != BILINEAR:
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
         ub = np.uint64(base)
         uW = np.uint64(WC)
         lim = np.uint64(CHECK)  # interior offsets without the flag: all four corners inside
+        flag = np.uint64(CHECK)  # and with it (see _classify_row)
         fill = oflat.dtype.type(cval[0])  # what _store stores for FILL pixels
         jj = j0
         while jj + 8 <= j1:
@@ -224,20 +223,11 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
                 prefetch(flat, p3)
                 prefetch(flat, p3 + uW)
             q = np.uint64(obase + jj)
-            if with_fill:
-                rest = lerp8(flat, oflat, offs, wts, ub, j, q, uW, lim, FILL, fill)
-                if rest != 0:  # from the first to the last lane left, pixel by pixel
-                    lo = 0
-                    while not (rest >> lo) & 1:
-                        lo += 1
-                    hi = 8
-                    while not (rest >> (hi - 1)) & 1:
-                        hi -= 1
-                    ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
-                                 jj + lo, jj + hi, 1)
-            elif lerp8(flat, oflat, offs, wts, ub, j, q, uW, lim, None, None) != 0:
-                ne = _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, jj,
-                             jj + 8, 1)
+            rest = lerp8(flat, oflat, offs, wts, ub, j, q, uW, lim, flag, FILL, fill)
+            if rest != 0:  # edge pixels, and CHECK pixels whose result is NaN: the edge pass's
+                for k in range(8):
+                    edges[ne] = jj + k
+                    ne += np.intp((rest >> np.uint64(k)) & np.uint64(1))
             jj += 8
         return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, jj, j1, 1)
 
@@ -245,34 +235,26 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
 
 
 @njit(fastmath=_FASTMATH, cache=True)
-def gather_one(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
-               fill_lanes):
+def gather_one(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """:func:`_gather_call` of a one-channel row, compiled and cached on its own for
     :func:`gather_address`."""
-    if fill_lanes:
-        return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
-                        True)
-    return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
-                    False)
+    return _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1)
 
 
 @njit(fastmath=_FASTMATH, cache=True)
-def gather_four(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
-                fill_lanes):
+def gather_four(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """:func:`_gather_call` of a 4-channel row (see :func:`gather_one`)."""
     return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, 4)
 
 
 @njit(fastmath=_FASTMATH, cache=True)
-def gather_any(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
-               fill_lanes):
+def gather_any(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """:func:`_gather_call` of a row of any other channel count (see :func:`gather_one`)."""
     return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C)
 
 
 @njit(cache=True)
-def _gather_abi(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
-                fill_lanes):
+def _gather_abi(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """The signature of the gathers above and nothing else (their arguments and result), for
     :func:`_gather_call`'s :func:`.indirect.call_at`: a stub, quick to compile, compiled for the
     same argument types as the gather whose address the call gets, so that the call is typed
@@ -293,7 +275,7 @@ def _gather_args(ti, to, tc, tw) -> tuple:
     i64 = types.int64
     return (ti.copy(ndim=1), to.copy(ndim=1), i64, i64, i64, i64, types.Array(types.int64, 1, "C"),
             types.Array(tw.dtype, 2, "C"), tc, types.Array(types.intp, 1, "C"), types.intp, i64,
-            i64, i64, types.boolean)
+            i64, i64)
 
 
 _GATHER = MadeAddresses(_gather_args, typed_by=_gather_abi)
@@ -318,11 +300,10 @@ def gather_address(inp: np.ndarray, out: np.ndarray, cval: np.ndarray,
 
 
 def _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
-                 C, fill_lanes):
+                 C):
     """The gather pass of a row: for 3 channels the gather linked in, with C a constant; for
     any other channel count the gather compiled for it on its own (:data:`GATHERS`, with C a
-    constant for 1 and 4 and, for 1, whether the row may hold ``FILL`` pixels, see
-    :func:`_gather1`), called through ``gaddr``, its address from :func:`gather_address`.
+    constant for 1 and 4), called through ``gaddr``, its address from :func:`gather_address`.
 
     3-channel rows keep theirs linked: a call through the address passes six arrays, about 50
     values, and W3's 224-pixel rows took up to 1.04x the time that way, W1u8, whose rows make
@@ -340,14 +321,13 @@ def _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edg
 
 @overload(_gather_call, inline="always")
 def _gather_call_overload(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
-                          j0, j1, C, fill_lanes):
-    def through(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C,
-                fill_lanes):
+                          j0, j1, C):
+    def through(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
         if C == 3:
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 3)
         return call_at(_gather_abi, gaddr, (flat, oflat, base, obase, WC, mode, offs, wts, cval,
-                                            edges, ne, j0, j1, C, dynamic(fill_lanes)))
+                                            edges, ne, j0, j1, C))
 
     return through
 
