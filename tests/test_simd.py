@@ -2,7 +2,8 @@
 shape and strides of its array and holds no reference (null meminfo), slices included;
 ``head_view`` is the first items of a contiguous array in a shape, also without a reference;
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
-rest alone, and ``grad4`` a pixel's gradients from its first 3 or 4 lanes; ``dynamic`` passes a
+rest alone, ``edge8`` edge pixels as numpy does and as the scalar edge code does (to the bit),
+and ``grad4`` a pixel's gradients from its first 3 or 4 lanes; ``dynamic`` passes a
 literal on as a plain value."""
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from warpkit.backends._cpu.common import _head
+from warpkit.backends._cpu.gather import _edge_bilinear
 from warpkit.backends._simd import (
     alwaysinline,
     borrow,
     dynamic,
+    edge8,
     grad4,
     grad8,
     head_view,
@@ -199,6 +202,79 @@ def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q
     np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
     untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
     assert np.all(oflat[untouched] == 9.0)
+
+
+@njit(fastmath={"contract"})
+def _edge8_all(flat, oflat, px, py, edges, ne, base, obase, W, H, fill):
+    """edge8 over edges[:ne], 8 at a time; the lanes it left, as 0/1 per entry."""
+    left = np.zeros(ne + 8, np.int64)
+    for k in range(0, ne, 8):
+        bits = edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
+        for i in range(8):
+            left[k + i] = (bits >> np.uint64(i)) & np.uint64(1)
+    return left[:ne]
+
+
+@njit(fastmath={"contract"})
+def _edge_scalar(flat, oflat, px, py, edges, ne, base, obase, W, H, cval):
+    """The scalar edge code the kernels ran on every edge pixel before edge8 (and still do on
+    those of other channel counts), compiled as the kernels compile it."""
+    for k in range(ne):
+        j = edges[k]
+        if px[j] == px[j] and py[j] == py[j]:
+            _edge_bilinear(flat, oflat, base, obase + j, px[j], py[j], W, H, 1, cval, oflat)
+
+
+def _edge_loop(flat, out, px, py, edges, ne, base, obase, W, H, fill):
+    """Bilinear at each listed pixel as a loop in numpy: corners outside the image read fill."""
+    out = out.astype(np.float64)
+    for j in edges[:ne]:
+        x, y = px[j], py[j]
+        if np.isnan(x) or np.isnan(y):
+            continue
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        total = 0.0
+        for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            r, c = y0 + dy, x0 + dx
+            v = float(flat[base + r * W + c]) if 0 <= r < H and 0 <= c < W else fill
+            wx = x - x0 if dx else 1 - (x - x0)
+            wy = y - y0 if dy else 1 - (y - y0)
+            with np.errstate(invalid="ignore"):
+                total += v * wx * wy
+        out[obase + j] = total
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1),
+       W=st.integers(1, 9), H=st.integers(1, 9), n=st.integers(1, 30), obase=st.integers(0, 3))
+def test_edge8_samples_the_listed_edge_pixels_and_leaves_nan(dtype, seed, W, H, n, obase):
+    """Each listed pixel with finite coordinates in (-1, W) x (-1, H) gets its bilinear value,
+    corners outside the image reading the fill value, equal to the bit to the scalar edge code;
+    pixels with a NaN coordinate are reported and, like the pixels not listed, left alone."""
+    rng = np.random.default_rng(seed)
+    flat = rng.standard_normal(2 * H * W).astype(dtype)  # two images
+    flat[rng.random(flat.size) < 0.1] = rng.choice([np.inf, -np.inf, np.nan])
+    px, py = rng.uniform(-1, W, n), rng.uniform(-1, H, n)
+    whole = rng.random(n) < 0.3  # on the pixel grid: fractions 0
+    px[whole] = np.floor(px[whole])
+    py[rng.random(n) < 0.1] = np.nan
+    px[rng.random(n) < 0.1] = np.nan
+    ne = int(rng.integers(0, n + 1))
+    edges = np.zeros(n + 8, np.intp)  # as the kernels' buffers: room past the count
+    edges[:ne] = rng.permutation(n)[:ne]
+    base, fill = int(rng.integers(0, 2)) * H * W, float(rng.standard_normal())
+    got = np.full(obase + n, 5.0, dtype)
+    left = _edge8_all(flat, got, px, py, edges, ne, base, obase, W, H, fill)
+    listed = edges[:ne]
+    np.testing.assert_array_equal(left, np.isnan(px[listed]) | np.isnan(py[listed]))
+    want = _edge_loop(flat, np.full(obase + n, 5.0, dtype), px, py, edges, ne, base, obase, W,
+                      H, fill)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    scalar = np.full(obase + n, 5.0, dtype)
+    _edge_scalar(flat, scalar, px, py, edges, ne, base, obase, W, H, np.array([fill]))
+    np.testing.assert_array_equal(got.view(np.uint8), scalar.view(np.uint8))
 
 
 @njit

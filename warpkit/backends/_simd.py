@@ -295,6 +295,142 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, 
     return sig, codegen
 
 
+def _masked(builder, name, vt, args):
+    """A call of the masked memory intrinsic ``llvm.masked.<name>`` (load, gather, scatter)
+    for vectors like ``vt``, with the argument list ``args`` (pointers, alignment, mask and
+    for loads and gathers the lanes' value where the mask is off)."""
+    suffix = {"float": "f32", "double": "f64"}.get(str(vt.element), str(vt.element))
+    kind = "p0" if name == "load" else f"v{vt.count}p0"
+    ret = ir.VoidType() if name == "scatter" else vt
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+        ret, [a.type for a in args]), f"llvm.masked.{name}.v{vt.count}{suffix}.{kind}")
+    return builder.call(fn, args)
+
+
+@intrinsic
+def edge8(typingctx, flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
+    """Bilinear of the one-channel edge pixels j = edges[k + i], 0 <= i < 8 and k + i < ne, of
+    a row, 8 at a time: ``oflat[obase + j]`` gets what :func:`.gather._edge_bilinear` stores
+    for the pixel at (px[j], py[j]) (its float64 arithmetic, the same operations in the same
+    order, so the same rounding), corners outside the image reading ``fill``. A pixel with a
+    NaN coordinate is left, untouched: returns those lanes as a bit mask (bit i for
+    edges[k + i]).
+
+    The corners read are those inside the image (0 <= column < W, 0 <= row < H) whatever the
+    coordinates; the caller guarantees that finite coordinates lie in (-1, W) x (-1, H), where
+    this is :func:`._edge_bilinear`'s result. ``flat`` and ``oflat`` are 1-D contiguous arrays of
+    one float dtype, ``px`` and ``py`` float64, ``edges`` intp, all 1-D contiguous; ``k``,
+    ``ne``, ``base``, ``obase``, ``W``, ``H`` int64, ``fill`` a float (taken to float64).
+    """
+    f64 = types.float64
+    arrays = (flat, oflat, px, py, edges)
+    if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype
+            and px.dtype == py.dtype == f64 and edges.dtype == types.intp
+            and all(a.ndim == 1 and a.layout == "C" for a in arrays)
+            and isinstance(fill, types.Float)):
+        return None
+    sig = types.uint64(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
+
+    def codegen(context, builder, signature, args):
+        src, dst, xs, ys, cols = [context.make_array(signature.args[i])(context, builder,
+                                                                         args[i]).data
+                                  for i in range(5)]
+        k_v, ne_v, base_v, obase_v, w_v, h_v, fill_v = args[5:]
+        fill_v = context.cast(builder, fill_v, signature.args[11], types.float64)
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        elt = context.get_data_type(signature.args[0].dtype)
+        item = context.get_abi_sizeof(elt)
+        ivec, dvec = ir.VectorType(i64, _LANES), ir.VectorType(ir.DoubleType(), _LANES)
+        vec = ir.VectorType(elt, _LANES)
+        c = _CONTRACT
+
+        def splat(x, vt=ivec):
+            return _splat(builder, x, vt)
+
+        def const(x, vt=ivec):
+            return ir.Constant(vt, [x] * _LANES)
+
+        def align(n):
+            return ir.Constant(i32, n)
+
+        active = builder.icmp_signed("<", builder.add(splat(k_v), ir.Constant(
+            ivec, list(range(_LANES)))), splat(ne_v))
+        cols_ptr = builder.bitcast(builder.gep(cols, [k_v]), ivec.as_pointer())
+        j = _masked(builder, "load", ivec, [cols_ptr, align(8), active, const(0)])
+
+        def at(base_ptr, idx, vt):  # the addresses of base_ptr[idx], lane by lane
+            size = ir.Constant(ivec, [context.get_abi_sizeof(vt.element)] * _LANES)
+            addr = builder.add(splat(builder.ptrtoint(base_ptr, i64)), builder.mul(idx, size))
+            return builder.inttoptr(addr, ir.VectorType(vt.element.as_pointer(), _LANES))
+
+        def gather(base_ptr, idx, mask, vt):
+            width = context.get_abi_sizeof(vt.element)
+            return _masked(builder, "gather", vt, [at(base_ptr, idx, vt), align(width), mask,
+                                                   ir.Constant(vt, None)])
+
+        ix = gather(xs, j, active, dvec)
+        iy = gather(ys, j, active, dvec)
+        ok = builder.and_(active, builder.and_(builder.fcmp_ordered("ord", ix, ix),
+                                               builder.fcmp_ordered("ord", iy, iy)))
+        # NaN lanes (and those off) at 0, the rest kept to (-2, size + 1): every value below
+        # is defined, and a conversion to integers cannot overflow
+        floor = cgutils.get_or_insert_function(builder.module, ir.FunctionType(dvec, [dvec]),
+                                               f"llvm.floor.v{_LANES}f64")
+
+        def cell(x, size):  # (fraction, first index) as _edge_cell's
+            lo, hi = const(-2.0, dvec), builder.sitofp(builder.add(splat(size), const(1)), dvec)
+            x = builder.select(ok, x, const(0.0, dvec))
+            x = builder.select(builder.fcmp_ordered("<", x, lo), lo, x)
+            x = builder.select(builder.fcmp_ordered(">", x, hi), hi, x)
+            x0 = builder.call(floor, [x])
+            return builder.fsub(x, x0, flags=c), builder.fptosi(x0, ivec)
+
+        def within(i, size):
+            return builder.and_(builder.icmp_signed(">=", i, const(0)),
+                                builder.icmp_signed("<", i, splat(size)))
+
+        fx, xa = cell(ix, w_v)
+        fy, ya = cell(iy, h_v)
+        xb, yb = builder.add(xa, const(1)), builder.add(ya, const(1))
+        p = builder.add(splat(base_v), builder.add(builder.mul(ya, splat(w_v)), xa))
+        fills = splat(fill_v, dvec)
+
+        def corner(dy, dx, in_y, in_x):  # flat[p + dy·W + dx] where inside, else fill
+            mask = builder.and_(ok, builder.and_(in_y, in_x))
+            at = builder.add(p, builder.add(builder.mul(const(dy), splat(w_v)), const(dx)))
+            v = gather(src, at, mask, vec)
+            v = v if item == 8 else builder.fpext(v, dvec)
+            return builder.select(mask, v, fills)
+
+        iy0, iy1, ix0, ix1 = within(ya, h_v), within(yb, h_v), within(xa, w_v), within(xb, w_v)
+        v00, v01 = corner(0, 0, iy0, ix0), corner(0, 1, iy0, ix1)
+        v10, v11 = corner(1, 0, iy1, ix0), corner(1, 1, iy1, ix1)
+        unit = const(1.0, dvec)
+
+        def sub(a, b):
+            return builder.fsub(a, b, flags=c)
+
+        def mul(a, b):
+            return builder.fmul(a, b, flags=c)
+
+        def add(a, b):
+            return builder.fadd(a, b, flags=c)
+
+        # v00·((1 - fx)·(1 - fy)) + v01·(fx·(1 - fy)) + v10·((1 - fx)·fy) + v11·(fx·fy), summed
+        # from the left, as the scalar code
+        value = add(add(add(mul(v00, mul(sub(unit, fx), sub(unit, fy))),
+                            mul(v01, mul(fx, sub(unit, fy)))),
+                        mul(v10, mul(sub(unit, fx), fy))),
+                    mul(v11, mul(fx, fy)))
+        value = value if item == 8 else builder.fptrunc(value, vec)
+        _masked(builder, "scatter", vec, [value, at(dst, builder.add(splat(obase_v), j), vec),
+                                          align(item), ok])
+        left = builder.and_(active, builder.not_(ok))
+        return builder.zext(builder.bitcast(left, ir.IntType(8)), i64)
+
+    return sig, codegen
+
+
 @intrinsic
 def grad8(typingctx, flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim):
     """The coordinate gradients of the 8 one-channel pixels j..j+7 of a row at once (the

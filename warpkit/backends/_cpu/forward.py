@@ -20,7 +20,15 @@ from .common import (
     sample_point,
     unnormalize,
 )
-from .gather import _edge_bilinear, _fill, _gather_call, _gather_span, _spans_apart
+from .gather import (
+    _edge8,
+    _edge_bilinear,
+    _edges8,
+    _fill,
+    _gather_call,
+    _gather_span,
+    _spans_apart,
+)
 from .store import _stored_point
 
 #: Output pixels per parallel forward task, at least one row (amortises the per-task row
@@ -79,7 +87,12 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
 
     ``gaddr``: the address of the gather of the image's rows (:func:`.gather.gather_address`),
     which 3-channel rows do not use (their gather is linked in, see
-    :func:`.gather._gather_call`)."""
+    :func:`.gather._gather_call`).
+
+    The gather lists the row's edge pixels, which the edge pass then samples: those of a
+    one-channel float row 8 at a time (:func:`._simd.edge8`, the same arithmetic as
+    :func:`.gather._edge_bilinear`'s, so the same values; W2's forward 0.92x the time of one at
+    a time, with one thread)."""
     alwaysinline()
     px, py, offs, wts, edges = scratch
     H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
@@ -127,6 +140,14 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
     edge_inline = mode == BILINEAR and padding != WRAP
     out = _head(points, (1, 1, Wo, C))
+    if edge_inline and C == 1 and _edges8(flat, oflat):  # the edge pixels, 8 at a time
+        for k in range(0, ne, 8):
+            left = _edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, cval[0])
+            for i in range(8):  # NaN: the general per-point code (writing into oflat: a float)
+                if (left >> np.uint64(i)) & np.uint64(1):
+                    j = edges[k + i]
+                    sample_point(inp, n, px[j], py[j], mode, padding, cval, out, 0, 0, j)
+        return
     for k in range(ne):  # the edge pixels
         j = edges[k]
         q = obase + j * C

@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..._coords import BILINEAR
-from .._simd import alwaysinline, lerp4, lerp4_writes, lerp8, noinline, prefetch
+from .._simd import alwaysinline, edge8, lerp4, lerp4_writes, lerp8, noinline, prefetch
 from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _edge_cell
 from .indirect import MadeAddresses, call_at
 from .store import _store, _store_lerp
@@ -194,9 +194,49 @@ def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
     raise NotImplementedError("compiled only: see _gather1_overload")
 
 
+def _eight_lanes(flat, oflat) -> bool:
+    """Whether one-channel rows of an image of numba array type ``flat`` into ``oflat`` are
+    gathered 8 pixels at a time (:func:`._simd.lerp8`), their edge pixels too
+    (:func:`._simd.edge8`): a float image into its own dtype."""
+    return isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype
+
+
+def _edges8(flat, oflat):
+    """:func:`_eight_lanes` in compiled code (a constant)."""
+    raise NotImplementedError("compiled only: see _edges8_overload")
+
+
+@overload(_edges8, inline="always")
+def _edges8_overload(flat, oflat):
+    lanes = _eight_lanes(flat, oflat)
+    return lambda flat, oflat: lanes
+
+
+def _edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
+    """:func:`._simd.edge8` for the images it takes (:func:`_edges8`); for the others, which
+    never call it but are typed through it, a stub that raises."""
+    raise NotImplementedError("compiled only: see _edge8_overload")
+
+
+@overload(_edge8, inline="always")
+def _edge8_overload(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
+    if _eight_lanes(flat, oflat):
+        def lanes(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
+            return edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
+
+        return lanes
+
+    def unreachable(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
+        if k >= 0:
+            raise AssertionError("edge8 does not take these dtypes")
+        return np.uint64(0)
+
+    return unreachable
+
+
 @overload(_gather1, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
 def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
-    if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype):
+    if not _eight_lanes(flat, oflat):
         def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
