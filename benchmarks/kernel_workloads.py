@@ -4,7 +4,8 @@ a git revision's copy of it).
 
 W1 (1024x1024x3 float32 turned 30° and scaled 0.9, bilinear, zeros), W1u8, W1u16, RGBAu8,
 W1f64, grey f32 and grey u8 (one channel), W3 (64x224x224x3 float32, random θ), W3f64, W2fwd
-and W2bwd (256x60x60x1 float32 forward and backward, random θ), and W1bwd (the backward of
+and W2bwd (256x60x60x1 float32 forward and backward, random θ; W2tbwd the backward for θ alone,
+an STN's whose input is the data), and W1bwd (the backward of
 W1's image and θ: one sample, so its tasks split the image and scatter in a second pass);
 W1gbwd and W2gbwd, the backward of W1 and W2 through the grids of their θ; W3bwd, the backward
 of a batch of 16 of W3's images (224x224 RGB float32, random θ).
@@ -45,13 +46,15 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
 
         return make
 
-    def backward(shape, theta):
+    def backward(shape, theta, need_gin=True):
         x, gout = image(shape, np.float32), image(shape, np.float32)
 
         def make(cpu):
             gin, gtheta = np.empty_like(x), np.empty((shape[0], 2, 3))
-            return (lambda: cpu.affine_sample_backward(gout, x, theta, gin, gtheta, 0, 0, False,
-                                                       np.zeros(shape[3])), (gin, gtheta))
+            target = gin if need_gin else None
+            return (lambda: cpu.affine_sample_backward(gout, x, theta, target, gtheta, 0, 0,
+                                                       False, np.zeros(shape[3])),
+                    (gin, gtheta) if need_gin else (gtheta,))
 
         return make
 
@@ -81,6 +84,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),
         "W2bwd": lambda: backward(w2, random_theta(256)),
+        "W2tbwd": lambda: backward(w2, random_theta(256), need_gin=False),
         "W1bwd": lambda: backward(rgb, turned),
         "W1gbwd": lambda: grid_backward(rgb, turned),
         "W2gbwd": lambda: grid_backward(w2, random_theta(256)),

@@ -146,35 +146,22 @@ def _backward_row_C(
             grad8(flat, gflat, offs, fxs, fys, dgx, dgy, np.uint64(base), np.uint64(done),
                   np.uint64(obase + done), uWC, np.uint64(CHECK))
             done += 8
-    # runs of interior pixels scattered into a band that is the whole image, with their
-    # gradient done already (grad8, before ``done``), taken by grad4 or not wanted, and runs of
-    # pixels without a gradient take a loop of their own with nothing else in it (W2's backward
-    # 0.89x-0.93x the time, a batch of RGB images 0.93x-0.94x); the loop below gets the rest
-    run_end = (Wo if lanes4 or not need_grad else done) if need_gin and whole else 0
+    # runs of interior pixels scattered into a band that is the whole image (or not scattered:
+    # θ's gradient alone), with their gradient done already (grad8, before ``done``), taken by
+    # grad4 or not wanted, and runs of pixels without a gradient take a loop of their own with
+    # nothing else in it (W2's backward 0.89x-0.93x the time, a batch of RGB images
+    # 0.93x-0.94x; W2's backward for θ alone, an STN's whose input is the data, which sent every
+    # pixel through the loop below until 2026-12-06, 0.82x-0.85x); the loop below gets the rest
+    run_end = (Wo if lanes4 or not need_grad else done) if whole or not need_gin else 0
     jj = -1
     while jj + 1 < Wo:
         jj += 1
-        while jj < run_end:
-            j = np.uint64(jj)
-            o = offs[j]
-            if o == NO_GRAD:  # NaN or entirely outside: nothing to scatter
-                if need_grad:
-                    dgx[j] = 0.0
-                    dgy[j] = 0.0
-                jj += 1
-                continue
-            if o < 0:  # an edge pixel
-                break
-            p = np.uint64(base + o)
-            q = np.uint64(obase + jj * C)
-            if lanes4 and need_grad:
-                if not (o < lim4 and q < qlim4):
-                    break
-                gx, gy = _grad4(flat, gflat, p, p + uWC, uC, q, fxs[j], fys[j], C)
-                dgx[j] = gx
-                dgy[j] = gy
-            _scatter_cell(ginflat, gflat, wts, j, p, p + uWC, q, C, True, True)
-            jj += 1
+        if need_gin:  # two copies of the run loop, so that neither tests need_gin per pixel
+            jj = _runs(flat, gflat, ginflat, offs, fxs, fys, wts, dgx, dgy, jj, run_end, base,
+                       obase, uWC, lim4, qlim4, C, lanes4, need_grad, True)
+        else:
+            jj = _runs(flat, gflat, ginflat, offs, fxs, fys, wts, dgx, dgy, jj, run_end, base,
+                       obase, uWC, lim4, qlim4, C, lanes4, need_grad, False)
         if jj >= Wo:
             break
         j = np.uint64(jj)  # unsigned flat indices: no negative-index wraparound code
@@ -230,6 +217,39 @@ def _backward_row_C(
                                              dynamic(y_lo), dynamic(y_hi))
             dgx[j] = gx
             dgy[j] = gy
+
+
+@njit(inline="always")
+def _runs(flat, gflat, ginflat, offs, fxs, fys, wts, dgx, dgy, jj, run_end, base, obase, uWC,
+          lim4, qlim4, C, lanes4, need_grad, scatter):
+    """The run loop of :func:`_backward_row_C` from column jj: pixels without a gradient get
+    zeros (when ``need_grad``), interior ones their gradient from grad4 (``lanes4`` and
+    ``need_grad``) and, when ``scatter`` (a constant), their scatter, until ``run_end`` or the
+    first pixel that needs more; returns its column."""
+    uC = np.uint64(C)
+    while jj < run_end:
+        j = np.uint64(jj)
+        o = offs[j]
+        if o == NO_GRAD:  # NaN or entirely outside: nothing to scatter
+            if need_grad:
+                dgx[j] = 0.0
+                dgy[j] = 0.0
+            jj += 1
+            continue
+        if o < 0:  # an edge pixel
+            break
+        p = np.uint64(base + o)
+        q = np.uint64(obase + jj * C)
+        if lanes4 and need_grad:
+            if not (o < lim4 and q < qlim4):
+                break
+            gx, gy = _grad4(flat, gflat, p, p + uWC, uC, q, fxs[j], fys[j], C)
+            dgx[j] = gx
+            dgy[j] = gy
+        if scatter:
+            _scatter_cell(ginflat, gflat, wts, j, p, p + uWC, q, C, True, True)
+        jj += 1
+    return jj
 
 
 def _grad4(flat, gflat, p, p2, step, q, fx, fy, C):
