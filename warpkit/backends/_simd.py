@@ -1,6 +1,6 @@
 """Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel (and
-its coordinate gradients), 8 one-channel pixels (and theirs) with gathers and a prefetch for
-the gather, a view of an array that counts no references for row loops, a multiply-add that
+its coordinate gradients), 8 one-channel pixels (and theirs) with gathers, 8 one-channel edge
+pixels (:func:`edge8`) and a prefetch for the gather, a view of an array that counts no references for row loops, a multiply-add that
 rounds the same at every call site for affine coordinates, hints for wider vectors, for arrays
 that do not overlap and for inlining, and a constant turned into a run-time value
 (:func:`dynamic`).
@@ -14,7 +14,8 @@ instructions where the scalar code needs 12-16 loads and 3-4 stores per pixel.
 With one channel there is nothing to vectorise within a pixel; :func:`lerp8` takes 8 pixels
 of a row at once instead, reading their corners with masked gathers (LLVM would not vectorise
 that loop either: it cannot bound the addresses the gathers read, so it cannot rule out that
-the stores change them).
+the stores change them), and :func:`edge8` 8 of a row's edge pixels, each corner read only
+where it lies inside the image.
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
 fused multiply-adds allowed (``contract``), so lanes equal what the scalar path computes.
@@ -160,18 +161,17 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim, flag=No
     ``offs[j + k]`` is below ``lim`` (unsigned) and, for those lanes, the four corners
     flat[r], flat[r + 1], flat[r + step], flat[r + step + 1] with r = base + offs[j + k], read
     with masked gathers (0 in the other lanes, which read nothing); and the 8 offsets. With
-    ``flag`` (an unsigned 64-bit value, not None), a lane whose offset is ``flag`` more than one
-    below ``lim`` is read too, at that offset less ``flag``; it is in the mask, and returned in a
-    mask of its own as well (else that mask is None).
+    ``flag`` (an unsigned 64-bit value, not None), a lane whose offset less ``flag`` is below
+    ``lim`` (unsigned) is read too, at that offset less ``flag``; it is in the mask, and in a
+    second mask returned with it (None without ``flag``).
 
     float32 corners come two at a time: flat[r] and flat[r + 1] are adjacent, so one gather of
     8-byte elements reads both and a shuffle splits them into even and odd lanes (2 gathers
     instead of 4; gathers cost per element, on Zen 4 most of all: there W2's forward took
     0.84x-0.85x the time, a grey 1024x1024 float32 image 0.82x, W2's backward 0.95x-0.98x)."""
-    i1, i32, i64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
+    i32, i64 = ir.IntType(32), ir.IntType(64)
     item = context.get_abi_sizeof(elt)
     ivec = ir.VectorType(i64, _LANES)
-    mvec = ir.VectorType(i1, _LANES)
     offsets = _vload(builder, offs_data, j, ivec, 8)
     limits = _splat(builder, lim, ivec)
     mask = builder.icmp_unsigned("<", offsets, limits)
@@ -191,12 +191,8 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim, flag=No
 
     def gather(addr, t):  # the lanes of type t at byte addresses addr, 0 outside the mask
         vt, pt = ir.VectorType(t, _LANES), ir.VectorType(t.as_pointer(), _LANES)
-        suffix = {"float": "f32", "double": "f64"}.get(str(t), str(t))
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vt, [pt, i32, mvec, vt]),
-            f"llvm.masked.gather.v{_LANES}{suffix}.v{_LANES}p0")
-        return builder.call(fn, [builder.inttoptr(addr, pt), ir.Constant(i32, item), mask,
-                                 ir.Constant(vt, None)])
+        return _masked(builder, "gather", vt, [builder.inttoptr(addr, pt), ir.Constant(i32, item),
+                                               mask, ir.Constant(vt, None)])
 
     if item == 4:  # the two corners of a cell row are adjacent: one 8-byte gather for both
         lanes = ir.VectorType(i32, _LANES)
@@ -214,15 +210,22 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim, flag=No
     return mask, corners, offsets, flagged
 
 
+def _masked(builder, name, vt, args):
+    """A call of the masked memory intrinsic ``llvm.masked.<name>`` (load, store, gather,
+    scatter) for vectors of type ``vt``, with the argument list ``args`` (the value for stores
+    and scatters, the pointer or pointers, the alignment, the mask and, for loads and gathers,
+    the value of the lanes off the mask)."""
+    suffix = {"float": "f32", "double": "f64"}.get(str(vt.element), str(vt.element))
+    kind = "p0" if name in ("load", "store") else f"v{vt.count}p0"
+    ret = ir.VoidType() if name in ("store", "scatter") else vt
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+        ret, [a.type for a in args]), f"llvm.masked.{name}.v{vt.count}{suffix}.{kind}")
+    return builder.call(fn, args)
+
+
 def _masked_store(builder, value, ptr, mask, align):
     """``llvm.masked.store`` of ``value`` at ``ptr``, in the lanes of ``mask``."""
-    vt = value.type
-    suffix = "f64" if isinstance(vt.element, ir.DoubleType) else "f32"
-    fn = cgutils.get_or_insert_function(
-        builder.module,
-        ir.FunctionType(ir.VoidType(), [vt, vt.element.as_pointer(), ir.IntType(32), mask.type]),
-        f"llvm.masked.store.v{vt.count}{suffix}.p0")
-    builder.call(fn, [value, ptr, ir.Constant(ir.IntType(32), align), mask])
+    _masked(builder, "store", value.type, [value, ptr, ir.Constant(ir.IntType(32), align), mask])
 
 
 @intrinsic
@@ -233,8 +236,8 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, 
     codes are never below it) gets ``oflat[q + k] = (flat[r]·w0 + flat[r + 1]·w1) +
     (flat[r + step]·w2 + flat[r + step + 1]·w3)`` with r = base + o and ``w = wts[:, j + k]``,
     the rounding of :func:`lerp4` and of the scalar code. With ``flag`` (unsigned 64-bit, or
-    None), a lane whose offset is ``flag`` more than one below ``lim`` is a flagged one: it is
-    computed the same way at r = base + o - flag and written unless its result is NaN. A lane
+    None), a lane whose offset less ``flag`` is below ``lim`` is a flagged one: it is computed
+    the same way at r = base + o - flag and written unless its result is NaN. A lane
     whose offset is ``code`` (an int64, or None) gets ``oflat[q + k] = fill`` (a scalar of the
     dtype of ``oflat``) and reads nothing; the other lanes, and flagged lanes whose result is
     NaN, write nothing (and the other lanes read nothing). Returns the lanes not written as a
@@ -293,18 +296,6 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, 
         return builder.zext(builder.bitcast(builder.not_(written), ir.IntType(8)), i64)
 
     return sig, codegen
-
-
-def _masked(builder, name, vt, args):
-    """A call of the masked memory intrinsic ``llvm.masked.<name>`` (load, gather, scatter)
-    for vectors like ``vt``, with the argument list ``args`` (pointers, alignment, mask and
-    for loads and gathers the lanes' value where the mask is off)."""
-    suffix = {"float": "f32", "double": "f64"}.get(str(vt.element), str(vt.element))
-    kind = "p0" if name == "load" else f"v{vt.count}p0"
-    ret = ir.VoidType() if name == "scatter" else vt
-    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
-        ret, [a.type for a in args]), f"llvm.masked.{name}.v{vt.count}{suffix}.{kind}")
-    return builder.call(fn, args)
 
 
 @intrinsic

@@ -189,8 +189,8 @@ def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
 
     Until 2026-12-06 such a block went through :func:`_gather` from the first to the last pixel
     left (a call, a loop with a test per pixel, interior pixels computed again): about a fifth
-    of W2's blocks hold an edge pixel, and W2's forward took 1.07x-1.10x the time of this (one
-    thread; a grey 1024x1024 image 1.10x), outputs identical."""
+    of W2's blocks hold an edge pixel, and W2's forward took 1.15x the time of this (one
+    thread; a grey 1024x1024 image 1.08x-1.09x), outputs identical."""
     raise NotImplementedError("compiled only: see _gather1_overload")
 
 
