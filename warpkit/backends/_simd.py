@@ -1,9 +1,9 @@
 """Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel (and
 its coordinate gradients), 8 one-channel pixels (and theirs) with gathers, 8 one-channel edge
-pixels (:func:`edge8`) and a prefetch for the gather, a view of an array that counts no references for row loops, a multiply-add that
-rounds the same at every call site for affine coordinates, hints for wider vectors, for arrays
-that do not overlap and for inlining, and a constant turned into a run-time value
-(:func:`dynamic`).
+pixels (:func:`edge8`) and a prefetch for the gather, a view of an array that counts no
+references for row loops, a multiply-add that rounds the same at every call site for affine
+coordinates, hints for wider vectors, for arrays that do not overlap and for inlining, and a
+constant turned into a run-time value (:func:`dynamic`).
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
