@@ -23,11 +23,11 @@ from .common import (
 from .gather import (
     _edge8,
     _edge_bilinear,
-    _edges8,
     _fill,
     _gather_call,
     _gather_span,
     _spans_apart,
+    _takes_edge8,
 )
 from .store import _stored_point
 
@@ -140,7 +140,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
     edge_inline = mode == BILINEAR and padding != WRAP
     out = _head(points, (1, 1, Wo, C))
-    if edge_inline and C == 1 and _edges8(flat, oflat):  # the edge pixels, 8 at a time
+    if edge_inline and C == 1 and _takes_edge8(flat, oflat):  # the edge pixels, 8 at a time
         for k in range(0, ne, 8):
             left = _edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, cval[0])
             for i in range(8):  # NaN: the general per-point code (writing into oflat: a float)

@@ -201,19 +201,19 @@ def _eight_lanes(flat, oflat) -> bool:
     return isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype
 
 
-def _edges8(flat, oflat):
+def _takes_edge8(flat, oflat):
     """:func:`_eight_lanes` in compiled code (a constant)."""
-    raise NotImplementedError("compiled only: see _edges8_overload")
+    raise NotImplementedError("compiled only: see _takes_edge8_overload")
 
 
-@overload(_edges8, inline="always")
-def _edges8_overload(flat, oflat):
+@overload(_takes_edge8, inline="always")
+def _takes_edge8_overload(flat, oflat):
     lanes = _eight_lanes(flat, oflat)
     return lambda flat, oflat: lanes
 
 
 def _edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
-    """:func:`._simd.edge8` for the images it takes (:func:`_edges8`); for the others, which
+    """:func:`._simd.edge8` for the images it takes (:func:`_takes_edge8`); for the others, which
     never call it but are typed through it, a stub that raises."""
     raise NotImplementedError("compiled only: see _edge8_overload")
 
