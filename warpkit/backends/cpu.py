@@ -75,14 +75,16 @@ W1u8 0.91x the time), and the source rows of the pixel ``PREFETCH`` columns ahea
 prefetched. In integer images the strictly interior span of such a row has a gather loop of its
 own, which skips the per-pixel codes (:func:`_gather_span`, W1u8 0.93x-0.96x). The gather fills
 outside pixels with the fill value and lists the rest; only those go through a last pass: edge
-pixels with checked reads, and only NaN, wrap and nearest-mode edges through the general
-per-point code. A backward row works the same way: a vectorised pass finds the interior
-pixels' cells, fractions and weights (:func:`_backward_cells`, which also marks the pixels
-that get no gradient), then one loop per channel count (:func:`_backward_pass`) computes the
-coordinate gradients and scatters, in output-pixel order, with edge pixels inline
-(:func:`_edge_backward`); in batches, the runs of interior pixels (their gradients taken 8 at
-a time before, in one-channel images, or 4 channels at once in the run) and of gradient-free
-pixels take a loop of their own (W2's backward 0.89x-0.93x the time, RGB batches 0.93x).
+pixels with checked reads (those of one-channel float rows 8 at a time, :func:`._simd.edge8`),
+and only NaN, wrap and nearest-mode edges through the general per-point code. A backward row
+works the same way: a vectorised pass finds the interior pixels' cells, fractions and weights
+(:func:`_backward_cells`, which also marks the pixels that get no gradient), then one loop per
+channel count (:func:`_backward_pass`) computes the coordinate gradients and scatters, in
+output-pixel order, with edge pixels inline (:func:`_edge_backward`); where a row scatters into
+the whole image (a batch) or not at all (θ's gradient alone, a single image's gradient pass),
+the runs of interior pixels (their gradients taken 8 at a time before, in one-channel images, or
+4 channels at once in the run) and of gradient-free pixels take a loop of their own (W2's
+backward 0.89x-0.93x the time, RGB batches 0.93x, W2's backward for θ alone 0.82x-0.85x).
 Weights are computed in the output dtype from float64 fractions (coordinates stay float64,
 which integer images need). A signed computed index (``a[base + k]``) costs a negative-index
 check per element and keeps LLVM from vectorising the loop (a rounding pass of integer images,
