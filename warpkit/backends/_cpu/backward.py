@@ -170,11 +170,10 @@ def _backward_row_C(
             p = np.uint64(base + o)
             p2 = p + uWC
             q = np.uint64(obase + jj * C)
-            if need_grad and jj >= done and lanes4 and o < lim4 and q < qlim4:
-                gx, gy = _grad4(flat, gflat, p, p2, uC, q, fxs[j], fys[j], C)
-                dgx[j] = gx
-                dgy[j] = gy
-            elif need_grad and jj >= done:
+            # a pixel's channels as 4 lanes (grad4) only in the run loop, which every row that
+            # wants gradients takes (they scatter into the whole image or not at all); here the
+            # tail after grad8's blocks, and the pixels whose 4 lanes would leave the arrays
+            if need_grad and jj >= done:
                 fx = fxs[j]
                 fy = fys[j]
                 gx = 0.0
