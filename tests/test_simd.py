@@ -2,9 +2,10 @@
 shape and strides of its array and holds no reference (null meminfo), slices included;
 ``head_view`` is the first items of a contiguous array in a shape, also without a reference;
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
-rest alone, ``edge8`` edge pixels as numpy does and as the scalar edge code does (to the bit),
-and ``grad4`` a pixel's gradients from its first 3 or 4 lanes; ``dynamic`` passes a
-literal on as a plain value."""
+rest alone, ``lerp8c`` 8 integer pixels of 3 or 4 channels as numpy does and as ``lerp4``
+does (to the bit), or nothing when one of them is past its limit, ``edge8`` edge pixels as
+numpy does and as the scalar edge code does (to the bit), and ``grad4`` a pixel's gradients
+from its first 3 or 4 lanes; ``dynamic`` passes a literal on as a plain value."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ from warpkit.backends._simd import (
     grad4,
     grad8,
     head_view,
+    lerp4,
     lerp8,
+    lerp8c,
     noinline,
     prefer512,
     restrict,
@@ -202,6 +205,68 @@ def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q
     np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
     untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
     assert np.all(oflat[untouched] == 9.0)
+
+
+def _lerp8c_of(nc):
+    @njit
+    def call(flat, oflat, offs, wts, base, j, q, row, lim):
+        u = np.uint64
+        return lerp8c(flat, oflat, offs, wts, u(base), u(j), u(q), u(row), u(lim), nc)
+
+    return call
+
+
+_LERP8C = {3: _lerp8c_of(3), 4: _lerp8c_of(4)}
+
+
+@njit(fastmath={"contract"})
+def _lerp4_pixels(flat, oflat, offs, wts, base, j, q, row, nc):
+    """lerp4 pixel by pixel, as the span loop runs it where lerp8c does not."""
+    u = np.uint64
+    for k in range(8):
+        p = u(base + offs[j + k])
+        lerp4(flat, oflat, p, p + u(row), u(nc), u(q + nc * k), wts[0, j + k], wts[1, j + k],
+              wts[2, j + k], wts[3, j + k])
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=st.sampled_from([np.uint8, np.int8, np.uint16, np.int16]),
+       seed=st.integers(0, 2**32 - 1), nc=st.sampled_from([3, 4]), j=st.integers(0, 4),
+       q=st.integers(0, 4), base=st.integers(0, 6), past=st.booleans())
+def test_lerp8c_samples_8_pixels_as_lerp4_or_none_past_lim(dtype, seed, nc, j, q, base, past):
+    """8 pixels of an integer image: each the bilinear of its cell in float32, rounded and
+    clipped to the dtype (within 1 of the exactly rounded value, equal to lerp4's to the
+    bit); with one offset at or past ``lim`` it writes nothing."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    W, H = 9, 6
+    row = W * nc
+    flat = rng.integers(info.min, info.max, base + H * row + 2, endpoint=True).astype(dtype)
+    cells = rng.integers(0, H - 1, j + 8) * row + rng.integers(0, W - 1, j + 8) * nc
+    lim = (H - 1) * row  # every cell above is inside
+    if past:
+        cells[j + rng.integers(0, 8)] = lim + rng.integers(0, 3) * nc
+    offs = cells.astype(np.int64)
+    wts = rng.random((4, j + 8)).astype(np.float32)
+    wts /= wts.sum(axis=0)
+    got = np.full(q + 8 * nc + 4, 7, dtype)
+    wrote = _LERP8C[nc](flat, got, offs, wts, base, j, q, row, lim)
+    assert wrote == (not past)
+    if past:
+        assert np.all(got == 7)
+        return
+    assert np.all(got[:q] == 7) and np.all(got[q + 8 * nc:] == 7)
+    for k in range(8):  # numpy, in float64
+        r = base + int(offs[j + k])
+        v = flat[[r + i + c for i in (0, nc, row, row + nc) for c in range(nc)]]
+        want = wts[:, j + k].astype(np.float64) @ v.reshape(4, nc).astype(np.float64)
+        want = np.clip(np.rint(want), info.min, info.max)
+        assert np.abs(got[q + nc * k:q + nc * (k + 1)] - want).max() <= 1
+    four = np.full_like(got, 7)
+    _lerp4_pixels(flat, four, offs, wts, base, j, q, row, nc)
+    if nc == 3:
+        four[q + 8 * nc] = 7  # lerp4's 4th lane after the last pixel, which lerp8c leaves
+    np.testing.assert_array_equal(got, four)
 
 
 @njit(fastmath={"contract"})

@@ -73,16 +73,8 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
             return builder.bitcast(builder.gep(base, [idx]), v.as_pointer())
 
         def load(idx):
-            raw = builder.load(at(src, idx, src_vec), align=src_item)
-            if src_t == work_t:
-                return raw
-            if isinstance(src_t, types.Float):
-                convert = builder.fpext if src_t.bitwidth < work_t.bitwidth else builder.fptrunc
-            elif isinstance(src_t, types.Integer) and src_t.signed:
-                convert = builder.sitofp
-            else:  # unsigned, or a boolean (a byte holding 0 or 1)
-                convert = builder.uitofp
-            return convert(raw, vec)
+            return _to_work(builder, builder.load(at(src, idx, src_vec), align=src_item), src_t,
+                            work_t, vec)
 
         def splat(x):
             return builder.shuffle_vector(builder.insert_element(undef, x, lane0), undef, zeros)
@@ -116,6 +108,20 @@ def lerp4_writes(src, dst, work) -> bool:
         return work.bitwidth == 32 and dst.bitwidth <= 16 and isinstance(src, types.Integer) \
             and src.bitwidth <= 16
     return dst == work
+
+
+def _to_work(builder, raw, src_t, work_t, vec):
+    """The lanes ``raw`` of numba dtype ``src_t`` as the float vector type ``vec`` of dtype
+    ``work_t``, converted as the scalar code's mixed arithmetic converts them."""
+    if src_t == work_t:
+        return raw
+    if isinstance(src_t, types.Float):
+        convert = builder.fpext if src_t.bitwidth < work_t.bitwidth else builder.fptrunc
+    elif isinstance(src_t, types.Integer) and src_t.signed:
+        convert = builder.sitofp
+    else:  # unsigned, or a boolean (a byte holding 0 or 1)
+        convert = builder.uitofp
+    return convert(raw, vec)
 
 
 def _to_integers(builder, v, dst_t):
@@ -294,6 +300,117 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, 
             written = builder.or_(written, filled)
         _masked_store(builder, result, builder.gep(dst, [q_v]), written, item)
         return builder.zext(builder.bitcast(builder.not_(written), ir.IntType(8)), i64)
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
+    """Bilinear of the 8 pixels j..j+7 of a row of an integer image of ``nc`` = 3 or 4
+    channels at once, into an integer output: what :func:`lerp4` computes and stores for each
+    of them (the same operations, so the same values), with its 4 lanes read by gathers.
+
+    Pixel k (0 <= k < 8) reads the cell at r = base + offs[j + k] (corners at flat[r],
+    flat[r + nc], flat[r + row] and flat[r + row + nc], 4 lanes each, as :func:`lerp4`: with
+    3 channels the 4th is the next pixel's first, read and unused; one-byte pixels read the
+    two corners of a cell row as the 8 bytes from its start, 2 past the cell with 3
+    channels), its weights ``wts[:, j + k]``, and writes ``oflat[q + nc·k:q + nc·(k + 1)]``
+    (only its own lanes: nothing past the 8th pixel). Only when every offset is below ``lim``
+    (unsigned); else it reads and writes nothing. Returns whether it wrote.
+
+    A gather per corner (8 values of 4 lanes each), two per cell row for one-byte pixels (W1u8
+    timed the same either way on the Intel Xeon machine; gathers cost more elsewhere).
+
+    ``flat`` is a 1-D contiguous integer (or boolean) array of at most 16 bits, ``oflat`` a 1-D
+    contiguous integer array of at most 16 bits, ``offs`` a 1-D contiguous int64 array,
+    ``wts`` a C-contiguous (4, n) float32 array, ``nc`` a literal; ``base``, ``j``, ``q``,
+    ``row`` and ``lim`` are unsigned 64-bit. No bounds checks: the caller guarantees that the
+    cells of offsets below ``lim`` and their 4th lanes lie inside ``flat``, the pixels'
+    values inside ``oflat`` and j + 8 <= n.
+    """
+    f32 = types.float32
+    if not (isinstance(nc, types.IntegerLiteral) and nc.literal_value in (3, 4)
+            and isinstance(oflat.dtype, types.Integer) and wts.dtype == f32
+            and lerp4_writes(flat.dtype, oflat.dtype, f32) and offs.dtype == types.int64
+            and wts.ndim == 2 and wts.layout == "C"):
+        return None
+    C = nc.literal_value
+    sig = types.boolean(flat, oflat, offs, wts, base, j, q, row, lim, nc)
+
+    def codegen(context, builder, signature, args):
+        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, row_v, lim_v, _ = args
+        src = context.make_array(signature.args[0])(context, builder, flat_v).data
+        dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
+        offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
+        wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
+        n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
+        src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
+        src_elt = context.get_data_type(src_t)  # a byte for booleans
+        item = context.get_abi_sizeof(src_elt)
+        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        lanes = 4 * _LANES  # 4 lanes a pixel
+        ivec = ir.VectorType(i64, _LANES)
+        offsets = _vload(builder, offs_data, j_v, ivec, 8)
+        inside = builder.icmp_unsigned("<", offsets, _splat(builder, lim_v, ivec))
+        every = builder.icmp_unsigned("==", builder.bitcast(inside, i8), ir.Constant(i8, 0xFF))
+        with builder.if_then(every, likely=True):
+            word = ir.IntType(32 * item)  # a corner's 4 lanes as one integer
+            fvec = ir.VectorType(ir.FloatType(), lanes)
+            first = builder.add(_splat(builder, builder.ptrtoint(src, i64), ivec),
+                                builder.mul(builder.add(offsets, _splat(builder, base_v, ivec)),
+                                            ir.Constant(ivec, [item] * _LANES)))
+            right = ir.Constant(i64, C * item)
+            down = builder.mul(row_v, ir.Constant(i64, item))
+            on = ir.Constant(ir.VectorType(ir.IntType(1), _LANES), [1] * _LANES)
+
+            def gather(shift, t):  # 8 values of type t, each pixel's ``shift`` bytes past r
+                vt = ir.VectorType(t, _LANES)
+                ptrs = builder.inttoptr(builder.add(first, _splat(builder, shift, ivec)),
+                                        ir.VectorType(t.as_pointer(), _LANES))
+                return _masked(builder, "gather", vt, [ptrs, ir.Constant(i32, item), on,
+                                                       ir.Constant(vt, None)])
+
+            def lanes_of(v):
+                return _to_work(builder, v, src_t, f32, fvec)
+
+            if item == 1:  # a cell row's two corners in one 8-byte gather, split by shuffles
+                def pair(shift):
+                    both = builder.bitcast(gather(shift, i64), ir.VectorType(src_elt, 64))
+                    return [lanes_of(builder.shuffle_vector(both, both, ir.Constant(
+                        ir.VectorType(i32, lanes), [8 * (k // 4) + dx + k % 4
+                                                    for k in range(lanes)])))
+                            for dx in (0, C)]
+
+                (v00, v01), (v10, v11) = pair(ir.Constant(i64, 0)), pair(down)
+            else:
+                def corner(shift):  # the 4 lanes of each pixel's corner
+                    return lanes_of(builder.bitcast(gather(shift, word),
+                                                    ir.VectorType(src_elt, lanes)))
+
+                v00, v01 = corner(ir.Constant(i64, 0)), corner(right)
+                v10, v11 = corner(down), corner(builder.add(down, right))
+            # each pixel's weight on its 4 lanes
+            spread = ir.Constant(ir.VectorType(i32, lanes), [k // 4 for k in range(lanes)])
+            w8 = ir.VectorType(ir.FloatType(), _LANES)
+            w = []
+            for r in range(4):
+                at = builder.add(builder.mul(ir.Constant(i64, r), n), j_v)
+                v = _vload(builder, wts_arr.data, at, w8, 4)
+                w.append(builder.shuffle_vector(v, v, spread))
+
+            def mul(v, x):
+                return builder.fmul(v, x, flags=_CONTRACT)
+
+            top = builder.fadd(mul(v00, w[0]), mul(v01, w[1]), flags=_CONTRACT)
+            bottom = builder.fadd(mul(v10, w[2]), mul(v11, w[3]), flags=_CONTRACT)
+            result = _to_integers(builder, builder.fadd(top, bottom, flags=_CONTRACT), dst_t)
+            if C == 3:  # the junk 4th lanes dropped: 24 values, stored as they are
+                keep = ir.Constant(ir.VectorType(i32, 3 * _LANES),
+                                   [k for k in range(lanes) if k % 4 != 3])
+                result = builder.shuffle_vector(result, result, keep)
+            ptr = builder.bitcast(builder.gep(dst, [q_v]), result.type.as_pointer())
+            builder.store(result, ptr, align=dst_t.bitwidth // 8)
+        return every
 
     return sig, codegen
 

@@ -11,7 +11,16 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..._coords import BILINEAR
-from .._simd import alwaysinline, edge8, lerp4, lerp4_writes, lerp8, noinline, prefetch
+from .._simd import (
+    alwaysinline,
+    edge8,
+    lerp4,
+    lerp4_writes,
+    lerp8,
+    lerp8c,
+    noinline,
+    prefetch,
+)
 from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _edge_cell
 from .indirect import MadeAddresses, call_at
 from .store import _store, _store_lerp
@@ -375,16 +384,23 @@ def _gather_call_overload(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, 
 def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     """The gather pass over columns j0 <= j < j1 of an affine row of an integer image that
     all lie strictly inside the image (:func:`_classify_interior`'s): every pixel bilinear
-    from its four corners, without the codes and flags of :func:`_gather_row_C`, and the
-    source rows of the pixel ``PREFETCH`` columns ahead asked for only while that pixel is in
-    the span too (its offset needs no test then). A function of its own
+    from its four corners, without the codes and flags of :func:`_gather_row_C`, 8 pixels at
+    a time (:func:`._simd.lerp8c`; the last (j1 - j0) % 8 one at a time, :func:`_span_pixel`),
+    and the source rows of each pixel ``PREFETCH`` columns ahead asked for only while that
+    pixel is in the span too (its offset needs no test then). A function of its own
     (:func:`._simd.noinline`: LLVM inlined the short loop into the row's code, where it ran
     slower than the gather it replaces). On the Intel Xeon machine W1u8 took 0.93x-0.96x the
     time of the one gather over the row in 9 of 10 A/B runs, one and two threads (1.03x in
     one), outputs identical; unrolled by two, 1.08x-1.16x. Float images measured no gain (W1
     0.97x-1.00x, W3 1.00x-1.06x) and keep the one gather. Only for what :func:`_spans_apart`
     admits (C, a constant, 3 or 4); for other types, which are typed through it but never
-    take it, a stub that raises."""
+    take it, a stub that raises.
+
+    8 pixels at a time (2026-12-06, Intel Xeon machine, against one at a time, outputs
+    identical): W1u8 0.82x-0.84x the time, RGBA uint8 0.75x-0.79x, uint16 RGB 0.86x-0.89x (one
+    and two threads). It needs every pixel's rows prefetched: for 2 of each 8 pixels, as the
+    one-channel gather does, W1u8 took 1.10x the time of every pixel's (its source rows change
+    every 2 pixels or so); 64 or 96 pixels ahead instead of 32 measured the same."""
     raise NotImplementedError("compiled only: see _gather_span_overload")
 
 
@@ -394,6 +410,26 @@ def _span_loop(flat, oflat, wts) -> bool:
     step writes (:func:`._simd.lerp4_writes`)."""
     return isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype,
                                                                     wts.dtype)
+
+
+@njit(inline="always")
+def _span_pixel(flat, oflat, ub, uWC, uC, ulim, offs, wts, j, q, nc):
+    """Pixel j of :func:`_gather_span`'s loop, written at ``oflat[q:]``: :func:`._simd.lerp4`
+    where its 4 lanes stay inside (offset below ``ulim``), else channel by channel."""
+    o = np.uint64(offs[j])
+    p = ub + o
+    if o < ulim:
+        lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
+    else:  # the weights read in another order: LLVM hoists reads common to both
+        # branches above the branch, and lerp4 then broadcasts them from registers, 4
+        # instructions more per pixel than its multiplies reading them from memory (on
+        # the Zen 4 machine W1u8 0.77x-0.86x the time, uint16 RGB 0.87x, RGBA uint8
+        # 0.89x; outputs identical)
+        d = wts[3, j]
+        c = wts[2, j]
+        b = wts[1, j]
+        a = wts[0, j]
+        _lerp_scalar(flat, oflat, p, p + uWC, uC, q, a, b, c, d, nc, wts)
 
 
 @overload(_gather_span, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
@@ -410,30 +446,34 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
         uC = np.uint64(nc)
         ub = np.uint64(base)
         uWC = np.uint64(WC)
-        # every cell but the last one of the last image, with 3 channels
+        # every cell but the last one of the last image, with 3 channels; for lerp8c too,
+        # which reads 8 bytes from the start of a row of a cell of one-byte pixels, 2 past
+        # the cell with 3 channels (one more than lerp4): offsets and this limit are whole
+        # pixels, so an offset below it is at least a pixel below it
         ulim = _lane_limit(flat, base, WC, nc, nc == 3)
         q = np.uint64(obase + j0 * nc)
-        ahead = max(j0, j1 - PREFETCH)
-        for jj in range(j0, j1):
+        jj = j0
+        while jj + 8 <= j1:
             j = np.uint64(jj)
-            if jj < ahead:
+            if jj + PREFETCH + 8 <= j1:  # the rows of every pixel PREFETCH ahead, as below
+                for k in range(8):
+                    p3 = ub + np.uint64(offs[j + np.uint64(PREFETCH + k)])
+                    prefetch(flat, p3)
+                    prefetch(flat, p3 + uWC)
+            if not lerp8c(flat, oflat, offs, wts, ub, j, q, uWC, ulim, nc):
+                for k in range(8):
+                    _span_pixel(flat, oflat, ub, uWC, uC, ulim, offs, wts, j + np.uint64(k),
+                                q + np.uint64(k) * uC, nc)
+            jj += 8
+            q += np.uint64(8) * uC
+        ahead = max(jj, j1 - PREFETCH)
+        for i in range(jj, j1):
+            j = np.uint64(i)
+            if i < ahead:
                 p3 = ub + np.uint64(offs[j + np.uint64(PREFETCH)])
                 prefetch(flat, p3)
                 prefetch(flat, p3 + uWC)
-            o = np.uint64(offs[j])
-            p = ub + o
-            if o < ulim:
-                lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
-            else:  # the weights read in another order: LLVM hoists reads common to both
-                # branches above the branch, and lerp4 then broadcasts them from registers, 4
-                # instructions more per pixel than its multiplies reading them from memory (on
-                # the Zen 4 machine W1u8 0.77x-0.86x the time, uint16 RGB 0.87x, RGBA uint8
-                # 0.89x; outputs identical)
-                d = wts[3, j]
-                c = wts[2, j]
-                b = wts[1, j]
-                a = wts[0, j]
-                _lerp_scalar(flat, oflat, p, p + uWC, uC, q, a, b, c, d, nc, wts)
+            _span_pixel(flat, oflat, ub, uWC, uC, ulim, offs, wts, j, q, nc)
             q += uC
 
     return span
