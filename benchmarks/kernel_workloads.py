@@ -3,13 +3,12 @@ kernels called directly, on arrays made once, for any module of kernels (``backe
 a git revision's copy of it).
 
 W1 (1024x1024x3 float32 turned 30° and scaled 0.9, bilinear, zeros), W1u8, W1u16, RGBAu8,
-W1f64, grey f32 and grey u8 (one channel), W3 (64x224x224x3 float32, random θ), W3f64, W2fwd
-and W2bwd (256x60x60x1 float32 forward and backward, random θ; W2tbwd the backward for θ alone,
-an STN's whose input is the data), and W1bwd (the backward of
+W1f64, grey f32, grey u8 and grey u16 (one channel), W3 (64x224x224x3 float32, random θ),
+W3f64, W2fwd and W2bwd (256x60x60x1 float32 forward and backward, random θ; W2tbwd the backward
+for θ alone, an STN's whose input is the data), and W1bwd (the backward of
 W1's image and θ: one sample, so its tasks split the image and scatter in a second pass);
 W1gbwd and W2gbwd, the backward of W1 and W2 through the grids of their θ; W3bwd, the backward
-of a batch of 16 of W3's images (224x224 RGB float32, random θ).
-"""
+of a batch of 16 of W3's images (224x224 RGB float32, random θ)."""
 
 from __future__ import annotations
 
@@ -80,6 +79,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "W1f64": lambda: forward(rgb, np.float64, turned),
         "grey f32": lambda: forward(grey, np.float32, turned),
         "grey u8": lambda: forward(grey, np.uint8, turned),
+        "grey u16": lambda: forward(grey, np.uint16, turned),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),

@@ -3,8 +3,10 @@
 For 3-channel float32 and integer images the gather reads 4 lanes per pixel (a junk lane that
 runs one value past the pixel) and writes 4 lanes where the next pixel writes after it; for
 every image it also prefetches ahead (a prefetch never faults, so that part is not checked).
-One-channel float images are gathered 8 pixels at a time (``lerp8``). The backward of 3- and
-4-channel float images reads 4 lanes per corner and per output gradient (``grad4``).
+One-channel float images are gathered 8 pixels at a time (``lerp8``), and so are the interior
+spans of integer images (``lerp8c``, whose one-byte pixels of 1 or 3 channels read 2 values
+past a cell row). The backward of 3- and 4-channel float images reads 4 lanes per corner and
+per output gradient (``grad4``).
 Here the input and the output end exactly where an unreadable, unwritable page begins, and θ
 sends interior pixels to the last cell of the last image: a read or write one value too far
 kills the process. The sampling runs in a child process so that such a crash is a clean
@@ -94,10 +96,12 @@ def _last_row_ends(theta, H, W):
     return ((gx + 1) * W - 1) / 2, ((gy + 1) * H - 1) / 2
 
 
-# rows classified (24 wide) and rows cut into spans; one channel: float rows 8 pixels at a time
+# rows classified (24 wide) and rows cut into spans; one channel: float rows 8 pixels at a time,
+# and the spans of integer ones
 @pytest.mark.parametrize(
     ("channels", "width"),
-    [(3, 24), (4, 24), (3, SPAN_COLUMNS + 8), (4, SPAN_COLUMNS + 8), (1, 24)],
+    [(3, 24), (4, 24), (3, SPAN_COLUMNS + 8), (4, SPAN_COLUMNS + 8), (1, 24),
+     (1, SPAN_COLUMNS + 8)],
 )
 def test_reads_and_writes_stay_inside_the_arrays(tmp_path, channels, width):
     rng = np.random.default_rng(7)

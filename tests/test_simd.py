@@ -2,10 +2,11 @@
 shape and strides of its array and holds no reference (null meminfo), slices included;
 ``head_view`` is the first items of a contiguous array in a shape, also without a reference;
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
-rest alone, ``lerp8c`` 8 integer pixels of 3 or 4 channels as numpy does and as ``lerp4``
-does (to the bit), or nothing when one of them is past its limit, ``edge8`` edge pixels as
-numpy does and as the scalar edge code does (to the bit), and ``grad4`` a pixel's gradients
-from its first 3 or 4 lanes; ``dynamic`` passes a literal on as a plain value."""
+rest alone, ``lerp8c`` 8 integer pixels of 1, 3 or 4 channels as numpy does and as the
+scalar code and ``lerp4`` do (to the bit), or nothing when one of them is past its limit,
+``edge8`` edge pixels as numpy does and as the scalar edge code does (to the bit), and
+``grad4`` a pixel's gradients from its first 3 or 4 lanes; ``dynamic`` passes a literal on as
+a plain value."""
 
 from __future__ import annotations
 
@@ -216,7 +217,21 @@ def _lerp8c_of(nc):
     return call
 
 
-_LERP8C = {3: _lerp8c_of(3), 4: _lerp8c_of(4)}
+_LERP8C = {nc: _lerp8c_of(nc) for nc in (1, 3, 4)}
+
+
+@njit(fastmath={"contract"})
+def _scalar_pixels(flat, oflat, offs, wts, base, j, q, row, nc):
+    """The 8 pixels one value at a time in float32, rounded half to even and clipped."""
+    lo, hi = np.iinfo(oflat.dtype).min, np.iinfo(oflat.dtype).max
+    f = np.float32
+    for k in range(8):
+        r = base + offs[j + k]
+        a, b, c, d = wts[0, j + k], wts[1, j + k], wts[2, j + k], wts[3, j + k]
+        for ch in range(nc):
+            v = (f(flat[r + ch]) * a + f(flat[r + nc + ch]) * b) + (
+                f(flat[r + row + ch]) * c + f(flat[r + row + nc + ch]) * d)
+            oflat[q + nc * k + ch] = min(max(np.rint(v), lo), hi)
 
 
 @njit(fastmath={"contract"})
@@ -231,12 +246,12 @@ def _lerp4_pixels(flat, oflat, offs, wts, base, j, q, row, nc):
 
 @settings(max_examples=60, deadline=None)
 @given(dtype=st.sampled_from([np.uint8, np.int8, np.uint16, np.int16]),
-       seed=st.integers(0, 2**32 - 1), nc=st.sampled_from([3, 4]), j=st.integers(0, 4),
+       seed=st.integers(0, 2**32 - 1), nc=st.sampled_from([1, 3, 4]), j=st.integers(0, 4),
        q=st.integers(0, 4), base=st.integers(0, 6), past=st.booleans())
 def test_lerp8c_samples_8_pixels_as_lerp4_or_none_past_lim(dtype, seed, nc, j, q, base, past):
     """8 pixels of an integer image: each the bilinear of its cell in float32, rounded and
-    clipped to the dtype (within 1 of the exactly rounded value, equal to lerp4's to the
-    bit); with one offset at or past ``lim`` it writes nothing."""
+    clipped to the dtype (within 1 of the exactly rounded value, equal to the scalar code's
+    and to lerp4's to the bit); with one offset at or past ``lim`` it writes nothing."""
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype)
     W, H = 9, 6
@@ -262,11 +277,15 @@ def test_lerp8c_samples_8_pixels_as_lerp4_or_none_past_lim(dtype, seed, nc, j, q
         want = wts[:, j + k].astype(np.float64) @ v.reshape(4, nc).astype(np.float64)
         want = np.clip(np.rint(want), info.min, info.max)
         assert np.abs(got[q + nc * k:q + nc * (k + 1)] - want).max() <= 1
-    four = np.full_like(got, 7)
-    _lerp4_pixels(flat, four, offs, wts, base, j, q, row, nc)
-    if nc == 3:
-        four[q + 8 * nc] = 7  # lerp4's 4th lane after the last pixel, which lerp8c leaves
-    np.testing.assert_array_equal(got, four)
+    scalar = np.full_like(got, 7)
+    _scalar_pixels(flat, scalar, offs, wts, base, j, q, row, nc)
+    np.testing.assert_array_equal(got, scalar)
+    if nc > 1:
+        four = np.full_like(got, 7)
+        _lerp4_pixels(flat, four, offs, wts, base, j, q, row, nc)
+        if nc == 3:
+            four[q + 8 * nc] = 7  # lerp4's 4th lane after the last pixel, which lerp8c leaves
+        np.testing.assert_array_equal(got, four)
 
 
 @njit(fastmath={"contract"})

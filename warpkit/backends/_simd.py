@@ -1,9 +1,10 @@
 """Low-level steps of the CPU kernels written directly in LLVM IR: a 4-lane bilinear pixel (and
-its coordinate gradients), 8 one-channel pixels (and theirs) with gathers, 8 one-channel edge
-pixels (:func:`edge8`) and a prefetch for the gather, a view of an array that counts no
-references for row loops, a multiply-add that rounds the same at every call site for affine
-coordinates, hints for wider vectors, for arrays that do not overlap and for inlining, and a
-constant turned into a run-time value (:func:`dynamic`).
+its coordinate gradients), 8 one-channel pixels (and theirs) with gathers, 8 integer pixels of
+1, 3 or 4 channels (:func:`lerp8c`), 8 one-channel edge pixels (:func:`edge8`) and a prefetch
+for the gather, a view of an array that counts no references for row loops, a multiply-add
+that rounds the same at every call site for affine coordinates, hints for wider vectors, for
+arrays that do not overlap and for inlining, and a constant turned into a run-time value
+(:func:`dynamic`).
 
 LLVM does not vectorise the per-pixel work of a channels-last gather by itself (four corners
 of 3 or 4 channels each, at addresses known only at run time): the loads and stores may alias
@@ -15,7 +16,8 @@ With one channel there is nothing to vectorise within a pixel; :func:`lerp8` tak
 of a row at once instead, reading their corners with masked gathers (LLVM would not vectorise
 that loop either: it cannot bound the addresses the gathers read, so it cannot rule out that
 the stores change them), and :func:`edge8` 8 of a row's edge pixels, each corner read only
-where it lies inside the image.
+where it lies inside the image. Integer pixels are narrow enough for gathers whatever their
+channels: :func:`lerp8c` reads 8 pixels' corners of up to 4 channels with a gather each.
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
 fused multiply-adds allowed (``contract``), so lanes equal what the scalar path computes.
@@ -125,7 +127,7 @@ def _to_work(builder, raw, src_t, work_t, vec):
 
 
 def _to_integers(builder, v, dst_t):
-    """4 float lanes rounded half to even (``llvm.rint`` in the default rounding mode, as
+    """Float lanes rounded half to even (``llvm.rint`` in the default rounding mode, as
     ``np.rint``), clipped to the range of the integer dtype ``dst_t`` (at most 16 bits) and
     narrowed to it. The lanes are finite and below 2**31 in magnitude (bilinear values of
     16-bit integers)."""
@@ -306,35 +308,36 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, 
 
 @intrinsic(prefer_literal=True)
 def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
-    """Bilinear of the 8 pixels j..j+7 of a row of an integer image of ``nc`` = 3 or 4
-    channels at once, into an integer output: what :func:`lerp4` computes and stores for each
-    of them (the same operations, so the same values), with its 4 lanes read by gathers.
+    """Bilinear of the 8 pixels j..j+7 of a row of an integer image of ``nc`` = 1, 3 or 4
+    channels at once, into an integer output: what the scalar code (:func:`lerp4` for 3 and 4
+    channels) computes and stores for each of them (the same operations, so the same values),
+    the corners read by gathers.
 
-    Pixel k (0 <= k < 8) reads the cell at r = base + offs[j + k] (corners at flat[r],
-    flat[r + nc], flat[r + row] and flat[r + row + nc], 4 lanes each, as :func:`lerp4`: with
-    3 channels the 4th is the next pixel's first, read and unused; one-byte pixels read the
-    two corners of a cell row as the 8 bytes from its start, 2 past the cell with 3
-    channels), its weights ``wts[:, j + k]``, and writes ``oflat[q + nc·k:q + nc·(k + 1)]``
-    (only its own lanes: nothing past the 8th pixel). Only when every offset is below ``lim``
-    (unsigned); else it reads and writes nothing. Returns whether it wrote.
+    Pixel k (0 <= k < 8) reads the cell at r = base + offs[j + k]: its corners at flat[r],
+    flat[r + nc], flat[r + row] and flat[r + row + nc], 4 lanes each with 3 or 4 channels,
+    as :func:`lerp4` (with 3 channels the 4th is the next pixel's first, read and unused); the
+    two corners of a cell row are read as one value where they fit in 8 bytes: 4 bytes from
+    its start with one channel (2 past the cell for one-byte pixels), 8 for one-byte pixels of
+    3 or 4 channels (2 past the cell with 3). It takes its weights ``wts[:, j + k]`` and
+    writes ``oflat[q + nc·k:q + nc·(k + 1)]`` (only its own values: nothing past the 8th
+    pixel). Only when every offset is below ``lim`` (unsigned); else it reads and writes
+    nothing. Returns whether it wrote.
 
-    A gather per corner (8 values of 4 lanes each), two per cell row for one-byte pixels (W1u8
-    timed the same either way on the Intel Xeon machine; gathers cost more elsewhere).
-
-    ``flat`` is a 1-D contiguous integer (or boolean) array of at most 16 bits, ``oflat`` a 1-D
-    contiguous integer array of at most 16 bits, ``offs`` a 1-D contiguous int64 array,
-    ``wts`` a C-contiguous (4, n) float32 array, ``nc`` a literal; ``base``, ``j``, ``q``,
-    ``row`` and ``lim`` are unsigned 64-bit. No bounds checks: the caller guarantees that the
-    cells of offsets below ``lim`` and their 4th lanes lie inside ``flat``, the pixels'
-    values inside ``oflat`` and j + 8 <= n.
+    ``flat`` is a 1-D contiguous integer array of at most 16 bits, ``oflat`` a 1-D contiguous
+    integer array of at most 16 bits, ``offs`` a 1-D contiguous int64 array, ``wts`` a
+    C-contiguous (4, n) float32 array, ``nc`` a literal; ``base``, ``j``, ``q``, ``row`` and
+    ``lim`` are unsigned 64-bit. No bounds checks: the caller guarantees that what the cells
+    of offsets below ``lim`` read lies inside ``flat``, the pixels' values inside ``oflat``,
+    and that j + 8 <= n.
     """
     f32 = types.float32
-    if not (isinstance(nc, types.IntegerLiteral) and nc.literal_value in (3, 4)
+    if not (isinstance(nc, types.IntegerLiteral) and nc.literal_value in (1, 3, 4)
             and isinstance(oflat.dtype, types.Integer) and wts.dtype == f32
             and lerp4_writes(flat.dtype, oflat.dtype, f32) and offs.dtype == types.int64
             and wts.ndim == 2 and wts.layout == "C"):
         return None
     C = nc.literal_value
+    L = 1 if C == 1 else 4  # lanes a pixel
     sig = types.boolean(flat, oflat, offs, wts, base, j, q, row, lim, nc)
 
     def codegen(context, builder, signature, args):
@@ -345,16 +348,15 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
         wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
         n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
         src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
-        src_elt = context.get_data_type(src_t)  # a byte for booleans
+        src_elt = context.get_data_type(src_t)
         item = context.get_abi_sizeof(src_elt)
         i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
-        lanes = 4 * _LANES  # 4 lanes a pixel
+        lanes = L * _LANES
         ivec = ir.VectorType(i64, _LANES)
         offsets = _vload(builder, offs_data, j_v, ivec, 8)
         inside = builder.icmp_unsigned("<", offsets, _splat(builder, lim_v, ivec))
         every = builder.icmp_unsigned("==", builder.bitcast(inside, i8), ir.Constant(i8, 0xFF))
         with builder.if_then(every, likely=True):
-            word = ir.IntType(32 * item)  # a corner's 4 lanes as one integer
             fvec = ir.VectorType(ir.FloatType(), lanes)
             first = builder.add(_splat(builder, builder.ptrtoint(src, i64), ivec),
                                 builder.mul(builder.add(offsets, _splat(builder, base_v, ivec)),
@@ -363,40 +365,43 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
             down = builder.mul(row_v, ir.Constant(i64, item))
             on = ir.Constant(ir.VectorType(ir.IntType(1), _LANES), [1] * _LANES)
 
-            def gather(shift, t):  # 8 values of type t, each pixel's ``shift`` bytes past r
+            def gather(shift, size):  # 8 values of ``size`` bytes, each pixel's ``shift`` past r
+                t = ir.IntType(8 * size)
                 vt = ir.VectorType(t, _LANES)
                 ptrs = builder.inttoptr(builder.add(first, _splat(builder, shift, ivec)),
                                         ir.VectorType(t.as_pointer(), _LANES))
-                return _masked(builder, "gather", vt, [ptrs, ir.Constant(i32, item), on,
-                                                       ir.Constant(vt, None)])
+                raw = _masked(builder, "gather", vt, [ptrs, ir.Constant(i32, item), on,
+                                                      ir.Constant(vt, None)])
+                return builder.bitcast(raw, ir.VectorType(src_elt, size // item * _LANES))
 
             def lanes_of(v):
                 return _to_work(builder, v, src_t, f32, fvec)
 
-            if item == 1:  # a cell row's two corners in one 8-byte gather, split by shuffles
+            if C == 1 or item == 1:  # a cell row's two corners in one gather, split by shuffles
+                size = 4 if C == 1 else 8
+                per = size // item  # values of the image in each gathered one
+
                 def pair(shift):
-                    both = builder.bitcast(gather(shift, i64), ir.VectorType(src_elt, 64))
+                    both = gather(shift, size)
                     return [lanes_of(builder.shuffle_vector(both, both, ir.Constant(
-                        ir.VectorType(i32, lanes), [8 * (k // 4) + dx + k % 4
+                        ir.VectorType(i32, lanes), [per * (k // L) + dx + k % L
                                                     for k in range(lanes)])))
                             for dx in (0, C)]
 
                 (v00, v01), (v10, v11) = pair(ir.Constant(i64, 0)), pair(down)
-            else:
-                def corner(shift):  # the 4 lanes of each pixel's corner
-                    return lanes_of(builder.bitcast(gather(shift, word),
-                                                    ir.VectorType(src_elt, lanes)))
-
-                v00, v01 = corner(ir.Constant(i64, 0)), corner(right)
-                v10, v11 = corner(down), corner(builder.add(down, right))
-            # each pixel's weight on its 4 lanes
-            spread = ir.Constant(ir.VectorType(i32, lanes), [k // 4 for k in range(lanes)])
+            else:  # a gather per corner, of its 4 lanes
+                v00, v01 = lanes_of(gather(ir.Constant(i64, 0), 4 * item)), lanes_of(
+                    gather(right, 4 * item))
+                v10, v11 = lanes_of(gather(down, 4 * item)), lanes_of(
+                    gather(builder.add(down, right), 4 * item))
+            # each pixel's weight on its lanes
+            spread = ir.Constant(ir.VectorType(i32, lanes), [k // L for k in range(lanes)])
             w8 = ir.VectorType(ir.FloatType(), _LANES)
             w = []
             for r in range(4):
                 at = builder.add(builder.mul(ir.Constant(i64, r), n), j_v)
                 v = _vload(builder, wts_arr.data, at, w8, 4)
-                w.append(builder.shuffle_vector(v, v, spread))
+                w.append(v if L == 1 else builder.shuffle_vector(v, v, spread))
 
             def mul(v, x):
                 return builder.fmul(v, x, flags=_CONTRACT)

@@ -128,6 +128,8 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         e = c - 1 if c == Wo and C == 3 else c
         if C == 3:
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 3)
+        elif C == 1:
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 1)
         else:
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
