@@ -3,7 +3,7 @@ shape and strides of its array and holds no reference (null meminfo), slices inc
 ``head_view`` is the first items of a contiguous array in a shape, also without a reference;
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
 rest alone, ``lerp8c`` 8 integer pixels of 1, 3 or 4 channels as numpy does and as the
-scalar code and ``lerp4`` do (to the bit), or nothing when one of them is past its limit,
+scalar code and ``lerp4`` do (to the bit), those below its limit or all or none,
 ``edge8`` edge pixels as numpy does and as the scalar edge code does (to the bit), and
 ``grad4`` a pixel's gradients from its first 3 or 4 lanes; ``dynamic`` passes a literal on as
 a plain value."""
@@ -208,24 +208,25 @@ def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q
     assert np.all(oflat[untouched] == 9.0)
 
 
-def _lerp8c_of(nc):
+def _lerp8c_of(nc, some):
     @njit
     def call(flat, oflat, offs, wts, base, j, q, row, lim):
         u = np.uint64
-        return lerp8c(flat, oflat, offs, wts, u(base), u(j), u(q), u(row), u(lim), nc)
+        return lerp8c(flat, oflat, offs, wts, u(base), u(j), u(q), u(row), u(lim), nc, some)
 
     return call
 
 
-_LERP8C = {nc: _lerp8c_of(nc) for nc in (1, 3, 4)}
+_LERP8C = {(nc, some): _lerp8c_of(nc, some) for nc in (1, 3, 4) for some in (False, True)}
 
 
 @njit(fastmath={"contract"})
-def _scalar_pixels(flat, oflat, offs, wts, base, j, q, row, nc):
-    """The 8 pixels one value at a time in float32, rounded half to even and clipped."""
+def _scalar_pixels(flat, oflat, offs, wts, base, j, q, row, nc, lanes):
+    """The pixels k of ``lanes`` one value at a time in float32, rounded half to even and
+    clipped."""
     lo, hi = np.iinfo(oflat.dtype).min, np.iinfo(oflat.dtype).max
     f = np.float32
-    for k in range(8):
+    for k in lanes:
         r = base + offs[j + k]
         a, b, c, d = wts[0, j + k], wts[1, j + k], wts[2, j + k], wts[3, j + k]
         for ch in range(nc):
@@ -244,14 +245,17 @@ def _lerp4_pixels(flat, oflat, offs, wts, base, j, q, row, nc):
               wts[2, j + k], wts[3, j + k])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(dtype=st.sampled_from([np.uint8, np.int8, np.uint16, np.int16]),
        seed=st.integers(0, 2**32 - 1), nc=st.sampled_from([1, 3, 4]), j=st.integers(0, 4),
-       q=st.integers(0, 4), base=st.integers(0, 6), past=st.booleans())
-def test_lerp8c_samples_8_pixels_as_lerp4_or_none_past_lim(dtype, seed, nc, j, q, base, past):
-    """8 pixels of an integer image: each the bilinear of its cell in float32, rounded and
-    clipped to the dtype (within 1 of the exactly rounded value, equal to the scalar code's
-    and to lerp4's to the bit); with one offset at or past ``lim`` it writes nothing."""
+       q=st.integers(0, 4), base=st.integers(0, 6), past=st.integers(0, 8), some=st.booleans())
+def test_lerp8c_samples_the_pixels_below_lim_as_the_scalar_code(dtype, seed, nc, j, q, base,
+                                                                past, some):
+    """8 pixels of an integer image: each below ``lim`` the bilinear of its cell in float32,
+    rounded and clipped to the dtype (within 1 of the exactly rounded value, equal to the
+    scalar code's and to lerp4's to the bit); those at or past it (or a negative code) read
+    and write nothing, and without ``some`` neither do the others then. Returns the pixels
+    left."""
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype)
     W, H = 9, 6
@@ -259,28 +263,28 @@ def test_lerp8c_samples_8_pixels_as_lerp4_or_none_past_lim(dtype, seed, nc, j, q
     flat = rng.integers(info.min, info.max, base + H * row + 2, endpoint=True).astype(dtype)
     cells = rng.integers(0, H - 1, j + 8) * row + rng.integers(0, W - 1, j + 8) * nc
     lim = (H - 1) * row  # every cell above is inside
-    if past:
-        cells[j + rng.integers(0, 8)] = lim + rng.integers(0, 3) * nc
+    out = rng.permutation(8)[:past]  # these at or past lim
+    cells[j + out] = rng.choice([lim, lim + nc, lim + 5 * nc, -1, -2], past)
     offs = cells.astype(np.int64)
     wts = rng.random((4, j + 8)).astype(np.float32)
     wts /= wts.sum(axis=0)
     got = np.full(q + 8 * nc + 4, 7, dtype)
-    wrote = _LERP8C[nc](flat, got, offs, wts, base, j, q, row, lim)
-    assert wrote == (not past)
-    if past:
-        assert np.all(got == 7)
-        return
-    assert np.all(got[:q] == 7) and np.all(got[q + 8 * nc:] == 7)
-    for k in range(8):  # numpy, in float64
+    rest = _LERP8C[nc, some](flat, got, offs, wts, base, j, q, row, lim)
+    left = sorted(out) if some or past == 0 else list(range(8))
+    assert rest == sum(1 << int(k) for k in left)
+    written = [k for k in range(8) if k not in left]
+    values = [q + nc * k + c for k in written for c in range(nc)]
+    assert np.all(np.delete(got, values) == 7)
+    for k in written:  # numpy, in float64
         r = base + int(offs[j + k])
         v = flat[[r + i + c for i in (0, nc, row, row + nc) for c in range(nc)]]
         want = wts[:, j + k].astype(np.float64) @ v.reshape(4, nc).astype(np.float64)
         want = np.clip(np.rint(want), info.min, info.max)
         assert np.abs(got[q + nc * k:q + nc * (k + 1)] - want).max() <= 1
     scalar = np.full_like(got, 7)
-    _scalar_pixels(flat, scalar, offs, wts, base, j, q, row, nc)
+    _scalar_pixels(flat, scalar, offs, wts, base, j, q, row, nc, np.array(written, np.int64))
     np.testing.assert_array_equal(got, scalar)
-    if nc > 1:
+    if nc > 1 and not left:
         four = np.full_like(got, 7)
         _lerp4_pixels(flat, four, offs, wts, base, j, q, row, nc)
         if nc == 3:

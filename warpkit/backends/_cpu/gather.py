@@ -152,17 +152,51 @@ def _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, 
 def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """A constant ``C`` and the dtypes fix at compile time whether pixels take the 4-lane
     step (3 or 4 channels, float32 weights, see :func:`._simd.lerp4_writes`), so the loop
-    carries no test for it. Other channel counts get one loop with ``C`` a run-time value."""
+    carries no test for it. Other channel counts get one loop with ``C`` a run-time value.
+
+    Integer images of 1, 3 or 4 channels (those of :func:`_span_loop`) take bilinear rows 8
+    pixels at a time where all 8 are plain interior ones (:func:`._simd.lerp8c`), the rest of
+    each block of 8 and the last (j1 - j0) % 8 through :func:`_gather_row_C`: rows narrower
+    than ``SPAN_COLUMNS`` and the columns around the interior spans of wider ones (which take
+    :func:`_gather_span`)."""
     if isinstance(C, types.IntegerLiteral):
         nc = C.literal_value
         lanes4 = nc in (3, 4) and wts.dtype.bitwidth == 32 and lerp4_writes(
             flat.dtype, oflat.dtype, wts.dtype)
 
-        def gather_c(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
-            return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
-                                 ne, j0, j1, nc, lanes4)
+        if not (nc in (1, 3, 4) and _span_loop(flat, oflat, wts)):
+            def gather_c(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                         C):
+                return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval,
+                                     edges, ne, j0, j1, nc, lanes4)
 
-        return gather_c
+            return gather_c
+
+        def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
+            jj = j0
+            if mode == BILINEAR:
+                ub = np.uint64(base)
+                uWC = np.uint64(WC)
+                lim = _lerp8c_limit(flat, base, WC, nc)
+                q = np.uint64(obase + j0 * nc)
+                while jj + 8 <= j1:
+                    j = np.uint64(jj)
+                    for k in range(8):  # the rows of each pixel PREFETCH ahead
+                        o2 = offs[j + np.uint64(PREFETCH + k)]
+                        p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
+                        prefetch(flat, p3)
+                        prefetch(flat, p3 + uWC)
+                    rest = lerp8c(flat, oflat, offs, wts, ub, j, q, uWC, lim, nc, True)
+                    for k in range(8 if rest else 0):  # one at a time, in scalars: no 4th
+                        if (rest >> np.uint64(k)) & np.uint64(1):  # lane over the next pixel
+                            ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts,
+                                               cval, edges, ne, jj + k, jj + k + 1, nc, False)
+                    jj += 8
+                    q += np.uint64(8 * nc)
+            return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                                 jj, j1, nc, lanes4)
+
+        return gather8
 
     def gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
         return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
@@ -479,8 +513,9 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
                     p3 = ub + np.uint64(offs[j + np.uint64(PREFETCH + k)])
                     prefetch(flat, p3)
                     prefetch(flat, p3 + uWC)
-            if not lerp8c(flat, oflat, offs, wts, ub, j, q, uWC, lim8, nc):
-                for k in range(8):
+            rest = lerp8c(flat, oflat, offs, wts, ub, j, q, uWC, lim8, nc, False)
+            for k in range(8 if rest else 0):  # past lerp8c's limit, so lerp4's (in scalars)
+                if (rest >> np.uint64(k)) & np.uint64(1):
                     _span_pixel(flat, oflat, ub, uWC, uC, ulim, offs, wts, j + np.uint64(k),
                                 q + np.uint64(k) * uC, nc)
             jj += 8
