@@ -307,7 +307,7 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, 
 
 
 @intrinsic(prefer_literal=True)
-def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc, some):
+def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
     """Bilinear of the 8 pixels j..j+7 of a row of an integer image of ``nc`` = 1, 3 or 4
     channels at once, into an integer output: what the scalar code (:func:`lerp4` for 3 and 4
     channels) computes and stores for each of them (the same operations, so the same values),
@@ -320,10 +320,10 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc, some):
     its start with one channel (2 past the cell for one-byte pixels), 8 for one-byte pixels of
     3 or 4 channels (2 past the cell with 3). It takes its weights ``wts[:, j + k]`` and
     writes ``oflat[q + nc·k:q + nc·(k + 1)]`` (only its own values: nothing past the 8th
-    pixel). Only the pixels whose offset is below ``lim`` (unsigned), and with ``some`` (a
-    literal boolean) False only when all 8 are: the others read and write nothing. Returns
-    the pixels not written as a bit mask (bit k for pixel j + k). Masked: W1u8, whose blocks
-    are all inside, took 1.08x-1.15x the time (its constants no longer in registers).
+    pixel). Only when every offset is below ``lim`` (unsigned); else it reads and writes
+    nothing. Returns whether it wrote. (Writing the pixels below ``lim`` alone, with masks,
+    made W1u8, whose blocks are all inside, 1.08x-1.15x slower, its constants no longer in
+    registers, and small images no faster.)
 
     ``flat`` is a 1-D contiguous integer array of at most 16 bits, ``oflat`` a 1-D contiguous
     integer array of at most 16 bits, ``offs`` a 1-D contiguous int64 array, ``wts`` a
@@ -334,18 +334,16 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc, some):
     """
     f32 = types.float32
     if not (isinstance(nc, types.IntegerLiteral) and nc.literal_value in (1, 3, 4)
-            and isinstance(some, types.BooleanLiteral)
             and isinstance(oflat.dtype, types.Integer) and wts.dtype == f32
             and lerp4_writes(flat.dtype, oflat.dtype, f32) and offs.dtype == types.int64
             and wts.ndim == 2 and wts.layout == "C"):
         return None
     C = nc.literal_value
     L = 1 if C == 1 else 4  # lanes a pixel
-    masked = some.literal_value
-    sig = types.uint64(flat, oflat, offs, wts, base, j, q, row, lim, nc, some)
+    sig = types.boolean(flat, oflat, offs, wts, base, j, q, row, lim, nc)
 
     def codegen(context, builder, signature, args):
-        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, row_v, lim_v = args[:9]
+        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, row_v, lim_v, _ = args
         src = context.make_array(signature.args[0])(context, builder, flat_v).data
         dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
         offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
@@ -359,18 +357,12 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc, some):
         ivec = ir.VectorType(i64, _LANES)
         offsets = _vload(builder, offs_data, j_v, ivec, 8)
         inside = builder.icmp_unsigned("<", offsets, _splat(builder, lim_v, ivec))
-        bits = builder.bitcast(inside, i8)
-        if masked:
-            go = builder.icmp_unsigned("!=", bits, ir.Constant(i8, 0))
-        else:  # all or nothing
-            go = builder.icmp_unsigned("==", bits, ir.Constant(i8, 0xFF))
-            inside = ir.Constant(inside.type, [1] * _LANES)
-        with builder.if_then(go, likely=True):
+        every = builder.icmp_unsigned("==", builder.bitcast(inside, i8), ir.Constant(i8, 0xFF))
+        with builder.if_then(every, likely=True):
             fvec = ir.VectorType(ir.FloatType(), lanes)
-            # the pixels off the mask read at offset 0: harmless addresses, read by no gather
-            o = builder.select(inside, offsets, ir.Constant(ivec, [0] * _LANES))
+            on = ir.Constant(inside.type, [1] * _LANES)
             first = builder.add(_splat(builder, builder.ptrtoint(src, i64), ivec),
-                                builder.mul(builder.add(o, _splat(builder, base_v, ivec)),
+                                builder.mul(builder.add(offsets, _splat(builder, base_v, ivec)),
                                             ir.Constant(ivec, [item] * _LANES)))
             right = ir.Constant(i64, C * item)
             down = builder.mul(row_v, ir.Constant(i64, item))
@@ -380,7 +372,7 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc, some):
                 vt = ir.VectorType(t, _LANES)
                 ptrs = builder.inttoptr(builder.add(first, _splat(builder, shift, ivec)),
                                         ir.VectorType(t.as_pointer(), _LANES))
-                raw = _masked(builder, "gather", vt, [ptrs, ir.Constant(i32, item), inside,
+                raw = _masked(builder, "gather", vt, [ptrs, ir.Constant(i32, item), on,
                                                       ir.Constant(vt, None)])
                 return builder.bitcast(raw, ir.VectorType(src_elt, size // item * _LANES))
 
@@ -422,18 +414,9 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc, some):
             kept = [k for k in range(lanes) if C != 3 or k % 4 != 3]  # no junk 4th lanes
             result = builder.shuffle_vector(result, result, ir.Constant(
                 ir.VectorType(i32, len(kept)), kept))
-            ptr = builder.gep(dst, [q_v])
-            if masked:
-                written = builder.shuffle_vector(inside, inside, ir.Constant(
-                    ir.VectorType(i32, len(kept)), [k // L for k in kept]))
-                _masked_store(builder, result, ptr, written, dst_t.bitwidth // 8)
-            else:
-                builder.store(result, builder.bitcast(ptr, result.type.as_pointer()),
-                              align=dst_t.bitwidth // 8)
-        left = builder.not_(builder.bitcast(builder.icmp_unsigned(
-            "<", offsets, _splat(builder, lim_v, ivec)), i8)) if masked else builder.select(
-            go, ir.Constant(i8, 0), ir.Constant(i8, 0xFF))
-        return builder.zext(left, i64)
+            ptr = builder.bitcast(builder.gep(dst, [q_v]), result.type.as_pointer())
+            builder.store(result, ptr, align=dst_t.bitwidth // 8)
+        return every
 
     return sig, codegen
 

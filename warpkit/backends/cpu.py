@@ -75,7 +75,9 @@ W1u8 0.91x the time), and the source rows of the pixel ``PREFETCH`` columns ahea
 prefetched. In integer images of 1, 3 or 4 channels the strictly interior span of such a row has
 a gather loop of its own, which skips the per-pixel codes (:func:`_gather_span`, W1u8
 0.93x-0.96x) and takes 8 pixels at a time with gathers (:func:`._simd.lerp8c`: W1u8 0.82x-0.84x
-again, RGBA uint8 0.75x-0.79x, grey uint8 0.65x). The gather fills
+again, RGBA uint8 0.75x-0.79x, grey uint8 0.65x); the general gather of 3- and 4-channel
+integer images takes blocks of 8 interior pixels so too (B32u8, small RGB images, 0.91x). The
+gather fills
 outside pixels with the fill value and lists the rest; only those go through a last pass: edge
 pixels with checked reads (those of one-channel float rows 8 at a time, :func:`._simd.edge8`),
 and only NaN, wrap and nearest-mode edges through the general per-point code. A backward row
