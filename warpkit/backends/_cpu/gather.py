@@ -431,7 +431,8 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     """The gather pass over columns j0 <= j < j1 of an affine row of an integer image that
     all lie strictly inside the image (:func:`_classify_interior`'s): every pixel bilinear
     from its four corners, without the codes and flags of :func:`_gather_row_C`, 8 pixels at
-    a time (:func:`._simd.lerp8c`; the last (j1 - j0) % 8 one at a time, :func:`_span_pixel`),
+    a time (:func:`._simd.lerp8c`; the last (j1 - j0) % 8, and a block holding the last cell of
+    the last image, past lerp8c's limit, one at a time: :func:`_span_pixel`),
     and the source rows of each pixel ``PREFETCH`` columns ahead asked for only while that
     pixel is in the span too (its offset needs no test then). A function of its own
     (:func:`._simd.noinline`: LLVM inlined the short loop into the row's code, where it ran
