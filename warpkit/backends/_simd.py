@@ -69,9 +69,6 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
         src_elt = context.get_data_type(src_t)  # a byte for booleans
         src_vec = ir.VectorType(src_elt, 4)
         src_item = context.get_abi_sizeof(src_elt)
-        undef = ir.Constant(vec, ir.Undefined)
-        lane0 = ir.Constant(ir.IntType(32), 0)
-        zeros = ir.Constant(ir.VectorType(ir.IntType(32), 4), [0, 0, 0, 0])
 
         def at(base, idx, v):
             return builder.bitcast(builder.gep(base, [idx]), v.as_pointer())
@@ -80,25 +77,26 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
             return _to_work(builder, builder.load(at(src, idx, src_vec), align=src_item), src_t,
                             work_t, vec)
 
-        def splat(x):
-            return builder.shuffle_vector(builder.insert_element(undef, x, lane0), undef, zeros)
-
-        def mul(v, w):
-            return builder.fmul(v, splat(w), flags=_CONTRACT)
-
-        top = builder.fadd(
-            mul(load(p_v), a_v), mul(load(builder.add(p_v, step_v)), b_v), flags=_CONTRACT
-        )
-        bottom = builder.fadd(
-            mul(load(p2_v), c_v), mul(load(builder.add(p2_v, step_v)), d_v), flags=_CONTRACT
-        )
-        result = builder.fadd(top, bottom, flags=_CONTRACT)
+        result = _bilinear(builder, load(p_v), load(builder.add(p_v, step_v)), load(p2_v),
+                           load(builder.add(p2_v, step_v)),
+                           [_splat(builder, w, vec) for w in (a_v, b_v, c_v, d_v)])
         if isinstance(dst_t, types.Integer):
             result = _to_integers(builder, result, dst_t)
         builder.store(result, at(dst, q_v, result.type), align=dst_t.bitwidth // 8)
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _bilinear(builder, v00, v01, v10, v11, w):
+    """``(v00·w[0] + v01·w[1]) + (v10·w[2] + v11·w[3])`` lane by lane, with the fused
+    multiply-adds the scalar code allows (``contract``): its rounding, for every step here."""
+    def mul(v, x):
+        return builder.fmul(v, x, flags=_CONTRACT)
+
+    top = builder.fadd(mul(v00, w[0]), mul(v01, w[1]), flags=_CONTRACT)
+    bottom = builder.fadd(mul(v10, w[2]), mul(v11, w[3]), flags=_CONTRACT)
+    return builder.fadd(top, bottom, flags=_CONTRACT)
 
 
 def lerp4_writes(src, dst, work) -> bool:
@@ -288,12 +286,7 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, 
         w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
                     vec, item) for r in range(4)]
 
-        def mul(v, x):
-            return builder.fmul(v, x, flags=_CONTRACT)
-
-        top = builder.fadd(mul(v00, w[0]), mul(v01, w[1]), flags=_CONTRACT)
-        bottom = builder.fadd(mul(v10, w[2]), mul(v11, w[3]), flags=_CONTRACT)
-        result = builder.fadd(top, bottom, flags=_CONTRACT)
+        result = _bilinear(builder, v00, v01, v10, v11, w)
         written = mask
         if flags:  # a flagged lane whose result is NaN is left to the caller
             nan = builder.fcmp_unordered("uno", result, result)
@@ -324,7 +317,7 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
     writes ``oflat[q + nc·k:q + nc·(k + 1)]`` (only its own values: nothing past the 8th
     pixel). Only when every offset is below ``lim`` (unsigned); else it reads and writes
     nothing. Returns whether it wrote. (Writing the pixels below ``lim`` alone, with masks,
-    made W1u8, whose blocks are all inside, 1.08x-1.15x slower, its constants no longer in
+    made W1u8, whose blocks are all inside, 1.15x slower, its constants no longer in
     registers, and small images no faster.)
 
     ``flat`` is a 1-D contiguous integer array of at most 16 bits, ``oflat`` a 1-D contiguous
@@ -407,12 +400,7 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
                 v = _vload(builder, wts_arr.data, at, w8, 4)
                 w.append(v if L == 1 else builder.shuffle_vector(v, v, spread))
 
-            def mul(v, x):
-                return builder.fmul(v, x, flags=_CONTRACT)
-
-            top = builder.fadd(mul(v00, w[0]), mul(v01, w[1]), flags=_CONTRACT)
-            bottom = builder.fadd(mul(v10, w[2]), mul(v11, w[3]), flags=_CONTRACT)
-            result = _to_integers(builder, builder.fadd(top, bottom, flags=_CONTRACT), dst_t)
+            result = _to_integers(builder, _bilinear(builder, v00, v01, v10, v11, w), dst_t)
             kept = [k for k in range(lanes) if C != 3 or k % 4 != 3]  # no junk 4th lanes
             result = builder.shuffle_vector(result, result, ir.Constant(
                 ir.VectorType(i32, len(kept)), kept))

@@ -158,13 +158,12 @@ def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
     pixels at a time where all 8 are plain interior ones (:func:`._simd.lerp8c`), and each
     other block of 8 and the last (j1 - j0) % 8 pixels through :func:`_gather_row_C`: rows
     narrower than ``SPAN_COLUMNS`` and the columns around the interior spans of wider ones
-    (which take :func:`_gather_span`). B32u8 (256 RGB 32x32 images, random θ) took 0.91x-0.93x
-    the time of pixel by pixel (outputs identical). One call of the general loop, inlined
-    once: with a second one for the pixels of a block that lerp8c left (the others written
-    with masks) no faster, and each gather took 0.7-1.2 s longer to compile; a flag for the
-    blocks (not a bound) let LLVM compile the loop twice too. One-channel rows measured B28u8
-    (256 grey 28x28) 0.90x-0.93x, but a grey 1024x1024 uint8 image 1.06x-1.08x (its rows'
-    few pixels around the span), and keep the pixel loop."""
+    (which take :func:`_gather_span`). B32u8 (256 RGB 32x32 images, random θ) took 0.89x-0.93x
+    the time of pixel by pixel (outputs identical); each such gather takes 0.4-0.9 s longer to
+    compile (1.3-1.7 s before, alone). Writing the interior pixels of every block (masks) and
+    the rest one at a time was no faster. One-channel rows measured B28u8 (256 grey 28x28)
+    0.90x-0.93x, but a grey 1024x1024 uint8 image 1.06x-1.08x (its rows' few pixels around the
+    span), and keep the pixel loop."""
     if isinstance(C, types.IntegerLiteral):
         nc = C.literal_value
         lanes4 = nc in (3, 4) and wts.dtype.bitwidth == 32 and lerp4_writes(
@@ -182,9 +181,7 @@ def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
             ub = np.uint64(base)
             uWC = np.uint64(WC)
             lim = _lerp8c_limit(flat, base, WC, nc)
-            # blocks only up to here: a bound rather than a flag, which LLVM would unswitch
-            # the loop on, compiling the row's general loop twice
-            stop = j1 if mode == BILINEAR else j0
+            stop = j1 if mode == BILINEAR else j0  # blocks up to here: bilinear rows only
             jj = j0
             while jj < j1:
                 q = np.uint64(obase + jj * nc)
@@ -199,8 +196,8 @@ def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
                         break
                     jj += 8
                     q += np.uint64(8 * nc)
-                # the block lerp8c left, or the last pixels (one call: compiled code inlined
-                # once)
+                # the block lerp8c left, or the last pixels, through the pixel loop (in order,
+                # so that each 4th lane lerp4 writes past a pixel is written over after it)
                 end = jj + 8 if jj + 8 <= stop else j1
                 ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
                                    ne, jj, end, nc, lanes4)
@@ -513,10 +510,9 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
         uC = np.uint64(nc)
         ub = np.uint64(base)
         uWC = np.uint64(WC)
-        # lerp4's: every cell but the last one of the last image, with 3 channels; none with
-        # one channel, which lerp4 does not take
-        ulim = np.uint64(0) if nc == 1 else _lane_limit(flat, base, WC, nc, nc == 3)
         lim8 = _lerp8c_limit(flat, base, WC, nc)
+        # lerp4's: lerp8c's with 3 or 4 channels; none with one, which lerp4 does not take
+        ulim = np.uint64(0) if nc == 1 else lim8
         q = np.uint64(obase + j0 * nc)
         jj = j0
         while jj + 8 <= j1:
