@@ -20,8 +20,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from warpkit.backends._cpu.common import _head
-from warpkit.backends._cpu.gather import _edge_bilinear
+from warpkit.backends._cpu.common import _FASTMATH, _head
+from warpkit.backends._cpu.gather import _edge_bilinear, _lerp_scalar
 from warpkit.backends._simd import (
     alwaysinline,
     borrow,
@@ -287,6 +287,39 @@ def test_lerp8c_samples_8_pixels_as_the_scalar_code_or_none(dtype, seed, nc, j, 
         if nc == 3:
             four[q + 8 * nc] = 7  # lerp4's 4th lane after the last pixel, which lerp8c leaves
         np.testing.assert_array_equal(got, four)
+
+
+@njit(fastmath=_FASTMATH)
+def _lerp_scalar_pixels(flat, oflat, offs, wts, row, nc):
+    """The gather's scalar bilinear (:func:`_lerp_scalar`) for every pixel of ``offs``."""
+    u = np.uint64
+    for k in range(offs.shape[0]):
+        p = u(offs[k])
+        _lerp_scalar(flat, oflat, p, p + u(row), u(nc), u(nc * k), wts[0, k], wts[1, k],
+                     wts[2, k], wts[3, k], nc, wts)
+
+
+@pytest.mark.parametrize("nc", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16])
+def test_the_scalar_bilinear_rounds_as_lerp8c(dtype, nc):
+    """The pixels that the span loop and the gather take one at a time (the scalar
+    :func:`_lerp_scalar`) equal lerp8c's to the bit, for every integer dtype: both compute in
+    the weights' float32. 6000 pixels of full-range values, enough that computing in float64
+    (as numba's promotion of uint16 times float32 would) makes dozens of them 1 apart."""
+    rng = np.random.default_rng(nc * 100 + np.dtype(dtype).num)
+    info = np.iinfo(dtype)
+    W, H, n = 40, 30, 6000
+    row = W * nc
+    flat = rng.integers(info.min, info.max, H * row + 4, endpoint=True).astype(dtype)
+    offs = (rng.integers(0, H - 1, n) * row + rng.integers(0, W - 1, n) * nc).astype(np.int64)
+    wts = rng.random((4, n)).astype(np.float32)
+    wts /= wts.sum(axis=0)
+    scalar = np.zeros(n * nc + 4, dtype)
+    _lerp_scalar_pixels(flat, scalar, offs, wts, row, nc)
+    eight = np.zeros_like(scalar)
+    for j in range(0, n, 8):
+        assert _LERP8C[nc](flat, eight, offs, wts, 0, j, nc * j, row, len(flat))
+    np.testing.assert_array_equal(scalar, eight)
 
 
 @njit(fastmath={"contract"})

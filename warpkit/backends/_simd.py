@@ -20,9 +20,8 @@ where it lies inside the image. Integer pixels are narrow enough for gathers wha
 channels: :func:`lerp8c` reads 8 pixels' corners of up to 4 channels with a gather each.
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
-fused multiply-adds allowed (``contract``), so lanes equal what the scalar path computes (but
-for uint16 images, which numba's scalar code multiplies by float32 weights in float64: their
-rounded values may differ by 1, both within 1 of the exact value).
+fused multiply-adds allowed (``contract``), in the weights' dtype, so lanes equal what the
+scalar path computes.
 """
 
 from __future__ import annotations

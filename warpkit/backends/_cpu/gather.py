@@ -10,6 +10,7 @@ import math
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
+from numba.np.numpy_support import as_dtype
 
 from ..._coords import BILINEAR
 from .._simd import (
@@ -37,13 +38,33 @@ def _has_nan(oflat, q, C):
     return nan
 
 
+def _as_weight(v, w):
+    """The pixel value ``v`` in the float dtype of the weight ``w``, as :func:`._simd.lerp4`
+    converts its lanes. Written out because numba's own promotion is not numpy's for every
+    dtype: it types ``uint16 * float32`` as float64 (uint8 and int16 times float32 as
+    float32)."""
+    raise NotImplementedError("compiled only: see _as_weight_overload")
+
+
+@overload(_as_weight, inline="always")
+def _as_weight_overload(v, w):
+    to = as_dtype(w).type
+
+    def convert(v, w):
+        return to(v)
+
+    return convert
+
+
 @njit(inline="always")
 def _lerp_scalar(flat, oflat, p, p2, uC, q, a, b, c_, d, C, wts):
-    """Bilinear of one pixel, channel by channel (the rounding of :func:`._simd.lerp4`)."""
+    """Bilinear of one pixel, channel by channel, in the dtype of the weights (the rounding of
+    :func:`._simd.lerp4` and :func:`._simd.lerp8c`)."""
     for c in range(C):
         uc = np.uint64(c)
-        _store_lerp(oflat, q + uc, (flat[p + uc] * a + flat[p + uC + uc] * b) + (
-            flat[p2 + uc] * c_ + flat[p2 + uC + uc] * d), wts)
+        v00, v01 = _as_weight(flat[p + uc], a), _as_weight(flat[p + uC + uc], a)
+        v10, v11 = _as_weight(flat[p2 + uc], a), _as_weight(flat[p2 + uC + uc], a)
+        _store_lerp(oflat, q + uc, (v00 * a + v01 * b) + (v10 * c_ + v11 * d), wts)
 
 
 def _lerp4(flat, oflat, p, p2, step, q, a, b, c, d):
@@ -446,10 +467,9 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     one-channel gather does, W1u8 took 1.10x the time of every pixel's (its source rows change
     every 2 pixels or so); 64 or 96 pixels ahead instead of 32 measured the same. One-channel
     rows, which until then took the general gather pixel by pixel: a grey 1024x1024 uint8
-    image 0.65x the time (outputs identical), uint16 0.54x; uint16 values now differ by 1 in a
-    few pixels (43 of 90000 in a test), as numba computes a uint16 times a float32 in float64
-    in the scalar code and the 8-pixel step in float32, as for 3 and 4 channels before (both
-    within 1 of the exactly rounded value)."""
+    image 0.65x the time (outputs identical), uint16 0.54x (values then differed by 1 in a few
+    pixels, 43 of 90000 in a test: numba computed a uint16 times a float32 in float64 in the
+    scalar code, until :func:`_as_weight`)."""
     raise NotImplementedError("compiled only: see _gather_span_overload")
 
 
