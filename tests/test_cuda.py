@@ -198,6 +198,21 @@ def test_nonfinite_coordinates_match_cpu_and_stay_finite(dtype):
                 assert np.all(np.isfinite(host(got))), (padding, mode)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # simulator: numpy scalars
+def test_nonfinite_coordinates_on_a_one_pixel_axis_match_cpu():
+    """align_corners=True on a one-pixel-wide image: NaN gives 0, ±inf follows the padding."""
+    inp = np.arange(1.0, 7.0).reshape(1, 3, 1, 2)
+    grid = np.array([[[[np.nan, 0.3], [np.inf, 0.2], [-np.inf, -0.5], [0.7, 0.1]]]])
+    gout = np.ones((1, 1, 4, 2))
+    for padding in PADDINGS:
+        kw = sampling_kw("bilinear", padding, True)
+        results = [both(wk.grid_sample, inp, grid, **kw),
+                   *zip(*both(wk.grid_sample_backward, gout, inp, grid, **kw), strict=True)]
+        for want, got in results:
+            assert_close(got, want, np.float64)
+        assert np.all(host(results[0][1])[0, 0, 0] == 0.0), padding
+
+
 # --------------------------------------------------------------------------- array kinds
 def test_device_arrays_in_give_device_arrays_out_with_auto():
     inp, theta, grid, gout = data(np.float32, seed=7)
@@ -229,9 +244,9 @@ def test_host_arrays_with_backend_cuda_run_on_the_device_and_return_numpy(monkey
     calls = []
     launch = cb.launch
 
-    def spy(name, *args):
+    def spy(name, *args, **kw):
         calls.append(name)
-        return launch(name, *args)
+        return launch(name, *args, **kw)
 
     monkeypatch.setattr(cb, "launch", spy)
     inp, theta, grid, _ = data(np.float64, seed=8)

@@ -228,3 +228,26 @@ def test_extremes_in_degenerate_images(shape):
     for mode, pad, ac in itertools.product(R.MODES, R.PADDINGS, [False, True]):
         kw = dict(mode=mode, padding_mode=pad, align_corners=ac, cval=0.5)
         _finite(wk.grid_sample(x, g, **kw), *wk.grid_sample_backward(G, x, g, **kw))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 2), (1, 1, 4, 1), (1, 3, 1, 1)])
+@pytest.mark.parametrize("mode", R.MODES)
+@pytest.mark.parametrize("pad", R.PADDINGS)
+def test_nan_on_a_one_pixel_axis_contributes_nothing(shape, mode, pad):
+    """With align_corners=True every finite coordinate of a one-pixel axis is its centre, but
+    NaN still gives 0 and gradient 0 (it read the pixel until 2026-12-06), and ±inf follows
+    the padding mode as on any other axis: the reference's meaning, forward and backward."""
+    x = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+    g = np.array([[[[np.nan, 0.3], [0.3, np.nan], [np.inf, 0.0], [0.0, -np.inf], [0.4, -0.2],
+                    [-3.0, 2.5]]]])
+    kw = dict(mode=mode, padding_mode=pad, align_corners=True, cval=7.0)
+    out = wk.grid_sample(x, g, **kw)
+    assert np.all(out[0, 0, :2] == 0.0)
+    np.testing.assert_allclose(out, R.grid_sample(x, g, mode, pad, True, 7.0), rtol=1e-12,
+                               atol=1e-12)
+    G = np.ones(out.shape)
+    gin, ggrid = wk.grid_sample_backward(G, x, g, **kw)
+    rgin, rggrid = R.grid_sample_backward(G, x, g, mode, pad, True, 7.0)
+    assert np.all(ggrid[0, 0, :2] == 0.0)
+    np.testing.assert_allclose(gin, rgin, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ggrid, rggrid, rtol=1e-12, atol=1e-12)

@@ -120,8 +120,9 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
     def unnormalize(coord, size, align_corners):
         """Normalized coordinate -> pixel coordinate (float64)."""
         if align_corners:
-            if size == 1:  # both edges are the centre of the only pixel
-                return 0.0
+            if size == 1:  # both edges are the centre of the only pixel: every finite
+                # coordinate is 0; NaN stays NaN (contributes 0), ±inf follows the padding
+                return 0.0 if math.isfinite(coord) else 1.0 * coord
             return (coord + 1.0) * (0.5 * (size - 1))
         return ((coord + 1.0) * size - 1.0) * 0.5
 
