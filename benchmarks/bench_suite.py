@@ -34,7 +34,7 @@ def chart(results: list, path: Path) -> bool:
     for ax, res in zip(axes[0], shown, strict=True):
         names = list(res.times)
         ms = [res.times[n] * 1e3 for n in names]
-        colors = ["#d62728" if n == "warpkit" else "#7f7f7f" for n in names]
+        colors = ["#d62728" if n.startswith("warpkit") else "#7f7f7f" for n in names]
         ax.bar(names, ms, color=colors)
         ax.set_title(f"{res.workload}: {res.description}", fontsize=8)
         ax.set_ylabel("median ms (lower is better)")

@@ -257,6 +257,34 @@ def test_host_arrays_with_backend_cuda_run_on_the_device_and_return_numpy(monkey
     assert calls == ["grid_sample"]
 
 
+def test_out_is_written_on_the_device_or_copied_to_the_host():
+    """``out=``: a device array is written by the kernels and returned; a host array with
+    backend="cuda" gets the device result copied in. Both start as NaN."""
+    inp, theta, grid, _ = data(np.float32, seed=9)
+    kw = sampling_kw("bilinear", "constant", False)
+    for fn, coords in ((wk.affine_sample, theta), (wk.grid_sample, grid)):
+        want = fn(inp, coords, backend="cpu", **kw)
+        d_out = cuda.to_device(np.full(want.shape, np.nan, np.float32))
+        assert fn(cuda.to_device(inp), cuda.to_device(coords), out=d_out, **kw) is d_out
+        assert_close(d_out, want, np.float32)
+        h_out = np.full(want.shape, np.nan, np.float32)
+        assert fn(inp, coords, backend="cuda", out=h_out, **kw) is h_out
+        assert_close(h_out, want, np.float32)
+
+
+def test_a_device_out_must_be_contiguous_and_apart_from_the_inputs():
+    inp, theta, _, _ = data(np.float32, seed=10)
+    d_inp, d_theta = cuda.to_device(inp), cuda.to_device(theta)
+    with pytest.raises(ValueError, match="share memory"):
+        wk.affine_sample(d_inp, d_theta, out=d_inp)
+    strided = cuda.to_device(np.zeros(IN_SHAPE[:3] + (4,), np.float32))[..., ::2]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        wk.affine_sample(d_inp, d_theta, out=strided)
+    with pytest.raises(TypeError, match="dtype float32, got float64"):
+        wk.affine_sample(d_inp, d_theta, out=cuda.to_device(np.zeros(IN_SHAPE)))
+    np.testing.assert_array_equal(d_inp.copy_to_host(), inp)
+
+
 def test_device_inputs_of_other_dtype_or_layout_are_converted():
     inp, theta, grid, _ = data(np.float64, seed=9)
     wide = np.concatenate([grid, grid], axis=2)

@@ -58,21 +58,27 @@ _FORWARD = ("affine_sample", "grid_sample")
 
 
 def _launch(
-    name: str, backend: str, inputs: list, outputs: list, scalars: tuple, dtype: np.dtype
+    name: str, backend: str, inputs: list, outputs: list, scalars: tuple, dtype: np.dtype,
+    out: Any = None,
 ) -> list:
-    """Run kernel ``name`` of ``backend``; ``outputs`` lists shapes (None: not wanted)."""
+    """Run kernel ``name`` of ``backend``; ``outputs`` lists shapes (None: not wanted).
+    ``out`` (checked by :func:`._validate.out_array`) is written instead of allocating the
+    first output, and returned in its place."""
     if backend == "cpu":
         host = [_host(x, dtype) for x in inputs]
-        outs = [None if s is None else np.empty(s, dtype=dtype) for s in outputs]
+        outs = [None if s is None or (k == 0 and out is not None) else np.empty(s, dtype=dtype)
+                for k, s in enumerate(outputs)]
+        if out is not None:  # a subclass (np.memmap) as the plain array viewing its memory
+            outs[0] = out if type(out) is np.ndarray else out.view(np.ndarray)
         kernel = getattr(cpu, name)
         if name in _FORWARD:
             cpu.call(kernel, int(np.prod(outputs[0][:3])), *host, *outs, *scalars)
         else:
             kernel(*host, *outs, *scalars)
-        return outs
+        return outs if out is None else [out] + outs[1:]
     from .backends import cuda as cuda_backend
 
-    return cuda_backend.launch(name, inputs, outputs, scalars, dtype)
+    return cuda_backend.launch(name, inputs, outputs, scalars, dtype, out=out)
 
 
 def _cval(padding: str, cval: Any, channels: int) -> np.ndarray:
@@ -159,6 +165,7 @@ def grid_sample(
     align_corners: bool = False,
     cval: Any = 0.0,
     backend: str = "auto",
+    out: Any = None,
 ) -> Any:
     """Sample ``input`` at the normalized positions of ``grid`` (the STN sampler).
 
@@ -174,11 +181,18 @@ def grid_sample(
     cval : float or sequence of C floats
         Fill value for ``padding_mode="constant"``.
     backend : {"auto", "cpu", "cuda"}
+    out : array, optional
+        Where to write the result instead of a new array: shape (N, Ho, Wo, C), the
+        result's dtype (no casting), C-contiguous, writeable, sharing no memory with
+        ``input`` or ``grid``. A numpy array for results on the host (a CUDA result is
+        copied into it), or a CUDA array, which the device writes directly. Reusing one
+        saves the new memory's page faults at every call: a (64, 224, 224, 3) float32 batch
+        forward takes about two thirds of the time on the CPU (see the README).
 
     Returns
     -------
     output : array, shape (N, Ho, Wo, C), ``input``'s dtype
-        NaN grid positions give 0.
+        NaN grid positions give 0. ``out`` itself when given.
     """
     V.input_array(input)
     V.grid_array(grid)
@@ -187,10 +201,12 @@ def grid_sample(
     dtype = V.float_dtype(input, "input")
     N, _, _, C = input.shape
     cv = _cval(padding_mode, cval, C)
-    be = _select_backend(backend, input, grid)
     shape = (N, grid.shape[1], grid.shape[2], C)
-    (out,) = _launch("grid_sample", be, [input, grid], [shape], (m, p, ac, cv), dtype)
-    return out
+    if out is not None:
+        V.out_array(out, shape, dtype, (("input", input), ("grid", grid)))
+    be = _select_backend(backend, input, grid, out)
+    (result,) = _launch("grid_sample", be, [input, grid], [shape], (m, p, ac, cv), dtype, out)
+    return result
 
 
 def grid_sample_backward(
@@ -257,6 +273,7 @@ def affine_sample(
     align_corners: bool = False,
     cval: Any = 0.0,
     backend: str = "auto",
+    out: Any = None,
 ) -> Any:
     """Fused ``grid_sample(input, affine_grid(theta, ...))``: no grid is materialized.
 
@@ -269,11 +286,15 @@ def affine_sample(
         Output size; defaults to (H, W).
     mode, padding_mode, align_corners, cval, backend
         As in :func:`grid_sample`.
+    out : array, optional
+        Where to write the result, as in :func:`grid_sample` (sharing no memory with
+        ``input`` or ``theta``).
 
     Returns
     -------
     output : array, shape (N, Ho, Wo, C), ``input``'s dtype
-        An identity θ with ``out_size == (H, W)`` reproduces ``input`` exactly.
+        An identity θ with ``out_size == (H, W)`` reproduces ``input`` exactly. ``out``
+        itself when given.
     """
     V.input_array(input)
     V.theta_array(theta)
@@ -283,9 +304,12 @@ def affine_sample(
     m, p, ac = _sampling_args(mode, padding_mode, align_corners)
     dtype = V.float_dtype(input, "input")
     cv = _cval(padding_mode, cval, C)
-    be = _select_backend(backend, input, theta)
-    (out,) = _launch("affine_sample", be, [input, theta], [(N, Ho, Wo, C)], (m, p, ac, cv), dtype)
-    return out
+    shape = (N, Ho, Wo, C)
+    if out is not None:
+        V.out_array(out, shape, dtype, (("input", input), ("theta", theta)))
+    be = _select_backend(backend, input, theta, out)
+    (result,) = _launch("affine_sample", be, [input, theta], [shape], (m, p, ac, cv), dtype, out)
+    return result
 
 
 def affine_sample_backward(

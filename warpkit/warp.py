@@ -126,6 +126,7 @@ def warp(
     cval: Any = 0.0,
     align_corners: bool = False,
     backend: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Warp an image (or a stack) by the affine map θ with one fused sampler call.
 
@@ -155,22 +156,31 @@ def warp(
     backend : {"auto", "cpu", "cuda"}
         ``"auto"`` is the CPU for numpy images; ``"cuda"`` copies the image to the GPU in
         float32 and back.
+    out : ndarray, optional
+        Where to write the result instead of a new array: the result's shape and dtype (no
+        casting), C-contiguous, writeable, sharing no memory with ``image``. The CPU writes
+        native float32, float64 and integer images into it directly; the other dtypes (bool,
+        float16, big-endian) and the CUDA backend compute a result and copy it in. Reusing
+        one array saves the page faults of new memory at every call (see the README).
 
     Returns
     -------
     ndarray
         Shape (Ho, Wo), (Ho, Wo, C), (N, Ho, Wo) or (N, Ho, Wo, C) (the input's rank), dtype
-        of the input. float32/float64 are returned as computed; other float dtypes go through
-        float32; integer images are computed in float32 (float64 for 32/64-bit integers),
-        rounded half to even and clipped to the dtype's range. Big-endian images (FITS, some
-        TIFFs) are computed as their native-order dtype and returned big-endian.
+        of the input (``out`` itself when given). float32/float64 are returned as computed;
+        other float dtypes go through float32; integer images are computed in float32
+        (float64 for 32/64-bit integers), rounded half to even and clipped to the dtype's
+        range. Big-endian images (FITS, some TIFFs) are computed as their native-order dtype
+        and returned big-endian.
 
     Raises
     ------
     TypeError
-        For a non-numpy image, an unsupported dtype or a non-numeric θ.
+        For a non-numpy image, an unsupported dtype, a non-numeric θ or an ``out`` of another
+        dtype.
     ValueError
-        For shapes that do not match, an unknown mode/padding/backend or a bad ``cval``.
+        For shapes that do not match, an unknown mode/padding/backend, a bad ``cval`` or an
+        ``out`` that is not contiguous, is read-only or shares memory with the image.
     """
     image = _check_image(image)
     theta64, stack = _check_theta(theta, image)
@@ -194,11 +204,18 @@ def warp(
                              f"hold NaN), got {cval!r}")
     else:
         cv = np.zeros(C)
+    shape = _result_shape(image.ndim, stack, N, Ho, Wo, C)
+    if out is not None:
+        V.out_array(out, shape, dtype, (("image", image),), host_only=True)
+    # the kernels write straight into out when they compute the image's own dtype
+    direct = out is not None and backend != "cuda" and native == dtype and (
+        native in (np.float32, np.float64) or native.kind in "iu")
+    target = out.view(np.ndarray).reshape(N, Ho, Wo, C) if direct else None
 
     if backend == "cuda":
         from .ops import affine_sample
 
-        out = affine_sample(
+        result = affine_sample(
             batch.astype(np.float32),
             theta64.astype(np.float32),
             (Ho, Wo),
@@ -212,16 +229,28 @@ def warp(
         if native.kind == "f" and native not in (np.float32, np.float64):
             batch = batch.astype(np.float32)
         if native.kind in "iu":  # rounded and clipped row by row inside the kernel
-            out = np.empty((N, Ho, Wo, C), dtype=native)
+            result = np.empty((N, Ho, Wo, C), dtype=native) if target is None else target
             work = np.empty(0, dtype=_work_dtype(native))
-            cpu.call(cpu.affine_sample_int, N * Ho * Wo, batch, theta64, out, mode_code,
+            cpu.call(cpu.affine_sample_int, N * Ho * Wo, batch, theta64, result, mode_code,
                      pad_code, ac, cv, work)
         else:
-            out = np.empty((N, Ho, Wo, C), dtype=_work_dtype(np.dtype(batch.dtype)))
-            cpu.call(cpu.affine_sample, N * Ho * Wo, batch, theta64, out, mode_code, pad_code,
-                     ac, cv)
+            result = target
+            if result is None:
+                result = np.empty((N, Ho, Wo, C), dtype=_work_dtype(np.dtype(batch.dtype)))
+            cpu.call(cpu.affine_sample, N * Ho * Wo, batch, theta64, result, mode_code,
+                     pad_code, ac, cv)
+    if direct:
+        return out
+    result = _to_dtype(result, dtype).reshape(shape)
+    if out is None:
+        return result
+    np.copyto(out, result)
+    return out
 
-    out = _to_dtype(out, dtype)
+
+def _result_shape(ndim: int, stack: bool, N: int, Ho: int, Wo: int, C: int) -> tuple:
+    """The shape :func:`warp` returns for an image of ``ndim`` dimensions (a stack or not):
+    the input's rank, with (Ho, Wo) in place of (H, W)."""
     if stack:
-        return out[..., 0] if image.ndim == 3 else out
-    return out[0, ..., 0] if image.ndim == 2 else out[0]
+        return (N, Ho, Wo, C) if ndim == 4 else (N, Ho, Wo)
+    return (Ho, Wo, C) if ndim == 3 else (Ho, Wo)

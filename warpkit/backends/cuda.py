@@ -398,7 +398,32 @@ def _wrap(dev, like: Any) -> Any:
     return dev
 
 
-def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any) -> list:
+def _shares_memory(a, b) -> bool:
+    """Whether two numba device arrays (C-contiguous) may share memory: by their byte ranges
+    on the device, or, under the simulator, by the host arrays they wrap."""
+    ha, hb = getattr(a, "_ary", None), getattr(b, "_ary", None)
+    if isinstance(ha, np.ndarray) and isinstance(hb, np.ndarray):
+        return bool(np.may_share_memory(ha, hb))
+    lo_a = a.__cuda_array_interface__["data"][0]
+    lo_b = b.__cuda_array_interface__["data"][0]
+    return lo_a < lo_b + b.nbytes and lo_b < lo_a + a.nbytes
+
+
+def _device_out(out: Any, dev_in: list):
+    """The numba device array viewing the CUDA array ``out`` (shape and dtype already checked
+    by :func:`warpkit._validate.out_array`), which must be C-contiguous and share no memory
+    with the device inputs ``dev_in``."""
+    dev = _as_numba(out)
+    if not dev.is_c_contiguous():
+        raise ValueError(f"out must be C-contiguous, got a CUDA array with strides {dev.strides}")
+    if any(_shares_memory(dev, x) for x in dev_in):
+        raise ValueError("out must not share memory with the arrays the op reads (its input, "
+                         "grid or theta)")
+    return dev
+
+
+def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any,
+           out: Any = None) -> list:
     """Run launcher ``name`` on the device; what :mod:`warpkit.ops` calls for ``"cuda"``.
 
     Parameters
@@ -416,6 +441,10 @@ def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any) -
         ``(align_corners,)``.
     dtype : numpy dtype
         float32 or float64.
+    out : array, optional
+        Written instead of allocating the first output (its shape and dtype checked by
+        :func:`warpkit._validate.out_array`): a CUDA array directly, a host array by copying
+        the device result into it.
 
     Returns
     -------
@@ -423,11 +452,15 @@ def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any) -
         The outputs: numpy arrays when every input is a host array; otherwise the kind of
         the first device input: numba device arrays for numba (and unknown) device arrays,
         CuPy arrays for CuPy, torch tensors on the same device for torch (CuPy and torch are
-        never imported here, only used when the caller already has).
+        never imported here, only used when the caller already has). ``out`` itself in
+        place of the first when given.
     """
     like = next((x for x in inputs if is_device_array(x)), None)
     dev_in = [to_device(x, dtype) for x in inputs]
-    dev_out = [None if s is None else cuda.device_array(tuple(s), dtype=dtype) for s in outputs]
+    direct = out is not None and is_device_array(out)
+    dev_out = [_device_out(out, dev_in) if k == 0 and direct
+               else None if s is None else cuda.device_array(tuple(s), dtype=dtype)
+               for k, s in enumerate(outputs)]
     if len(scalars) == 4:
         mode, padding, align_corners, cval = scalars
         cval_dev = cuda.to_device(np.ascontiguousarray(cval, dtype=np.float64))
@@ -435,4 +468,8 @@ def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any) -
     else:
         args = (bool(scalars[0]),)
     getattr(sys.modules[__name__], name)(*dev_in, *dev_out, *args)
-    return [None if o is None else _wrap(o, like) for o in dev_out]
+    if out is None:
+        return [None if o is None else _wrap(o, like) for o in dev_out]
+    if not direct:
+        dev_out[0].copy_to_host(out)
+    return [out] + [None if o is None else _wrap(o, like) for o in dev_out[1:]]

@@ -1,0 +1,224 @@
+"""``out=``: the forward ops and ``warp`` write into an array the caller keeps.
+
+* the result in ``out`` is the reference's (and the allocating call's, bit for bit), whatever
+  ``out`` held before, and ``out`` itself is returned;
+* no output is allocated when ``out`` is written directly (traced memory);
+* every bad ``out`` is refused before anything is written, with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import tracemalloc
+
+import numpy as np
+import pytest
+import reference as R
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import warpkit as wk
+from warpkit.testing import grids, images, sampling_options, thetas
+
+SETTINGS = settings(max_examples=30, deadline=None)
+DTYPES = st.sampled_from([np.float32, np.float64])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with R.numba_threads(1):
+        yield
+
+
+def _garbage(shape, dtype) -> np.ndarray:
+    """An array of ``shape`` holding what no sampler writes (NaN, or the dtype's maximum)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.full(shape, np.nan, dtype)
+    if dtype.kind == "b":
+        return np.ones(shape, dtype)
+    return np.full(shape, np.iinfo(dtype).max, dtype)
+
+
+@st.composite
+def affine_problems(draw):
+    dtype = draw(DTYPES)
+    x = draw(images(dtype=dtype, max_side=6))
+    theta = draw(thetas(n=x.shape[0], max_scale=1.5, dtype=dtype))
+    out_size = draw(st.tuples(st.integers(1, 6), st.integers(1, 6)))
+    return x, theta, out_size, draw(sampling_options(cval=True))
+
+
+@SETTINGS
+@given(problem=affine_problems())
+def test_affine_sample_writes_its_result_into_out(problem):
+    x, theta, out_size, opts = problem
+    out = _garbage((x.shape[0], *out_size, x.shape[3]), x.dtype)
+    got = wk.affine_sample(x, theta, out_size, out=out, **opts)
+    assert got is out
+    want = R.affine_sample(x, theta, out_size, **opts)
+    np.testing.assert_allclose(out, want, **R.tolerances(x.dtype))
+    np.testing.assert_array_equal(out, wk.affine_sample(x, theta, out_size, **opts))
+
+
+@SETTINGS
+@given(dtype=DTYPES, data=st.data())
+def test_grid_sample_writes_its_result_into_out(dtype, data):
+    x = data.draw(images(dtype=dtype, max_side=6))
+    ho, wo = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    grid = data.draw(grids(x.shape[0], ho, wo, extreme=True, dtype=dtype))
+    opts = data.draw(sampling_options(cval=True))
+    out = _garbage((x.shape[0], *grid.shape[1:3], x.shape[3]), dtype)
+    assert wk.grid_sample(x, grid, out=out, **opts) is out
+    np.testing.assert_allclose(out, R.grid_sample(x, grid, **opts), **R.tolerances(dtype))
+    np.testing.assert_array_equal(out, wk.grid_sample(x, grid, **opts))
+
+
+THETA = np.array([[0.8, 0.3, 0.1], [-0.3, 0.8, -0.2]])
+#: (image shape, θ): single images of rank 2 and 3, stacks of rank 3 and 4
+SHAPES = [((20, 30), THETA), ((20, 30, 3), THETA), ((2, 20, 30), np.stack([THETA] * 2)),
+          ((2, 20, 30, 4), np.stack([THETA, THETA.T.reshape(2, 3)]))]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "int32", "float32", "float64",
+                                   "bool", "float16", ">f4", ">u2"])
+@pytest.mark.parametrize("shape, theta", SHAPES)
+def test_warp_writes_its_result_into_out(dtype, shape, theta):
+    """Every dtype (written directly, or computed in another and copied in) and rank."""
+    rng = np.random.default_rng(len(shape))
+    image = (rng.random(shape) * 200).astype(dtype)
+    want = wk.warp(image, theta, output_shape=(15, 35), padding_mode="reflection")
+    out = _garbage(want.shape, dtype)
+    got = wk.warp(image, theta, output_shape=(15, 35), padding_mode="reflection", out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+    if np.dtype(dtype).kind == "b":  # nearest, the allocating call's values suffice
+        return
+    batch = _as_batch(image.astype(np.float64), theta.ndim)
+    ref = R.affine_sample(batch, theta.reshape(-1, 2, 3), (15, 35),
+                          padding_mode="reflection").reshape(want.shape)
+    if np.dtype(dtype).kind in "iu":  # within 1 of the exactly rounded value
+        info = np.iinfo(np.dtype(dtype))
+        exact = np.clip(np.rint(ref), info.min, info.max)
+        assert np.abs(out.astype(np.float64) - exact).max() <= 1
+    else:  # float16 and big-endian float32 through float32
+        np.testing.assert_allclose(out.astype(np.float64), ref, rtol=2e-3, atol=0.4)
+
+
+def _as_batch(image: np.ndarray, theta_ndim: int) -> np.ndarray:
+    """``image`` as (N, H, W, C) the way ``warp`` reads it (θ (2, 3): one image)."""
+    if theta_ndim == 2:
+        return image[None, ..., None] if image.ndim == 2 else image[None]
+    return image[..., None] if image.ndim == 3 else image
+
+
+def test_warp_into_a_memory_mapped_file(tmp_path):
+    """An ``np.memmap`` (a subclass) is written through: the file holds the result."""
+    image = (np.random.default_rng(3).random((64, 48, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "warped.u8"
+    out = np.memmap(path, dtype=np.uint8, mode="w+", shape=image.shape)
+    assert wk.warp(image, THETA, out=out) is out
+    out.flush()
+    del out
+    on_disk = np.fromfile(path, dtype=np.uint8).reshape(image.shape)
+    np.testing.assert_array_equal(on_disk, wk.warp(image, THETA))
+
+
+def _peak(call) -> int:
+    """Peak traced memory (bytes) while ``call()`` runs (numpy reports its arrays)."""
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("make", ["affine_sample", "grid_sample", "warp float32", "warp uint8"])
+def test_out_written_directly_allocates_no_output(make):
+    rng = np.random.default_rng(4)
+    x = rng.random((2, 256, 256, 3), dtype=np.float32)
+    theta = np.stack([THETA, THETA]).astype(np.float32)
+    grid = wk.affine_grid(theta, x.shape)
+    calls = {
+        "affine_sample": (lambda out=None: wk.affine_sample(x, theta, out=out), x.dtype),
+        "grid_sample": (lambda out=None: wk.grid_sample(x, grid, out=out), x.dtype),
+        "warp float32": (lambda out=None: wk.warp(x, theta, out=out), x.dtype),
+        "warp uint8": (lambda out=None: wk.warp(x8, theta, out=out), np.uint8),
+    }
+    x8 = (x * 255).astype(np.uint8)
+    call, dtype = calls[make]
+    out = np.empty(x.shape, dtype)
+    call(out)  # compiled (or loaded) before anything is traced
+    allocating = _peak(call)
+    assert allocating >= out.nbytes  # tracing sees an output allocated
+    assert _peak(lambda: call(out)) < out.nbytes // 20
+
+
+X = np.zeros((2, 4, 5, 3), np.float32)
+THETAS = np.tile(np.eye(2, 3, dtype=np.float32), (2, 1, 1))
+GRID = np.zeros((2, 4, 5, 2), np.float32)
+
+
+def _bad_outs() -> list:
+    """(out, exception, message fragment) for the ops' result of shape (2, 4, 5, 3) float32."""
+    wide = np.zeros((2, 4, 5, 6), np.float32)
+    readonly = np.zeros_like(X)
+    readonly.flags.writeable = False
+    return [
+        (np.zeros((2, 4, 5, 3)), TypeError, "dtype float32, got float64"),
+        (np.zeros((2, 4, 5, 3), ">f4"), TypeError, "dtype float32, got >f4"),
+        (np.zeros((2, 5, 4, 3), np.float32), ValueError, "shape (2, 4, 5, 3), got (2, 5, 4, 3)"),
+        (np.zeros((4, 5, 3), np.float32), ValueError, "shape (2, 4, 5, 3), got (4, 5, 3)"),
+        (wide[..., ::2], ValueError, "C-contiguous"),
+        (readonly, ValueError, "writeable"),
+        (np.zeros((2, 4, 5, 3), np.float32).tolist(), TypeError, "got list"),
+    ]
+
+
+@pytest.mark.parametrize("op", ["affine_sample", "grid_sample"])
+@pytest.mark.parametrize("case", range(len(_bad_outs())))
+def test_ops_refuse_a_bad_out(op, case):
+    out, exc, fragment = _bad_outs()[case]
+    before = np.array(out, copy=True)
+    call = {"affine_sample": lambda: wk.affine_sample(X, THETAS, out=out),
+            "grid_sample": lambda: wk.grid_sample(X, GRID, out=out)}[op]
+    with pytest.raises(exc, match=re.escape(fragment)):
+        call()
+    np.testing.assert_array_equal(np.asarray(out), before)  # nothing written
+
+
+def test_out_must_not_share_memory_with_what_the_op_reads():
+    k = X.size
+    buffer = np.random.default_rng(5).random(2 * k).astype(np.float32)
+    x = buffer[:k].reshape(X.shape)
+    half_over = buffer[k // 2:k // 2 + k].reshape(X.shape)  # contiguous, half on x
+    kept = buffer.copy()
+    on_grid = np.zeros(GRID.size + 120 - 40, np.float32)  # a grid, and an out over its end
+    for call, name in [(lambda: wk.affine_sample(x, THETAS, out=x), "input"),
+                       (lambda: wk.affine_sample(x, THETAS, out=half_over), "input"),
+                       (lambda: wk.grid_sample(x, GRID, out=half_over), "input"),
+                       (lambda: wk.grid_sample(X, on_grid[:80].reshape(GRID.shape),
+                                               out=on_grid[40:].reshape(X.shape)), "grid")]:
+        with pytest.raises(ValueError, match=f"share memory with {name}"):
+            call()
+    np.testing.assert_array_equal(buffer, kept)
+    both = np.zeros((2, 4, 5, 5), np.float32)  # grid and out side by side in one buffer
+    grid, out = both[..., :2], np.ascontiguousarray(both[..., 2:])
+    assert wk.grid_sample(x, grid, out=out) is out  # a copy of that view: apart
+
+
+def test_warp_refuses_a_bad_out():
+    image = np.zeros((6, 7, 3), np.uint8)
+    cases = [
+        (np.zeros((6, 7, 3), np.float32), TypeError, "dtype uint8, got float32"),
+        (np.zeros((1, 6, 7, 3), np.uint8), ValueError, "shape (6, 7, 3), got (1, 6, 7, 3)"),
+        (np.zeros((6, 7, 6), np.uint8)[..., ::2], ValueError, "C-contiguous"),
+        (image, ValueError, "share memory with image"),
+        (bytearray(126), TypeError, "must be a numpy array"),
+    ]
+    for out, exc, fragment in cases:
+        with pytest.raises(exc, match=re.escape(fragment)):
+            wk.warp(image, THETA, out=out)
+    with pytest.raises(ValueError, match=re.escape("shape (2, 3), got (6, 7)")):
+        wk.warp(image[..., 0], THETA, output_shape=(2, 3), out=np.zeros((6, 7), np.uint8))
