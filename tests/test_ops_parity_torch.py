@@ -117,3 +117,26 @@ def test_nearest_ties_parity(pad, ac):
     kw = dict(mode="nearest", padding_mode=pad, align_corners=ac)
     ref = F.grid_sample(_nchw(x, np.float64), torch.tensor(g), **kw)
     np.testing.assert_array_equal(wk.grid_sample(x, g, **kw), _nhwc(ref))
+
+
+@pytest.mark.parametrize("ac", [False, True])
+def test_knots_outside_the_image_parity(ac):
+    """Bilinear at every whole-pixel position from -2 to W (both axes), zeros padding: on the
+    knot -1 the value is 0 but the derivative reads pixel 0 (PyTorch's cell [-1, 0]); on W
+    and beyond, and at -2, nothing is read. Forward and backward, float64."""
+    H, W = (4, 6) if not ac else (5, 5)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, H, W, 2))
+    ks = np.arange(-2.0, W + 1.0)
+    px, py = np.meshgrid(ks, ks)
+    g = np.stack([R.normalize(px, W, ac), R.normalize(py, H, ac)], axis=-1)[None]
+    G = rng.standard_normal(g.shape[:3] + (2,))
+    xt = _nchw(x, np.float64).requires_grad_()
+    gt = torch.tensor(g, requires_grad=True)
+    out_t = F.grid_sample(xt, gt, align_corners=ac)
+    out_t.backward(_nchw(G, np.float64))
+    gin, ggrid = wk.grid_sample_backward(G, x, g, align_corners=ac)
+    np.testing.assert_allclose(wk.grid_sample(x, g, align_corners=ac), _nhwc(out_t), **_tol(
+        np.float64))
+    np.testing.assert_allclose(gin, _nhwc(xt.grad), **_tol(np.float64))
+    np.testing.assert_allclose(ggrid, gt.grad.numpy(), **_tol(np.float64))

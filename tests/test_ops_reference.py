@@ -268,3 +268,36 @@ def test_narrow_rows_in_several_groups(N, mode, pad):
     grid = R.off_knot_grid(rng, N, Ho, Wo, H, W, False)
     out = wk.grid_sample(x, grid, **kw)
     np.testing.assert_allclose(out, R.grid_sample(x, grid, mode, pad), **tol)
+
+
+@pytest.mark.parametrize("pad", ["zeros", "constant"])
+@pytest.mark.parametrize("ac", [False, True])
+@pytest.mark.parametrize("dt", DTYPES)
+def test_a_whole_pixel_shift_out_of_the_image_has_the_one_sided_gradient(pad, ac, dt):
+    """Shifted by one whole pixel, the first column samples exactly x = -1 and the first row
+    y = -1: their values are the fill, but their derivatives read pixel 0 from the cell
+    [-1, 0], as PyTorch's and the reference's. Until 2026-12-06 warpkit counted them as
+    entirely outside, with gradient 0 (grid and θ). Sizes keep every coordinate exact."""
+    H, W = (3, 5) if ac else (4, 8)
+    rng = np.random.default_rng(11)
+    x = rng.uniform(0.5, 1.5, (2, H, W, 3)).astype(dt)
+    sx, sy = (2.0 / (W - 1), 2.0 / (H - 1)) if ac else (2.0 / W, 2.0 / H)
+    theta = np.array([[[1.0, 0.0, -sx], [0.0, 1.0, -sy]], [[1.0, 0.0, sx], [0.0, 1.0, 0.0]]],
+                     dt)
+    grid = wk.affine_grid(theta, x.shape, align_corners=ac)
+    assert R.unnormalize(grid[0, 0, 0, 0], W, ac)[0] == -1.0
+    assert R.unnormalize(grid[0, 0, 0, 1], H, ac)[0] == -1.0
+    cv = _cval(pad, rng, 3)
+    kw = dict(padding_mode=pad, align_corners=ac, cval=cv)
+    G = rng.standard_normal(x.shape).astype(dt)
+    tol = R.tolerances(dt)
+    gin, ggrid = wk.grid_sample_backward(G, x, grid, **kw)
+    rgin, rggrid = R.grid_sample_backward(G, x, grid, "bilinear", pad, ac, cv)
+    assert np.all(rggrid[0, 1:, 0, 0] != 0.0)  # the first column's x gradient is not 0
+    assert np.all(rggrid[0, 0, 1:, 1] != 0.0)  # nor the first row's y gradient
+    np.testing.assert_allclose(ggrid, rggrid, **tol)
+    np.testing.assert_allclose(gin, rgin, **tol)
+    gin, gth = wk.affine_sample_backward(G, x, theta, **kw)
+    rgin, rgth = R.affine_sample_backward(G, x, theta, None, "bilinear", pad, ac, cv)
+    np.testing.assert_allclose(gth, rgth, **tol)
+    np.testing.assert_allclose(gin, rgin, **tol)

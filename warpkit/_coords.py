@@ -335,7 +335,10 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         H = inp.shape[1]
         W = inp.shape[2]
         C = inp.shape[3]
-        if locate(ix, iy, H, W, padding) != 2:
+        if locate(ix, iy, H, W, padding) == 0 or (
+            padding != WRAP and (ix < -1.0 or ix >= W or iy < -1.0 or iy >= H)
+        ):  # NaN, or every corner outside: x exactly -1 is not (its cell [-1, 0] holds
+            # pixel 0, which the derivative reads, as PyTorch's; the value there is the fill)
             return 0.0, 0.0
         if mode == NEAREST:
             if need_gin:

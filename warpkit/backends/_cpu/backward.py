@@ -91,8 +91,8 @@ def _backward_cells(px, py, W, H, C, mode, padding, offs, fxs, fys, wts):
         fys[j] = fy
         _weights(wts, j, fx, fy)
         inside = bilinear & (ix >= 0.0) & (ix < Wm) & (iy >= 0.0) & (iy < Hm)
-        gone = ((ix != ix) | (iy != iy)) | (
-            fenced & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf)))
+        gone = ((ix != ix) | (iy != iy)) | (  # at -1 exactly the derivative reads pixel 0
+            fenced & ((ix < -1.0) | (ix >= Wf) | (iy < -1.0) | (iy >= Hf)))
         offs[j] = np.int64(y0 * WCf + x0 * Cf if inside else 1.0 * NO_GRAD if gone else -1.0)
 
 
@@ -298,7 +298,7 @@ def _scatter_cell(ginflat, gflat, wts, j, p, p2, q, C, top, bottom):
 
 @njit(fastmath=_FASTMATH, _nrt=False)
 def _edge_backward(flat, gflat, ginflat, base, q, ix, iy, W, H, C, cval, need_gin, y_lo, y_hi):
-    """``backward_point_band`` of a bilinear pixel at a finite (ix, iy) in (-1, W) x (-1, H)
+    """``backward_point_band`` of a bilinear pixel at a finite (ix, iy) in [-1, W) x [-1, H)
     with corners outside the image (any padding but wrap, applied already), with the same
     arithmetic: corners outside read ``cval`` and receive nothing. Returns (d loss / d ix,
     d loss / d iy)."""
