@@ -277,6 +277,9 @@ def test_cuda_backend_matches_cpu():
     img = (_image(5, 7) * 255).astype(np.uint8)
     theta = T.rotate(25, img.shape)
     np.testing.assert_array_equal(warp(img, theta, backend="cuda"), warp(img, theta))
+    out = np.full_like(img, 7)
+    assert warp(img, theta, backend="cuda", out=out) is out  # computed on the device, copied in
+    np.testing.assert_array_equal(out, warp(img, theta))
 
 
 # --------------------------------------------------------------------------- errors
