@@ -282,6 +282,8 @@ def test_a_device_out_must_be_contiguous_and_apart_from_the_inputs():
         wk.affine_sample(d_inp, d_theta, out=strided)
     with pytest.raises(TypeError, match="dtype float32, got float64"):
         wk.affine_sample(d_inp, d_theta, out=cuda.to_device(np.zeros(IN_SHAPE)))
+    with pytest.raises(TypeError, match="numpy array when the op runs on the CPU"):
+        wk.affine_sample(inp, theta, backend="cpu", out=cuda.to_device(np.zeros_like(inp)))
     np.testing.assert_array_equal(d_inp.copy_to_host(), inp)
 
 

@@ -65,6 +65,9 @@ def _launch(
     ``out`` (checked by :func:`._validate.out_array`) is written instead of allocating the
     first output, and returned in its place."""
     if backend == "cpu":
+        if out is not None and not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy array when the op runs on the CPU "
+                            f"(backend='cpu'), got {V.describe(out)}")
         host = [_host(x, dtype) for x in inputs]
         outs = [None if s is None or (k == 0 and out is not None) else np.empty(s, dtype=dtype)
                 for k, s in enumerate(outputs)]
