@@ -134,6 +134,11 @@ def _twin(kernel):
     return twin
 
 
+def parallel() -> bool:
+    """Whether :func:`launch` runs kernels in parallel (not as their serial twins)."""
+    return (_mode or _decide()) != "serial"
+
+
 def launch(kernel, *args: Any) -> Any:
     """``kernel(*args)`` for a parallel numba kernel, the way every warpkit kernel is launched
     (:data:`_mode`): directly where launches may overlap (omp, tbb); under the ``workqueue``

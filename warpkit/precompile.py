@@ -42,10 +42,18 @@ def _theta(dtype: np.dtype) -> np.ndarray:
     return np.array([[[0.9, -0.2, 0.1], [0.2, 0.9, 0.0]]], dtype=dtype)
 
 
+def _touch() -> None:
+    """The first touch of big new outputs, which no tiny call reaches."""
+    from .backends._cpu.pages import compile_touch
+
+    compile_touch()
+
+
 def _warp(dtype: np.dtype, channels: int) -> None:
     from .warp import warp
 
     warp(_image(dtype, channels)[0], _theta(np.float64)[0])
+    _touch()
 
 
 def _affine_grid(dtype: np.dtype, channels: int) -> None:
@@ -59,6 +67,7 @@ def _affine_sample(dtype: np.dtype, channels: int) -> None:
     from .ops import affine_sample
 
     affine_sample(_image(dtype, channels), _theta(dtype))
+    _touch()
 
 
 def _grid_sample(dtype: np.dtype, channels: int) -> None:
@@ -66,6 +75,7 @@ def _grid_sample(dtype: np.dtype, channels: int) -> None:
 
     x = _image(dtype, channels)
     grid_sample(x, affine_grid(_theta(dtype), x.shape))
+    _touch()
 
 
 def _affine_sample_backward(dtype: np.dtype, channels: int) -> None:

@@ -144,6 +144,7 @@ from ._cpu.common import base_coord
 from ._cpu.forward import _forward_bands
 from ._cpu.gather import gather_address
 from ._cpu.indirect import Addresses, call_at
+from ._cpu.pages import touch
 from ._cpu.schedule import chunk_size, claim
 from ._cpu.workers import (
     CLAIM_TYPES,
@@ -237,6 +238,7 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
     checked reads.
     """
     args = (inp, theta, out, mode, padding, align_corners, cval, gather_address(inp, out, cval))
+    touch(out)
     launch(_affine_sample, *args, _AFFINE.of(*args))
 
 
@@ -259,6 +261,7 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work)
     image is ever allocated."""
     args = (inp, theta, out, mode, padding, align_corners, cval, work,
             gather_address(inp, out, cval, work))
+    touch(out)
     launch(_affine_sample_int, *args, _AFFINE_INT.of(*args))
 
 
@@ -276,6 +279,7 @@ _GRID = Addresses(grid_worker, CLAIM_TYPES, _grid_sample)
 def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
     """out[n, i, j, :] = inp[n] sampled at grid[n, i, j]; out (N, Ho, Wo, C) filled in place."""
     args = (inp, grid, out, mode, padding, align_corners, cval, gather_address(inp, out, cval))
+    touch(out)
     launch(_grid_sample, *args, _GRID.of(*args))
 
 
