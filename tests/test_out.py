@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import re
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import warpkit as wk
+from warpkit._bench import peak_memory
 from warpkit.testing import grids, images, sampling_options, thetas
 
 SETTINGS = settings(max_examples=30, deadline=None)
@@ -125,16 +125,6 @@ def test_warp_into_a_memory_mapped_file(tmp_path):
     np.testing.assert_array_equal(on_disk, wk.warp(image, THETA))
 
 
-def _peak(call) -> int:
-    """Peak traced memory (bytes) while ``call()`` runs (numpy reports its arrays)."""
-    tracemalloc.start()
-    try:
-        call()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("make", ["affine_sample", "grid_sample", "warp float32", "warp uint8"])
 def test_out_written_directly_allocates_no_output(make):
     rng = np.random.default_rng(4)
@@ -150,10 +140,8 @@ def test_out_written_directly_allocates_no_output(make):
     x8 = (x * 255).astype(np.uint8)
     call, dtype = calls[make]
     out = np.empty(x.shape, dtype)
-    call(out)  # compiled (or loaded) before anything is traced
-    allocating = _peak(call)
-    assert allocating >= out.nbytes  # tracing sees an output allocated
-    assert _peak(lambda: call(out)) < out.nbytes // 20
+    assert peak_memory(call) >= out.nbytes  # tracing sees an output allocated
+    assert peak_memory(lambda: call(out)) < out.nbytes // 20
 
 
 X = np.zeros((2, 4, 5, 3), np.float32)
