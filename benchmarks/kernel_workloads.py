@@ -9,7 +9,9 @@ for θ alone, an STN's whose input is the data), and W1bwd (the backward of
 W1's image and θ: one sample, so its tasks split the image and scatter in a second pass);
 W1gbwd and W2gbwd, the backward of W1 and W2 through the grids of their θ; W3bwd, the backward
 of a batch of 16 of W3's images (224x224 RGB float32, random θ); B32u8 and B28u8, batches of
-256 small uint8 images (32x32 RGB, 28x28 grey; random θ), as data augmentation warps them."""
+256 small uint8 images (32x32 RGB, 28x28 grey; random θ), as data augmentation warps them;
+B64u8 (256 64x64 RGB), B128u8 and B128f32 (64 128x128 RGB), rows narrower than the spans'
+144 pixels."""
 
 from __future__ import annotations
 
@@ -83,6 +85,9 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "grey u16": lambda: forward(grey, np.uint16, turned),
         "B32u8": lambda: forward((256, 32, 32, 3), np.uint8, random_theta(256)),
         "B28u8": lambda: forward((256, 28, 28, 1), np.uint8, random_theta(256)),
+        "B64u8": lambda: forward((256, 64, 64, 3), np.uint8, random_theta(256)),
+        "B128u8": lambda: forward((64, 128, 128, 3), np.uint8, random_theta(64)),
+        "B128f32": lambda: forward((64, 128, 128, 3), np.float32, random_theta(64)),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),
