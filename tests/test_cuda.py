@@ -272,6 +272,28 @@ def test_out_is_written_on_the_device_or_copied_to_the_host():
         assert_close(h_out, want, np.float32)
 
 
+def test_backward_out_is_written_on_the_device_or_copied_to_the_host():
+    """``out=(grad_input, grad_*)`` of the backward ops: device arrays written by the kernels
+    (grad_input zeroed first), host arrays with backend="cuda" filled by copies; NaN before."""
+    inp, theta, grid, gout = data(np.float64, seed=12)
+    kw = sampling_kw("bilinear", "border", False)
+    for fn, coords, second in ((wk.affine_sample_backward, theta, (2, 2, 3)),
+                               (wk.grid_sample_backward, grid, grid.shape)):
+        want = fn(gout, inp, coords, backend="cpu", **kw)
+        d_out = (cuda.to_device(np.full(inp.shape, np.nan)), cuda.to_device(np.full(second,
+                                                                                    np.nan)))
+        got = fn(cuda.to_device(gout), cuda.to_device(inp), cuda.to_device(coords), out=d_out,
+                 **kw)
+        assert got[0] is d_out[0] and got[1] is d_out[1]
+        assert_close(d_out[0], want[0], np.float64)
+        assert_close(d_out[1], want[1], np.float64)
+        h_out = (None, np.full(second, np.nan))
+        got = fn(gout, inp, coords, backend="cuda", out=h_out, **kw)
+        assert got[1] is h_out[1] and isinstance(got[0], np.ndarray)
+        assert_close(got[0], want[0], np.float64)
+        assert_close(h_out[1], want[1], np.float64)
+
+
 def test_a_device_out_must_be_contiguous_and_apart_from_the_inputs():
     inp, theta, _, _ = data(np.float32, seed=10)
     d_inp, d_theta = cuda.to_device(inp), cuda.to_device(theta)

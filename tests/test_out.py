@@ -211,3 +211,90 @@ def test_warp_refuses_a_bad_out():
             wk.warp(image, THETA, out=out)
     with pytest.raises(ValueError, match=re.escape("shape (2, 3), got (6, 7)")):
         wk.warp(image[..., 0], THETA, output_shape=(2, 3), out=np.zeros((6, 7), np.uint8))
+
+
+# --------------------------------------------------------------------------- backward ops
+@SETTINGS
+@given(problem=affine_problems(), need=st.booleans(), which=st.sampled_from(["both", "one"]))
+def test_affine_sample_backward_writes_its_gradients_into_out(problem, need, which):
+    x, theta, out_size, opts = problem
+    G = np.random.default_rng(x.size).standard_normal((x.shape[0], *out_size, x.shape[3]))
+    G = G.astype(x.dtype)
+    gin = _garbage(x.shape, x.dtype) if need and which == "both" else None
+    gth = _garbage((x.shape[0], 2, 3), x.dtype)
+    got = wk.affine_sample_backward(G, x, theta, out_size, need_input_grad=need,
+                                    out=(gin, gth), **opts)
+    assert got[1] is gth and (got[0] is gin if gin is not None else (got[0] is None) != need)
+    want = wk.affine_sample_backward(G, x, theta, out_size, need_input_grad=need, **opts)
+    np.testing.assert_array_equal(gth, want[1])
+    if need:
+        np.testing.assert_array_equal(got[0], want[0])
+        rgin, rgth = R.affine_sample_backward(G, x, theta, out_size, opts["mode"],
+                                              opts["padding_mode"], opts["align_corners"],
+                                              opts.get("cval", 0.0))
+        tol = R.tolerances(x.dtype)
+        np.testing.assert_allclose(got[0], rgin, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
+
+
+@SETTINGS
+@given(dtype=DTYPES, data=st.data())
+def test_grid_sample_backward_writes_its_gradients_into_out(dtype, data):
+    x = data.draw(images(dtype=dtype, max_side=6))
+    ho, wo = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    grid = data.draw(grids(x.shape[0], ho, wo, extreme=True, dtype=dtype))
+    opts = data.draw(sampling_options(cval=True))
+    G = data.draw(images(shape=(x.shape[0], ho, wo, x.shape[3]), dtype=dtype))
+    gin, ggrid = _garbage(x.shape, dtype), _garbage(grid.shape, dtype)
+    got = wk.grid_sample_backward(G, x, grid, out=(gin, ggrid), **opts)
+    assert got[0] is gin and got[1] is ggrid
+    rgin, rggrid = R.grid_sample_backward(G, x, grid, opts["mode"], opts["padding_mode"],
+                                          opts["align_corners"], opts.get("cval", 0.0))
+    tol = R.tolerances(dtype)
+    np.testing.assert_allclose(gin, rgin, rtol=10 * tol["rtol"], atol=10 * tol["atol"])
+    scale = max(1.0, float(np.abs(rggrid).max()))
+    np.testing.assert_allclose(ggrid, rggrid, rtol=10 * tol["rtol"],
+                               atol=10 * tol["atol"] * scale)
+    want = wk.grid_sample_backward(G, x, grid, **opts)
+    np.testing.assert_array_equal(gin, want[0])
+    np.testing.assert_array_equal(ggrid, want[1])
+
+
+@pytest.mark.parametrize("op", ["affine", "grid"])
+def test_backward_into_out_allocates_no_gradient(op):
+    rng = np.random.default_rng(6)
+    x = rng.random((2, 256, 256, 3), dtype=np.float32)
+    theta = np.stack([THETA, THETA]).astype(np.float32)
+    coords = theta if op == "affine" else wk.affine_grid(theta, x.shape)
+    fn = wk.affine_sample_backward if op == "affine" else wk.grid_sample_backward
+    G = rng.random(x.shape, dtype=np.float32)
+    kept = (np.empty_like(x), np.empty((2, 2, 3), np.float32) if op == "affine"
+            else np.empty_like(coords))
+    assert peak_memory(lambda: fn(G, x, coords)) >= x.nbytes
+    assert peak_memory(lambda: fn(G, x, coords, out=kept)) < x.nbytes // 20
+
+
+def test_backward_ops_refuse_a_bad_out():
+    G = np.zeros_like(X)
+    gin, gth, ggrid = np.zeros_like(X), np.zeros((2, 2, 3), np.float32), np.zeros_like(GRID)
+    cases = [
+        (lambda: wk.affine_sample_backward(G, X, THETAS, out=gin), TypeError,
+         "out must be a pair (grad_input, grad_theta)"),
+        (lambda: wk.affine_sample_backward(G, X, THETAS, out=(gin,)), TypeError,
+         "out must be a pair"),
+        (lambda: wk.affine_sample_backward(G, X, THETAS, out=(gin, ggrid)), ValueError,
+         "out[1] must have the result's shape (2, 2, 3), got (2, 4, 5, 2)"),
+        (lambda: wk.affine_sample_backward(G, X, THETAS, need_input_grad=False,
+                                           out=(gin, gth)), ValueError,
+         "out[0] must be None when need_input_grad is False"),
+        (lambda: wk.grid_sample_backward(G, X, GRID, out=(G, ggrid)), ValueError,
+         "out[0] must not share memory with grad_output"),
+        (lambda: wk.grid_sample_backward(G, X, GRID, out=(gin, gin[..., :2].copy().astype(
+            np.float64))), TypeError, "out[1] must have the result's dtype float32"),
+    ]
+    both = np.zeros(X.size + GRID.size, np.float32)
+    cases.append((lambda: wk.grid_sample_backward(
+        G, X, GRID, out=(both[:X.size].reshape(X.shape), both[X.size - 8:][:GRID.size]
+                         .reshape(GRID.shape))), ValueError, "out[0] and out[1] must not share"))
+    for call, exc, fragment in cases:
+        with pytest.raises(exc, match=re.escape(fragment)):
+            call()

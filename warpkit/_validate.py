@@ -97,33 +97,33 @@ def same_shape(x: Any, name: str, shape: tuple, shape_doc: str) -> None:
 
 
 def out_array(out: Any, shape: tuple, dtype: np.dtype, reads: tuple, *,
-              host_only: bool = False) -> None:
+              host_only: bool = False, name: str = "out") -> None:
     """Check ``out``, the array an op writes its result into: exactly the result's ``shape``
     and ``dtype`` (nothing is cast), and for a numpy array C-contiguous, writeable and sharing
     no memory with the host arrays of ``reads`` ((name, array) pairs), which the sampler reads
     while it writes. A CUDA array's layout and overlap are checked where it is used
-    (:func:`warpkit.backends.cuda.launch`)."""
+    (:func:`warpkit.backends.cuda.launch`). ``name`` is what messages call it."""
     shape, dtype = tuple(shape), np.dtype(dtype)
     if not (isinstance(out, np.ndarray) or (not host_only and is_cuda_array(out))):
         kinds = "a numpy array" if host_only else "a numpy array or a CUDA array"
-        raise TypeError(f"out must be {kinds} of shape {shape} and dtype {dtype}, "
+        raise TypeError(f"{name} must be {kinds} of shape {shape} and dtype {dtype}, "
                         f"got {describe(out)}")
     if tuple(out.shape) != shape:
-        raise ValueError(f"out must have the result's shape {shape}, got {tuple(out.shape)}")
+        raise ValueError(f"{name} must have the result's shape {shape}, got {tuple(out.shape)}")
     if np.dtype(out.dtype) != dtype:
-        raise TypeError(f"out must have the result's dtype {dtype}, got {np.dtype(out.dtype)} "
-                        "(out is written as it is, never cast)")
+        raise TypeError(f"{name} must have the result's dtype {dtype}, got {np.dtype(out.dtype)} "
+                        f"({name} is written as it is, never cast)")
     if not isinstance(out, np.ndarray):
         return
     if not out.flags.c_contiguous:
-        raise ValueError("out must be C-contiguous, got an array with strides "
+        raise ValueError(f"{name} must be C-contiguous, got an array with strides "
                          f"{out.strides}; write into a contiguous array and copy")
     if not out.flags.writeable:
-        raise ValueError("out must be writeable, got a read-only array")
-    for name, x in reads:
+        raise ValueError(f"{name} must be writeable, got a read-only array")
+    for what, x in reads:
         if isinstance(x, np.ndarray) and np.may_share_memory(out, x):
-            raise ValueError(f"out must not share memory with {name}: the sampler reads "
-                             f"{name} while it writes out")
+            raise ValueError(f"{name} must not share memory with {what}: the sampler reads "
+                             f"{what} while it writes {name}")
 
 
 def mode_code(mode: Any) -> int:

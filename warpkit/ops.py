@@ -16,6 +16,7 @@ the input. θ and grids are converted to the input's dtype, and outputs and grad
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -59,29 +60,31 @@ _FORWARD = ("affine_sample", "grid_sample")
 
 def _launch(
     name: str, backend: str, inputs: list, outputs: list, scalars: tuple, dtype: np.dtype,
-    out: Any = None,
+    outs: tuple = (),
 ) -> list:
     """Run kernel ``name`` of ``backend``; ``outputs`` lists shapes (None: not wanted).
-    ``out`` (checked by :func:`._validate.out_array`) is written instead of allocating the
-    first output, and returned in its place."""
+    ``outs`` holds, position by position, arrays (checked by :func:`._validate.out_array`) to
+    write instead of allocating those outputs, or None; each is returned in its place."""
+    given = list(outs) + [None] * (len(outputs) - len(outs))
     if backend == "cpu":
-        if out is not None and not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy array when the op runs on the CPU "
-                            f"(backend='cpu'), got {V.describe(out)}")
+        for out in given:
+            if out is not None and not isinstance(out, np.ndarray):
+                raise TypeError(f"out must be a numpy array when the op runs on the CPU "
+                                f"(backend='cpu'), got {V.describe(out)}")
         host = [_host(x, dtype) for x in inputs]
-        outs = [None if s is None or (k == 0 and out is not None) else np.empty(s, dtype=dtype)
-                for k, s in enumerate(outputs)]
-        if out is not None:  # a subclass (np.memmap) as the plain array viewing its memory
-            outs[0] = out if type(out) is np.ndarray else out.view(np.ndarray)
+        # a subclass (np.memmap) as the plain array viewing its memory
+        arrays = [None if s is None else np.empty(s, dtype=dtype) if out is None
+                  else out if type(out) is np.ndarray else out.view(np.ndarray)
+                  for s, out in zip(outputs, given, strict=True)]
         kernel = getattr(cpu, name)
         if name in _FORWARD:
-            cpu.call(kernel, int(np.prod(outputs[0][:3])), *host, *outs, *scalars)
+            cpu.call(kernel, math.prod(outputs[0][:3]), *host, *arrays, *scalars)
         else:
-            kernel(*host, *outs, *scalars)
-        return outs if out is None else [out] + outs[1:]
+            kernel(*host, *arrays, *scalars)
+        return [a if out is None else out for a, out in zip(arrays, given, strict=True)]
     from .backends import cuda as cuda_backend
 
-    return cuda_backend.launch(name, inputs, outputs, scalars, dtype, out=out)
+    return cuda_backend.launch(name, inputs, outputs, scalars, dtype, outs=given)
 
 
 def _cval(padding: str, cval: Any, channels: int) -> np.ndarray:
@@ -97,6 +100,29 @@ def _sampling_args(mode: Any, padding_mode: Any, align_corners: Any) -> tuple[in
         V.padding_code(padding_mode),
         V.flag(align_corners, "align_corners"),
     )
+
+
+def _pair_out(out: Any, shapes: list, dtype: np.dtype, reads: tuple, names: tuple) -> tuple:
+    """The ``out`` of a backward op: None, or a pair of arrays to write the two gradients into
+    (each checked as :func:`._validate.out_array` checks a forward's ``out``), where None
+    leaves that gradient to be allocated. An array for a gradient that is not wanted (shape
+    None) and two arrays sharing memory are refused."""
+    if out is None:
+        return ()
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"out must be a pair ({', '.join(names)}) of arrays or None, "
+                        f"got {V.describe(out)}")
+    for k, (o, shape) in enumerate(zip(out, shapes, strict=True)):
+        if o is None:
+            continue
+        if shape is None:
+            raise ValueError(f"out[{k}] must be None when need_input_grad is False, "
+                             f"got {V.describe(o)}")
+        V.out_array(o, shape, dtype, reads, name=f"out[{k}]")
+    a, b = out
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.may_share_memory(a, b):
+        raise ValueError("out[0] and out[1] must not share memory")
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- affine_grid
@@ -208,7 +234,7 @@ def grid_sample(
     if out is not None:
         V.out_array(out, shape, dtype, (("input", input), ("grid", grid)))
     be = _select_backend(backend, input, grid, out)
-    (result,) = _launch("grid_sample", be, [input, grid], [shape], (m, p, ac, cv), dtype, out)
+    (result,) = _launch("grid_sample", be, [input, grid], [shape], (m, p, ac, cv), dtype, (out,))
     return result
 
 
@@ -223,6 +249,7 @@ def grid_sample_backward(
     cval: Any = 0.0,
     need_input_grad: bool = True,
     backend: str = "auto",
+    out: Any = None,
 ) -> tuple[Any, Any]:
     """Gradients of :func:`grid_sample` with respect to ``input`` and ``grid``.
 
@@ -235,6 +262,10 @@ def grid_sample_backward(
         When False, ``grad_input`` is not computed and None is returned in its place.
     mode, padding_mode, align_corners, cval, backend
         As in :func:`grid_sample`.
+    out : pair of arrays or None, optional
+        ``(grad_input, grad_grid)`` to write instead of new arrays, each as :func:`grid_sample`'s
+        ``out`` (None for either allocates it; ``grad_input`` must be None when it is not
+        wanted). ``grad_input`` is overwritten whole, not added to.
 
     Returns
     -------
@@ -253,15 +284,12 @@ def grid_sample_backward(
     need = V.flag(need_input_grad, "need_input_grad")
     dtype = V.float_dtype(input, "input")
     cv = _cval(padding_mode, cval, C)
-    be = _select_backend(backend, grad_output, input, grid)
-    gin, ggrid = _launch(
-        "grid_sample_backward",
-        be,
-        [grad_output, input, grid],
-        [input.shape if need else None, grid.shape],
-        (m, p, ac, cv),
-        dtype,
-    )
+    shapes = [input.shape if need else None, grid.shape]
+    outs = _pair_out(out, shapes, dtype, (("grad_output", grad_output), ("input", input),
+                                          ("grid", grid)), ("grad_input", "grad_grid"))
+    be = _select_backend(backend, grad_output, input, grid, *outs)
+    gin, ggrid = _launch("grid_sample_backward", be, [grad_output, input, grid], shapes,
+                         (m, p, ac, cv), dtype, outs)
     return gin, ggrid
 
 
@@ -311,7 +339,8 @@ def affine_sample(
     if out is not None:
         V.out_array(out, shape, dtype, (("input", input), ("theta", theta)))
     be = _select_backend(backend, input, theta, out)
-    (result,) = _launch("affine_sample", be, [input, theta], [shape], (m, p, ac, cv), dtype, out)
+    (result,) = _launch("affine_sample", be, [input, theta], [shape], (m, p, ac, cv), dtype,
+                        (out,))
     return result
 
 
@@ -327,6 +356,7 @@ def affine_sample_backward(
     cval: Any = 0.0,
     need_input_grad: bool = True,
     backend: str = "auto",
+    out: Any = None,
 ) -> tuple[Any, Any]:
     """Gradients of :func:`affine_sample` with respect to ``input`` and ``theta`` (fused).
 
@@ -342,6 +372,9 @@ def affine_sample_backward(
         (an STN whose input is the data needs only ``grad_theta``).
     mode, padding_mode, align_corners, cval, backend
         As in :func:`grid_sample`.
+    out : pair of arrays or None, optional
+        ``(grad_input, grad_theta)`` to write instead of new arrays, as in
+        :func:`grid_sample_backward`.
 
     Returns
     -------
@@ -359,13 +392,10 @@ def affine_sample_backward(
     need = V.flag(need_input_grad, "need_input_grad")
     dtype = V.float_dtype(input, "input")
     cv = _cval(padding_mode, cval, C)
-    be = _select_backend(backend, grad_output, input, theta)
-    gin, gtheta = _launch(
-        "affine_sample_backward",
-        be,
-        [grad_output, input, theta],
-        [input.shape if need else None, (N, 2, 3)],
-        (m, p, ac, cv),
-        dtype,
-    )
+    shapes = [input.shape if need else None, (N, 2, 3)]
+    outs = _pair_out(out, shapes, dtype, (("grad_output", grad_output), ("input", input),
+                                          ("theta", theta)), ("grad_input", "grad_theta"))
+    be = _select_backend(backend, grad_output, input, theta, *outs)
+    gin, gtheta = _launch("affine_sample_backward", be, [grad_output, input, theta], shapes,
+                          (m, p, ac, cv), dtype, outs)
     return gin, gtheta

@@ -423,7 +423,7 @@ def _device_out(out: Any, dev_in: list):
 
 
 def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any,
-           out: Any = None) -> list:
+           outs: list | tuple = ()) -> list:
     """Run launcher ``name`` on the device; what :mod:`warpkit.ops` calls for ``"cuda"``.
 
     Parameters
@@ -441,10 +441,10 @@ def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any,
         ``(align_corners,)``.
     dtype : numpy dtype
         float32 or float64.
-    out : array, optional
-        Written instead of allocating the first output (its shape and dtype checked by
-        :func:`warpkit._validate.out_array`): a CUDA array directly, a host array by copying
-        the device result into it.
+    outs : sequence of arrays or None
+        Position by position, arrays to write instead of allocating those outputs (their
+        shapes and dtypes checked by :func:`warpkit._validate.out_array`), or None: a CUDA
+        array is written by the kernels, a host array gets the device result copied in.
 
     Returns
     -------
@@ -452,15 +452,16 @@ def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any,
         The outputs: numpy arrays when every input is a host array; otherwise the kind of
         the first device input: numba device arrays for numba (and unknown) device arrays,
         CuPy arrays for CuPy, torch tensors on the same device for torch (CuPy and torch are
-        never imported here, only used when the caller already has). ``out`` itself in
-        place of the first when given.
+        never imported here, only used when the caller already has). Each array of ``outs``
+        itself in its place.
     """
     like = next((x for x in inputs if is_device_array(x)), None)
     dev_in = [to_device(x, dtype) for x in inputs]
-    direct = out is not None and is_device_array(out)
-    dev_out = [_device_out(out, dev_in) if k == 0 and direct
-               else None if s is None else cuda.device_array(tuple(s), dtype=dtype)
-               for k, s in enumerate(outputs)]
+    given = list(outs) + [None] * (len(outputs) - len(outs))
+    dev_out = [None if s is None
+               else _device_out(out, dev_in) if out is not None and is_device_array(out)
+               else cuda.device_array(tuple(s), dtype=dtype)
+               for s, out in zip(outputs, given, strict=True)]
     if len(scalars) == 4:
         mode, padding, align_corners, cval = scalars
         cval_dev = cuda.to_device(np.ascontiguousarray(cval, dtype=np.float64))
@@ -468,8 +469,12 @@ def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any,
     else:
         args = (bool(scalars[0]),)
     getattr(sys.modules[__name__], name)(*dev_in, *dev_out, *args)
-    if out is None:
-        return [None if o is None else _wrap(o, like) for o in dev_out]
-    if not direct:
-        dev_out[0].copy_to_host(out)
-    return [out] + [None if o is None else _wrap(o, like) for o in dev_out[1:]]
+    results = []
+    for dev, out in zip(dev_out, given, strict=True):
+        if out is None:
+            results.append(None if dev is None else _wrap(dev, like))
+        else:
+            if not is_device_array(out):
+                dev.copy_to_host(out)
+            results.append(out)
+    return results
