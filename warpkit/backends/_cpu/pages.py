@@ -36,7 +36,6 @@ def _touch(flat, first, runs):
     n = flat.shape[0]
     for r in prange(runs):
         if r == 0:
-            lo = 0
             hi = min(first, n)
             if hi > 0:
                 flat[0] = 0
