@@ -61,13 +61,21 @@ def test_affine_sample_writes_its_result_into_out(problem):
     np.testing.assert_array_equal(out, wk.affine_sample(x, theta, out_size, **opts))
 
 
+@st.composite
+def grid_problems(draw):
+    """(input, grid with NaN, ±inf and huge values among regular ones, options)."""
+    dtype = draw(DTYPES)
+    x = draw(images(dtype=dtype, max_side=6))
+    ho, wo = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    grid = draw(grids(x.shape[0], ho, wo, extreme=True, dtype=dtype))
+    return x, grid, draw(sampling_options(cval=True))
+
+
 @SETTINGS
-@given(dtype=DTYPES, data=st.data())
-def test_grid_sample_writes_its_result_into_out(dtype, data):
-    x = data.draw(images(dtype=dtype, max_side=6))
-    ho, wo = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
-    grid = data.draw(grids(x.shape[0], ho, wo, extreme=True, dtype=dtype))
-    opts = data.draw(sampling_options(cval=True))
+@given(problem=grid_problems())
+def test_grid_sample_writes_its_result_into_out(problem):
+    x, grid, opts = problem
+    dtype = x.dtype
     out = _garbage((x.shape[0], *grid.shape[1:3], x.shape[3]), dtype)
     assert wk.grid_sample(x, grid, out=out, **opts) is out
     np.testing.assert_allclose(out, R.grid_sample(x, grid, **opts), **R.tolerances(dtype))
@@ -237,13 +245,11 @@ def test_affine_sample_backward_writes_its_gradients_into_out(problem, need, whi
 
 
 @SETTINGS
-@given(dtype=DTYPES, data=st.data())
-def test_grid_sample_backward_writes_its_gradients_into_out(dtype, data):
-    x = data.draw(images(dtype=dtype, max_side=6))
-    ho, wo = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
-    grid = data.draw(grids(x.shape[0], ho, wo, extreme=True, dtype=dtype))
-    opts = data.draw(sampling_options(cval=True))
-    G = data.draw(images(shape=(x.shape[0], ho, wo, x.shape[3]), dtype=dtype))
+@given(problem=grid_problems(), data=st.data())
+def test_grid_sample_backward_writes_its_gradients_into_out(problem, data):
+    x, grid, opts = problem
+    dtype = x.dtype
+    G = data.draw(images(shape=(*grid.shape[:3], x.shape[3]), dtype=dtype))
     gin, ggrid = _garbage(x.shape, dtype), _garbage(grid.shape, dtype)
     got = wk.grid_sample_backward(G, x, grid, out=(gin, ggrid), **opts)
     assert got[0] is gin and got[1] is ggrid
