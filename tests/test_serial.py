@@ -83,7 +83,18 @@ def _probe(seen: list, fail: bool = False):
     return kernel
 
 
-def test_call_runs_small_outputs_on_one_thread_and_restores_the_count():
+@pytest.fixture(params=["numba's ctypes functions", "numba's public functions"])
+def setters(request, monkeypatch):
+    """``cpu.call`` with the thread-count functions it finds, and with the public ones it falls
+    back to where numba lacks those."""
+    if request.param == "numba's public functions":
+        monkeypatch.setattr(cpu, "_setters", (numba.get_num_threads, numba.set_num_threads))
+    else:
+        monkeypatch.setattr(cpu, "_setters", None)
+    return request.param
+
+
+def test_call_runs_small_outputs_on_one_thread_and_restores_the_count(setters):
     before = numba.get_num_threads()
     seen: list = []
     cpu.call(_probe(seen), cpu.SERIAL_PIXELS - 1, "x", 2)
@@ -92,7 +103,7 @@ def test_call_runs_small_outputs_on_one_thread_and_restores_the_count():
     assert numba.get_num_threads() == before
 
 
-def test_call_restores_the_thread_count_when_the_kernel_raises():
+def test_call_restores_the_thread_count_when_the_kernel_raises(setters):
     before = numba.get_num_threads()
     with pytest.raises(RuntimeError, match="kernel failed"):
         cpu.call(_probe([], fail=True), 1)

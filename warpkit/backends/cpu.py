@@ -289,6 +289,26 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
 SERIAL_PIXELS = 16384
 
 
+_setters: tuple | None = None
+
+
+def _thread_setters() -> tuple:
+    """(get, set) of the calling thread's numba thread count: numba's own ctypes functions,
+    which its public ``get_num_threads``/``set_num_threads`` call after taking two process-wide
+    locks at every call (to start its threads if they have not started: about 1.2 µs a call,
+    a fifth of a small ``warp``); the public ones where numba has no such names."""
+    global _setters
+    if _setters is None:
+        numba.get_num_threads()  # starts numba's threads, which defines the functions
+        from numba.np.ufunc import parallel
+
+        get = getattr(parallel, "_get_num_threads", None)
+        put = getattr(parallel, "_set_num_threads", None)
+        _setters = (get, put) if callable(get) and callable(put) else (
+            numba.get_num_threads, numba.set_num_threads)
+    return _setters
+
+
 def call(kernel, pixels: int, *args) -> None:
     """``kernel(*args)``, on the calling thread alone when the output has fewer than
     ``SERIAL_PIXELS`` pixels (N·Ho·Wo). The same compiled code runs either way and the kernels
@@ -296,12 +316,13 @@ def call(kernel, pixels: int, *args) -> None:
     if pixels >= SERIAL_PIXELS:
         kernel(*args)
         return
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)  # per calling thread in numba: other threads are not affected
+    get, put = _thread_setters()
+    threads = get()
+    put(1)  # per calling thread in numba: other threads are not affected
     try:
         kernel(*args)
     finally:
-        numba.set_num_threads(threads)
+        put(threads)
 
 
 @njit(parallel=True, cache=True)
