@@ -304,6 +304,11 @@ def test_a_device_out_must_be_contiguous_and_apart_from_the_inputs():
         wk.affine_sample(d_inp, d_theta, out=strided)
     with pytest.raises(TypeError, match="dtype float32, got float64"):
         wk.affine_sample(d_inp, d_theta, out=cuda.to_device(np.zeros(IN_SHAPE)))
+    gout = cuda.to_device(np.zeros((2, 3, 4, 2), np.float32))
+    both = cuda.to_device(np.zeros(2 * 3 * 4 * 2 + 12, np.float32))
+    with pytest.raises(ValueError, match="other output"):  # grad_theta over grad_input's end
+        wk.affine_sample_backward(gout, d_inp, d_theta,
+                                  out=(both[:48].reshape(IN_SHAPE), both[44:56].reshape(2, 2, 3)))
     with pytest.raises(TypeError, match="numpy array when the op runs on the CPU"):
         wk.affine_sample(inp, theta, backend="cpu", out=cuda.to_device(np.zeros_like(inp)))
     np.testing.assert_array_equal(d_inp.copy_to_host(), inp)

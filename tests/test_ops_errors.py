@@ -16,11 +16,7 @@ from hypothesis import strategies as st
 import warpkit as wk
 from warpkit.testing import EXTREME_VALUES, grids, images, sampling_options
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with R.numba_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 X = np.zeros((2, 4, 5, 3))

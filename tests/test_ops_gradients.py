@@ -17,10 +17,7 @@ from warpkit.testing import check_gradient, numerical_gradient
 FD = dict(eps=1e-6, rtol=1e-6, atol=1e-7)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with R.numba_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def _setup(pad, ac, seed, N=2, H=3, W=3, C=2, Ho=2, Wo=2):

@@ -16,6 +16,7 @@ F = torch.nn.functional
 
 pytestmark = [
     pytest.mark.parity,
+    pytest.mark.usefixtures("one_numba_thread"),
     # torch warns that unit-size affine grids changed in 1.3; that is the behaviour we match
     pytest.mark.filterwarnings("ignore:Since version 1.3.0, affine_grid"),
 ]
@@ -26,12 +27,6 @@ IDS = [f"{m}-{p}-ac{int(a)}-{np.dtype(d).name}" for m, p, a, d in COMBOS]
 TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 # (N, H, W, C, Ho, Wo)
 SHAPES = [(1, 1, 4, 2, 3, 3), (2, 4, 5, 3, 3, 6), (3, 3, 2, 1, 4, 1)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with R.numba_threads(1):
-        yield
 
 
 def _nchw(a, dt):

@@ -33,10 +33,7 @@ DTYPES = [np.float32, np.float64]
 COMBOS = list(itertools.product(R.MODES, R.PADDINGS, [False, True], DTYPES))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with R.numba_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def _ids(combo):

@@ -24,10 +24,7 @@ SETTINGS = settings(max_examples=30, deadline=None)
 DTYPES = st.sampled_from([np.float32, np.float64])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with R.numba_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def _garbage(shape, dtype) -> np.ndarray:

@@ -409,16 +409,16 @@ def _shares_memory(a, b) -> bool:
     return lo_a < lo_b + b.nbytes and lo_b < lo_a + a.nbytes
 
 
-def _device_out(out: Any, dev_in: list):
+def _device_out(out: Any, others: list):
     """The numba device array viewing the CUDA array ``out`` (shape and dtype already checked
     by :func:`warpkit._validate.out_array`), which must be C-contiguous and share no memory
-    with the device inputs ``dev_in``."""
+    with ``others``: the device inputs and the outputs before it."""
     dev = _as_numba(out)
     if not dev.is_c_contiguous():
         raise ValueError(f"out must be C-contiguous, got a CUDA array with strides {dev.strides}")
-    if any(_shares_memory(dev, x) for x in dev_in):
+    if any(_shares_memory(dev, x) for x in others):
         raise ValueError("out must not share memory with the arrays the op reads (its input, "
-                         "grid or theta)")
+                         "grid or theta) or with its other output")
     return dev
 
 
@@ -458,10 +458,14 @@ def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any,
     like = next((x for x in inputs if is_device_array(x)), None)
     dev_in = [to_device(x, dtype) for x in inputs]
     given = list(outs) + [None] * (len(outputs) - len(outs))
-    dev_out = [None if s is None
-               else _device_out(out, dev_in) if out is not None and is_device_array(out)
-               else cuda.device_array(tuple(s), dtype=dtype)
-               for s, out in zip(outputs, given, strict=True)]
+    dev_out = []
+    for s, out in zip(outputs, given, strict=True):
+        if s is None:
+            dev_out.append(None)
+        elif out is not None and is_device_array(out):
+            dev_out.append(_device_out(out, dev_in + [d for d in dev_out if d is not None]))
+        else:
+            dev_out.append(cuda.device_array(tuple(s), dtype=dtype))
     if len(scalars) == 4:
         mode, padding, align_corners, cval = scalars
         cval_dev = cuda.to_device(np.ascontiguousarray(cval, dtype=np.float64))
