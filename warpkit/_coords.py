@@ -338,7 +338,9 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         if locate(ix, iy, H, W, padding) == 0 or (
             padding != WRAP and (ix < -1.0 or ix >= W or iy < -1.0 or iy >= H)
         ):  # NaN, or every corner outside: x exactly -1 is not (its cell [-1, 0] holds
-            # pixel 0, which the derivative reads, as PyTorch's; the value there is the fill)
+            # pixel 0, which the derivative reads, as PyTorch's). locate's forward test keeps
+            # -1 outside: the value there is the fill either way for finite images, and the
+            # CPU's cell pass gives the fill there too
             return 0.0, 0.0
         if mode == NEAREST:
             if need_gin:
