@@ -92,12 +92,86 @@ def test_perspective_matrix_is_refused():
         T.from_matrix(ProjectiveTransform(matrix=m), (10, 10))
 
 
-def test_stacks_convert_elementwise():
-    ms = np.stack([np.eye(3), [[0.0, -1, 9], [1, 0, 0], [0, 0, 1]]])
-    thetas = T.from_matrix(ms, (10, 12), (12, 10))
-    assert thetas.shape == (2, 2, 3)
-    for k in range(2):
-        np.testing.assert_array_equal(thetas[k], T.from_matrix(ms[k], (10, 12), (12, 10)))
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_stacks_convert_elementwise(n):
+    rng = np.random.default_rng(n)
+    ms = np.stack([np.eye(3), [[0.0, -1, 9], [1, 0, 0], [0, 0, 1]]] + [
+        np.vstack([np.eye(2, 3) + 0.3 * rng.standard_normal((2, 3)), [0, 0, 1]])
+        for _ in range(3)])[:n]
+    for convert in (T.from_matrix, T.from_opencv):
+        for stack in (ms, ms[:, :2]):  # 3x3 and 2x3 matrices
+            thetas = convert(stack, (10, 12), (12, 10))
+            assert thetas.shape == (n, 2, 3)
+            for k in range(n):
+                np.testing.assert_array_equal(thetas[k], convert(stack[k], (10, 12), (12, 10)))
+
+
+@pytest.mark.parametrize("where", [0, 1, 2])
+def test_stack_with_one_perspective_matrix_is_refused(where):
+    ms = np.stack([np.eye(3)] * 3)
+    ms[where, 2, 1] = 1e-3  # that matrix's own last row, its y entry only
+    for convert in (T.from_matrix, T.from_opencv):
+        with pytest.raises(ValueError, match="perspective"):
+            convert(ms[: max(where + 1, 2)], (5, 5))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("at", [(0, 0), (1, 2), (2, 0), (2, 2)])
+def test_non_finite_matrices_are_refused(bad, at):
+    m = np.eye(3)
+    m[at] = bad
+    for convert in (T.from_matrix, T.from_opencv):
+        with pytest.raises(ValueError, match="must be finite|not affine"):
+            convert(m, (4, 4))
+        with pytest.raises(ValueError, match="must be finite|not affine"):
+            convert(np.stack([np.eye(3), m]), (4, 4))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_thetas_are_refused_by_conversions(bad):
+    theta = T.identity()
+    theta[1, 2] = bad
+    for call in (lambda: T.to_matrix(theta, (4, 4)), lambda: T.to_opencv(theta, (4, 4)),
+                 lambda: T.invert(theta), lambda: T.compose(theta, T.identity()),
+                 lambda: T.compose(T.identity(2), theta)):
+        with pytest.raises(ValueError, match=r"theta must be finite, got (nan|inf) at"):
+            call()
+
+
+def test_overflowing_conversions_are_refused():
+    huge = np.array([[1e308, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    with pytest.raises(ValueError, match="overflows"):
+        T.from_matrix(huge, (4, 400))  # times the output's half width
+    with pytest.raises(ValueError, match="overflows"):
+        T.to_matrix(huge, (400, 4))
+    with pytest.raises(ValueError, match="overflows"):
+        T.compose(huge, huge)
+    with pytest.raises(ValueError, match="overflows"):
+        T.from_opencv([[1e-308, 0, 0], [0, 1, 0]], (4, 4))  # its inverse
+
+
+@pytest.mark.parametrize("call", [
+    lambda: T.scale(1e-310, (4, 4)),
+    lambda: T.scale((1.0, -1e-309), (4, 4)),
+    lambda: T.rotate(10, (4, 4), scale=1e-320),
+])
+def test_zoom_factors_whose_reciprocal_overflows_are_refused(call):
+    with pytest.raises(ValueError, match="overflows"):
+        call()
+
+
+def test_tiny_but_representable_zoom_still_works():
+    theta = T.scale(1e-300, (4, 4))
+    assert np.all(np.isfinite(theta))
+    np.testing.assert_allclose(theta[:, :2], np.eye(2) * 1e300)
+
+
+def test_compose_stacks_must_have_one_length():
+    a, b = T.identity(3), T.identity(2)
+    with pytest.raises(ValueError, match=r"\(3, 2, 3\) and \(2, 2, 3\)"):
+        T.compose(a, b)
+    assert T.compose(a, T.identity(1)).shape == (3, 2, 3)
+    assert T.compose(T.identity(), b).shape == (2, 2, 3)
 
 
 # --------------------------------------------------------------------------- builders

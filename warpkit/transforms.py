@@ -126,15 +126,18 @@ def _as_matrix(m: Any, name: str) -> np.ndarray:
             f"{name} must have shape (2, 3) or (3, 3) (or a stack (N, 2|3, 3)), "
             f"got shape {a.shape}"
         )
+    _check_finite(a, name)
     if a.shape[-2] == 2:
         last = np.broadcast_to(np.array([0.0, 0.0, 1.0]), a.shape[:-2] + (1, 3))
         return np.concatenate([a, last], axis=-2)
     w = a[..., 2, 2]
-    if np.any(w == 0) or not np.all(np.isfinite(w)):
+    if np.any(w == 0):
         raise ValueError(f"{name} has last row {a[..., 2, :].tolist()}; it is not affine")
-    a = a / w[..., None, None]
+    with np.errstate(over="ignore"):  # overflow is refused here
+        a = _finite_result(a / w[..., None, None], name)
+    # each matrix's own tolerance, against both entries of its own last row
     tol = 1e-12 * np.maximum(1.0, np.abs(a[..., :2, :2]).max(axis=(-2, -1)))
-    if np.any(np.abs(a[..., 2, :2]) > tol):
+    if np.any(np.abs(a[..., 2, :2]) > tol[..., None]):
         raise ValueError(
             f"{name} has a perspective part (last row {a[..., 2, :].tolist()}); "
             "warpkit warps affine maps only"
@@ -152,7 +155,26 @@ def _as_theta(theta: Any) -> np.ndarray:
                         f"{type(theta).__name__}") from None
     if t.ndim not in (2, 3) or t.shape[-2:] != (2, 3):
         raise ValueError(f"theta must have shape (2, 3) or (N, 2, 3), got shape {t.shape}")
-    return t
+    return _check_finite(t, "theta")
+
+
+def _check_finite(a: np.ndarray, name: str) -> np.ndarray:
+    """``a``, or a ValueError naming its first NaN or infinite entry: a conversion would
+    carry it into every entry of the result, or (an infinite one, through an inverse) give
+    finite entries that look plausible and are not."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} must be finite, got {a[where]} at index {where}")
+    return a
+
+
+def _finite_result(a: np.ndarray, what: str) -> np.ndarray:
+    """``a``, computed from finite values, or a ValueError if it overflowed."""
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what} overflows: its entries are too large (or too small) for "
+                         f"float64")
+    return a
 
 
 def _homogeneous(theta: np.ndarray) -> np.ndarray:
@@ -177,6 +199,16 @@ def _finite(value: Any, name: str) -> float:
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return v
+
+
+def _reciprocal(v: float, name: str) -> float:
+    """1 / v of a finite zoom factor, or a ValueError when it is 0 or so small (below about
+    5.6e-309) that its reciprocal overflows."""
+    r = 1.0 / v if v != 0.0 else math.inf
+    if not math.isfinite(r):
+        raise ValueError(f"{name} must be non-zero, and not so small that 1/{name} overflows, "
+                         f"got {v!r}")
+    return r
 
 
 def _center(center: Any, hw: tuple[int, int]) -> tuple[float, float]:
@@ -211,6 +243,9 @@ def _from_motion(
     m = np.array(
         [[a, b, cx - (a * qx + b * qy)], [c, d, cy - (c * qx + d * qy)], [0.0, 0.0, 1.0]]
     )
+    if not np.all(np.isfinite(m)):
+        raise ValueError("the map overflows float64: a zoom factor too close to 0, or a shift "
+                         "or centre too large")
     return from_matrix(m, hw_in, hw_out, align_corners=align_corners)
 
 
@@ -241,11 +276,12 @@ def from_matrix(
     sxi, syi, oxi, oyi = _frame(hw_in, align_corners)
     sxo, syo, oxo, oyo = _frame(hw_out, align_corners)
     t = np.empty(m.shape[:-2] + (2, 3))
-    for r, (s_in, o_in) in enumerate(((sxi, oxi), (syi, oyi))):
-        t[..., r, 0] = m[..., r, 0] * sxo / s_in
-        t[..., r, 1] = m[..., r, 1] * syo / s_in
-        t[..., r, 2] = (m[..., r, 0] * oxo + m[..., r, 1] * oyo + m[..., r, 2] - o_in) / s_in
-    return t
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
+        for r, (s_in, o_in) in enumerate(((sxi, oxi), (syi, oyi))):
+            t[..., r, 0] = m[..., r, 0] * sxo / s_in
+            t[..., r, 1] = m[..., r, 1] * syo / s_in
+            t[..., r, 2] = (m[..., r, 0] * oxo + m[..., r, 1] * oyo + m[..., r, 2] - o_in) / s_in
+    return _finite_result(t, "theta of M")
 
 
 def to_matrix(
@@ -275,11 +311,12 @@ def to_matrix(
     sxo, syo, oxo, oyo = _frame(hw_out, align_corners)
     m = np.zeros(t.shape[:-2] + (3, 3))
     m[..., 2, 2] = 1.0
-    for r, (s_in, o_in) in enumerate(((sxi, oxi), (syi, oyi))):
-        m[..., r, 0] = t[..., r, 0] * s_in / sxo
-        m[..., r, 1] = t[..., r, 1] * s_in / syo
-        m[..., r, 2] = s_in * t[..., r, 2] + o_in - m[..., r, 0] * oxo - m[..., r, 1] * oyo
-    return m
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
+        for r, (s_in, o_in) in enumerate(((sxi, oxi), (syi, oyi))):
+            m[..., r, 0] = t[..., r, 0] * s_in / sxo
+            m[..., r, 1] = t[..., r, 1] * s_in / syo
+            m[..., r, 2] = s_in * t[..., r, 2] + o_in - m[..., r, 0] * oxo - m[..., r, 1] * oyo
+    return _finite_result(m, "the matrix of theta")
 
 
 def from_opencv(
@@ -305,7 +342,8 @@ def from_opencv(
     except np.linalg.LinAlgError:
         raise ValueError("M is singular: an affine map that collapses the image has no inverse") \
             from None
-    return from_matrix(inv, input_shape, output_shape, align_corners=align_corners)
+    return from_matrix(_finite_result(inv, "the inverse of M"), input_shape, output_shape,
+                       align_corners=align_corners)
 
 
 def to_opencv(
@@ -324,9 +362,10 @@ def to_opencv(
     """
     m = to_matrix(theta, input_shape, output_shape, align_corners=align_corners)
     try:
-        return np.linalg.inv(m)[..., :2, :]
+        inv = np.linalg.inv(m)[..., :2, :]
     except np.linalg.LinAlgError:
         raise ValueError("theta is singular: it has no forward (OpenCV) map") from None
+    return _finite_result(inv, "the forward (OpenCV) map of theta")
 
 
 # --------------------------------------------------------------------------- algebra
@@ -341,8 +380,12 @@ def compose(a: Any, b: Any) -> np.ndarray:
     -------
     theta : ndarray, float64, shape (2, 3) or (N, 2, 3)
     """
-    prod = _homogeneous(_as_theta(a)) @ _homogeneous(_as_theta(b))
-    return prod[..., :2, :]
+    ta, tb = _as_theta(a), _as_theta(b)
+    if ta.ndim == tb.ndim == 3 and len(ta) != len(tb) and 1 not in (len(ta), len(tb)):
+        raise ValueError(f"compose takes stacks of the same length (or of one), got shapes "
+                         f"{ta.shape} and {tb.shape}")
+    prod = _homogeneous(ta) @ _homogeneous(tb)
+    return _finite_result(prod[..., :2, :], "compose(a, b)")
 
 
 def invert(theta: Any) -> np.ndarray:
@@ -355,9 +398,10 @@ def invert(theta: Any) -> np.ndarray:
     """
     t = _homogeneous(_as_theta(theta))
     try:
-        return np.linalg.inv(t)[..., :2, :]
+        inv = np.linalg.inv(t)[..., :2, :]
     except np.linalg.LinAlgError:
         raise ValueError("theta is singular and has no inverse") from None
+    return _finite_result(inv, "the inverse of theta")
 
 
 # --------------------------------------------------------------------------- builders
@@ -411,8 +455,7 @@ def rotate(
     theta : ndarray, float64, shape (2, 3)
     """
     s = _finite(scale, "scale")
-    if s == 0.0:
-        raise ValueError("scale must be non-zero")
+    _reciprocal(s, "scale")
     cos, sin = _exact_cos_sin(_finite(angle_deg, "angle_deg"))
     # forward A = s [[cos, sin], [-sin, cos]] (y points down); A⁻¹ = [[cos, -sin], [sin, cos]] / s
     inv = ((cos / s, -sin / s), (sin / s, cos / s))
@@ -449,9 +492,7 @@ def scale(
             raise ValueError(f"factor must be a number or a pair (sx, sy), got {factor!r}") \
                 from None
         sx, sy = _finite(fx, "factor x"), _finite(fy, "factor y")
-    if sx == 0.0 or sy == 0.0:
-        raise ValueError(f"factor must be non-zero, got {factor!r}")
-    inv = ((1.0 / sx, 0.0), (0.0, 1.0 / sy))
+    inv = ((_reciprocal(sx, "factor"), 0.0), (0.0, _reciprocal(sy, "factor")))
     return _from_motion(inv, (0.0, 0.0), shape, center, output_shape, align_corners)
 
 
