@@ -128,14 +128,14 @@ def out_array(out: Any, shape: tuple, dtype: np.dtype, reads: tuple, *,
 
 def mode_code(mode: Any) -> int:
     """Integer code of an interpolation mode name."""
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
     return MODES[mode]
 
 
 def padding_code(padding_mode: Any) -> int:
     """Integer code of a padding mode name."""
-    if padding_mode not in PADDING_MODES:
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
         raise ValueError(
             f"padding_mode must be one of {list(PADDING_MODES)}, got {padding_mode!r}"
         )
@@ -167,7 +167,11 @@ def size_pair(out_size: Any, default: tuple[int, int], name: str = "out_size") -
 
 def cval_vector(cval: Any, channels: int) -> np.ndarray:
     """``cval`` as a float64 vector of one value per channel (a scalar is broadcast)."""
-    values = np.asarray(cval, dtype=np.float64)
+    try:
+        values = np.asarray(cval, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"cval must be a number or one number per channel ({channels}), got "
+                        f"{cval!r}") from None
     if values.ndim == 0:
         return np.full(channels, float(values))
     if values.shape != (channels,):
