@@ -328,3 +328,60 @@ def test_relu_backward_refuses_a_gradient_of_another_shape():
     relu.forward(np.ones((2, 3), np.float32))
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(1, 3\)"):
         relu.backward(np.ones((1, 3), np.float32))  # would broadcast silently
+
+
+def _layers_and_inputs():
+    """Each layer with a forward input (float32, channels-last); the shapes its output has."""
+    from warpkit.nn import Conv2D, MaxPool2D, SpatialTransformer
+
+    rng = np.random.default_rng(0)
+    img = rng.random((4, 8, 8, 1), dtype=np.float32)
+    loc = Sequential(Flatten(), Dense(64, 6, init="zeros", dtype=np.float32))
+    return [
+        (Dense(5, 3, dtype=np.float32), rng.random((4, 5), dtype=np.float32)),
+        (ReLU(), img),
+        (Tanh(), img),
+        (Flatten(), img),
+        (Dropout(0.5, rng=0), img),
+        (Conv2D(1, 2, 3, dtype=np.float32), img),  # the direct path (3x3x1 weights)
+        (Conv2D(1, 40, 6, dtype=np.float32), img),  # im2col (6x6x1 = 36 weights a filter)
+        (MaxPool2D(2), img),
+        (SpatialTransformer(loc, out_size=(8, 8)), img),
+    ]
+
+
+def _other_shapes(shape):
+    """Gradients that a kernel would read or write past their end, or that would broadcast."""
+    n = shape[0]
+    yield (1,) + shape[1:]  # fewer samples: broadcasts, or reads past the end
+    yield (n * 2,) + shape[1:]
+    yield shape[:-1] + (shape[-1] + 3,)  # more channels
+    if len(shape) == 4:
+        yield (n, shape[3], shape[1], shape[2])  # channels first
+        yield (n, shape[1] * 5, shape[2] * 5, shape[3])  # a bigger image
+
+
+@pytest.mark.parametrize("k", range(9))
+def test_backward_refuses_a_gradient_of_another_shape(k):
+    layer, x = _layers_and_inputs()[k]
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones((4, 3), np.float32))
+    y = layer.forward(x)
+    for shape in _other_shapes(y.shape):
+        if shape == y.shape:
+            continue
+        with pytest.raises(ValueError, match=rf"expects dout of shape \({y.shape[0]}, .*got"):
+            layer.backward(np.ones(shape, np.float32))
+    with pytest.raises(TypeError, match="numpy array"):
+        layer.backward(y.tolist())
+    layer.backward(np.ones(y.shape, np.float32))  # and the right shape still works
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_relu_of_dtypes_without_a_kernel(dtype):
+    x = np.array([[-1.5, 0.0, 2.5]], dtype=dtype)
+    relu = ReLU()
+    y = relu.forward(x)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, [[0.0, 0.0, 2.5]])
+    np.testing.assert_array_equal(relu.backward(np.ones_like(x)), [[0.0, 0.0, 1.0]])

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._threads import launch
 from . import _conv_kernels as _K
-from .layers import Layer, _check_ndim, _positive_int, _rng, init_weights
+from .layers import Layer, _check_dout, _check_ndim, _positive_int, _rng, init_weights
 
 # the parallel kernels, each launched by _threads.launch (one at a time under numba's workqueue
 # layer, which is not thread-safe; serially in a child forked after GNU OpenMP started)
@@ -198,7 +198,10 @@ class Conv2D(Layer):
         return out.reshape(N, Ho, Wo, Co)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        x, cols, pt, pl = self._cache
+        cache = getattr(self, "_cache", None)
+        _check_dout(dout, None if cache is None else cache[0].shape[:1] + self.output_shape(
+            cache[0].shape[1:]), "Conv2D")
+        x, cols, pt, pl = cache
         kh, kw = self.kernel_size
         Co = self.out_channels
         dout = np.ascontiguousarray(dout, dtype=x.dtype)
@@ -276,7 +279,9 @@ class MaxPool2D(Layer):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        xshape, arg = self._cache
+        cache = getattr(self, "_cache", None)
+        _check_dout(dout, None if cache is None else cache[1].shape, "MaxPool2D")
+        xshape, arg = cache
         dout = np.ascontiguousarray(dout)
         dx = np.empty(xshape, dtype=dout.dtype)
         maxpool_backward(dout, arg, self.pool_size, self.stride, dx)

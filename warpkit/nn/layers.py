@@ -83,6 +83,21 @@ def _check_ndim(x: Any, ndim: int, layer: str, shape_doc: str) -> np.ndarray:
     return x
 
 
+def _check_dout(dout: Any, shape: tuple[int, ...] | None, layer: str) -> np.ndarray:
+    """``dout`` if it is an array of ``shape``, the shape of the layer's last forward output
+    (None: no forward yet). A gradient of another shape would broadcast into a wrong result
+    or, in a compiled kernel, be read and written past its end."""
+    if shape is None:
+        raise RuntimeError(f"{layer}.backward called before forward")
+    if not isinstance(dout, np.ndarray):
+        raise TypeError(f"{layer}.backward expects dout as a numpy array of shape {shape}, "
+                        f"got {type(dout).__name__}")
+    if dout.shape != shape:
+        raise ValueError(f"{layer}.backward expects dout of shape {shape} (its forward "
+                         f"output's), got {dout.shape}")
+    return dout
+
+
 class Layer:
     """Base class: no parameters, empty ``params``/``grads``."""
 
@@ -158,6 +173,7 @@ class Dense(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         x = self._x
+        _check_dout(dout, None if x is None else (x.shape[0], self.out_features), "Dense")
         self.grads["W"] += x.T @ dout
         self.grads["b"] += dout.sum(axis=0)
         if not self.input_grad:
@@ -192,7 +208,7 @@ class ReLU(Layer):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         x = np.ascontiguousarray(x)
-        if x.dtype.kind != "f":
+        if x.dtype not in (np.float32, np.float64):  # the kernels' dtypes
             y = np.maximum(x, 0)
         else:
             y = np.empty_like(x)
@@ -201,11 +217,9 @@ class ReLU(Layer):
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        y = self._y
-        dout = np.ascontiguousarray(dout)
-        if dout.shape != y.shape:
-            raise ValueError(f"ReLU.backward expects dout of shape {y.shape}, got {dout.shape}")
-        if dout.dtype != y.dtype:
+        y = getattr(self, "_y", None)
+        dout = np.ascontiguousarray(_check_dout(dout, None if y is None else y.shape, "ReLU"))
+        if dout.dtype != y.dtype or y.dtype not in (np.float32, np.float64):
             return dout * (y > 0)
         dx = np.empty_like(dout)
         launch(_relu_backward, dout.reshape(-1), y.reshape(-1), dx.reshape(-1))
@@ -220,7 +234,9 @@ class Tanh(Layer):
         return self._y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout * (1 - self._y * self._y)
+        y = getattr(self, "_y", None)
+        _check_dout(dout, None if y is None else y.shape, "Tanh")
+        return dout * (1 - y * y)
 
 
 class Flatten(Layer):
@@ -233,7 +249,10 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout.reshape(self._shape)
+        shape = getattr(self, "_shape", None)
+        _check_dout(dout, None if shape is None else (shape[0], int(np.prod(shape[1:]))),
+                    "Flatten")
+        return dout.reshape(shape)
 
 
 class Dropout(Layer):
@@ -256,6 +275,7 @@ class Dropout(Layer):
         self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        self._shape = np.shape(x)
         if not training or self.rate == 0.0:
             self._mask = None
             return x
@@ -264,6 +284,7 @@ class Dropout(Layer):
         return x * self._mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        _check_dout(dout, getattr(self, "_shape", None), "Dropout")
         return dout if self._mask is None else dout * self._mask
 
     def __repr__(self) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..ops import affine_sample, affine_sample_backward
-from .layers import Container, Dense, Sequential
+from .layers import Container, Dense, Sequential, _check_dout
 
 __all__ = ["SpatialTransformer", "IDENTITY_THETA"]
 
@@ -94,10 +94,13 @@ class SpatialTransformer(Container):
         theta = np.ascontiguousarray(flat.reshape(-1, 2, 3), dtype=x.dtype)
         self.theta = theta
         self._x = x
-        return affine_sample(x, theta, self.out_size, align_corners=self.align_corners)
+        out = affine_sample(x, theta, self.out_size, align_corners=self.align_corners)
+        self._out_shape = out.shape
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """Fill the localization grads from dθ; return dU (or None when ``input_grad=False``)."""
+        _check_dout(dout, getattr(self, "_out_shape", None), "SpatialTransformer")
         x, theta = self._x, self.theta
         gin, gtheta = affine_sample_backward(
             np.ascontiguousarray(dout, dtype=x.dtype),
