@@ -1,4 +1,5 @@
-"""Image I/O round trips, the progress bar and the ``warpkit warp`` command."""
+"""Image I/O round trips, the progress bar, the ``warpkit warp`` command and the argument checks
+of ``warpkit train``."""
 
 from __future__ import annotations
 
@@ -292,3 +293,100 @@ def test_a_first_warp_that_compiles_says_so(tmp_path, capsys, monkeypatch):
         code, err = _run([tmp_path / "in.png", tmp_path / "out.png", "--rotate", 10], capsys)
         assert code == 0, err
         assert ("warpkit warp: compiling warpkit's kernels on first use" in err) == notice, err
+
+
+@pytest.mark.parametrize("out", ["out.gif", "out_no_suffix"])
+def test_an_out_without_an_image_suffix_is_a_bad_argument(tmp_path, capsys, monkeypatch, out):
+    import warpkit._cli_warp as cli_warp
+
+    def no_work(path):
+        raise AssertionError("read before the arguments were checked")
+
+    write_image(tmp_path / "in.png", _img((5, 6), np.uint8))
+    monkeypatch.setattr(cli_warp, "read_image", no_work)
+    code, err = _run([tmp_path / "in.png", tmp_path / out], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"warpkit warp: error: OUT {tmp_path / out}") and ".png, .jpg" in err
+
+
+def _out_of_memory(*args, **kwargs):
+    return np.empty((1 << 30, 1 << 30, 3), np.uint8)  # 3 EiB: numpy refuses at once
+
+
+def test_out_of_memory_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    import warpkit._cli_warp as cli_warp
+
+    write_image(tmp_path / "in.png", _img((5, 6), np.uint8))
+    monkeypatch.setattr(cli_warp, "warp", _out_of_memory)
+    code, err = _run([tmp_path / "in.png", tmp_path / "out.png", "--size", 100000, 100000],
+                     capsys)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"warpkit warp: error: {tmp_path / 'in.png'}: not enough memory")
+    assert "Unable to allocate" in err  # numpy's message says how much
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "a.png", _img((5, 6), np.uint8))
+    code, err = _run([src, tmp_path / "out", "--size", 100000, 100000], capsys)
+    assert code == 1 and "a.png: not enough memory" in err and "0 of 1 images" in err
+
+
+def test_folder_compiling_notice_starts_its_own_line_under_a_progress_bar(
+        tmp_path, capsys, monkeypatch):
+    import time
+
+    import warpkit._cli_warp as cli_warp
+    import warpkit._progress as progress_module
+
+    real_warp = cli_warp.warp
+
+    def compiling_warp(*args, **kwargs):
+        time.sleep(0.3)
+        _compile_something_new()
+        return real_warp(*args, **kwargs)
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png"):
+        write_image(src / name, _img((6, 7), np.uint8))
+    terminal = _Stream(True)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(progress_module, "SLOW_AFTER", 0.1)
+    monkeypatch.setattr(cli_warp, "warp", compiling_warp)
+    assert main(["warp", str(src), str(tmp_path / "out")]) == 0
+    text = terminal.getvalue()
+    notice = "warpkit warp: compiling warpkit's kernels"
+    assert text.count(notice) == 2, text  # one per file: the second is under a drawn bar
+    for before in text.split(notice)[:-1]:
+        assert before == "" or before.endswith(("\r", "\n")), repr(text)
+
+
+# --------------------------------------------------------------------------- warpkit train
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--lr", "inf"], "--lr must be > 0 and finite"),
+        (["--lr", "1e300"], "--lr must be > 0 and finite"),
+        (["--lr", "nan"], "--lr must be > 0"),
+        (["--model", "st-fcn", "--loc-lr", "inf"], "--loc-lr must be > 0 and finite"),
+        (["--model", "st-fcn", "--loc-lr=-inf"], "--loc-lr must be > 0"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),
+    ],
+)
+def test_train_refuses_learning_rates_float32_cannot_hold_and_negative_seeds(
+        tmp_path, capsys, extra, match):
+    code = main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "run"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("warpkit train: error:") and match in err, err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_takes_the_largest_float32_learning_rate_check():
+    from argparse import Namespace
+
+    from warpkit._cli_train import FLOAT32_MAX, _train_error
+
+    args = Namespace(model="st-fcn", distortion="r", data="digits", data_dir=None, epochs=1,
+                     batch_size=8, max_train=None, max_test=None, lr=FLOAT32_MAX,
+                     loc_lr=FLOAT32_MAX, warmup=None, seed=0)
+    assert _train_error(args) is None

@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .datasets import DATA_NAMES, DISTORTIONS
+
+#: The largest learning rate taken: the optimizers compute in float32, where more is inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 #: The models of :mod:`warpkit.nn.models` (repeated here so ``--help`` does not import nn).
 MODEL_CHOICES = ("fcn", "cnn", "st-fcn", "st-cnn")
@@ -82,15 +87,18 @@ def _train_error(args: argparse.Namespace) -> str | None:
         value = getattr(args, name)
         if value is not None and value < 1:
             return f"--{name.replace('_', '-')} must be >= 1, got {value}"
-    if not args.lr > 0:
-        return f"--lr must be > 0, got {args.lr}"
+    for name in ("lr", "loc_lr"):
+        value = getattr(args, name)
+        if value is not None and not 0 < value <= FLOAT32_MAX:
+            return (f"--{name.replace('_', '-')} must be > 0 and finite (at most "
+                    f"{FLOAT32_MAX:.4g}, float32's largest), got {value}")
     if args.loc_lr is not None:
-        if not args.loc_lr > 0:
-            return f"--loc-lr must be > 0, got {args.loc_lr}"
         if not args.model.startswith("st-"):
             return f"--loc-lr needs a spatial-transformer model (st-fcn, st-cnn), got {args.model}"
     if args.warmup is not None and args.warmup < 0:
         return f"--warmup must be >= 0, got {args.warmup}"
+    if args.seed < 0:
+        return f"--seed must be >= 0, got {args.seed}"
     return None
 
 

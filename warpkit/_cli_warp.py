@@ -12,6 +12,7 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +110,28 @@ def build_theta(args: argparse.Namespace, shape: tuple[int, ...]) -> np.ndarray:
     return T.compose(theta, T.translate(tx, ty, hw, output_shape=out_hw))
 
 
-def _process(src: Path, dst: Path, args: argparse.Namespace) -> None:
+def _process(src: Path, dst: Path, args: argparse.Namespace,
+             write: Callable[[str], None] | None = None) -> None:
+    """Read ``src``, warp it and write ``dst``; ``write`` prints the compiling notice (the
+    progress bar's, in folder mode). Errors as OSError, ValueError, TypeError or MemoryError."""
     image = read_image(src)
     theta = build_theta(args, image.shape)
     out_hw = None if args.size is None else (args.size[1], args.size[0])
-    with notice_if_compiling(f"{PROG}: {COMPILING}"):
+    with notice_if_compiling(f"{PROG}: {COMPILING}", write=write):
         result = warp(image, theta, output_shape=out_hw, mode=args.mode,
                       padding_mode=args.padding, cval=args.cval)
     write_image(dst, result)
+
+
+#: What _process raises for a file that cannot be done (reported, exit code 1).
+FILE_ERRORS = (OSError, ValueError, TypeError, MemoryError)
+
+
+def _file_error(src: Path, exc: BaseException) -> str:
+    """One line for a failed file; a MemoryError (numpy's names the size) names the file."""
+    if isinstance(exc, MemoryError):
+        return f"{src}: not enough memory ({_one_line(exc)})"
+    return _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -140,10 +155,13 @@ def _run_file(src: Path, dst: Path, args: argparse.Namespace) -> int:
         raise UsageError(f"OUT {dst} is the input file; refusing to overwrite it")
     if not dst.parent.is_dir():
         raise UsageError(f"OUT {dst}: no such folder {dst.parent}")
+    if dst.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(f"OUT {dst}: its suffix must name the format, one of "
+                         f"{', '.join(IMAGE_SUFFIXES)}; got {dst.suffix or 'none'}")
     try:
         _process(src, dst, args)
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+    except FILE_ERRORS as exc:
+        print(f"{PROG}: error: {_file_error(src, exc)}", file=sys.stderr)
         return 1
     return 0
 
@@ -172,9 +190,9 @@ def _run_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
                 failed += 1
             else:
                 try:
-                    _process(path, target, args)
-                except (OSError, ValueError, TypeError) as exc:
-                    bar.write(f"{PROG}: error: {_one_line(exc)}; skipped")
+                    _process(path, target, args, write=bar.write)
+                except FILE_ERRORS as exc:
+                    bar.write(f"{PROG}: error: {_file_error(path, exc)}; skipped")
                     failed += 1
             bar.update(failed=failed)
     done = len(files) - failed

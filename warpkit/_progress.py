@@ -11,7 +11,7 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO, TypeVar
 
 __all__ = ["Progress", "notice_if_compiling", "progress"]
@@ -174,23 +174,31 @@ COMPILING = ("compiling warpkit's kernels on first use (once: numba keeps them o
 
 @contextlib.contextmanager
 def notice_if_compiling(message: str, after: float | None = None,
-                        file: TextIO | None = None) -> Iterator[None]:
+                        file: TextIO | None = None,
+                        write: Callable[[str], None] | None = None) -> Iterator[None]:
     """Write ``message`` once (one line, to ``file``, stderr by default) if numba is compiling
     ``after`` seconds (``SLOW_AFTER`` by default) into the ``with`` block, or starts to later
     in it, so that a first call that compiles kernels for a while does not look hung. A block
     that is slow for another reason, or compiles only briefly, says nothing. Compilations are
-    seen through numba's event API (``"numba:compile"``, any thread's)."""
+    seen through numba's event API (``"numba:compile"``, any thread's). ``write``, if given,
+    prints the line instead of ``file``: pass a :class:`Progress` bar's ``write`` so that the
+    notice does not land on the bar's line."""
     from numba.core import event
 
-    out = sys.stderr if file is None else file
+    if write is None:
+        out = sys.stderr if file is None else file
+
+        def write(line: str) -> None:
+            out.write(line + "\n")
+            out.flush()
+
     lock = threading.Lock()
     state = {"late": False, "spoken": False, "compiling": 0}
 
     def speak_if_due() -> None:  # called with the lock held
         if state["late"] and state["compiling"] and not state["spoken"]:
             state["spoken"] = True
-            out.write(message.rstrip("\n") + "\n")
-            out.flush()
+            write(message.rstrip("\n"))
 
     def deadline() -> None:
         with lock:

@@ -1,18 +1,20 @@
-"""Image files in and out: PNG, JPEG, TIFF; 8 and 16 bit; gray, gray+alpha, RGB, RGBA.
+"""Image files in and out: PNG, JPEG, TIFF, BMP; 8 and 16 bit; gray, gray+alpha, RGB, RGBA.
 
-Reading and writing go through ``imageio.v3`` (a scikit-image dependency), imported on the first
-read or write: its import takes ~50 ms, which ``import warpkit`` and a first ``warp()``
-(0.46-0.93 s with a warm numba cache on the 2-core test machine) need not pay. Pillow, imageio's PNG
-plugin, reads 16-bit colour PNGs as 8 bit and cannot write them, so those (bit depth 16 with 2,
-3 or 4 channels) are encoded and decoded here with :mod:`zlib` and a small numba un-filter.
-Arrays are channels-last: (H, W) gray or (H, W, C) with C in 1..4.
+TIFF files are read with :mod:`tifffile`, the others with Pillow, each imported on the first
+read (``import warpkit`` and a first ``warp()``, 0.46-0.93 s with a warm numba cache on the
+2-core test machine, need not pay for them); both are scikit-image dependencies. Writing goes
+through ``imageio.v3``, imported on the first write. Pillow reads 16-bit colour PNGs as 8 bit
+and cannot write them, so those (bit depth 16 with 2, 3 or 4 channels) are encoded and decoded
+here with :mod:`zlib` and a small numba un-filter.
+Arrays are channels-last: (H, W) gray or (H, W, C) with C in 1..4. Palette images come back as
+RGB, or RGBA when the palette has transparency; CMYK images come back as RGB. Files that hold
+several pages or frames are refused.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-import warnings
 import zlib
 from pathlib import Path
 from types import ModuleType
@@ -42,12 +44,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Parameters
     ----------
     path : str or path-like
-        A PNG, JPEG, TIFF or BMP file.
+        A PNG, JPEG, TIFF or BMP file (or another single-image format Pillow reads) with one
+        page or frame.
 
     Returns
     -------
     ndarray
-        uint8 or uint16 (or whatever the file stores), channels-last.
+        uint8 or uint16 (or whatever the file stores), channels-last, C in 1..4. Palette
+        images are RGB, or RGBA when the palette has transparency; CMYK images are RGB.
 
     Raises
     ------
@@ -56,7 +60,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     IsADirectoryError
         If ``path`` is a folder.
     ValueError
-        If the file cannot be decoded as an image; the message names the file.
+        If the file cannot be decoded as an image, holds several pages or frames, or has more
+        than 4 channels; the message names the file.
     """
     path = Path(path)
     if path.is_dir():
@@ -64,19 +69,84 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        if _is_png16_color(path):
-            return _read_png16(path)
-        with warnings.catch_warnings():  # imageio's plugin search warns about legacy plugins
-            warnings.simplefilter("ignore", DeprecationWarning)
-            image = _imageio().imread(path)
+        with open(path, "rb") as fh:
+            head = fh.read(33)
+        if _is_png16_color(head):
+            image = _read_png16(path)
+        elif head[:4] in _TIFF_MAGIC:
+            image = _read_tiff(path)
+        else:
+            image = _read_pillow(path)
+    except _Refused as exc:
+        raise ValueError(f"{path}: {exc}") from None
     except Exception as exc:  # decoders raise many types; report one clear error
         raise ValueError(f"{path}: cannot read image ({_first_line(exc)})") from exc
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[0] > 1 and image.shape[-1] not in (1, 2, 3, 4):
-        raise ValueError(f"{path}: multi-page images are not supported (shape {image.shape})")
     if image.ndim not in (2, 3):
         raise ValueError(f"{path}: expected a 2-D gray or colour image, got shape {image.shape}")
+    if image.ndim == 3 and image.shape[2] > 4:
+        raise ValueError(f"{path}: expected 1 to 4 channels (gray, gray+alpha, RGB, RGBA), got "
+                         f"{image.shape[2]} (shape {image.shape})")
     return image
+
+
+class _Refused(ValueError):
+    """A file that decodes but that read_image does not take; the message says why."""
+
+
+#: The first 4 bytes of a TIFF or BigTIFF file, little- and big-endian.
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """The single page of a TIFF file as (H, W) or (H, W, C), planar files included.
+
+    CMYK and palette pages, which tifffile returns as raw inks or palette indices, are left to
+    Pillow, which converts them to RGB(A) (see :func:`_pillow_mode`).
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        pages = len(tif.pages)
+        if pages != 1:
+            raise _Refused(f"multi-page TIFF files are not supported, this one has {pages} "
+                           "pages; save each page as its own file")
+        page = tif.pages[0]
+        if page.photometric in (tifffile.PHOTOMETRIC.SEPARATED, tifffile.PHOTOMETRIC.PALETTE):
+            image = None
+        else:
+            image = page.asarray()
+            if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and page.samplesperpixel > 1:
+                image = np.moveaxis(image, 0, -1)  # (C, H, W) planes -> channels-last
+    return _read_pillow(path) if image is None else image
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    """A single-frame image that Pillow opens (PNG, JPEG, BMP, ...) as an array."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        frames = getattr(im, "n_frames", 1)
+        if frames != 1:
+            raise _Refused(f"images with several frames are not supported, this one has "
+                           f"{frames}; save each frame as its own file")
+        mode = _pillow_mode(im)
+        return np.asarray(im if mode is None else im.convert(mode))
+
+
+def _pillow_mode(im) -> str | None:
+    """The Pillow mode to convert ``im`` to before it becomes an array, or None to keep its own.
+
+    Palette images become RGB, or RGBA when they carry transparency (a tRNS chunk), as OpenCV
+    and ``convert("RGBA")`` read them; CMYK becomes RGB, so that 4 channels always mean RGBA.
+    """
+    if im.mode in ("P", "PA"):
+        alpha = im.mode == "PA" or "transparency" in im.info or im.palette.mode == "RGBA"
+        return "RGBA" if alpha else "RGB"
+    if im.mode == "CMYK":
+        return "RGB"
+    if im.mode == "I" and im.format == "PNG":  # 16-bit gray on Pillow < 10.1
+        return "I;16"
+    return None
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
@@ -86,9 +156,10 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     ----------
     path : str or path-like
         ``.png`` (uint8 or uint16), ``.jpg``/``.jpeg`` (uint8), ``.tif``/``.tiff`` (any),
-        ``.bmp`` (uint8).
+        ``.bmp`` (uint8). JPEG and BMP hold no alpha channel (C of 2 or 4).
     image : ndarray
-        Channels-last. Bool images are written as 0/255 uint8.
+        Channels-last, not empty, in either byte order. Bool images are written as 0/255
+        uint8.
 
     Raises
     ------
@@ -106,8 +177,12 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
             f"{path}: expected an (H, W) or (H, W, C) image with C in 1..4, got shape "
             f"{image.shape}"
         )
+    if image.size == 0:
+        raise ValueError(f"{path}: cannot write an empty image (shape {image.shape})")
     if image.dtype == np.bool_:
         image = image.astype(np.uint8) * 255
+    if not image.dtype.isnative:  # e.g. big-endian uint16: the same values in this byte order
+        image = image.astype(image.dtype.newbyteorder("="))
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise ValueError(f"{path}: unknown image format {suffix!r}; use one of {IMAGE_SUFFIXES}")
@@ -115,19 +190,37 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         raise ValueError(f"{path}: {suffix} holds uint8 images only, got {image.dtype}")
     if suffix == ".png" and image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"{path}: PNG holds uint8 or uint16 images only, got {image.dtype}")
-    if suffix in (".jpg", ".jpeg") and image.ndim == 3 and image.shape[2] in (2, 4):
-        raise ValueError(f"{path}: JPEG cannot store an alpha channel (shape {image.shape})")
+    if suffix in (".jpg", ".jpeg", ".bmp") and image.ndim == 3 and image.shape[2] in (2, 4):
+        kind = "BMP" if suffix == ".bmp" else "JPEG"
+        raise ValueError(f"{path}: {kind} cannot store an alpha channel (shape {image.shape}); "
+                         "use PNG or TIFF")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path}: no such folder {path.parent}")
     if suffix == ".png" and image.dtype == np.uint16 and image.ndim == 3:
         _write_png16(path, image)
         return
+    options = _tiff_layout(image) if suffix in (".tif", ".tiff") else {}
     try:
-        _imageio().imwrite(path, image)
+        _imageio().imwrite(path, image, **options)
     except OSError:
         raise
     except Exception as exc:
         raise ValueError(f"{path}: cannot write image ({_first_line(exc)})") from exc
+
+
+def _tiff_layout(image: np.ndarray) -> dict[str, object]:
+    """tifffile's options that store ``image`` as one page, channels interleaved.
+
+    Left to guess, tifffile writes an (H, W, 2) image as H pages of (W, 2) gray, and a
+    (3 or 4, W, 2) one as a planar RGB(A) image of (W, 2).
+    """
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    options: dict[str, object] = {"photometric": "minisblack" if channels < 3 else "rgb"}
+    if channels > 1:
+        options["planarconfig"] = "contig"
+    if channels in (2, 4):
+        options["extrasamples"] = ["unassalpha"]
+    return options
 
 
 def _first_line(exc: BaseException) -> str:
@@ -137,10 +230,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- 16-bit colour PNG
-def _is_png16_color(path: Path) -> bool:
-    """True for a PNG whose IHDR says bit depth 16 with colour (2, 3 or 4 samples)."""
-    with open(path, "rb") as fh:
-        head = fh.read(33)
+def _is_png16_color(head: bytes) -> bool:
+    """True if ``head``, a file's first 33 bytes, is a PNG whose IHDR says bit depth 16 with
+    colour (2, 3 or 4 samples)."""
     if len(head) < 33 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
         return False
     depth, color = head[24], head[25]
@@ -196,14 +288,25 @@ def _read_png16(path: Path) -> np.ndarray:
                          "interlacing or as TIFF")
     c = _PNG_COLOR_CHANNELS[color]
     stride = w * c * 2
-    raw = np.frombuffer(zlib.decompress(b"".join(idat)), dtype=np.uint8)
-    if raw.size != h * (stride + 1):
-        raise ValueError(f"PNG data has {raw.size} bytes, expected {h * (stride + 1)}")
+    raw = np.frombuffer(_inflate(b"".join(idat), h * (stride + 1)), dtype=np.uint8)
     rows = raw.reshape(h, stride + 1)
     out = np.empty((h, stride), dtype=np.uint8)
     if _unfilter(rows, out, c * 2) != 0:
         raise ValueError("unknown PNG filter type")
     return out.view(">u2").reshape(h, w, c).astype(np.uint16)
+
+
+def _inflate(data: bytes, size: int) -> bytes:
+    """The ``size`` bytes that zlib stream ``data`` inflates to; a ValueError if it holds
+    fewer or more, found without inflating more than ``size + 1`` bytes (a small file can
+    inflate to gigabytes)."""
+    stream = zlib.decompressobj()
+    raw = stream.decompress(data, size + 1)
+    if len(raw) > size:
+        raise ValueError(f"PNG data inflates to more than the {size} bytes its header implies")
+    if len(raw) < size:
+        raise ValueError(f"PNG data has {len(raw)} bytes, expected {size}")
+    return raw
 
 
 @njit(cache=True)
