@@ -88,8 +88,63 @@ def test_bad_out_size(out_size):
     _raises(ValueError, lambda: wk.affine_sample(X, THETA, out_size), "out_size", str(out_size))
 
 
-def test_bad_affine_grid_size():
-    _raises(ValueError, lambda: wk.affine_grid(THETA, (2, 0, 5)), "(N, H, W)", "(2, 0, 5)")
+@pytest.mark.parametrize("size", [(2, 0, 5), (2, 4.7, 5), (2, "4", 5), (2, True, 5),
+                                  (2, 4, 5, 1.5), (2, 4, 5, 0), (2.0, 4, 5)])
+def test_bad_affine_grid_size(size):
+    _raises(ValueError, lambda: wk.affine_grid(THETA, size), "(N, H, W)", str(size))
+
+
+def test_affine_grid_size_takes_numpy_integers():
+    sizes = (np.int64(2), np.int32(4), np.uint8(5))
+    np.testing.assert_array_equal(wk.affine_grid(THETA, sizes), wk.affine_grid(THETA, (2, 4, 5)))
+
+
+def test_affine_grid_backward_names_grad_grid():
+    _raises(ValueError, lambda: wk.affine_grid_backward(np.zeros((2, 3, 3, 3))), "grad_grid")
+    _raises(TypeError, lambda: wk.affine_grid_backward([[0.0]]), "grad_grid")
+
+
+@pytest.mark.parametrize("kind", ["complex", "string"])
+def test_theta_grid_and_grad_output_must_be_real(kind):
+    """A complex value would lose its imaginary part in the conversion to the input's dtype,
+    a string would be parsed."""
+    def bad(a):
+        return a.astype(np.complex64) + 1j if kind == "complex" else a.astype("U8")
+
+    what = "complex64" if kind == "complex" else "<U8"
+    for name, call in [
+        ("theta", lambda: wk.affine_sample(X, bad(THETA))),
+        ("theta", lambda: wk.affine_sample_backward(GOUT[:, :4, :5], X, bad(THETA))),
+        ("theta", lambda: wk.affine_grid(bad(THETA), (2, 3, 3))),
+        ("grid", lambda: wk.grid_sample(X, bad(GRID))),
+        ("grid", lambda: wk.grid_sample_backward(GOUT, X, bad(GRID))),
+        ("grad_output", lambda: wk.grid_sample_backward(bad(GOUT), X, GRID)),
+        ("grad_output", lambda: wk.affine_sample_backward(bad(GOUT[:, :4, :5]), X, THETA)),
+        ("grad_grid", lambda: wk.affine_grid_backward(bad(GRID))),
+    ]:
+        _raises(TypeError, call, f"{name} must hold real numbers", what)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+def test_grid_of_zero_width_or_height_samples_nothing(backend):
+    for shape in [(2, 3, 0, 2), (2, 0, 3, 2), (2, 0, 0, 2)]:
+        grid = np.zeros(shape)
+        out = wk.grid_sample(X, grid, backend=backend)
+        out = out if isinstance(out, np.ndarray) else out.copy_to_host()
+        assert out.shape == shape[:3] + (3,)
+        gin, ggrid = wk.grid_sample_backward(np.zeros(shape[:3] + (3,)), X, grid,
+                                             backend=backend)
+        gin = gin if isinstance(gin, np.ndarray) else gin.copy_to_host()
+        np.testing.assert_array_equal(gin, np.zeros_like(X))
+
+
+@pytest.mark.parametrize("shape", [(2, 0, 5, 3), (2, 4, 0, 3)])
+def test_affine_backward_refuses_a_grad_output_without_pixels(shape):
+    """As affine_sample refuses out_size=(0, W): its size is taken from grad_output."""
+    for ac in (False, True):
+        _raises(ValueError, lambda ac=ac: wk.affine_sample_backward(np.zeros(shape), X, THETA,
+                                                                    align_corners=ac),
+                "grad_output", "Ho, Wo >= 1", str(shape))
 
 
 def test_not_an_array():

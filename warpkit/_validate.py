@@ -69,23 +69,34 @@ def input_array(x: Any) -> Any:
     return x
 
 
+def real(x: Any, name: str) -> Any:
+    """Check that ``x`` holds real numbers (bool, integer or float), which the ops convert
+    to the input's dtype: a complex one would lose its imaginary part, strings would be
+    parsed."""
+    dtype = np.dtype(x.dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (float32 or float64), got {dtype}")
+    return x
+
+
 def theta_array(theta: Any) -> Any:
-    """Check θ of shape (N, 2, 3)."""
+    """Check θ of shape (N, 2, 3), of real numbers."""
     array(theta, "theta", 3, "(N, 2, 3)")
     if tuple(theta.shape[1:]) != (2, 3):
         raise ValueError(f"theta must have shape (N, 2, 3), got shape {tuple(theta.shape)}")
-    return theta
+    return real(theta, "theta")
 
 
-def grid_array(grid: Any) -> Any:
-    """Check a sampling grid of shape (N, Ho, Wo, 2)."""
-    array(grid, "grid", 4, "(N, Ho, Wo, 2)")
+def grid_array(grid: Any, name: str = "grid") -> Any:
+    """Check a sampling grid of shape (N, Ho, Wo, 2), of real numbers (``name``: what
+    messages call it)."""
+    array(grid, name, 4, "(N, Ho, Wo, 2)")
     if grid.shape[3] != 2:
         raise ValueError(
-            f"grid must have shape (N, Ho, Wo, 2) with last axis (x, y), "
+            f"{name} must have shape (N, Ho, Wo, 2) with last axis (x, y), "
             f"got shape {tuple(grid.shape)}"
         )
-    return grid
+    return real(grid, name)
 
 
 def same_shape(x: Any, name: str, shape: tuple, shape_doc: str) -> None:
@@ -147,6 +158,11 @@ def flag(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def is_count(v: Any) -> bool:
+    """Whether ``v`` is an integer (Python's or numpy's, not a bool) >= 0."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v >= 0
 
 
 def size_pair(out_size: Any, default: tuple[int, int], name: str = "out_size") -> tuple[int, int]:

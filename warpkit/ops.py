@@ -149,11 +149,14 @@ def affine_grid(
     V.theta_array(theta)
     dtype = V.float_dtype(theta, "theta")
     try:
-        dims = tuple(int(v) for v in size)
+        dims = tuple(size)
     except TypeError:
         raise ValueError(f"size must be (N, H, W) or (N, H, W, C), got {size!r}") from None
-    if len(dims) not in (3, 4) or min(dims[1:3]) < 1:
-        raise ValueError(f"size must be (N, H, W) or (N, H, W, C) with H, W >= 1, got {size!r}")
+    if (len(dims) not in (3, 4) or not all(V.is_count(v) for v in dims)
+            or min(dims[1:]) < 1):
+        raise ValueError(f"size must be (N, H, W) or (N, H, W, C) of integers with H, W "
+                         f"(and C) >= 1, got {size!r}")
+    dims = tuple(int(v) for v in dims)
     V.batch(dims[0], theta, "theta", "size")
     ac = V.flag(align_corners, "align_corners")
     be = _select_backend(backend, theta)
@@ -175,7 +178,7 @@ def affine_grid_backward(
     -------
     grad_theta : array, shape (N, 2, 3), ``grad_grid``'s dtype
     """
-    V.grid_array(grad_grid)
+    V.grid_array(grad_grid, "grad_grid")
     dtype = V.float_dtype(grad_grid, "grad_grid")
     ac = V.flag(align_corners, "align_corners")
     be = _select_backend(backend, grad_grid)
@@ -277,7 +280,7 @@ def grid_sample_backward(
     V.input_array(input)
     V.grid_array(grid)
     V.batch(input.shape[0], grid, "grid", "input")
-    V.array(grad_output, "grad_output", 4, "(N, Ho, Wo, C)")
+    V.real(V.array(grad_output, "grad_output", 4, "(N, Ho, Wo, C)"), "grad_output")
     N, H, W, C = input.shape
     V.same_shape(grad_output, "grad_output", (N,) + tuple(grid.shape[1:3]) + (C,), "(N, Ho, Wo, C)")
     m, p, ac = _sampling_args(mode, padding_mode, align_corners)
@@ -384,9 +387,12 @@ def affine_sample_backward(
     V.input_array(input)
     V.theta_array(theta)
     V.batch(input.shape[0], theta, "theta", "input")
-    V.array(grad_output, "grad_output", 4, "(N, Ho, Wo, C)")
+    V.real(V.array(grad_output, "grad_output", 4, "(N, Ho, Wo, C)"), "grad_output")
     N, H, W, C = input.shape
     Ho, Wo = V.size_pair(out_size, tuple(grad_output.shape[1:3]))
+    if min(Ho, Wo) < 1:  # out_size=(0, Wo) is refused by size_pair; the same from grad_output
+        raise ValueError(f"grad_output must have Ho, Wo >= 1 (an affine map's output), got "
+                         f"shape {tuple(grad_output.shape)}")
     V.same_shape(grad_output, "grad_output", (N, Ho, Wo, C), "(N, Ho, Wo, C)")
     m, p, ac = _sampling_args(mode, padding_mode, align_corners)
     need = V.flag(need_input_grad, "need_input_grad")
