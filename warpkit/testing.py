@@ -13,10 +13,14 @@ numpy only).
 Examples
 --------
 >>> import numpy as np
->>> from hypothesis import given
+>>> import warpkit
+>>> from hypothesis import given, settings
 >>> from warpkit.testing import images, thetas, sampling_options
->>> @given(images(dtype=np.float64), thetas(n=1), sampling_options())
-... def test_finite(x, theta, opts): ...
+>>> @settings(deadline=None)  # a first call may compile its kernel
+... @given(images(dtype=np.float64, max_batch=1), thetas(n=1), sampling_options())
+... def test_finite(x, theta, opts):
+...     assert np.isfinite(warpkit.affine_sample(x, theta, **opts)).all()
+>>> test_finite()  # hypothesis runs it on the examples it draws
 """
 
 from __future__ import annotations
@@ -202,7 +206,11 @@ def grids(
     """
     st, hnp = _hypothesis()
     dtype = np.dtype(dtype)
-    regular = st.floats(-bound, bound, allow_nan=False, width=8 * dtype.itemsize)
+    width = 8 * dtype.itemsize
+    if width == 32:  # hypothesis wants bounds the width holds exactly: the float32 within
+        bound = float(np.nextafter(np.float32(bound), np.float32(0))
+                      if float(np.float32(bound)) > bound else np.float32(bound))
+    regular = st.floats(-bound, bound, allow_nan=False, width=width)
     if extreme:
         elements = st.one_of(regular, st.sampled_from([dtype.type(v) for v in EXTREME_VALUES]))
     else:
@@ -320,8 +328,9 @@ def check_gradient(
     """Assert that ``grad`` is the gradient of the scalar ``f`` at ``x``.
 
     Compares ``grad`` with :func:`numerical_gradient` (central differences) elementwise with
-    ``|grad - numeric| <= atol + rtol * |numeric|``. Use float64 and points away from the
-    function's kinks (interpolation knots, clip and reflection bounds).
+    ``|grad - numeric| <= atol + rtol * |numeric|``; a NaN or infinite entry on either side
+    fails. Use float64 and points away from the function's kinks (interpolation knots, clip
+    and reflection bounds).
 
     Parameters
     ----------
@@ -353,8 +362,10 @@ def check_gradient(
         )
     num = numerical_gradient(f, x, eps)
     err = np.abs(grad - num) - (atol + rtol * np.abs(num))
-    if not np.all(np.isfinite(grad)) or np.any(err > 0):
-        bad = np.where(np.isfinite(grad), err, np.inf)
+    # NaN or inf on either side fails (err is NaN there, and NaN > 0 is False)
+    finite = np.isfinite(grad) & np.isfinite(num)
+    if not np.all(finite) or np.any(err > 0):
+        bad = np.where(finite, err, np.inf)
         idx = np.unravel_index(int(np.argmax(bad)), grad.shape) if grad.size else ()
         raise AssertionError(
             f"gradient mismatch at index {tuple(int(i) for i in idx)}: analytic "
