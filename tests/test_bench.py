@@ -29,6 +29,30 @@ def test_interleaved_runs_each_function_once_per_round_in_varying_orders():
     assert len(after) >= 2
 
 
+def test_interleaved_counts_the_page_faults_of_each_function():
+    import mmap
+
+    import pytest
+
+    pytest.importorskip("resource")  # Unix only: the count is documented as missing elsewhere
+    pages = 64
+
+    def fresh():  # new anonymous memory, every page written: one fault a page
+        with mmap.mmap(-1, pages * mmap.PAGESIZE) as m:
+            for k in range(pages):
+                m[k * mmap.PAGESIZE] = 1
+
+    kept = bytearray(pages * mmap.PAGESIZE)
+
+    def reuse():  # written before: no fault
+        for k in range(pages):
+            kept[k * mmap.PAGESIZE] = 1
+
+    faults: dict[str, float] = {}
+    interleaved({"fresh": fresh, "reuse": reuse}, repeats=5, faults=faults)
+    assert faults["fresh"] >= pages and faults["reuse"] < pages / 4, faults
+
+
 def test_replot_draws_the_chart_from_results_json_without_running_anything(tmp_path):
     import importlib.util
     import json

@@ -32,6 +32,11 @@ import numpy as np
 
 import warpkit
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 
 @dataclass
 class Result:
@@ -43,6 +48,9 @@ class Result:
     missing: list[str] = field(default_factory=list)
     peak_bytes: int | None = None
     output_bytes: int | None = None
+    #: Median minor page faults of a call (new memory mapped and zeroed by the kernel), where
+    #: the platform counts them (``resource``)
+    faults: dict[str, float] = field(default_factory=dict)
 
     def ratios(self) -> dict[str, float]:
         """Time of every implementation divided by warpkit's."""
@@ -57,22 +65,38 @@ def _optional(name: str):
         return None
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int,
+                faults: dict[str, float] | None = None) -> dict[str, float]:
     """Median wall time of each function, run in turns after one warm-up: every round runs
     each function once, in an order shuffled anew (seeded), so that no function always runs
     right after the same other one. A fixed order A B C A B C ... hands B the caches that A
-    has just filled with the same input (and A those of the slowest peer, which evicts it)."""
+    has just filled with the same input (and A those of the slowest peer, which evicts it).
+
+    With a ``faults`` dict, the median minor page faults of each function's calls go into it
+    (where :mod:`resource` counts them): a call that maps new memory pays for zeroing it, and
+    whether it does depends on what ran before it (malloc gives freed memory back to the
+    kernel past a threshold)."""
     for fn in fns.values():
         fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
+    counts: dict[str, list[int]] = {k: [] for k in fns}
     names = list(fns)
     rng = np.random.default_rng(0)
     for _ in range(repeats):
         for i in rng.permutation(len(names)):
+            before = _minor_faults()
             t0 = time.perf_counter()
             fns[names[i]]()
             samples[names[i]].append(time.perf_counter() - t0)
+            counts[names[i]].append(_minor_faults() - before)
+    if faults is not None and resource is not None:
+        faults.update({k: float(np.median(v)) for k, v in counts.items()})
     return {k: float(np.median(v)) for k, v in samples.items()}
+
+
+def _minor_faults() -> int:
+    """The process's minor page faults so far (0 where :mod:`resource` is missing)."""
+    return 0 if resource is None else resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
@@ -192,7 +216,7 @@ def bench_w1(dtype=np.float32, repeats: int = 15, size: int = 1024, torch_thread
     name = "W1u8" if dtype == np.uint8 else "W1"
     res = Result(name, f"{size}x{size}x3 {np.dtype(dtype).name}, rotate 30 + scale 0.9",
                  missing=peers["missing"])
-    res.times = interleaved(fns, repeats)
+    res.times = interleaved(fns, repeats, res.faults)
     res.peak_bytes = peak_memory(fns["warpkit"])
     res.output_bytes = img.nbytes
     return res
@@ -230,7 +254,7 @@ def bench_w2(repeats: int = 15, n: int = 256, size: int = 60, torch_threads: int
     else:
         missing.append("pytorch")
     res = Result("W2", f"STN step ({n},{size},{size},1) float32, fwd + bwd", missing=missing)
-    res.times = interleaved(fns, repeats)
+    res.times = interleaved(fns, repeats, res.faults)
     res.peak_bytes = peak_memory(run_warpkit)
     res.output_bytes = 2 * x.nbytes
     return res
@@ -265,7 +289,7 @@ def bench_w3(repeats: int = 7, n: int = 64, size: int = 224, torch_threads: int 
     else:
         missing.append("pytorch")
     res = Result("W3", f"batch forward ({n},{size},{size},3) float32", missing=missing)
-    res.times = interleaved(fns, repeats)
+    res.times = interleaved(fns, repeats, res.faults)
     res.peak_bytes = peak_memory(fns["warpkit"])
     res.output_bytes = x.nbytes
     return res
@@ -294,7 +318,7 @@ def bench_variants(repeats: int = 15, size: int = 1024):
         "float64": lambda: warpkit.affine_sample(x64, theta),
     }
     res = Result("W1-variants", f"{size}x{size}x3 variants, ratio to bilinear/zeros/float32")
-    res.times = interleaved(fns, repeats)
+    res.times = interleaved(fns, repeats, res.faults)
     return res
 
 
@@ -368,12 +392,14 @@ def run_suite(quick: bool = False, torch_threads: int = 2) -> list[Result]:
 
 def format_table(results: list[Result]) -> str:
     """Plain-text table: median ms and ratio to warpkit for every implementation."""
-    lines = [f"{'workload':<12} {'implementation':<14} {'median ms':>10} {'x warpkit':>10}"]
+    lines = [f"{'workload':<12} {'implementation':<14} {'median ms':>10} {'x warpkit':>10} "
+             f"{'page faults':>12}"]
     for res in results:
         ratios = res.ratios()
         for name, t in res.times.items():
-            ratio = f"{ratios[name]:>10.2f}" if name in ratios else ""
-            lines.append(f"{res.workload:<12} {name:<14} {t * 1e3:>10.2f} {ratio}")
+            ratio = f"{ratios[name]:>10.2f}" if name in ratios else f"{'':>10}"
+            faults = f"{res.faults[name]:>12.0f}" if name in res.faults else ""
+            lines.append(f"{res.workload:<12} {name:<14} {t * 1e3:>10.2f} {ratio} {faults}")
         for name in res.missing:
             lines.append(f"{res.workload:<12} {name:<14} {'missing':>10}")
         if res.peak_bytes is not None:
@@ -395,6 +421,7 @@ def to_json(results: list[Result]) -> list[dict]:
             "missing": r.missing,
             "peak_bytes": r.peak_bytes,
             "output_bytes": r.output_bytes,
+            "median_page_faults": r.faults,
         }
         for r in results
     ]
