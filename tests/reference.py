@@ -9,7 +9,9 @@ Conventions (the same as warpkit's)
   (column, row), θ (N, 2, 3) mapping normalized *output* coords to normalized *input* coords.
 * ``align_corners=False``: ``pixel = ((x + 1) * W - 1) / 2``;
   ``align_corners=True``: ``pixel = (x + 1) / 2 * (W - 1)``.
-* Padding: zeros / constant (out-of-bounds corners read 0 / ``cval[c]``), border (clip the
+* Padding: zeros / constant (out-of-bounds corners read 0 / ``cval[c]``; one of weight exactly
+  0 is not read, so that a NaN or infinite ``cval`` does not reach a point on the image's last
+  row or column, as in scikit-image), border (clip the
   pixel coordinate to [0, W-1]), reflection (reflect about the outer pixel edges
   [-0.5, W-0.5] with ``align_corners=False`` or the corner centres [0, W-1] with
   ``align_corners=True``, then clip), wrap (each corner index taken modulo W, as
@@ -150,7 +152,10 @@ def _point(img, n, gx, gy, mode, padding, align_corners, cval):
     vsw, csw = _read(img, n, y1, x0, padding, cval)
     vse, cse = _read(img, n, y1, x1, padding, cval)
     wnw, wne, wsw, wse = (1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy
-    val = wnw * vnw + wne * vne + wsw * vsw + wse * vse
+    terms = [np.zeros(C) if cell is None and w == 0 else w * v  # an outside corner of weight 0
+             for v, cell, w in ((vnw, cnw, wnw), (vne, cne, wne), (vsw, csw, wsw),
+                                (vse, cse, wse))]
+    val = terms[0] + terms[1] + terms[2] + terms[3]
     dix = (1 - fy) * (vne - vnw) + fy * (vse - vsw)
     diy = (1 - fx) * (vsw - vnw) + fx * (vse - vne)
     cells = [(c, w) for c, w in ((cnw, wnw), (cne, wne), (csw, wsw), (cse, wse)) if c is not None]

@@ -153,6 +153,36 @@ def test_last_row_and_column_do_not_read_a_zero_weight_neighbour(pad, C, dt):
         assert np.isfinite(ref).any() and not np.isfinite(ref).all()
 
 
+@pytest.mark.parametrize("cval", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("dt", DTYPES)
+def test_a_non_finite_cval_reaches_only_points_that_read_outside(cval, C, dt):
+    """A NaN or infinite ``cval`` (NaN marking "no data", as in scikit-image) at points on
+    pixel centres and half pixels, inside and around the image: a corner outside whose weight
+    is exactly 0 is not read (0·NaN would be NaN), so points on the last row or column keep
+    their pixel's value. Sizes whose normalized coordinates are exact in binary (W, or W - 1
+    with align_corners, a power of two); one-channel rows of 24 pixels take the 8-pixel edge
+    step."""
+    rng = np.random.default_rng(5)
+    for ac, H, W in ((False, 4, 8), (True, 5, 9)):
+        x = rng.standard_normal((2, H, W, C)).astype(dt)
+        px, py = np.meshgrid(np.arange(-4, 20) / 2.0, np.arange(-3, 2 * H + 2) / 2.0)
+        span_x, span_y = (W, H) if not ac else (W - 1, H - 1)
+        gx = (2 * px + (0 if ac else 1)) / span_x - 1
+        gy = (2 * py + (0 if ac else 1)) / span_y - 1
+        g = np.broadcast_to(np.stack([gx, gy], -1), (2,) + gx.shape + (2,)).astype(dt)
+        kw = dict(padding_mode="constant", cval=cval, align_corners=ac)
+        out = wk.grid_sample(x, g, **kw)
+        with np.errstate(invalid="ignore"):
+            ref = R.grid_sample(x, g, "bilinear", "constant", ac, cval)
+        np.testing.assert_allclose(out, ref, **R.tolerances(dt))  # NaN where ref has NaN
+        on_pixels = ((px >= 0) & (px <= W - 1) & (py >= 0) & (py <= H - 1)
+                     & (px % 1 == 0) & (py % 1 == 0))
+        assert on_pixels[:, px[0] == W - 1].any() and on_pixels[py[:, 0] == H - 1].any()
+        assert np.isfinite(out[:, on_pixels]).all()  # the last row and column included
+        assert not np.isfinite(out).all()
+
+
 @pytest.mark.parametrize("dt", DTYPES)
 def test_affine_sample_default_out_size(dt):
     rng = np.random.default_rng(11)

@@ -245,6 +245,14 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         return inp[n, y, x, c]
 
     @jit
+    def weighed_fill(fill, w):
+        """The fill value an outside corner of weight ``w`` reads: ``fill``, or 0 where the
+        weight is exactly 0, so that a NaN or infinite ``cval`` does not reach a point that
+        lies on the image's last row or column (0·NaN is NaN). Pixels inside the image are
+        read whatever their weight, as PyTorch reads them."""
+        return fill if w != 0.0 else 0.0
+
+    @jit
     def locate(ix, iy, H, W, padding):
         """Classify a padded source position: 0 = NaN, 1 = fully outside, 2 = samples."""
         if ix != ix or iy != iy:
@@ -310,10 +318,10 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         for c in range(C):
             fill = cval[c]
             out[m, i, j, c] = (
-                read(inp, n, y0, x0, c, fill) * w00
-                + read(inp, n, y0, x1, c, fill) * w01
-                + read(inp, n, y1, x0, c, fill) * w10
-                + read(inp, n, y1, x1, c, fill) * w11
+                read(inp, n, y0, x0, c, weighed_fill(fill, w00)) * w00
+                + read(inp, n, y0, x1, c, weighed_fill(fill, w01)) * w01
+                + read(inp, n, y1, x0, c, weighed_fill(fill, w10)) * w10
+                + read(inp, n, y1, x1, c, weighed_fill(fill, w11)) * w11
             )
 
     @jit

@@ -420,8 +420,9 @@ def edge8(typingctx, flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
     edges[k + i]).
 
     The corners read are those inside the image (0 <= column < W, 0 <= row < H) whatever the
-    coordinates; the caller guarantees that finite coordinates lie in (-1, W) x (-1, H), where
-    this is :func:`._edge_bilinear`'s result. ``flat`` and ``oflat`` are 1-D contiguous arrays of
+    coordinates (an outside corner of weight exactly 0 reads 0, not ``fill``); the caller
+    guarantees that finite coordinates lie in (-1, W) x (-1, H), where this is
+    :func:`._edge_bilinear`'s result. ``flat`` and ``oflat`` are 1-D contiguous arrays of
     one float dtype, ``px`` and ``py`` float64, ``edges`` intp, all 1-D contiguous; ``k``,
     ``ne``, ``base``, ``obase``, ``W``, ``H`` int64, ``fill`` a float (taken to float64).
     """
@@ -497,17 +498,6 @@ def edge8(typingctx, flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
         xb, yb = builder.add(xa, const(1)), builder.add(ya, const(1))
         p = builder.add(splat(base_v), builder.add(builder.mul(ya, splat(w_v)), xa))
         fills = splat(fill_v, dvec)
-
-        def corner(dy, dx, in_y, in_x):  # flat[p + dy·W + dx] where inside, else fill
-            mask = builder.and_(ok, builder.and_(in_y, in_x))
-            at = builder.add(p, builder.add(builder.mul(const(dy), splat(w_v)), const(dx)))
-            v = gather(src, at, mask, vec)
-            v = v if item == 8 else builder.fpext(v, dvec)
-            return builder.select(mask, v, fills)
-
-        iy0, iy1, ix0, ix1 = within(ya, h_v), within(yb, h_v), within(xa, w_v), within(xb, w_v)
-        v00, v01 = corner(0, 0, iy0, ix0), corner(0, 1, iy0, ix1)
-        v10, v11 = corner(1, 0, iy1, ix0), corner(1, 1, iy1, ix1)
         unit = const(1.0, dvec)
 
         def sub(a, b):
@@ -519,12 +509,24 @@ def edge8(typingctx, flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
         def add(a, b):
             return builder.fadd(a, b, flags=c)
 
-        # v00·((1 - fx)·(1 - fy)) + v01·(fx·(1 - fy)) + v10·((1 - fx)·fy) + v11·(fx·fy), summed
-        # from the left, as the scalar code
-        value = add(add(add(mul(v00, mul(sub(unit, fx), sub(unit, fy))),
-                            mul(v01, mul(fx, sub(unit, fy)))),
-                        mul(v10, mul(sub(unit, fx), fy))),
-                    mul(v11, mul(fx, fy)))
+        w00, w01 = mul(sub(unit, fx), sub(unit, fy)), mul(fx, sub(unit, fy))
+        w10, w11 = mul(sub(unit, fx), fy), mul(fx, fy)
+
+        def corner(dy, dx, in_y, in_x, w):  # flat[p + dy·W + dx] where inside, else the fill
+            mask = builder.and_(ok, builder.and_(in_y, in_x))
+            at = builder.add(p, builder.add(builder.mul(const(dy), splat(w_v)), const(dx)))
+            v = gather(src, at, mask, vec)
+            v = v if item == 8 else builder.fpext(v, dvec)
+            # an outside corner of weight 0 reads 0 (sample_point's weighed_fill)
+            fill = builder.select(builder.fcmp_ordered("!=", w, const(0.0, dvec)), fills,
+                                  const(0.0, dvec))
+            return builder.select(mask, v, fill)
+
+        iy0, iy1, ix0, ix1 = within(ya, h_v), within(yb, h_v), within(xa, w_v), within(xb, w_v)
+        v00, v01 = corner(0, 0, iy0, ix0, w00), corner(0, 1, iy0, ix1, w01)
+        v10, v11 = corner(1, 0, iy1, ix0, w10), corner(1, 1, iy1, ix1, w11)
+        # v00·w00 + v01·w01 + v10·w10 + v11·w11, summed from the left, as the scalar code
+        value = add(add(add(mul(v00, w00), mul(v01, w01)), mul(v10, w10)), mul(v11, w11))
         value = value if item == 8 else builder.fptrunc(value, vec)
         _masked(builder, "scatter", vec, [value, at(dst, builder.add(splat(obase_v), j), vec),
                                           align(item), ok])

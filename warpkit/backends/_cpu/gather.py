@@ -242,14 +242,17 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
     alwaysinline()
     fx, fy, xa, ya, in_x0, in_x1, in_y0, in_y1 = _edge_cell(ix, iy, W, H)
     p = base + (ya * W + xa) * C
+    w00 = (1.0 - fx) * (1.0 - fy)
+    w01 = fx * (1.0 - fy)
+    w10 = (1.0 - fx) * fy
+    w11 = fx * fy
     for c in range(C):
-        fill = cval[c]
-        v00 = flat[p + c] if in_y0 and in_x0 else fill
-        v01 = flat[p + C + c] if in_y0 and in_x1 else fill
-        v10 = flat[p + W * C + c] if in_y1 and in_x0 else fill
-        v11 = flat[p + W * C + C + c] if in_y1 and in_x1 else fill
-        _store(oflat, q + c, v00 * ((1.0 - fx) * (1.0 - fy)) + v01 * (fx * (1.0 - fy))
-               + v10 * ((1.0 - fx) * fy) + v11 * (fx * fy), wts)
+        fill = cval[c]  # an outside corner of weight 0 reads 0 (sample_point's weighed_fill)
+        v00 = flat[p + c] if in_y0 and in_x0 else (fill if w00 != 0.0 else 0.0)
+        v01 = flat[p + C + c] if in_y0 and in_x1 else (fill if w01 != 0.0 else 0.0)
+        v10 = flat[p + W * C + c] if in_y1 and in_x0 else (fill if w10 != 0.0 else 0.0)
+        v11 = flat[p + W * C + C + c] if in_y1 and in_x1 else (fill if w11 != 0.0 else 0.0)
+        _store(oflat, q + c, v00 * w00 + v01 * w01 + v10 * w10 + v11 * w11, wts)
 
 
 def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
