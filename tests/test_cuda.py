@@ -297,7 +297,7 @@ def test_backward_out_is_written_on_the_device_or_copied_to_the_host():
 def test_a_device_out_must_be_contiguous_and_apart_from_the_inputs():
     inp, theta, _, _ = data(np.float32, seed=10)
     d_inp, d_theta = cuda.to_device(inp), cuda.to_device(theta)
-    with pytest.raises(ValueError, match="share memory"):
+    with pytest.raises(ValueError, match="^out must not share memory"):
         wk.affine_sample(d_inp, d_theta, out=d_inp)
     strided = cuda.to_device(np.zeros(IN_SHAPE[:3] + (4,), np.float32))[..., ::2]
     with pytest.raises(ValueError, match="C-contiguous"):
@@ -306,7 +306,7 @@ def test_a_device_out_must_be_contiguous_and_apart_from_the_inputs():
         wk.affine_sample(d_inp, d_theta, out=cuda.to_device(np.zeros(IN_SHAPE)))
     gout = cuda.to_device(np.zeros((2, 3, 4, 2), np.float32))
     both = cuda.to_device(np.zeros(2 * 3 * 4 * 2 + 12, np.float32))
-    with pytest.raises(ValueError, match="other output"):  # grad_theta over grad_input's end
+    with pytest.raises(ValueError, match=r"^out\[1\] .*other output"):  # over grad_input's end
         wk.affine_sample_backward(gout, d_inp, d_theta,
                                   out=(both[:48].reshape(IN_SHAPE), both[44:56].reshape(2, 2, 3)))
     with pytest.raises(TypeError, match="numpy array when the op runs on the CPU"):
@@ -324,6 +324,75 @@ def test_device_inputs_of_other_dtype_or_layout_are_converted():
     assert_close(wk.grid_sample(cuda.to_device(inp), d_grid), want, np.float64)
     want = wk.grid_sample(inp, grid.astype(np.float32), backend="cpu")
     assert_close(wk.grid_sample(inp, d_grid32), want, np.float64)
+
+
+@pytest.mark.parametrize("cval", [np.nan, np.inf])
+def test_a_non_finite_cval_leaves_the_last_row_and_column_alone(cval):
+    """An identity with constant padding and a NaN (or infinite) cval reproduces the image on
+    both backends: a corner outside of weight 0 is not read (CUDA gave NaN on the last row
+    and column, 0·NaN)."""
+    img = np.arange(1.0, 7.0).reshape(1, 2, 3, 1)
+    theta = np.eye(2, 3)[None]
+    grid = wk.affine_grid(theta, (1, 2, 3), align_corners=True)  # every pixel's centre
+    for backend in ("cpu", "cuda"):
+        kw = dict(padding_mode="constant", cval=cval, backend=backend)
+        np.testing.assert_array_equal(wk.affine_sample(img, theta, **kw), img)
+        np.testing.assert_array_equal(wk.grid_sample(img, grid, align_corners=True, **kw), img)
+        np.testing.assert_array_equal(wk.warp(img[0], theta[0], **kw), img[0])
+        wider = wk.affine_sample(img, theta, (2, 5), **kw)  # its outer columns read the fill
+        assert np.isnan(wider[0, :, 0]).all() if np.isnan(cval) else np.isinf(wider[0, :, 0]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint32, np.float64])
+def test_warp_on_cuda_computes_in_the_dtype_the_cpu_does(dtype):
+    """32/64-bit integers and float64 in float64, as the CPU (float32 rounded 16777217 to
+    16777216 and 0.1 to 0.10000000149011612)."""
+    if np.dtype(dtype).kind == "f":
+        img = np.array([[0.1, 1 + 2.0**-40], [1 / 3, 2.0**60 + 2**8]], dtype)
+    else:
+        img = np.array([[16777217, 1073741825], [123456789, 5]], dtype)
+    identity = np.eye(2, 3)
+    for backend in ("cpu", "cuda"):
+        out = wk.warp(img, identity, backend=backend)
+        assert out.dtype == img.dtype
+        np.testing.assert_array_equal(out, img)
+    turned = np.array([[0.6, -0.8, 0.1], [0.8, 0.6, -0.05]])
+    np.testing.assert_array_equal(wk.warp(img, turned, backend="cuda"),
+                                  wk.warp(img, turned, backend="cpu"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int16])
+def test_device_arrays_of_any_strides_are_made_contiguous_on_the_device(dtype):
+    """Reversed slices (negative strides) included, which numba's copy to the host refuses on
+    a GPU ("D->H copy not implemented for negative strides"): the simulator's arrays are numpy
+    views and take them either way, so this checks the device copy's values."""
+    rng = np.random.default_rng(3)
+    host = (10 * rng.standard_normal((2, 3, 4, 5))).astype(dtype)
+    for view in (np.s_[:, ::-1], np.s_[::-1, :, ::2, 1:], np.s_[:, :, :, ::-2]):
+        dev = cb.to_device(cuda.to_device(host)[view], np.float64)
+        assert dev.is_c_contiguous() and dev.dtype == np.float64
+        np.testing.assert_array_equal(dev.copy_to_host(), host[view].astype(np.float64))
+    theta = rng.standard_normal((3, 2, 6)).astype(dtype)
+    back = cb.to_host(cuda.to_device(theta)[::-1, :, ::-2], np.float32)
+    np.testing.assert_array_equal(back, theta[::-1, :, ::-2].astype(np.float32))
+
+
+def test_cuda_arrays_whose_dtype_numpy_cannot_read_are_typed_by_their_interface():
+    """A PyTorch CUDA tensor's ``dtype`` is a ``torch.dtype``: its numpy dtype comes from
+    ``__cuda_array_interface__``'s typestr."""
+    from warpkit import _validate as V
+
+    class TensorLike:
+        dtype = object()  # np.dtype(...) of it raises TypeError
+        shape = (2, 3, 4, 1)
+        __cuda_array_interface__ = {"typestr": "<f4", "shape": shape, "version": 3,
+                                    "data": (0, False), "strides": None}
+
+    t = TensorLike()
+    assert V.dtype_of(t) == np.float32
+    assert V.float_dtype(t, "input") == np.float32
+    assert V.real(t, "grid") is t
+    assert "dtype float32" in V.describe(t)
 
 
 # --------------------------------------------------------------------------- PTX check coverage
@@ -355,6 +424,9 @@ def test_every_launched_signature_is_compiled_by_the_ptx_check(monkeypatch):
         for need in (True, False):
             wk.grid_sample_backward(gout, d_inp, grid, need_input_grad=need)
             wk.affine_sample_backward(gout, d_inp, theta, need_input_grad=need)
+        # strided device θ and grid, made contiguous on the device
+        wk.grid_sample(d_inp, cuda.to_device(np.concatenate([grid, grid], 2))[:, :, ::2])
+        wk.affine_sample(d_inp, cuda.to_device(np.concatenate([theta, theta], 2))[:, :, ::2])
     expected = {
         (name, sig)
         for dtype in _ptx_check.DTYPES

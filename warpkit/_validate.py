@@ -18,10 +18,22 @@ def is_cuda_array(x: Any) -> bool:
     return hasattr(x, "__cuda_array_interface__") or getattr(x, "__cuda_ndarray__", False) is True
 
 
+def dtype_of(x: Any) -> np.dtype:
+    """The numpy dtype of a numpy or CUDA array: a CUDA array's from its
+    ``__cuda_array_interface__`` (a PyTorch tensor's ``dtype`` is a ``torch.dtype``, which
+    numpy does not take)."""
+    if isinstance(x, np.ndarray):
+        return x.dtype
+    interface = getattr(x, "__cuda_array_interface__", None)
+    if isinstance(interface, dict) and "typestr" in interface:
+        return np.dtype(interface["typestr"])
+    return np.dtype(x.dtype)
+
+
 def describe(x: Any) -> str:
     """Short description of an argument for error messages."""
     if isinstance(x, np.ndarray) or is_cuda_array(x):
-        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {dtype_of(x)}"
     return f"{type(x).__name__}"
 
 
@@ -41,7 +53,7 @@ def float_dtype(x: Any, name: str) -> np.dtype:
     """The float dtype of ``x`` in native byte order (float32 or float64: a big-endian image,
     as FITS files hold, is computed and returned in the native one); integer and other dtypes
     are refused with advice."""
-    dtype = np.dtype(x.dtype)
+    dtype = dtype_of(x)
     if dtype.kind == "f":
         dtype = dtype.newbyteorder("=")
     if dtype not in FLOAT_DTYPES:
@@ -73,7 +85,7 @@ def real(x: Any, name: str) -> Any:
     """Check that ``x`` holds real numbers (bool, integer or float), which the ops convert
     to the input's dtype: a complex one would lose its imaginary part, strings would be
     parsed."""
-    dtype = np.dtype(x.dtype)
+    dtype = dtype_of(x)
     if dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers (float32 or float64), got {dtype}")
     return x
@@ -121,8 +133,8 @@ def out_array(out: Any, shape: tuple, dtype: np.dtype, reads: tuple, *,
                         f"got {describe(out)}")
     if tuple(out.shape) != shape:
         raise ValueError(f"{name} must have the result's shape {shape}, got {tuple(out.shape)}")
-    if np.dtype(out.dtype) != dtype:
-        raise TypeError(f"{name} must have the result's dtype {dtype}, got {np.dtype(out.dtype)} "
+    if dtype_of(out) != dtype:
+        raise TypeError(f"{name} must have the result's dtype {dtype}, got {dtype_of(out)} "
                         f"({name} is written as it is, never cast)")
     if not isinstance(out, np.ndarray):
         return

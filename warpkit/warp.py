@@ -155,7 +155,7 @@ def warp(
         Normalized-coordinate convention, as in PyTorch.
     backend : {"auto", "cpu", "cuda"}
         ``"auto"`` is the CPU for numpy images; ``"cuda"`` copies the image to the GPU in
-        float32 and back.
+        the float dtype it is computed in (see Returns) and the result back.
     out : ndarray, optional
         Where to write the result instead of a new array: the result's shape and dtype (no
         casting), C-contiguous, writeable, sharing no memory with ``image``. The CPU writes
@@ -215,9 +215,10 @@ def warp(
     if backend == "cuda":
         from .ops import affine_sample
 
+        work = _work_dtype(native)  # as on the CPU: float64 for float64 and wide integers
         result = affine_sample(
-            batch.astype(np.float32),
-            theta64.astype(np.float32),
+            batch.astype(work),
+            theta64.astype(work),
             (Ho, Wo),
             mode="nearest" if mode_code == 1 else "bilinear",
             padding_mode=padding_mode,

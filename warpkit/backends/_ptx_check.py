@@ -70,6 +70,8 @@ def kernel_signatures(dtype: types.Float) -> dict[str, tuple]:
         "_affine_sample_backward": (img, img, theta, img, _PARTIAL, _I, _I, _B, _CVAL, _B),
         "_reduce_theta": (_PARTIAL, theta),
         "_zero": (flat,),
+        "_copy3": (types.Array(dtype, 3, "A"), theta),  # a strided θ made contiguous
+        "_copy4": (types.Array(dtype, 4, "A"), img),
     }
 
 

@@ -241,6 +241,26 @@ def _zero(a):
         a[p] = 0
 
 
+@cuda.jit
+def _copy3(src, dst):
+    """dst[...] = src[...] for 3-D arrays of one shape: ``src`` of any strides, negative ones
+    included, and dtype (cast to ``dst``'s)."""
+    A, B, C = dst.shape
+    for p in range(cuda.grid(1), A * B * C, cuda.gridsize(1)):
+        r = p // C
+        dst[r // B, r % B, p % C] = src[r // B, r % B, p % C]
+
+
+@cuda.jit
+def _copy4(src, dst):
+    """:func:`_copy3` for 4-D arrays."""
+    A, B, C, D = dst.shape
+    for p in range(cuda.grid(1), A * B * C * D, cuda.gridsize(1)):
+        r = p // D
+        q = r // C
+        dst[q // B, q % B, r % C, p % D] = src[q // B, q % B, r % C, p % D]
+
+
 #: Every ``@cuda.jit`` kernel, by name (the PTX check compiles each of them).
 KERNELS = {
     "_affine_grid": _affine_grid,
@@ -251,6 +271,8 @@ KERNELS = {
     "_affine_sample_backward": _affine_sample_backward,
     "_reduce_theta": _reduce_theta,
     "_zero": _zero,
+    "_copy3": _copy3,
+    "_copy4": _copy4,
 }
 
 
@@ -367,10 +389,11 @@ def _as_numba(x: Any):
 
 
 def to_device(x: Any, dtype: Any):
-    """``x`` as a C-contiguous numba device array of ``dtype``.
+    """``x`` (3-D or 4-D) as a C-contiguous numba device array of ``dtype``.
 
     Host arrays are copied in. Device arrays of the right dtype and layout are used as they
-    are (no copy); any other device array is converted through one host round trip.
+    are (no copy); any other device array is copied on the device (:func:`_copy4`), whatever
+    its strides: numba's copy to the host refuses negative ones (a reversed slice).
     """
     dtype = np.dtype(dtype)
     if not is_device_array(x):
@@ -378,12 +401,15 @@ def to_device(x: Any, dtype: Any):
     dev = _as_numba(x)
     if np.dtype(dev.dtype) == dtype and dev.is_c_contiguous():
         return dev
-    return cuda.to_device(np.ascontiguousarray(dev.copy_to_host(), dtype=dtype))
+    out = cuda.device_array(tuple(dev.shape), dtype=dtype)
+    if out.size:
+        (_copy3 if dev.ndim == 3 else _copy4)[_flat(out.size)](dev, out)
+    return out
 
 
 def to_host(x: Any, dtype: Any) -> np.ndarray:
-    """A C-contiguous host copy of device array ``x`` in ``dtype``."""
-    return np.ascontiguousarray(_as_numba(x).copy_to_host(), dtype=np.dtype(dtype))
+    """A C-contiguous host copy of device array ``x`` (3-D or 4-D) in ``dtype``."""
+    return to_device(x, dtype).copy_to_host()
 
 
 def _wrap(dev, like: Any) -> Any:
@@ -409,16 +435,18 @@ def _shares_memory(a, b) -> bool:
     return lo_a < lo_b + b.nbytes and lo_b < lo_a + a.nbytes
 
 
-def _device_out(out: Any, others: list):
+def _device_out(out: Any, others: list, name: str = "out"):
     """The numba device array viewing the CUDA array ``out`` (shape and dtype already checked
     by :func:`warpkit._validate.out_array`), which must be C-contiguous and share no memory
-    with ``others``: the device inputs and the outputs before it."""
+    with ``others``: the device inputs and the outputs before it. ``name`` is what messages
+    call it (``out[1]`` for a backward's second output)."""
     dev = _as_numba(out)
     if not dev.is_c_contiguous():
-        raise ValueError(f"out must be C-contiguous, got a CUDA array with strides {dev.strides}")
+        raise ValueError(f"{name} must be C-contiguous, got a CUDA array with strides "
+                         f"{dev.strides}")
     if any(_shares_memory(dev, x) for x in others):
-        raise ValueError("out must not share memory with the arrays the op reads (its input, "
-                         "grid or theta) or with its other output")
+        raise ValueError(f"{name} must not share memory with the arrays the op reads (its "
+                         "input, grid or theta) or with its other output")
     return dev
 
 
@@ -459,11 +487,13 @@ def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any,
     dev_in = [to_device(x, dtype) for x in inputs]
     given = list(outs) + [None] * (len(outputs) - len(outs))
     dev_out = []
-    for s, out in zip(outputs, given, strict=True):
+    for k, (s, out) in enumerate(zip(outputs, given, strict=True)):
         if s is None:
             dev_out.append(None)
         elif out is not None and is_device_array(out):
-            dev_out.append(_device_out(out, dev_in + [d for d in dev_out if d is not None]))
+            name = "out" if len(outputs) == 1 else f"out[{k}]"
+            dev_out.append(_device_out(out, dev_in + [d for d in dev_out if d is not None],
+                                       name))
         else:
             dev_out.append(cuda.device_array(tuple(s), dtype=dtype))
     if len(scalars) == 4:
