@@ -491,9 +491,9 @@ def launch(name: str, inputs: list, outputs: list, scalars: tuple, dtype: Any,
         if s is None:
             dev_out.append(None)
         elif out is not None and is_device_array(out):
-            name = "out" if len(outputs) == 1 else f"out[{k}]"
+            label = "out" if len(outputs) == 1 else f"out[{k}]"  # `name` is the kernel's
             dev_out.append(_device_out(out, dev_in + [d for d in dev_out if d is not None],
-                                       name))
+                                       label))
         else:
             dev_out.append(cuda.device_array(tuple(s), dtype=dtype))
     if len(scalars) == 4:
