@@ -169,3 +169,14 @@ def test_png16_reader_refuses_short_data_and_reads_exact_data(tmp_path):
         read_image(path)
     path.write_bytes(_png16_rgb_1x1(b"\x00" + struct.pack(">3H", 1, 300, 65535)))
     np.testing.assert_array_equal(read_image(path), [[[1, 300, 65535]]])
+
+
+@pytest.mark.parametrize("name,shape,dtype", [
+    ("a.png", (5, 6, 3), np.uint8), ("a.png", (5, 6), np.uint16), ("b.png", (5, 6, 3), np.uint16),
+    ("a.jpg", (5, 6, 3), np.uint8), ("a.bmp", (5, 6), np.uint8), ("a.tif", (5, 6, 4), np.uint8),
+])
+def test_images_are_read_writeable(tmp_path, name, shape, dtype):
+    """numba types a read-only array apart from a writeable one: a read-only image would make
+    a first warp compile its own kernels even after `warpkit compile`."""
+    write_image(tmp_path / name, np.zeros(shape, dtype))
+    assert read_image(tmp_path / name).flags.writeable

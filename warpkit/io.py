@@ -50,7 +50,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Returns
     -------
     ndarray
-        uint8 or uint16 (or whatever the file stores), channels-last, C in 1..4. Palette
+        uint8 or uint16 (or whatever the file stores), channels-last, C in 1..4, writeable
+        (a read-only image would compile kernels of its own, see the README). Palette
         images are RGB, or RGBA when the palette has transparency; CMYK images are RGB.
 
     Raises
@@ -130,7 +131,10 @@ def _read_pillow(path: Path) -> np.ndarray:
             raise _Refused(f"images with several frames are not supported, this one has "
                            f"{frames}; save each frame as its own file")
         mode = _pillow_mode(im)
-        return np.asarray(im if mode is None else im.convert(mode))
+        # a writeable copy: numpy views Pillow's pixels read-only, and numba compiles the
+        # kernels again for read-only arrays (a first `warpkit warp` after `warpkit compile`
+        # compiled 70 functions for 15-30 s)
+        return np.array(im if mode is None else im.convert(mode))
 
 
 def _pillow_mode(im) -> str | None:
