@@ -99,11 +99,30 @@ def test_plan_takes_each_operation_with_its_own_default_dtypes():
         ({"channels": [True]}, "channels must be integers >= 1, got True"),
         ({"channels": [2.5]}, "channels must be integers >= 1, got 2.5"),
         ({"channels": []}, "at least one channel count"),
+        ({"channels": [99999999999999999999]}, "channels must be at most 1024"),
     ],
 )
 def test_plan_rejects_what_it_cannot_compile(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         plan(**kwargs)
+
+
+def test_bench_refuses_bad_arguments_before_running(tmp_path, capsys, monkeypatch):
+    """--torch-threads below 1 (PyTorch raised a RuntimeError traceback) and a --json in no
+    folder (a traceback after minutes of running, the results lost): one line, exit 2."""
+    from warpkit import _bench
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("ran the suite before checking its arguments")
+
+    monkeypatch.setattr(_bench, "run_suite", no_run)
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "--torch-threads", "0"])
+    assert info.value.code == 2 and "a number of threads >= 1, got 0" in capsys.readouterr().err
+    for bad in (tmp_path / "missing" / "r.json", tmp_path):
+        assert main(["bench", "--json", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"warpkit bench: error: --json {bad}") and err.count("\n") == 1
 
 
 def test_command_reports_a_bad_combination_before_compiling(capsys):
@@ -143,3 +162,25 @@ def test_every_operation_compiles_on_tiny_inputs():
         assert (item.operation, item.dtype, item.channels) == (op, "float32", 1)
     for dtype in (np.uint16, np.bool_):
         assert compile_one("warp", dtype, 1).dtype == np.dtype(dtype).name
+
+
+#: In a fresh process: the grid sampler's compiled signatures after `compile --ops train`'s call.
+TRAIN_GRID = """
+import numpy as np
+from warpkit.backends import cpu
+from warpkit.precompile import OPERATIONS
+
+OPERATIONS["train"][0](np.dtype(np.float32), 1)
+print(sorted(str(sig[0]) for sig in cpu._grid_sample.overloads))
+"""
+
+
+def test_compile_for_train_covers_the_distortions_that_sample_grids():
+    """`warpkit train --distortion p` (or e) samples grids in float32 while it makes its data;
+    `warpkit compile --ops train` must load or compile that kernel too (it compiled only the
+    models' kernels: a first run compiled 62 functions more)."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    done = subprocess.run([sys.executable, "-c", TRAIN_GRID], env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert "array(float32, 4d, C)" in done.stdout, done.stdout

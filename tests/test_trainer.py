@@ -277,6 +277,25 @@ def test_cli_missing_idx_file_and_bad_checkpoint(tmp_path, capsys):
             capsys.readouterr().err)
 
 
+def test_cli_damaged_checkpoints_are_one_line_and_exit_2(st_run, tmp_path, capsys):
+    """Bytes flipped inside an archive (still a zip: its CRC check fails when an array is
+    read) and a config that is JSON but not an object."""
+    import json
+
+    data = bytearray((st_run[0] / "checkpoint.npz").read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 16] = bytes(b ^ 0xFF for b in data[mid:mid + 16])
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(bytes(data))
+    listed = tmp_path / "listed.npz"
+    np.savez(listed, config=np.array(json.dumps([1, 2])))
+    for path, why in ((damaged, "damaged"), (listed, "config is not an object")):
+        assert cli.main(["evaluate", "--checkpoint", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert f"{path} is not a warpkit checkpoint" in err and why in err, err
+        assert err.count("\n") == 1
+
+
 def test_cli_help_states_the_recipes(capsys):
     """``warpkit train --help`` spells the defaults out without importing warpkit.nn; it must
     say what :data:`trainer.RECIPES` does."""

@@ -93,12 +93,17 @@ def _grid_sample_backward(dtype: np.dtype, channels: int) -> None:
 
 
 def _train(dtype: np.dtype, channels: int) -> None:
+    from .datasets import DISTORTIONS, distortions
     from .nn import models
     from .nn.optim import Adam
     from .nn.trainer import _train_step, predict
 
+    rng = np.random.default_rng(0)
+    digits = rng.random((2, 28, 28))
+    for kind in DISTORTIONS:  # the data set's distortions (P and E sample grids), in float32
+        distortions.distort(digits, kind, rng)
     shape = (28, 28, channels)  # the embedded digits' size; sizes are run-time values
-    x = np.random.default_rng(0).random((2,) + shape).astype(dtype)
+    x = rng.random((2,) + shape).astype(dtype)
     for name in models.MODEL_NAMES:  # a training step and a prediction of each model
         net = models.build(name, shape, dtype=dtype)
         _train_step(net, [Adam(net, lr=1e-3)], [1e-3], 1.0, x, np.array([0, 1]))
@@ -122,6 +127,9 @@ DEFAULT_OPERATIONS = ("warp",)
 
 #: Channel counts compiled when none are asked for: grey, RGB and RGBA.
 DEFAULT_CHANNELS = (1, 3, 4)
+
+#: The most channels :func:`plan` takes (any count but 1, 3 and 4 runs the same kernel).
+MAX_CHANNELS = 1024
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,9 @@ def plan(
     for c in channels:
         if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 1:
             raise ValueError(f"channels must be integers >= 1, got {c!r}")
+        if c > MAX_CHANNELS:  # the call on a tiny image of c channels must fit in memory
+            raise ValueError(f"channels must be at most {MAX_CHANNELS} (every count but 1, 3 "
+                             f"and 4 shares one compiled kernel), got {c}")
     if not channels:
         raise ValueError("channels must hold at least one channel count, got none")
     triples = []

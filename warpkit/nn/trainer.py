@@ -29,6 +29,7 @@ import os
 import sys
 import time
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -133,11 +134,17 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict]:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if not zipfile.is_zipfile(path):  # np.load would blame pickling, or return a plain array
         raise ValueError(f"{path} is not a warpkit checkpoint (not an .npz archive)")
-    with np.load(path, allow_pickle=False) as f:
-        if "config" not in f.files:
-            raise ValueError(f"{path} is not a warpkit checkpoint (no 'config' entry)")
-        config = json.loads(str(f["config"]))
-        state = {k[len(_PARAM_PREFIX) :]: f[k] for k in f.files if k.startswith(_PARAM_PREFIX)}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "config" not in f.files:
+                raise ValueError(f"{path} is not a warpkit checkpoint (no 'config' entry)")
+            config = json.loads(str(f["config"]))
+            state = {k[len(_PARAM_PREFIX) :]: f[k] for k in f.files
+                     if k.startswith(_PARAM_PREFIX)}
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged archive
+        raise ValueError(f"{path} is not a warpkit checkpoint (damaged: {exc})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not a warpkit checkpoint (its config is not an object)")
     if config.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a warpkit checkpoint (format {config.get('format')!r})")
     model = models.build(
