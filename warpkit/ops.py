@@ -173,6 +173,9 @@ def affine_grid_backward(
     ----------
     grad_grid : array, shape (N, H, W, 2), float32 or float64
         Gradient of the loss with respect to the grid.
+    align_corners : bool
+        The flag the grid was made with (see :func:`affine_grid`).
+    backend : {"auto", "cpu", "cuda"}
 
     Returns
     -------

@@ -296,6 +296,8 @@ def numerical_gradient_inplace(
     max_entries : int, optional
         Differentiate only this many entries, chosen at random with ``seed``; the others
         are NaN in the result (compare only where it is finite).
+    seed : int
+        Seed of that choice.
 
     Returns
     -------

@@ -355,6 +355,12 @@ def to_opencv(
 ) -> np.ndarray:
     """OpenCV's 2x3 forward matrix of θ; the reverse of :func:`from_opencv`.
 
+    Parameters
+    ----------
+    theta : array, shape (2, 3) or (N, 2, 3)
+    input_shape, output_shape, align_corners
+        As in :func:`from_matrix`.
+
     Returns
     -------
     M : ndarray, float64, shape (2, 3) or (N, 2, 3)
@@ -376,6 +382,11 @@ def compose(a: Any, b: Any) -> np.ndarray:
     ``warp(img, compose(a, b))``: warping by ``a`` first, then by ``b``. Shapes must chain:
     ``b``'s input shape is ``a``'s output shape. Stacks (N, 2, 3) broadcast.
 
+    Parameters
+    ----------
+    a, b : array, shape (2, 3) or (N, 2, 3)
+        Finite; two stacks have one length, or one of them a single θ.
+
     Returns
     -------
     theta : ndarray, float64, shape (2, 3) or (N, 2, 3)
@@ -390,6 +401,14 @@ def compose(a: Any, b: Any) -> np.ndarray:
 
 def invert(theta: Any) -> np.ndarray:
     """The θ of the inverse map (input and output swap roles).
+
+    Parameters
+    ----------
+    theta : array, shape (2, 3) or (N, 2, 3)
+
+    Returns
+    -------
+    theta : ndarray, float64, of ``theta``'s shape
 
     Raises
     ------
@@ -411,6 +430,15 @@ def identity(n: int | None = None) -> np.ndarray:
     With an output shape different from the input's, the identity θ *resizes* the image
     (normalized coordinates span the whole image); use :func:`translate` with zero shift for
     a crop/pad that keeps the pixel size.
+
+    Parameters
+    ----------
+    n : int, optional
+        The stack's length; None for a single θ.
+
+    Returns
+    -------
+    theta : ndarray, float64, shape (2, 3) or (n, 2, 3)
     """
     t = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     if n is None:
