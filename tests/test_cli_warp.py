@@ -384,9 +384,13 @@ def test_train_refuses_learning_rates_float32_cannot_hold_and_negative_seeds(
 def test_train_takes_the_largest_float32_learning_rate_check():
     from argparse import Namespace
 
-    from warpkit._cli_train import FLOAT32_MAX, _train_error
+    from warpkit._cli_train import _train_error
 
-    args = Namespace(model="st-fcn", distortion="r", data="digits", data_dir=None, epochs=1,
-                     batch_size=8, max_train=None, max_test=None, lr=FLOAT32_MAX,
-                     loc_lr=FLOAT32_MAX, warmup=None, seed=0)
-    assert _train_error(args) is None
+    largest = float(np.finfo(np.float32).max)  # here, not the module's constant
+    for lr in (largest, 1e30, 1e-30):
+        args = Namespace(model="st-fcn", distortion="r", data="digits", data_dir=None,
+                         epochs=1, batch_size=8, max_train=None, max_test=None, lr=lr,
+                         loc_lr=lr, warmup=None, seed=0)
+        assert _train_error(args) is None, lr
+    args.lr = 2 * largest  # finite in float64, inf in the float32 optimizers
+    assert "--lr must be > 0 and finite" in _train_error(args)

@@ -392,10 +392,10 @@ def affine_sample_backward(
     V.batch(input.shape[0], theta, "theta", "input")
     V.real(V.array(grad_output, "grad_output", 4, "(N, Ho, Wo, C)"), "grad_output")
     N, H, W, C = input.shape
-    Ho, Wo = V.size_pair(out_size, tuple(grad_output.shape[1:3]))
-    if min(Ho, Wo) < 1:  # out_size=(0, Wo) is refused by size_pair; the same from grad_output
-        raise ValueError(f"grad_output must have Ho, Wo >= 1 (an affine map's output), got "
-                         f"shape {tuple(grad_output.shape)}")
+    # the output size, checked as affine_sample checks it, from grad_output when not given
+    given = out_size is not None
+    Ho, Wo = V.size_pair(out_size if given else tuple(grad_output.shape[1:3]), (H, W),
+                         "out_size" if given else "grad_output's (Ho, Wo)")
     V.same_shape(grad_output, "grad_output", (N, Ho, Wo, C), "(N, Ho, Wo, C)")
     m, p, ac = _sampling_args(mode, padding_mode, align_corners)
     need = V.flag(need_input_grad, "need_input_grad")

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validate import is_count
+
 __all__ = ["OPERATIONS", "Compiled", "compile_one", "plan", "precompile"]
 
 #: Side of the square images the calls are made on (the serial path: the same code as any size).
@@ -202,7 +204,7 @@ def plan(
     if not operations:
         raise ValueError("operations must name at least one operation, got none")
     for c in channels:
-        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)) or c < 1:
+        if not is_count(c) or c < 1:
             raise ValueError(f"channels must be integers >= 1, got {c!r}")
         if c > MAX_CHANNELS:  # the call on a tiny image of c channels must fit in memory
             raise ValueError(f"channels must be at most {MAX_CHANNELS} (every count but 1, 3 "

@@ -201,14 +201,14 @@ def _finite(value: Any, name: str) -> float:
     return v
 
 
-def _reciprocal(v: float, name: str) -> float:
-    """1 / v of a finite zoom factor, or a ValueError when it is 0 or so small (below about
-    5.6e-309) that its reciprocal overflows."""
-    r = 1.0 / v if v != 0.0 else math.inf
-    if not math.isfinite(r):
+def _zoom(value: Any, name: str) -> float:
+    """A zoom factor as a float: finite, non-zero and not so small (below about 5.6e-309)
+    that its reciprocal, which the inverse map divides by, overflows."""
+    v = _finite(value, name)
+    if v == 0.0 or not math.isfinite(1.0 / v):
         raise ValueError(f"{name} must be non-zero, and not so small that 1/{name} overflows, "
-                         f"got {v!r}")
-    return r
+                         f"got {value!r}")
+    return v
 
 
 def _center(center: Any, hw: tuple[int, int]) -> tuple[float, float]:
@@ -482,8 +482,7 @@ def rotate(
     -------
     theta : ndarray, float64, shape (2, 3)
     """
-    s = _finite(scale, "scale")
-    _reciprocal(s, "scale")
+    s = _zoom(scale, "scale")
     cos, sin = _exact_cos_sin(_finite(angle_deg, "angle_deg"))
     # forward A = s [[cos, sin], [-sin, cos]] (y points down); A⁻¹ = [[cos, -sin], [sin, cos]] / s
     inv = ((cos / s, -sin / s), (sin / s, cos / s))
@@ -512,15 +511,15 @@ def scale(
     theta : ndarray, float64, shape (2, 3)
     """
     if np.ndim(factor) == 0:
-        sx = sy = _finite(factor, "factor")
+        sx = sy = _zoom(factor, "factor")
     else:
         try:
             fx, fy = factor
         except (TypeError, ValueError):
             raise ValueError(f"factor must be a number or a pair (sx, sy), got {factor!r}") \
                 from None
-        sx, sy = _finite(fx, "factor x"), _finite(fy, "factor y")
-    inv = ((_reciprocal(sx, "factor"), 0.0), (0.0, _reciprocal(sy, "factor")))
+        sx, sy = _zoom(fx, "factor x"), _zoom(fy, "factor y")
+    inv = ((1.0 / sx, 0.0), (0.0, 1.0 / sy))
     return _from_motion(inv, (0.0, 0.0), shape, center, output_shape, align_corners)
 
 
