@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 import pytest
+import reference
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from numba import njit, typeof, types
@@ -323,3 +324,17 @@ def test_the_roomy_frame_returns_what_it_calls_and_raises_what_it_raises():
 
     with pytest.raises(KeyError, match="from the compiler"):
         roomy(fails)
+
+
+def test_a_forwards_addresses_follow_the_channel_count():
+    """A forward finds its gather's and worker's addresses by one key of its arguments and the
+    image's channel count: images of one dtype and layout with 1, 2, 3 and 4 channels, in
+    turns, each get the gather of their own count (the key alone is the same for all)."""
+    rng = np.random.default_rng(5)
+    theta = np.array([[[0.8, 0.3, 0.1], [-0.2, 0.9, 0.0]]])
+    for c in (1, 3, 2, 4, 1, 3):
+        x = rng.random((1, 6, 7, c))
+        out = np.empty_like(x)
+        cpu.affine_sample(x, theta, out, 0, 0, False, np.zeros(c))
+        np.testing.assert_allclose(out, reference.affine_sample(x, theta, (6, 7)),
+                                   rtol=1e-12, atol=1e-12)

@@ -166,12 +166,13 @@ def test_every_operation_compiles_on_tiny_inputs():
 
 #: In a fresh process: the grid sampler's compiled signatures after `compile --ops train`'s call.
 TRAIN_GRID = """
-import numpy as np
+from warpkit import _threads
 from warpkit.backends import cpu
-from warpkit.precompile import OPERATIONS
+from warpkit.precompile import compile_one
 
-OPERATIONS["train"][0](np.dtype(np.float32), 1)
-print(sorted(str(sig[0]) for sig in cpu._grid_sample.overloads))
+compile_one("train", "float32", 1)
+for kernel in (cpu._grid_sample, _threads._twin(cpu._grid_sample)):
+    print(sorted(str(sig[0]) for sig in kernel.overloads))
 """
 
 
@@ -183,4 +184,6 @@ def test_compile_for_train_covers_the_distortions_that_sample_grids():
     done = subprocess.run([sys.executable, "-c", TRAIN_GRID], env=env, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert "array(float32, 4d, C)" in done.stdout, done.stdout
+    parallel, serial = done.stdout.splitlines()  # the kernel, and the twin of small calls
+    assert "array(float32, 4d, C)" in parallel, done.stdout
+    assert "array(float32, 4d, C)" in serial, done.stdout

@@ -1,9 +1,12 @@
-"""Small outputs are sampled on the calling thread alone (``cpu.call``). The kernels cut work
-by shape, not by thread count, so one thread must give the results of all threads bit for
-bit, whatever the number of row bands the output is cut into (wide outputs make bands of a
-few rows, so the draws below cover one band, several, and an uneven last one)."""
+"""Small calls run their kernels' serial twins on the calling thread alone (``cpu.call``). The
+kernels cut work by shape, not by thread count, and a twin calls the worker its parallel kernel
+calls, so one thread must give the results of all threads bit for bit, whatever the number of
+row bands the output is cut into (wide outputs make bands of a few rows, so the draws below
+cover one band, several, and an uneven last one)."""
 
 from __future__ import annotations
+
+import threading
 
 import numba
 import numpy as np
@@ -11,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from warpkit import _threads, testing
 from warpkit import _validate as V
-from warpkit import testing
 from warpkit.backends import cpu
 
 SHAPES = st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9),
@@ -75,36 +78,78 @@ def test_grid_one_thread_is_bit_identical(shape, opts, data):
     np.testing.assert_array_equal(a, b)
 
 
+@settings(max_examples=15, deadline=None)
+@given(shape=SHAPES, opts=testing.sampling_options(), data=st.data())
+def test_backward_one_thread_is_bit_identical(shape, opts, data):
+    """The backward of a single image is cut into tasks by its shape (each scattering into its
+    own band of rows), of a batch one task per sample: the twin gives the same bits."""
+    n, h, w, ho, wo, c = shape
+    wo = min(wo, 700)
+    x = data.draw(testing.images((n, h, w, c), np.float64))
+    gout = data.draw(testing.images((n, ho, wo, c), np.float64))
+    theta = data.draw(testing.thetas(n))
+    tail = (*_codes(opts), np.linspace(-1.0, 1.0, c))
+    results = []
+    for run in (lambda f, *a: f(*a), lambda f, *a: cpu.call(f, 1, *a)):
+        gin, gtheta = np.full_like(x, np.nan), np.full((n, 2, 3), np.nan)
+        run(cpu.affine_sample_backward, gout, x, theta, gin, gtheta, *tail)
+        results.append((gin, gtheta))
+    (a_in, a_th), (b_in, b_th) = results
+    assert not np.isnan(a_in).any() and not np.isnan(a_th).any()
+    np.testing.assert_array_equal(a_in, b_in)
+    np.testing.assert_array_equal(a_th, b_th)
+
+
 def _probe(seen: list, fail: bool = False):
+    """A stand-in kernel that records whether launches run serially on its thread."""
     def kernel(*args):
-        seen.append((numba.get_num_threads(), args))
+        seen.append((_threads.here.serial, _threads.parallel(), args))
         if fail:
             raise RuntimeError("kernel failed")
     return kernel
 
 
-@pytest.fixture(params=["numba's ctypes functions", "numba's public functions"])
-def setters(request, monkeypatch):
-    """``cpu.call`` with the thread-count functions it finds, and with the public ones it falls
-    back to where numba lacks those."""
-    if request.param == "numba's public functions":
-        monkeypatch.setattr(cpu, "_setters", (numba.get_num_threads, numba.set_num_threads))
-    else:
-        monkeypatch.setattr(cpu, "_setters", None)
-    return request.param
-
-
-def test_call_runs_small_outputs_on_one_thread_and_restores_the_count(setters):
-    before = numba.get_num_threads()
+def test_call_runs_small_work_serially_on_this_thread_alone():
     seen: list = []
     cpu.call(_probe(seen), cpu.SERIAL_PIXELS - 1, "x", 2)
     cpu.call(_probe(seen), cpu.SERIAL_PIXELS, "y")
-    assert seen == [(1, ("x", 2)), (before, ("y",))]
-    assert numba.get_num_threads() == before
+    with _threads.parallel_launches():
+        cpu.call(_probe(seen), 1, "z")
+    assert seen == [(True, False, ("x", 2)), (False, True, ("y",)), (False, True, ("z",))]
+    assert not _threads.here.serial and _threads.here.small_serial
+
+    others = []  # another thread's launches stay parallel meanwhile
+    cpu.call(lambda: others.append(_run_in_thread(_threads.parallel)), 1)
+    assert others == [True]
 
 
-def test_call_restores_the_thread_count_when_the_kernel_raises(setters):
-    before = numba.get_num_threads()
+def _run_in_thread(fn):
+    box = []
+    t = threading.Thread(target=lambda: box.append(fn()))
+    t.start()
+    t.join()
+    return box[0]
+
+
+def test_call_leaves_launches_parallel_when_the_kernel_raises():
     with pytest.raises(RuntimeError, match="kernel failed"):
         cpu.call(_probe([], fail=True), 1)
-    assert numba.get_num_threads() == before
+    assert _threads.parallel()
+    seen: list = []
+    _threads.on_this_thread(lambda: cpu.call(_probe(seen), cpu.SERIAL_PIXELS, "big"))
+    assert seen == [(True, False, ("big",))]  # nested: the outer call's work is small
+    assert _threads.parallel()
+
+
+def test_a_small_warp_runs_the_twin_and_a_large_one_the_parallel_kernel():
+    """Each runs the kernel that its worker's address was compiled with (a kernel typed
+    otherwise at its call would compile again, outside the measures of ``compiling``)."""
+    x = np.ones((1, 9, 7, 2), np.float32)
+    theta = np.array([[[1.0, 0.1, 0.0], [0.0, 1.0, 0.0]]])
+    twin = _threads._twin(cpu._affine_sample)
+    for count in (1, cpu.SERIAL_PIXELS):
+        out = np.empty_like(x)
+        cpu.call(cpu.affine_sample, count, x, theta, out, 0, 0, False, np.zeros(2))
+    assert twin.overloads and cpu._affine_sample.overloads
+    assert set(twin.overloads) | set(cpu._affine_sample.overloads) <= (
+        cpu._AFFINE.kernel_signatures)

@@ -28,6 +28,13 @@ on Linux, as in PyTorch's ``DataLoader``) whose workers warp images then waits f
 a child :func:`launch` runs each kernel's serial twin instead: the same Python function
 compiled without ``parallel`` and cached on disk under a name of its own, one thread per
 process.
+
+Small calls run their kernels' serial twins too, on the calling thread alone
+(:func:`on_this_thread`, which ``backends.cpu.call`` uses below ``SERIAL_PIXELS``): waking
+numba's sleeping workers costs about 50 µs on the project's VMs, and a parallel kernel kept to
+one thread by ``numba.set_num_threads`` still enters its parallel region. A kernel calls the
+code its threads run through that code's address (:mod:`warpkit.backends._cpu.indirect`), so
+a twin runs the very machine code its parallel kernel runs, and gives the same bits.
 """
 
 from __future__ import annotations
@@ -63,8 +70,21 @@ _LAUNCH_LOCK = threading.RLock()
 #: started: serial twins). None until numba has picked its layer at the first launch.
 _mode: str | None = None
 
-#: kernel -> its serial twin, made on first use in a ``"serial"`` process
+#: kernel -> its serial twin, made on first use
 _twins: dict = {}
+
+
+class _Here(threading.local):
+    """How kernels are launched on the calling thread (per thread: other threads' launches
+    are not affected)."""
+
+    #: :func:`launch` runs serial twins (inside :func:`on_this_thread`)
+    serial = False
+    #: small calls may run on this thread alone (:func:`parallel_launches` turns it off)
+    small_serial = True
+
+
+here = _Here()
 
 
 def _threading_layer() -> str | None:
@@ -135,23 +155,56 @@ def _twin(kernel):
 
 
 def parallel() -> bool:
-    """Whether :func:`launch` runs kernels in parallel (not as their serial twins)."""
-    return (_mode or _decide()) != "serial"
+    """Whether :func:`launch` runs kernels in parallel on this thread (not as their serial
+    twins)."""
+    return not here.serial and (_mode or _decide()) != "serial"
+
+
+def launched(kernel):
+    """The kernel that :func:`launch` runs for ``kernel`` on this thread now: ``kernel`` or
+    its serial twin."""
+    return kernel if parallel() else _twin(kernel)
 
 
 def launch(kernel, *args: Any) -> Any:
     """``kernel(*args)`` for a parallel numba kernel, the way every warpkit kernel is launched
     (:data:`_mode`): directly where launches may overlap (omp, tbb); under the ``workqueue``
     layer, holding a process-wide lock so that launches from different Python threads wait
-    for each other; in a process forked from one whose GNU OpenMP had started, as the
-    kernel's serial twin (:func:`_twin`)."""
+    for each other; in a process forked from one whose GNU OpenMP had started, and inside
+    :func:`on_this_thread`, as the kernel's serial twin (:func:`_twin`)."""
+    if here.serial:  # first: a process that only made small calls has not picked a layer
+        return _twin(kernel)(*args)
     mode = _mode or _decide()
-    if mode == "overlap":
-        return kernel(*args)
     if mode == "serial":
         return _twin(kernel)(*args)
+    if mode == "overlap":
+        return kernel(*args)
     with _LAUNCH_LOCK:
         return kernel(*args)
+
+
+def on_this_thread(fn, *args: Any) -> Any:
+    """``fn(*args)``, every kernel it launches run as its serial twin on the calling thread
+    (for small calls, see the module docstring)."""
+    if here.serial:
+        return fn(*args)
+    here.serial = True
+    try:
+        return fn(*args)
+    finally:
+        here.serial = False
+
+
+@contextlib.contextmanager
+def parallel_launches() -> Iterator[None]:
+    """Inside the block, small calls on this thread launch the parallel kernels too, as large
+    ones do (``warpkit compile`` compiles those kernels by calls on tiny inputs this way)."""
+    saved = here.small_serial
+    here.small_serial = False
+    try:
+        yield
+    finally:
+        here.small_serial = saved
 
 
 @contextlib.contextmanager

@@ -54,8 +54,10 @@ def _host(x: Any, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-#: Forward kernels, which run on the calling thread alone for small outputs (``cpu.call``).
-_FORWARD = ("affine_sample", "grid_sample")
+def _pixels(shapes) -> int:
+    """The pixels of a call's work, for ``cpu.call``: the most of N·H·W over its arrays'
+    shapes (None: an output not wanted)."""
+    return max(math.prod(s[:3]) for s in shapes if s is not None)
 
 
 def _launch(
@@ -76,11 +78,8 @@ def _launch(
         arrays = [None if s is None else np.empty(s, dtype=dtype) if out is None
                   else out if type(out) is np.ndarray else out.view(np.ndarray)
                   for s, out in zip(outputs, given, strict=True)]
-        kernel = getattr(cpu, name)
-        if name in _FORWARD:
-            cpu.call(kernel, math.prod(outputs[0][:3]), *host, *arrays, *scalars)
-        else:
-            kernel(*host, *arrays, *scalars)
+        pixels = _pixels([x.shape for x in host] + list(outputs))
+        cpu.call(getattr(cpu, name), pixels, *host, *arrays, *scalars)
         return [a if out is None else out for a, out in zip(arrays, given, strict=True)]
     from .backends import cuda as cuda_backend
 

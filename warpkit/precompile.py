@@ -9,10 +9,11 @@ once at build time instead of in the first user's call.
 What is compiled per call depends only on the operation, the image's dtype and its channel count
 (1, 3 and 4 channels have gathers of their own; every other count shares one): modes, padding,
 ``align_corners`` and sizes are run-time values. So one tiny call per (operation, dtype,
-channels) compiles everything that operation will need for images of that kind, and a second
-one the serial kernels that processes forked after a parallel launch use (see
-:mod:`warpkit._threads`). ``train`` makes a training step and a prediction of every model of
-:mod:`warpkit.nn.models` (a first ``warpkit train`` compiles for about 35 s).
+channels), made with parallel launches, compiles everything that operation will need for images
+of that kind, and a second one the serial kernels that small calls and processes forked after a
+parallel launch use (see :mod:`warpkit._threads`). ``train`` makes a training step and a
+prediction of every model of :mod:`warpkit.nn.models` (a first ``warpkit train`` compiles for
+about 35 s).
 """
 
 from __future__ import annotations
@@ -224,20 +225,22 @@ def plan(
 
 def compile_one(operation: str, dtype: Any, channels: int) -> Compiled:
     """Compile ``operation``'s kernels for images of ``dtype`` with ``channels`` channels (one
-    triple of :func:`plan`, validated there) by one call on a tiny input, and their serial
-    twins, which processes forked after a parallel launch run, by a second call."""
+    triple of :func:`plan`, validated there) by one call on a tiny input, made with parallel
+    launches (:func:`warpkit._threads.parallel_launches`), and their serial twins, which small
+    calls and processes forked after a parallel launch run, by a second call."""
     from numba.core import event
 
-    from ._threads import serially
+    from ._threads import parallel_launches, serially
 
     dtype = np.dtype(dtype)
     call = OPERATIONS[operation][0]
     recorder = event.RecordingListener()
     start = time.perf_counter()
     with event.install_listener("numba:compile", recorder):
-        call(dtype, channels)
-        with serially():  # the serial twins (0.5-1 s a kernel), as a forked process runs them
+        with parallel_launches():  # the parallel kernels, which a tiny call would not launch
             call(dtype, channels)
+        with serially():  # the serial twins (0.5-1 s a kernel), as small calls and forked
+            call(dtype, channels)  # processes run them
     seconds = time.perf_counter() - start
     functions = sum(1 for _, ev in recorder.buffer if ev.is_start)
     return Compiled(operation, dtype.name, channels, seconds, functions)

@@ -9,8 +9,8 @@ as it is (a uint8 image is read as uint8; no float copy of the input is made), Î
 Integer images go to ``backends.cpu.affine_sample_int``, which computes each output pixel in
 float32 (float64 for 32/64-bit integers) and stores it rounded and clipped into the integer
 output: no float image is allocated at all. Outputs under ``backends.cpu.SERIAL_PIXELS``
-pixels are sampled on the calling thread alone (same code, same results; waking the worker
-threads costs more than the work).
+pixels are sampled on the calling thread alone, by the kernel's serial twin (the same row code,
+the same results; waking the worker threads costs more than the work).
 """
 
 from __future__ import annotations

@@ -134,16 +134,15 @@ single image's backward its second pass (``_cpu.backward.scatter_address``).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange, types
 
-from .._threads import launch
+from .._threads import here, launch, on_this_thread, parallel
 from ._cpu.backward import _split, _zeroed, scatter_address
 from ._cpu.common import base_coord
 from ._cpu.forward import _forward_bands
 from ._cpu.gather import gather_address
-from ._cpu.indirect import Addresses, call_at
+from ._cpu.indirect import Addresses, _key, call_at
 from ._cpu.pages import touch
 from ._cpu.schedule import chunk_size, claim
 from ._cpu.workers import (
@@ -168,6 +167,24 @@ def _in_parallel(fn, worker, args, tasks):
         lo, hi = claim(counter, k, tasks)
         if lo < hi:
             call_at(fn, worker, args + (counter, k, tasks, lo))
+
+
+#: (table, parallel?, channels, key of a forward's arguments) -> (gather, worker) addresses
+_FORWARD_ADDRESSES: dict = {}
+
+
+def _addresses(table: Addresses, args: tuple, gather_args: tuple) -> tuple[int, int]:
+    """The gather's and the worker's addresses for a forward kernel called with ``args``
+    then the gather's address (:func:`gather_address` of ``gather_args``, drawn from
+    ``args``, whose first is the image), found by one key of ``args`` and the image's channel
+    count, which picks the gather (a ``warp`` of a 28x28 image 1.5-2 µs faster than two
+    lookups each with a key of its own)."""
+    key = (table, parallel(), args[0].shape[3], _key(args))
+    found = _FORWARD_ADDRESSES.get(key)
+    if found is None:
+        gather = gather_address(*gather_args)
+        found = _FORWARD_ADDRESSES[key] = (gather, table.of(*args, gather))
+    return found
 
 
 @njit(parallel=True, cache=True)
@@ -237,9 +254,10 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
     checks and fills the pixels outside, and a last pass samples the rest (edges, NaN) with
     checked reads.
     """
-    args = (inp, theta, out, mode, padding, align_corners, cval, gather_address(inp, out, cval))
+    args = (inp, theta, out, mode, padding, align_corners, cval)
+    gather, worker = _addresses(_AFFINE, args, (inp, out, cval))
     touch(out)
-    launch(_affine_sample, *args, _AFFINE.of(*args))
+    launch(_affine_sample, *args, gather, worker)
 
 
 @njit(parallel=True, cache=True)
@@ -259,10 +277,10 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work)
     of ``work`` (an empty float32 or float64 array), then rounded half to even and clipped to
     the range of ``out``'s dtype pixel by pixel as it is stored (:func:`_store`), so no float
     image is ever allocated."""
-    args = (inp, theta, out, mode, padding, align_corners, cval, work,
-            gather_address(inp, out, cval, work))
+    args = (inp, theta, out, mode, padding, align_corners, cval, work)
+    gather, worker = _addresses(_AFFINE_INT, args, (inp, out, cval, work))
     touch(out)
-    launch(_affine_sample_int, *args, _AFFINE_INT.of(*args))
+    launch(_affine_sample_int, *args, gather, worker)
 
 
 @njit(parallel=True, cache=True)
@@ -278,51 +296,31 @@ _GRID = Addresses(grid_worker, CLAIM_TYPES, _grid_sample)
 
 def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
     """out[n, i, j, :] = inp[n] sampled at grid[n, i, j]; out (N, Ho, Wo, C) filled in place."""
-    args = (inp, grid, out, mode, padding, align_corners, cval, gather_address(inp, out, cval))
+    args = (inp, grid, out, mode, padding, align_corners, cval)
+    gather, worker = _addresses(_GRID, args, (inp, out, cval))
     touch(out)
-    launch(_grid_sample, *args, _GRID.of(*args))
+    launch(_grid_sample, *args, gather, worker)
 
 
-#: Below this many output pixels :func:`call` runs a forward kernel on the calling thread
-#: alone: waking the worker threads costs ~50 µs on the 2-core machine, more than sampling a
-#: 64x64x3 image takes (a 16x16x3 image: 58 µs with both threads, 9 µs with one).
+#: Calls whose work covers fewer pixels than this run on the calling thread alone
+#: (:func:`call`): waking the worker threads costs ~50 µs on the 2-core machine, more than
+#: sampling a 64x64x3 image takes (a 16x16x3 image: 58 µs with both threads, 9 µs with one).
 SERIAL_PIXELS = 16384
 
 
-_setters: tuple | None = None
-
-
-def _thread_setters() -> tuple:
-    """(get, set) of the calling thread's numba thread count: numba's own ctypes functions,
-    which its public ``get_num_threads``/``set_num_threads`` call after taking two process-wide
-    locks at every call (to start its threads if they have not started: about 1.2 µs a call,
-    a fifth of a small ``warp``); the public ones where numba has no such names."""
-    global _setters
-    if _setters is None:
-        numba.get_num_threads()  # starts numba's threads, which defines the functions
-        from numba.np.ufunc import parallel
-
-        get = getattr(parallel, "_get_num_threads", None)
-        put = getattr(parallel, "_set_num_threads", None)
-        _setters = (get, put) if callable(get) and callable(put) else (
-            numba.get_num_threads, numba.set_num_threads)
-    return _setters
-
-
 def call(kernel, pixels: int, *args) -> None:
-    """``kernel(*args)``, on the calling thread alone when the output has fewer than
-    ``SERIAL_PIXELS`` pixels (N·Ho·Wo). The same compiled code runs either way and the kernels
-    cut work by shape, not by thread count, so the results are the same bit for bit."""
-    if pixels >= SERIAL_PIXELS:
+    """``kernel(*args)``, its kernels run as their serial twins on the calling thread alone
+    when its work covers fewer than ``SERIAL_PIXELS`` pixels (:func:`warpkit._threads.
+    on_this_thread`). A twin calls the same compiled worker as its parallel kernel, and the
+    kernels cut work by shape, not by thread count, so the results are the same bit for bit.
+
+    A twin saves what a parallel kernel costs even on one thread (``numba.set_num_threads(1)``
+    around it, as until 2026-12-06): a 28x28 uint8 ``warp`` 29.9 against 34.8 µs, 64x64 RGB
+    float32 49.8 against 55.3 µs (medians of 30 rounds of 100 calls, interleaved)."""
+    if pixels >= SERIAL_PIXELS or not here.small_serial:
         kernel(*args)
-        return
-    get, put = _thread_setters()
-    threads = get()
-    put(1)  # per calling thread in numba: other threads are not affected
-    try:
-        kernel(*args)
-    finally:
-        put(threads)
+    else:
+        on_this_thread(kernel, *args)
 
 
 @njit(parallel=True, cache=True)

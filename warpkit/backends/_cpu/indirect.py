@@ -31,6 +31,7 @@ from numba.core.errors import TypingError
 from numba.core.typing.typeof import Purpose
 from numba.extending import intrinsic
 
+from ..._threads import launched, parallel
 from .compiling import _few_full_collections, _roomy
 
 
@@ -75,7 +76,8 @@ class Addresses:
     worker's compiling) took 0.72-0.79 s instead of 1.04-1.28 s, of which one full collection
     had taken 0.28-0.40 s (six processes each, alternating, hash seeds 1-6, Zen 4 machine). A
     kernel later called with other types than these is compiled for them by numba's dispatcher
-    as usual."""
+    as usual. :attr:`kernel_signatures` holds the signatures compiled here, of the kernel or
+    of its serial twin (:func:`warpkit._threads.launched`)."""
 
     def __init__(self, dispatcher: Dispatcher, extra: tuple, kernel: Dispatcher | None = None):
         self.dispatcher = dispatcher
@@ -87,8 +89,11 @@ class Addresses:
 
     def of(self, *values, kernel_args: tuple | None = None) -> int:
         """The address to pass to the kernel called with ``values`` (the kernel's arguments
-        before the address, or those of the worker when ``kernel_args`` gives the kernel's)."""
-        key = _key(values)
+        before the address, or those of the worker when ``kernel_args`` gives the kernel's).
+        The kernel compiled is the one :func:`warpkit._threads.launch` runs on this thread now:
+        the parallel kernel or its serial twin."""
+        serial = self.kernel is not None and not parallel()
+        key = (serial, _key(values))
         found = self._found.get(key)
         if found is None:
             args = tuple(typeof(v, Purpose.argument) for v in values)
@@ -97,7 +102,7 @@ class Addresses:
                 if kernel_args is not None:
                     args = tuple(typeof(v, Purpose.argument) for v in kernel_args)
                 sig = args + (typeof(found, Purpose.argument),)
-                compile_for(self.kernel, sig)
+                compile_for(launched(self.kernel), sig)
                 self.kernel_signatures.add(sig)
             self._found[key] = found
         return found
