@@ -71,7 +71,7 @@ def test_affine_spans_match_a_test_per_column(ax, rx, ay, ry, W, H, n, fills):
     A, b, c, B = _spans(ax, rx, ay, ry, W, H, n, fills)
     assert 0 <= A <= b <= c <= B <= n
     ix, iy = _coords(ax, rx, ay, ry, n)
-    outside = (ix <= -1) | (ix >= W) | (iy <= -1) | (iy >= H)
+    outside = (ix < -1) | (ix >= W) | (iy < -1) | (iy >= H)
     inside = (ix >= 0) & (ix < W - 1) & (iy >= 0) & (iy < H - 1)
     cols = np.arange(n)
     # only zeros and constant padding fill: the other modes have no outside columns

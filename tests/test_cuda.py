@@ -343,6 +343,18 @@ def test_a_non_finite_cval_leaves_the_last_row_and_column_alone(cval):
         assert np.isnan(wider[0, :, 0]).all() if np.isnan(cval) else np.isinf(wider[0, :, 0]).all()
 
 
+def test_a_sample_on_minus_one_reads_pixel_zero_with_weight_zero_on_both_backends():
+    """A shift by one pixel puts the first output row and column on -1, whose cell reads pixel
+    0 with weight 0 (PyTorch's): a NaN there reaches them on both backends."""
+    img = np.arange(1.0, 17.0).reshape(1, 4, 4, 1)
+    img[0, 0, 1] = img[0, 1, 0] = np.nan
+    theta = np.array([[[1.0, 0.0, -0.5], [0.0, 1.0, -0.5]]])  # (ix, iy) = (j - 1, i - 1)
+    for backend in ("cpu", "cuda"):
+        out = host(wk.affine_sample(img, theta, backend=backend))
+        assert np.isnan(out[0, 0, 1:3]).all() and np.isnan(out[0, 1:3, 0]).all(), backend
+        assert out[0, 0, 0, 0] == 0.0 and out[0, 3, 3, 0] == img[0, 2, 2, 0], backend
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint32, np.float64])
 def test_warp_on_cuda_computes_in_the_dtype_the_cpu_does(dtype):
     """32/64-bit integers and float64 in float64, as the CPU (float32 rounded 16777217 to

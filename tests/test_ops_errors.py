@@ -340,3 +340,45 @@ def test_extreme_grids_match_the_reference(dtype, data):
     scale = max(1.0, float(np.abs(rggrid).max()))
     np.testing.assert_allclose(ggrid, rggrid, rtol=10 * tol["rtol"],
                                atol=10 * tol["atol"] * scale)
+
+
+@settings(max_examples=25, deadline=None)
+@given(wo=st.integers(140, 300), zoom=st.floats(0.3, 1.0), shift=st.floats(-0.3, 0.3),
+       holes=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 6)), min_size=1, max_size=4),
+       pad=st.sampled_from(["zeros", "border", "reflection"]))
+def test_nan_pixels_give_nan_at_the_end_of_wide_rows(wo, zoom, shift, holes, pad):
+    """A 3-channel float32 row wide enough to be cut into column spans flags its last pixel
+    (its 4-lane step's junk lane) and recomputes it in the edge pass when its result holds a
+    NaN: from coordinates that the spans' path left uncomputed for interior columns, so a
+    NaN there came back as another pixel's value, or crashed (found by a fuzz against
+    PyTorch, 2026-12-06)."""
+    x = np.arange(6 * 7 * 3, dtype=np.float32).reshape(1, 6, 7, 3) / 10 + 1
+    for r, c in holes:
+        x[0, r, c] = np.nan
+    theta = np.array([[[zoom, 0.0, shift], [0.0, zoom, -shift]]])
+    out = wk.affine_sample(x, theta, (6, wo), padding_mode=pad)
+    expected = R.affine_sample(x.astype(np.float64), theta, (6, wo), padding_mode=pad)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("W", [8, 256])  # rows classified pixel by pixel, and cut into spans
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pad", ["zeros", "constant"])
+def test_a_sample_on_minus_one_reads_pixel_zero_with_weight_zero(W, C, dtype, pad):
+    """A shift by exactly one pixel puts the first output row and column on -1, whose cell
+    reads pixel 0 with weight 0 as PyTorch's does: NaN there reaches them (0·NaN), as the
+    reference says (they were filled as entirely outside, found by a fuzz against PyTorch)."""
+    H = 4
+    x = np.arange(H * W * C, dtype=dtype).reshape(1, H, W, C) / 7 + 1
+    x[0, 0, 2] = np.nan  # row 0: output row 0 reads it with weight 0
+    x[0, 2, 0] = np.nan  # column 0: output column 0 reads it with weight 0
+    theta = np.array([[[1.0, 0.0, -2 / W], [0.0, 1.0, -2 / H]]])  # (ix, iy) = (j - 1, i - 1)
+    expected = R.affine_sample(x.astype(np.float64), theta, padding_mode=pad, cval=0.5)
+    assert np.isnan(expected[0, 0, 2]).all() and np.isnan(expected[0, 2, 0]).all()
+    grid = wk.affine_grid(theta.astype(dtype), x.shape)
+    for out in (wk.affine_sample(x, theta.astype(dtype), padding_mode=pad, cval=0.5),
+                wk.grid_sample(x, grid, padding_mode=pad, cval=0.5)):
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+        np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)

@@ -254,12 +254,14 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
 
     @jit
     def locate(ix, iy, H, W, padding):
-        """Classify a padded source position: 0 = NaN, 1 = fully outside, 2 = samples."""
+        """Classify a padded source position: 0 = NaN, 1 = fully outside, 2 = samples.
+        A position on -1 exactly samples: bilinear reads pixel 0 there with weight 0, as
+        PyTorch does (0·NaN is NaN), and nearest the fill."""
         if ix != ix or iy != iy:
             return 0
         if padding == WRAP:
             return 2
-        if ix <= -1.0 or ix >= W or iy <= -1.0 or iy >= H:
+        if ix < -1.0 or ix >= W or iy < -1.0 or iy >= H:
             return 1
         return 2
 
@@ -267,7 +269,7 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
     def corners(ix, size, padding):
         """Integer corners and fraction of a sampling coordinate: (k0, k1, frac).
 
-        ``ix`` is in (-1, size), or any finite value for wrap (indices taken modulo size).
+        ``ix`` is in [-1, size), or any finite value for wrap (indices taken modulo size).
         """
         if padding == WRAP:
             f = floor_float(ix)

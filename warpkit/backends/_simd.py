@@ -421,7 +421,7 @@ def edge8(typingctx, flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
 
     The corners read are those inside the image (0 <= column < W, 0 <= row < H) whatever the
     coordinates (an outside corner of weight exactly 0 reads 0, not ``fill``); the caller
-    guarantees that finite coordinates lie in (-1, W) x (-1, H), where this is
+    guarantees that finite coordinates lie in [-1, W) x [-1, H), where this is
     :func:`._edge_bilinear`'s result. ``flat`` and ``oflat`` are 1-D contiguous arrays of
     one float dtype, ``px`` and ``py`` float64, ``edges`` intp, all 1-D contiguous; ``k``,
     ``ne``, ``base``, ``obase``, ``W``, ``H`` int64, ``fill`` a float (taken to float64).

@@ -107,7 +107,8 @@ def _where(a, r, level, strict, want, n):
 def _affine_spans(ax, rx, ay, ry, W, H, n, fills):
     """Columns of an affine row (finite coefficients of :func:`_affine_cols`): with ``fills``
     (zeros or constant padding) pixels j < A and j >= B lie entirely outside the image
-    (``cval``), else A = 0 and B = n; pixels b <= j < c lie strictly inside its last column
+    (``cval``; a bilinear pixel on -1 exactly still reads pixel 0, with weight 0, so it is not
+    among them), else A = 0 and B = n; pixels b <= j < c lie strictly inside its last column
     and row (0 <= ix < W - 1, 0 <= iy < H - 1), with A <= b <= c <= B. Returns
     (A, b, c, B)."""
     A = 0
@@ -120,9 +121,9 @@ def _affine_spans(ax, rx, ay, ry, W, H, n, fills):
         r = rx if x else ry
         size = 1.0 * W if x else 1.0 * H
         test = k % 4
-        # test 0: > -1, 1: < size (not outside); 2: >= 0, 3: < size - 1 (strictly inside)
+        # test 0: >= -1, 1: < size (not outside); 2: >= 0, 3: < size - 1 (strictly inside)
         level = -1.0 if test == 0 else size if test == 1 else 0.0 if test == 2 else size - 1.0
-        j0, j1 = _where(a, r, level, test != 0, test % 2 == 1, n)
+        j0, j1 = _where(a, r, level, True, test % 2 == 1, n)
         if test < 2 and fills:
             A, B = max(A, j0), min(B, j1)
         else:
@@ -177,7 +178,8 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
             _weights(wts, j, ix - x0, iy - y0)
             inside = cells & (ix >= 0.0) & (ix <= Wm) & (iy >= 0.0) & (iy <= Hm)
             real = (ix == ix) & (iy == iy)  # NaN wins over outside: 0, not cval
-            outside = fills & real & ((ix <= -1.0) | (ix >= Wf) | (iy <= -1.0) | (iy >= Hf))
+            # on -1 exactly the cell reads pixel 0 with weight 0, as PyTorch (0·NaN is NaN)
+            outside = fills & real & ((ix < -1.0) | (ix >= Wf) | (iy < -1.0) | (iy >= Hf))
             code = FILL if outside else EDGE
             o = np.int64(y0 * WCf + x0 * Cf if inside else 0.0)
             o = o + CHECK if (ix == Wm) | (iy == Hm) else o  # see _gather_row_C

@@ -75,7 +75,7 @@ PREFETCH = 32
 
 @njit(inline="always")
 def _edge_cell(ix, iy, W, H):
-    """The cell of a finite (ix, iy) in (-1, W) x (-1, H): fractions (fx, fy), top-left corner
+    """The cell of a finite (ix, iy) in [-1, W) x [-1, H): fractions (fx, fy), top-left corner
     (xa, ya), and which of its columns (xa, xa + 1) and rows (ya, ya + 1) are inside the
     image."""
     x0 = np.floor(ix)

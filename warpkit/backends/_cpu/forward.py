@@ -108,6 +108,10 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         # coordinates in (px, py) only for the columns between; padding changes none inside
         _affine_cols(px, py, ax, rx, ay, ry, A, b)
         _affine_cols(px, py, ax, rx, ay, ry, c, B)
+        # and the row's last pixel's when it lies inside: with 3 channels the gather flags it
+        # (its junk lane) and sends it to the edge pass when its result holds a NaN
+        if C == 3 and b < c == Wo:
+            _affine_cols(px, py, ax, rx, ay, ry, c - 1, c)
         if not fills:
             _pad(px[A:b], py[A:b], W, H, padding, align_corners)
             _pad(px[c:B], py[c:B], W, H, padding, align_corners)

@@ -236,7 +236,7 @@ def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
 
 @njit(fastmath=_FASTMATH)
 def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
-    """Bilinear at a finite (ix, iy) in (-1, W) x (-1, H) with corners outside the image,
+    """Bilinear at a finite (ix, iy) in [-1, W) x [-1, H) with corners outside the image,
     which read ``cval`` (arithmetic in float64, as ``sample_point``; stored by
     :func:`_store`)."""
     alwaysinline()
