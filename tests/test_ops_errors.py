@@ -382,3 +382,40 @@ def test_a_sample_on_minus_one_reads_pixel_zero_with_weight_zero(W, C, dtype, pa
                 wk.grid_sample(x, grid, padding_mode=pad, cval=0.5)):
         np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
         np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("pad", ["zeros", "border", "reflection", "constant", "wrap"])
+@pytest.mark.parametrize("entry", [(0, 0, np.inf), (1, 2, -np.inf), (0, 1, np.nan)])
+def test_a_theta_holding_inf_or_nan_samples_as_its_grid_does(pad, entry):
+    """The fused kernels fold θ into pixel-space coefficients that one infinite entry makes NaN
+    for every pixel (inf - inf); such θ go through the grid, whose coordinates are ±inf or NaN
+    only where θ's products with the base grid give them (found by a fuzz against the
+    reference: border padding gave zeros where it reads the edge)."""
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 3, 4, 2))
+    theta = np.tile(np.eye(2, 3), (2, 1, 1)) + 0.1 * rng.standard_normal((2, 2, 3))
+    r, c, v = entry
+    theta[1, r, c] = v  # the first sample stays finite
+    gout = rng.standard_normal((2, 3, 5, 2))
+    kw = dict(padding_mode=pad, cval=0.5)
+    with np.errstate(invalid="ignore"):  # the reference's inf·0 in the base grid's centre
+        expected = R.affine_sample(x, theta, (3, 5), padding_mode=pad, cval=0.5)
+        gin_ref, gth_ref = R.affine_sample_backward(gout, x, theta, (3, 5), "bilinear", pad,
+                                                    False, 0.5)
+    into = np.full((2, 3, 5, 2), np.nan)
+    for out in (wk.affine_sample(x, theta, (3, 5), **kw),
+                wk.affine_sample(x, theta, (3, 5), out=into, **kw)):
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    assert out is into
+    pair = (np.full_like(x, np.nan), np.full((2, 2, 3), np.nan))
+    for gin, gth in (wk.affine_sample_backward(gout, x, theta, **kw),
+                     wk.affine_sample_backward(gout, x, theta, out=pair, **kw)):
+        np.testing.assert_allclose(gin, gin_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gth, gth_ref, rtol=1e-9, atol=1e-9)
+    assert gin is pair[0] and gth is pair[1]
+
+
+@pytest.mark.parametrize("theta", [[[np.inf, 0, 0], [0, 1, 0]], [[1, 0, 0], [0, 1, np.nan]]])
+def test_warp_refuses_a_theta_holding_inf_or_nan(theta):
+    with pytest.raises(ValueError, match=r"theta must be finite, got (inf|nan) at index"):
+        wk.warp(np.zeros((4, 4), np.uint8), theta)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -177,6 +178,14 @@ def is_count(v: Any) -> bool:
     if type(v) is int:  # the usual case, without the ABC check (0.67 -> 0.09 µs a call)
         return v >= 0
     return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v >= 0
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Whether every entry of the numpy array ``a`` is finite (a few θ: without numpy's
+    reductions, 0.5 against 1.5 µs)."""
+    if a.size <= 48:
+        return all(map(math.isfinite, a.ravel().tolist()))
+    return bool(np.isfinite(a).all())
 
 
 def size_pair(out_size: Any, default: tuple[int, int], name: str = "out_size") -> tuple[int, int]:

@@ -69,6 +69,10 @@ def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
                             f"{V.describe(theta)}") from None
     if theta.dtype.kind not in "iuf":
         raise TypeError(f"theta must hold real numbers, got dtype {theta.dtype}")
+    if not V.all_finite(theta):  # as warpkit.transforms refuses them
+        bad = np.argwhere(~np.isfinite(theta))[0]
+        raise ValueError(f"theta must be finite, got {theta[tuple(bad)]} at index "
+                         f"{tuple(int(k) for k in bad)}")
     if theta.shape == (2, 3):
         if image.ndim == 4:
             raise ValueError(
@@ -179,8 +183,9 @@ def warp(
         For a non-numpy image, an unsupported dtype, a non-numeric θ or an ``out`` of another
         dtype.
     ValueError
-        For shapes that do not match, an unknown mode/padding/backend, a bad ``cval`` or an
-        ``out`` that is not contiguous, is read-only or shares memory with the image.
+        For shapes that do not match, a θ holding ±inf or NaN, an unknown
+        mode/padding/backend, a bad ``cval`` or an ``out`` that is not contiguous, is
+        read-only or shares memory with the image.
     """
     image = _check_image(image)
     theta64, stack = _check_theta(theta, image)
