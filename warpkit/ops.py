@@ -327,7 +327,9 @@ def affine_sample(
     ----------
     input : array, shape (N, H, W, C), float32 or float64
     theta : array, shape (N, 2, 3)
-        Normalized output -> input maps; converted to ``input``'s dtype.
+        Normalized output -> input maps; converted to ``input``'s dtype. On the CPU, a θ
+        holding ±inf or NaN samples the coordinates ``affine_grid(θ)`` gives (see the README's
+        Conventions).
     out_size : (Ho, Wo), optional
         Output size; defaults to (H, W).
     mode, padding_mode, align_corners, cval, backend
