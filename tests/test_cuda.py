@@ -343,6 +343,27 @@ def test_a_non_finite_cval_leaves_the_last_row_and_column_alone(cval):
         assert np.isnan(wider[0, :, 0]).all() if np.isnan(cval) else np.isinf(wider[0, :, 0]).all()
 
 
+@pytest.mark.parametrize("pad", ["zeros", "border", "constant"])
+def test_a_theta_holding_inf_samples_as_on_the_cpu(pad):
+    """θ's pixel-space coefficients are NaN for every pixel when an entry is infinite; the
+    kernels then take the grid point θ·(x_t, y_t, 1), as the CPU samples such a θ through
+    affine_grid (border padding reads the edge where the coordinate is ±inf)."""
+    inp, theta, _, gout = data(np.float64)
+    theta[1, 0, 0] = np.inf
+    kw = dict(padding_mode=pad, cval=0.5)
+    for backend in ("cpu", "cuda"):
+        got = host(wk.affine_sample(inp, theta, OUT_HW, backend=backend, **kw))
+        if backend == "cpu":
+            want = got
+            assert pad == "zeros" or not (want[1] == 0).all()  # the edge or cval
+        else:
+            assert_close(got, want, np.float64)
+    gin, gtheta = wk.affine_sample_backward(gout, inp, theta, backend="cpu", **kw)
+    d_gin, d_gtheta = wk.affine_sample_backward(gout, inp, theta, backend="cuda", **kw)
+    assert_close(d_gin, gin, np.float64)
+    assert_close(d_gtheta, gtheta, np.float64)
+
+
 def test_a_sample_on_minus_one_reads_pixel_zero_with_weight_zero_on_both_backends():
     """A shift by one pixel puts the first output row and column on -1, whose cell reads pixel
     0 with weight 0 (PyTorch's): a NaN there reaches them on both backends."""

@@ -59,8 +59,8 @@ def _nonfinite(backend: str, theta: Any) -> bool:
     into pixel-space coefficients (``_coords.affine_coeffs``), which such entries make NaN
     (inf - inf) for every pixel of the sample, where ``grid_sample(affine_grid(θ))``, which
     :func:`affine_sample` stands for, has ±inf and NaN coordinates only where the products
-    with the base grid give them: such θ go through the grid instead. On the GPU they are not
-    looked for (it would cost a copy of θ to the host at every call): see the README."""
+    with the base grid give them: such θ go through the grid instead. The CUDA kernels look
+    at the coefficients themselves (``backends.cuda._affine_point``)."""
     return backend == "cpu" and isinstance(theta, np.ndarray) and not V.all_finite(theta)
 
 
@@ -327,9 +327,8 @@ def affine_sample(
     ----------
     input : array, shape (N, H, W, C), float32 or float64
     theta : array, shape (N, 2, 3)
-        Normalized output -> input maps; converted to ``input``'s dtype. On the CPU, a θ
-        holding ±inf or NaN samples the coordinates ``affine_grid(θ)`` gives (see the README's
-        Conventions).
+        Normalized output -> input maps; converted to ``input``'s dtype. A θ holding ±inf or
+        NaN samples the coordinates ``affine_grid(θ)`` gives (see the README's Conventions).
     out_size : (Ho, Wo), optional
         Output size; defaults to (H, W).
     mode, padding_mode, align_corners, cval, backend

@@ -64,8 +64,27 @@ unnormalize_scale = _h.unnormalize_scale
 source_index = _h.source_index
 grid_source = _h.grid_source
 affine_coeffs = _h.affine_coeffs
+unnormalize = _h.unnormalize
 sample_point = _h.sample_point
 backward_point = _h.backward_point
+
+
+@cuda.jit(device=True)
+def _affine_point(theta, n, i, j, H, W, Ho, Wo, align_corners, ax, bx, cx, ay, by, cy):
+    """Unpadded pixel coordinates (ix, iy) of output pixel (i, j) of sample n: from θ's
+    pixel-space coefficients, or, when one of them is not finite (θ holding ±inf or NaN makes
+    them NaN for every pixel), from the grid point θ·(x_t, y_t, 1) as ``affine_grid`` makes it,
+    which is what the CPU samples for such a θ."""
+    if (math.isfinite(ax) and math.isfinite(bx) and math.isfinite(cx) and math.isfinite(ay)
+            and math.isfinite(by) and math.isfinite(cy)):
+        rx = bx * i + cx
+        ry = by * i + cy
+        return ax * j + rx, ay * j + ry
+    xt = base_coord(j, Wo, align_corners)
+    yt = base_coord(i, Ho, align_corners)
+    gx = theta[n, 0, 0] * xt + theta[n, 0, 1] * yt + theta[n, 0, 2]
+    gy = theta[n, 1, 0] * xt + theta[n, 1, 1] * yt + theta[n, 1, 2]
+    return unnormalize(gx, W, align_corners), unnormalize(gy, H, align_corners)
 
 
 @cuda.jit(device=True)
@@ -180,10 +199,10 @@ def _affine_sample(inp, theta, out, mode, padding, align_corners, cval):
         i = (p // Wo) % Ho
         j = p % Wo
         ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
-        rx = bx * i + cx
-        ry = by * i + cy
-        ix, _ = source_index(ax * j + rx, W, padding, align_corners)
-        iy, _ = source_index(ay * j + ry, H, padding, align_corners)
+        px, py = _affine_point(theta, n, i, j, H, W, Ho, Wo, align_corners, ax, bx, cx, ay, by,
+                               cy)
+        ix, _ = source_index(px, W, padding, align_corners)
+        iy, _ = source_index(py, H, padding, align_corners)
         sample_point(inp, n, ix, iy, mode, padding, cval, out, n, i, j)
 
 
@@ -207,10 +226,10 @@ def _affine_sample_backward(
         for p in range(start, Ho * Wo, stride):
             i = p // Wo
             j = p % Wo
-            rx = bx * i + cx
-            ry = by * i + cy
-            ix, gxm = source_index(ax * j + rx, W, padding, align_corners)
-            iy, gym = source_index(ay * j + ry, H, padding, align_corners)
+            px, py = _affine_point(theta, n, i, j, H, W, Ho, Wo, align_corners, ax, bx, cx, ay,
+                                   by, cy)
+            ix, gxm = source_index(px, W, padding, align_corners)
+            iy, gym = source_index(py, H, padding, align_corners)
             gx, gy = backward_point(
                 inp, n, ix, iy, mode, padding, cval, gout, n, i, j, gin, n, need_gin
             )
