@@ -150,7 +150,8 @@ def _twin(kernel):
         serial.__doc__ = f.__doc__
         options = {k: v for k, v in kernel.targetoptions.items()
                    if k not in ("parallel", "nopython")}
-        twin = _twins[kernel] = njit(cache=True, **options)(serial)  # warpkit's kernels all are
+        # setdefault: threads making the first small calls at once all get the first twin made
+        twin = _twins.setdefault(kernel, njit(cache=True, **options)(serial))
     return twin
 
 
