@@ -343,7 +343,8 @@ def test_a_non_finite_cval_leaves_the_last_row_and_column_alone(cval):
         assert np.isnan(wider[0, :, 0]).all() if np.isnan(cval) else np.isinf(wider[0, :, 0]).all()
 
 
-@pytest.mark.parametrize("pad", ["zeros", "border", "constant"])
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the simulator's
+@pytest.mark.parametrize("pad", ["zeros", "border", "constant"])  # Python arithmetic on inf
 def test_a_theta_holding_inf_samples_as_on_the_cpu(pad):
     """θ's pixel-space coefficients are NaN for every pixel when an entry is infinite; the
     kernels then take the grid point θ·(x_t, y_t, 1), as the CPU samples such a θ through
