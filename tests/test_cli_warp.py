@@ -230,6 +230,8 @@ def test_never_overwrites_inputs(tmp_path, capsys):
         (["--mode", "cubic"], "invalid choice"),
         (["--rotate", "abc"], "invalid float"),
         (["--rotate", "nan"], "finite"),
+        (["--scale", "1e-320"], "--scale must be at least"),  # its reciprocal overflows
+        (["--scale", "1e-308", "--shear", "89.99999"], "give no usable map"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, extra, match):
@@ -242,6 +244,34 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, extra, match):
     assert err.startswith("warpkit warp: error:") and match in err
     assert err.count("\n") == 1
     assert not (tmp_path / "b.png").exists()
+
+
+@pytest.mark.parametrize("flag,value,plain", [("--rotate", "-1e1", -10), ("--rotate", "-30.", -30),
+                                              ("--cval", "-2.5e1", -25)])
+def test_negative_numbers_in_any_float_form_are_values(tmp_path, capsys, flag, value, plain):
+    """argparse takes only -5 and -.5 for negative numbers; -1e1 and -30. are values too."""
+    img = _img((9, 11), np.uint16)
+    write_image(tmp_path / "a.tif", img)
+    extra = ["--padding", "constant", "--rotate", 10] if flag == "--cval" else []
+    code, err = _run([tmp_path / "a.tif", tmp_path / "b.tif", *extra, flag, value], capsys)
+    assert code == 0, err
+    code, err = _run([tmp_path / "a.tif", tmp_path / "c.tif", *extra, flag, plain], capsys)
+    assert code == 0, err
+    np.testing.assert_array_equal(read_image(tmp_path / "b.tif"), read_image(tmp_path / "c.tif"))
+    assert not np.array_equal(read_image(tmp_path / "b.tif"), img)
+
+
+def test_errors_after_reading_name_the_file(tmp_path, capsys):
+    """An image that reads but cannot be warped (complex pixels) is reported by its name."""
+    import tifffile
+
+    src = tmp_path / "in"
+    src.mkdir()
+    tifffile.imwrite(src / "complex.tif", np.ones((4, 5), np.complex64))
+    write_image(src / "good.png", _img((4, 5), np.uint8))
+    code, err = _run([src, tmp_path / "out"], capsys)
+    assert code == 1
+    assert f"{src / 'complex.tif'}: image must have a boolean, integer or float dtype" in err
 
 
 def test_missing_and_unreadable_input(tmp_path, capsys):

@@ -96,6 +96,111 @@ def test_single_page_tiff_with_five_channels_is_refused_for_its_channels(tmp_pat
     assert "multi-page" not in str(info.value)
 
 
+# --------------------------------------------------------------------------- TIFF encodings
+@pytest.mark.parametrize("compression", ["tiff_lzw", "jpeg", "group4"])
+def test_compressed_tiffs_that_tifffile_needs_imagecodecs_for_are_read(tmp_path, compression):
+    """LZW, JPEG and CCITT TIFFs: tifffile decodes them only with the optional imagecodecs
+    package; Pillow reads them."""
+    path = tmp_path / "c.tif"
+    if compression == "group4":  # fax compression: one bit a pixel
+        image = _rgb((9, 16)) > 127
+        Image.fromarray(image).save(path, compression=compression)
+    else:
+        image = _rgb((9, 16, 3))
+        Image.fromarray(image).save(path, compression=compression)
+    got = read_image(path)
+    if compression == "jpeg":  # lossy: as OpenCV decodes it, within 1
+        assert got.shape == image.shape and got.dtype == np.uint8
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        assert np.abs(got.astype(int) - bgr[..., ::-1]).max() <= 1
+    else:
+        np.testing.assert_array_equal(got, image)
+
+
+def test_sixteen_bit_rgb_that_pillow_would_narrow_is_refused(tmp_path):
+    """Pillow reads 16-bit RGB TIFFs as 8-bit: a file that only Pillow could read (LZW without
+    imagecodecs) is refused with the reason, never narrowed."""
+    path = tmp_path / "rgb16.tif"
+    rgb = np.random.default_rng(1).integers(0, 65536, (5, 7, 3)).astype(np.uint16)
+    assert cv2.imwrite(str(path), rgb[..., ::-1], [cv2.IMWRITE_TIFF_COMPRESSION, 5])  # LZW
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="16-bit samples as uint8.*imagecodecs"):
+            read_image(path)
+    else:  # tifffile decodes it
+        np.testing.assert_array_equal(read_image(path), rgb)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.bool_])
+def test_min_is_white_tiff_reads_as_the_picture(tmp_path, dtype):
+    """Scans and faxes store 0 as white (TIFF's PhotometricInterpretation 0): read as the
+    picture, 0 black, as Pillow and OpenCV read 8-bit ones."""
+    path = tmp_path / "scan.tif"
+    stored = _rgb((6, 9)) > 127 if dtype == np.bool_ else _rgb((6, 9)).astype(dtype) * (
+        257 if dtype == np.uint16 else 1)
+    tifffile.imwrite(path, stored, photometric="miniswhite")
+    expected = ~stored if dtype == np.bool_ else np.iinfo(dtype).max - stored
+    got = read_image(path)
+    assert got.dtype == stored.dtype
+    np.testing.assert_array_equal(got, expected)
+    if dtype == np.uint8:  # OpenCV agrees (its 16-bit reads keep the stored samples)
+        np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), expected)
+
+
+def test_min_is_white_float_tiff_is_refused(tmp_path):
+    path = tmp_path / "scan.tif"
+    tifffile.imwrite(path, np.ones((4, 5), np.float32), photometric="miniswhite")
+    with pytest.raises(ValueError, match="min-is-white .* float32 are not supported"):
+        read_image(path)
+
+
+@pytest.mark.parametrize("mode", ["YCbCr", "LAB"])
+def test_ycbcr_and_lab_tiffs_read_as_rgb(tmp_path, mode):
+    """tifffile gives their samples as stored; read as RGB, as Pillow converts them."""
+    path = tmp_path / "c.tif"
+    rgb = _rgb((8, 10, 3))
+    Image.fromarray(rgb).convert(mode).save(path)
+    got = read_image(path)
+    with Image.open(path) as im:
+        assert im.mode == mode
+        np.testing.assert_array_equal(got, np.asarray(im.convert("RGB")))
+    assert np.abs(got.astype(int) - rgb).mean() < 2  # the picture, up to 8-bit rounding
+
+
+def test_tiff_with_a_thumbnail_page_reads_its_image(tmp_path):
+    """A reduced-resolution page (NewSubfileType 1, as scanners write) is not a second page."""
+    path = tmp_path / "thumb.tif"
+    rgb = _rgb((20, 30, 3))
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(rgb, photometric="rgb")
+        tif.write(rgb[::4, ::4], photometric="rgb", subfiletype=1)
+    assert len(tifffile.TiffFile(path).pages) == 2
+    np.testing.assert_array_equal(read_image(path), rgb)
+
+
+def test_truncated_tiff_is_reported_as_unreadable(tmp_path, capfd):
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(tmp_path / "whole.tif", _rgb())
+    path.write_bytes((tmp_path / "whole.tif").read_bytes()[:8])  # the header alone
+    with pytest.raises(ValueError, match=r"cut\.tif: cannot read image .*no image"):
+        read_image(path)
+    assert "tifffile" not in capfd.readouterr().err  # the exception says it all
+
+
+def test_camera_jpeg_with_a_preview_reads_its_primary_image(tmp_path):
+    """Cameras append a preview in Multi-Picture Format (Pillow: an "MPO" of two frames)."""
+    path = tmp_path / "photo.jpg"
+    main, preview = Image.fromarray(_rgb((24, 32, 3))), Image.fromarray(_rgb((6, 8, 3), seed=1))
+    main.save(path, format="MPO", save_all=True, append_images=[preview])
+    with Image.open(path) as im:
+        assert im.format == "MPO" and im.n_frames == 2
+        primary = np.array(im)
+    got = read_image(path)
+    assert got.shape == (24, 32, 3)
+    np.testing.assert_array_equal(got, primary)
+
+
 # --------------------------------------------------------------------------- writing
 @pytest.mark.parametrize("shape", [(9, 13, 2), (3, 13, 2), (4, 13, 2), (3, 13, 3), (4, 13, 4)])
 def test_tiff_is_written_as_one_interleaved_page(tmp_path, shape):
@@ -141,10 +246,29 @@ def _chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _png16_rgb_1x1(pixel_data):
-    header = struct.pack(">IIBBBBB", 1, 1, 16, 2, 0, 0, 0)  # 1x1, 16 bit, RGB: 7 bytes a row
+def _png16_rgb_1x1(pixel_data, width=1, height=1):
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)  # 16 bit, RGB: 7 bytes a row
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
             + _chunk(b"IDAT", zlib.compress(pixel_data, 9)) + _chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("width,height", [(0, 1), (1, 0)])
+def test_png16_reader_refuses_an_empty_image(tmp_path, width, height):
+    """The PNG standard, libpng and Pillow refuse widths and heights of 0."""
+    path = tmp_path / "empty.png"
+    path.write_bytes(_png16_rgb_1x1(b"\x00" * height, width, height))
+    with pytest.raises(ValueError, match=f"cannot read image .*{width}x{height} pixels"):
+        read_image(path)
+
+
+def test_png16_reader_refuses_a_damaged_chunk(tmp_path):
+    """As libpng does: a chunk whose CRC does not match its bytes."""
+    data = bytearray(_png16_rgb_1x1(b"\x00" + struct.pack(">3H", 1, 300, 65535)))
+    data[8 + 8 + 4] ^= 0x01  # a bit of the IHDR's height
+    path = tmp_path / "damaged.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged PNG chunk b'IHDR'"):
+        read_image(path)
 
 
 def test_png16_reader_stops_inflating_at_the_size_the_header_implies(tmp_path):

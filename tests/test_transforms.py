@@ -86,6 +86,30 @@ def test_skimage_transforms_are_accepted():
                                T.from_opencv(m[:2], (20, 30)))
 
 
+@pytest.mark.parametrize("kind", ["PolynomialTransform", "FundamentalMatrixTransform",
+                                  "PiecewiseAffineTransform"])
+def test_skimage_transforms_that_are_no_affine_matrix_are_refused(kind):
+    """Their ``params`` are no matrix of the map (a first-order PolynomialTransform's are
+    coefficients with the constant first: read as a matrix, a shift became another map)."""
+    import skimage.transform
+
+    tform = getattr(skimage.transform, kind)()
+    for convert in (T.from_matrix, T.from_opencv):
+        with pytest.raises(TypeError, match=f"AffineTransform.*got {kind}"):
+            convert(tform, (10, 10))
+
+
+def test_complex_matrices_and_thetas_are_refused():
+    """numpy would drop their imaginary parts (warp refuses a complex θ too)."""
+    m = np.array([[1.0, 0.0, 5j], [0.0, 1.0, 0.0]])
+    theta = T.identity().astype(complex) + np.array([[0, 0, 1j], [0, 0, 0]])
+    for call in (lambda: T.from_matrix(m, (4, 4)), lambda: T.from_opencv(m, (4, 4)),
+                 lambda: T.to_matrix(theta, (4, 4)), lambda: T.to_opencv(theta, (4, 4)),
+                 lambda: T.invert(theta), lambda: T.compose(theta, T.identity())):
+        with pytest.raises(TypeError, match="real numbers; got ndarray of dtype complex128"):
+            call()
+
+
 def test_perspective_matrix_is_refused():
     m = np.array([[1.0, 0, 0], [0, 1, 0], [1e-3, 0, 1]])
     with pytest.raises(ValueError, match="perspective"):

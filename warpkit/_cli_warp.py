@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -75,7 +76,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="fill value for --padding constant, in the image's range (default 0)")
     p.set_defaults(func=run)
     p.error = _one_line_error  # type: ignore[method-assign]
+    if hasattr(p, "_negative_number_matcher"):  # argparse's own test knows -5 and -.5 only
+        p._negative_number_matcher = NEGATIVE_NUMBER
     return p
+
+
+#: What argparse takes for a negative number (a value) rather than an option: -1e1, -5., -inf
+#: too (no option of the command looks like a number).
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$|^-(inf|infinity|nan)$",
+                             re.IGNORECASE)
 
 
 def _one_line_error(message: str) -> None:
@@ -91,10 +100,19 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--translate must be finite, got {list(args.translate)}")
     if args.scale == 0:
         raise UsageError("--scale must be non-zero")
+    if not math.isfinite(1.0 / args.scale):
+        raise UsageError(f"--scale must be at least {1 / sys.float_info.max:.3g} in size (its "
+                         f"reciprocal must be finite), got {args.scale}")
     if not -90 < args.shear < 90:
         raise UsageError(f"--shear must be in (-90, 90) degrees, got {args.shear}")
     if args.size is not None and min(args.size) < 1:
         raise UsageError(f"--size W H must be positive, got {args.size[0]} {args.size[1]}")
+    try:  # the options together, on a one-pixel image (a map that overflows does for any size)
+        build_theta(args, (1, 1))
+    except ValueError as exc:
+        raise UsageError(f"--scale {args.scale}, --shear {args.shear}, --rotate {args.rotate} "
+                         f"and --translate {args.translate[0]} {args.translate[1]} give no "
+                         f"usable map: {_one_line(exc)}") from None
 
 
 def build_theta(args: argparse.Namespace, shape: tuple[int, ...]) -> np.ndarray:
@@ -128,10 +146,11 @@ FILE_ERRORS = (OSError, ValueError, TypeError, MemoryError)
 
 
 def _file_error(src: Path, exc: BaseException) -> str:
-    """One line for a failed file; a MemoryError (numpy's names the size) names the file."""
-    if isinstance(exc, MemoryError):
+    """One line for a failed file, naming it (read_image's errors do already)."""
+    if isinstance(exc, MemoryError):  # numpy's names the size
         return f"{src}: not enough memory ({_one_line(exc)})"
-    return _one_line(exc)
+    message = _one_line(exc)
+    return message if str(src) in message else f"{src}: {message}"
 
 
 def _one_line(exc: BaseException) -> str:

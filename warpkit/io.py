@@ -7,8 +7,11 @@ through ``imageio.v3``, imported on the first write. Pillow reads 16-bit colour 
 and cannot write them, so those (bit depth 16 with 2, 3 or 4 channels) are encoded and decoded
 here with :mod:`zlib` and a small numba un-filter.
 Arrays are channels-last: (H, W) gray or (H, W, C) with C in 1..4. Palette images come back as
-RGB, or RGBA when the palette has transparency; CMYK images come back as RGB. Files that hold
-several pages or frames are refused.
+RGB, or RGBA when the palette has transparency; CMYK, YCbCr and Lab images come back as RGB,
+min-is-white TIFFs as min-is-black. TIFFs that tifffile cannot decode without the optional
+``imagecodecs`` package (LZW, JPEG, CCITT) are read by Pillow, unless Pillow would lose bits.
+Files that hold several pages or frames are refused (reduced-resolution TIFF pages and the
+Multi-Picture Format images that cameras append to a JPEG are not counted).
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     ndarray
         uint8 or uint16 (or whatever the file stores), channels-last, C in 1..4, writeable
         (a read-only image would compile kernels of its own, see the README). Palette
-        images are RGB, or RGBA when the palette has transparency; CMYK images are RGB.
+        images are RGB, or RGBA when the palette has transparency; CMYK, YCbCr and Lab
+        images are RGB; min-is-white gray is inverted (0 is black).
 
     Raises
     ------
@@ -99,35 +103,130 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def _read_tiff(path: Path) -> np.ndarray:
-    """The single page of a TIFF file as (H, W) or (H, W, C), planar files included.
+    """The single page of a TIFF file as (H, W) or (H, W, C), planar files included; pages of
+    reduced resolution (thumbnails, NewSubfileType 1) are not counted.
 
-    CMYK and palette pages, which tifffile returns as raw inks or palette indices, are left to
-    Pillow, which converts them to RGB(A) (see :func:`_pillow_mode`).
+    Pages that tifffile would return as stored samples rather than as the picture (CMYK inks,
+    palette indices, YCbCr, CIELab) and pages whose compression tifffile cannot decode
+    without the optional ``imagecodecs`` package (LZW, JPEG, CCITT: the most common
+    compressed TIFFs) are left to Pillow, which converts them to gray, RGB or RGBA as OpenCV
+    reads them (see :func:`_pillow_mode`). Min-is-white gray (scans, faxes: 0 is white) is
+    inverted to min-is-black, as Pillow and OpenCV read it.
     """
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
-        pages = len(tif.pages)
-        if pages != 1:
-            raise _Refused(f"multi-page TIFF files are not supported, this one has {pages} "
-                           "pages; save each page as its own file")
-        page = tif.pages[0]
-        if page.photometric in (tifffile.PHOTOMETRIC.SEPARATED, tifffile.PHOTOMETRIC.PALETTE):
-            image = None
-        else:
-            image = page.asarray()
-            if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and page.samplesperpixel > 1:
-                image = np.moveaxis(image, 0, -1)  # (C, H, W) planes -> channels-last
-    return _read_pillow(path) if image is None else image
+    with _quiet("tifffile"), tifffile.TiffFile(path) as tif:
+        pages = [k for k, page in enumerate(tif.pages) if not page.is_reduced]
+        if not pages:
+            raise ValueError("no image in the file (truncated or damaged?)")
+        if len(pages) != 1:
+            raise _Refused(f"multi-page TIFF files are not supported, this one has "
+                           f"{len(pages)} pages; save each page as its own file")
+        page = tif.pages[pages[0]]
+        white = page.photometric == tifffile.PHOTOMETRIC.MINISWHITE
+        decodes = _tifffile_decodes(page)
+        if page.photometric in _PILLOW_PHOTOMETRIC or not decodes:
+            return _through_pillow(path, pages[0], page, white, decodes)
+        image = page.asarray()
+        if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and page.samplesperpixel > 1:
+            image = np.moveaxis(image, 0, -1)  # (C, H, W) planes -> channels-last
+        return _min_is_black(image, page.bitspersample) if white else image
 
 
-def _read_pillow(path: Path) -> np.ndarray:
-    """A single-frame image that Pillow opens (PNG, JPEG, BMP, ...) as an array."""
+def _through_pillow(path: Path, index: int, page, white: bool, decodes: bool) -> np.ndarray:
+    """TIFF page ``index`` (tifffile's ``page``) read by Pillow (see :func:`_read_tiff`), or
+    refused where Pillow would not give its values: more bits a sample than Pillow keeps (it
+    reads 16-bit RGB as 8-bit), or a min-is-white page of more than 8 bits (which Pillow does
+    not invert). ``decodes``: whether tifffile could have decoded it (else the message says
+    what it needs)."""
+    bits = page.bitspersample
+    need = "" if decodes else (f"; tifffile decodes its {page.compression.name} compression "
+                               "only with the imagecodecs package (pip install imagecodecs)")
+    if white and bits > 8:
+        raise _Refused(f"Pillow does not read {bits}-bit min-is-white TIFF pages{need}")
+    try:
+        image = _read_pillow(path, page=index)
+    except _Refused:
+        raise
+    except Exception as exc:
+        if decodes:
+            raise
+        raise _Refused(f"Pillow cannot read this TIFF page ({_first_line(exc)}){need}") from None
+    if image.dtype != np.bool_ and image.dtype.itemsize * 8 < bits:
+        raise _Refused(f"Pillow reads this TIFF page's {bits}-bit samples as {image.dtype}, "
+                       f"losing bits{need}")
+    return _exact(image, page.dtype)
+
+
+def _min_is_black(image: np.ndarray, bits: int) -> np.ndarray:
+    """A min-is-white TIFF page's stored samples (0 is white) as the gray values they stand
+    for (0 is black), as Pillow and OpenCV read them: ``2**bits - 1 - v`` for unsigned
+    integers, ``not v`` for one bit; other dtypes are refused."""
+    if image.dtype == np.bool_:
+        return ~image
+    if image.dtype.kind != "u":
+        raise _Refused(f"min-is-white TIFF pages of dtype {image.dtype} are not supported; "
+                       "save it as min-is-black")
+    return (image.dtype.type(2**bits - 1) - image).astype(image.dtype)
+
+
+def _exact(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``image`` (as Pillow gave it: 16-bit signed pixels as int32) in the page's own dtype
+    when its values fit there exactly."""
+    if image.dtype != dtype and dtype.kind in "iu" and image.dtype.kind in "iu":
+        cast = image.astype(dtype)
+        if np.array_equal(cast, image):
+            return cast
+    return image
+
+
+#: TIFF photometric interpretations whose samples are not the picture's gray or RGB(A) values
+#: (tifffile returns them as stored), for Pillow to convert: palette, separated (CMYK), YCbCr,
+#: CIELab, ICCLab, ITULab (min-is-white is inverted here).
+_PILLOW_PHOTOMETRIC = frozenset({3, 5, 6, 8, 9, 10})
+
+
+def _tifffile_decodes(page) -> bool:
+    """Whether tifffile decodes a TIFF page's compression and predictor with what is installed
+    (LZW, JPEG and CCITT need the optional ``imagecodecs`` package)."""
+    import tifffile
+
+    return (page.compression in tifffile.TIFF.DECOMPRESSORS
+            and page.predictor in tifffile.TIFF.PREDICTORS)
+
+
+class _quiet:
+    """Silence a library's logger inside the block (tifffile logs what it cannot parse, on
+    top of the exception :func:`read_image` reports)."""
+
+    def __init__(self, name: str):
+        import logging
+
+        self.logger = logging.getLogger(name)
+
+    def __enter__(self):
+        self.disabled = self.logger.disabled
+        self.logger.disabled = True
+
+    def __exit__(self, *exc):
+        self.logger.disabled = self.disabled
+        return False
+
+
+def _read_pillow(path: Path, page: int | None = None) -> np.ndarray:
+    """A single-frame image that Pillow opens (PNG, JPEG, BMP, ...) as an array; with ``page``,
+    that page of a TIFF file (whose other pages, thumbnails, :func:`_read_tiff` has set aside).
+
+    A JPEG that carries Multi-Picture Format images (cameras store a preview or the second
+    view of a stereo pair there; Pillow opens it as "MPO") is its first, primary image, which
+    viewers and OpenCV show."""
     from PIL import Image
 
     with Image.open(path) as im:
         frames = getattr(im, "n_frames", 1)
-        if frames != 1:
+        if page is not None:
+            im.seek(page)
+        elif frames != 1 and im.format != "MPO":
             raise _Refused(f"images with several frames are not supported, this one has "
                            f"{frames}; save each frame as its own file")
         mode = _pillow_mode(im)
@@ -146,7 +245,7 @@ def _pillow_mode(im) -> str | None:
     if im.mode in ("P", "PA"):
         alpha = im.mode == "PA" or "transparency" in im.info or im.palette.mode == "RGBA"
         return "RGBA" if alpha else "RGB"
-    if im.mode == "CMYK":
+    if im.mode in ("CMYK", "YCbCr", "LAB"):
         return "RGB"
     if im.mode == "I" and im.format == "PNG":  # 16-bit gray on Pillow < 10.1
         return "I;16"
@@ -275,8 +374,11 @@ def _read_png16(path: Path) -> np.ndarray:
         (length,) = struct.unpack(">I", data[pos : pos + 4])
         kind = data[pos + 4 : pos + 8]
         body = data[pos + 8 : pos + 8 + length]
-        if len(body) != length:
+        if len(body) != length or pos + 12 + length > len(data):
             raise ValueError("truncated PNG chunk")
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        if zlib.crc32(kind + body) != crc:
+            raise ValueError(f"damaged PNG chunk {kind!r} (its CRC does not match)")
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -287,6 +389,8 @@ def _read_png16(path: Path) -> np.ndarray:
     if header is None or not idat:
         raise ValueError("PNG without IHDR or IDAT")
     w, h, depth, color, _, _, interlace = header
+    if w == 0 or h == 0:
+        raise ValueError(f"PNG of {w}x{h} pixels (its width and height must be at least 1)")
     if interlace:
         raise ValueError("interlaced 16-bit colour PNGs are not supported; save without "
                          "interlacing or as TIFF")

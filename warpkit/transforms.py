@@ -114,15 +114,10 @@ def _as_matrix(m: Any, name: str) -> np.ndarray:
 
     A projective matrix must be affine (last row proportional to (0, 0, 1)).
     """
-    if hasattr(m, "params") and not isinstance(m, np.ndarray):
-        m = m.params
-    try:
-        a = np.array(m, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be a 2x3 or 3x3 matrix or a scikit-image transform, got "
-            f"{type(m).__name__}"
-        ) from None
+    if not isinstance(m, np.ndarray) and (
+            hasattr(m, "params") or type(m).__module__.startswith("skimage.")):
+        m = _skimage_params(m, name)
+    a = _real(m, name, "a 2x3 or 3x3 matrix or a scikit-image transform")
     if a.ndim < 2 or a.shape[-1] != 3 or a.shape[-2] not in (2, 3):
         raise ValueError(
             f"{name} must have shape (2, 3) or (3, 3) (or a stack (N, 2|3, 3)), "
@@ -150,13 +145,38 @@ def _as_matrix(m: Any, name: str) -> np.ndarray:
     return a
 
 
+def _skimage_params(tform: Any, name: str) -> np.ndarray:
+    """The matrix of a scikit-image transform of the projective family (``AffineTransform``,
+    ``EuclideanTransform``, ``SimilarityTransform``, ``ProjectiveTransform``); other objects
+    with a ``params`` attribute (a ``PolynomialTransform``'s are coefficients, a
+    ``FundamentalMatrixTransform``'s no map of points) are refused."""
+    from skimage.transform import ProjectiveTransform
+
+    if not isinstance(tform, ProjectiveTransform):
+        raise TypeError(
+            f"{name} must be a 2x3 or 3x3 matrix or a scikit-image AffineTransform, "
+            f"EuclideanTransform, SimilarityTransform or ProjectiveTransform, got "
+            f"{type(tform).__name__}"
+        )
+    return tform.params
+
+
+def _real(x: Any, name: str, expected: str) -> np.ndarray:
+    """``x`` as a float64 array, refusing what holds no real numbers (complex values would
+    lose their imaginary part, strings would be parsed)."""
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {expected}, got {type(x).__name__}") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be {expected}, of real numbers; got "
+                        f"{type(x).__name__} of dtype {a.dtype}")
+    return a.astype(np.float64)
+
+
 def _as_theta(theta: Any) -> np.ndarray:
     """θ as a float64 (..., 2, 3) array."""
-    try:
-        t = np.array(theta, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"theta must be an array of shape (2, 3) or (N, 2, 3), got "
-                        f"{type(theta).__name__}") from None
+    t = _real(theta, "theta", "an array of shape (2, 3) or (N, 2, 3)")
     if t.ndim not in (2, 3) or t.shape[-2:] != (2, 3):
         raise ValueError(f"theta must have shape (2, 3) or (N, 2, 3), got shape {t.shape}")
     return finite(t, "theta")
@@ -388,7 +408,8 @@ def compose(a: Any, b: Any) -> np.ndarray:
     if ta.ndim == tb.ndim == 3 and len(ta) != len(tb) and 1 not in (len(ta), len(tb)):
         raise ValueError(f"compose takes stacks of the same length (or of one), got shapes "
                          f"{ta.shape} and {tb.shape}")
-    prod = _homogeneous(ta) @ _homogeneous(tb)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused below
+        prod = _homogeneous(ta) @ _homogeneous(tb)
     return _finite_result(prod[..., :2, :], "compose(a, b)")
 
 
