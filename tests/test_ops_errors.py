@@ -391,9 +391,9 @@ def test_a_sample_on_minus_one_reads_pixel_zero_with_weight_zero(W, C, dtype, pa
 @pytest.mark.parametrize("entry", [(0, 0, np.inf), (1, 2, -np.inf), (0, 1, np.nan)])
 def test_a_theta_holding_inf_or_nan_samples_as_its_grid_does(pad, entry):
     """The fused kernels fold θ into pixel-space coefficients that one infinite entry makes NaN
-    for every pixel (inf - inf); such θ go through the grid, whose coordinates are ±inf or NaN
-    only where θ's products with the base grid give them (found by a fuzz against the
-    reference: border padding gave zeros where it reads the edge)."""
+    for every pixel (inf - inf); such samples take their grid points, whose coordinates are
+    ±inf or NaN only where θ's products with the base grid give them (found by a fuzz against
+    the reference: border padding gave zeros where it reads the edge)."""
     rng = np.random.default_rng(3)
     x = rng.random((2, 3, 4, 2))
     theta = np.tile(np.eye(2, 3), (2, 1, 1)) + 0.1 * rng.standard_normal((2, 2, 3))
@@ -416,6 +416,39 @@ def test_a_theta_holding_inf_or_nan_samples_as_its_grid_does(pad, entry):
         np.testing.assert_allclose(gin, gin_ref, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(gth, gth_ref, rtol=1e-9, atol=1e-9)
     assert gin is pair[0] and gth is pair[1]
+
+
+@pytest.mark.parametrize("pad", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("case", ["inf once cast to float32", "pixel-space form overflows"])
+def test_a_finite_theta_whose_coefficients_are_not_finite_samples_its_grid(pad, case):
+    """A θ finite as given can still make the fused kernels' pixel-space coefficients NaN: a
+    float64 entry beyond float32's range, cast to a float32 input's dtype, or entries near
+    float64's limit, whose products with the image size overflow. The sample takes its grid
+    points, as θ holding inf does (found by a fuzz of the CUDA simulator against the CPU: the
+    CPU sampled 0 everywhere, gradients 0, because only a θ holding inf as given took the
+    grid)."""
+    rng = np.random.default_rng(5)
+    dtype = np.float32 if case == "inf once cast to float32" else np.float64
+    x = rng.random((2, 4, 5, 2)).astype(dtype)
+    gout = rng.standard_normal((2, 4, 5, 2)).astype(dtype)
+    theta = np.tile(np.eye(2, 3), (2, 1, 1)) + 0.1 * rng.standard_normal((2, 2, 3))
+    theta[1, 0, 0] = 1e39 if dtype == np.float32 else 1e308  # the first sample stays ordinary
+    kw = dict(padding_mode=pad)
+    with np.errstate(invalid="ignore", over="ignore"):
+        as_used = theta.astype(dtype).astype(np.float64)  # the ops convert θ to the input's
+        expected = R.affine_sample(x.astype(np.float64), as_used, padding_mode=pad)
+        gin_ref, gth_ref = R.affine_sample_backward(gout.astype(np.float64),
+                                                    x.astype(np.float64), as_used,
+                                                    x.shape[1:3], "bilinear", pad, False)
+    assert np.isfinite(expected).all()
+    assert pad != "border" or not (expected[1] == 0).all()  # the edge, where the kernels gave 0
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    with np.errstate(over="ignore"):  # numpy's warning as it casts 1e39 to float32
+        np.testing.assert_allclose(wk.affine_sample(x, theta, **kw), expected, **tol)
+        gin, gth = wk.affine_sample_backward(gout, x, theta, **kw)
+    np.testing.assert_allclose(gin, gin_ref, **tol)
+    np.testing.assert_allclose(gth[0], gth_ref[0], rtol=1e-4, atol=1e-4)  # the ordinary one
+    assert np.isfinite(gth[0]).all()
 
 
 @pytest.mark.parametrize("theta", [[[np.inf, 0, 0], [0, 1, 0]], [[1, 0, 0], [0, 1, np.nan]]])

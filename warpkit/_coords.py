@@ -67,6 +67,8 @@ class Helpers(NamedTuple):
     source_index: Any
     grid_source: Any
     affine_coeffs: Any
+    finite_coeffs: Any
+    grid_point: Any
     sample_point: Any
     backward_point: Any
     backward_point_band: Any
@@ -216,6 +218,27 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
             cx = 0.5 * (ax + bx) + 0.5 * Wi * (t02 + 1.0 - t00 - t01) - 0.5
             cy = 0.5 * (ay + by) + 0.5 * Hi * (t12 + 1.0 - t10 - t11) - 0.5
         return ax, bx, cx, ay, by, cy
+
+    @jit
+    def finite_coeffs(ax, bx, cx, ay, by, cy):
+        """Whether all six coefficients of :func:`affine_coeffs` are finite. A θ holding ±inf
+        or NaN, or entries so large that the coefficients overflow, makes them NaN for every
+        pixel (inf - inf), where ``grid_sample(affine_grid(θ))`` has non-finite coordinates
+        only where θ's products with the base grid give them: such samples take
+        :func:`grid_point` instead."""
+        return (math.isfinite(ax) and math.isfinite(bx) and math.isfinite(cx)
+                and math.isfinite(ay) and math.isfinite(by) and math.isfinite(cy))
+
+    @jit
+    def grid_point(theta, n, i, j, Hi, Wi, Ho, Wo, align_corners):
+        """Unpadded pixel coordinates (ix, iy) of output pixel (i, j) of sample n from the grid
+        point θ[n]·(x_t, y_t, 1), as ``affine_grid`` makes it (in float64), for samples whose
+        coefficients are not finite (:func:`finite_coeffs`)."""
+        xt = base_coord(j, Wo, align_corners)
+        yt = base_coord(i, Ho, align_corners)
+        gx = 1.0 * theta[n, 0, 0] * xt + 1.0 * theta[n, 0, 1] * yt + 1.0 * theta[n, 0, 2]
+        gy = 1.0 * theta[n, 1, 0] * xt + 1.0 * theta[n, 1, 1] * yt + 1.0 * theta[n, 1, 2]
+        return unnormalize(gx, Wi, align_corners), unnormalize(gy, Hi, align_corners)
 
     @jit
     def floor_float(x):
@@ -400,6 +423,8 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         source_index=source_index,
         grid_source=grid_source,
         affine_coeffs=affine_coeffs,
+        finite_coeffs=finite_coeffs,
+        grid_point=grid_point,
         sample_point=sample_point,
         backward_point=backward_point,
         backward_point_band=backward_point_band,

@@ -54,16 +54,6 @@ def _host(x: Any, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-def _nonfinite(backend: str, theta: Any) -> bool:
-    """Whether a θ on the host for the CPU holds ±inf or NaN. The fused affine kernels fold θ
-    into pixel-space coefficients (``_coords.affine_coeffs``), which such entries make NaN
-    (inf - inf) for every pixel of the sample, where ``grid_sample(affine_grid(θ))``, which
-    :func:`affine_sample` stands for, has ±inf and NaN coordinates only where the products
-    with the base grid give them: such θ go through the grid instead. The CUDA kernels look
-    at the coefficients themselves (``backends.cuda._affine_point``)."""
-    return backend == "cpu" and isinstance(theta, np.ndarray) and not V.all_finite(theta)
-
-
 def _pixels(shapes) -> int:
     """The pixels of a call's work, for ``cpu.call``: the most of N·H·W over its arrays'
     shapes (None: an output not wanted)."""
@@ -328,7 +318,8 @@ def affine_sample(
     input : array, shape (N, H, W, C), float32 or float64
     theta : array, shape (N, 2, 3)
         Normalized output -> input maps; converted to ``input``'s dtype. A θ holding ±inf or
-        NaN samples the coordinates ``affine_grid(θ)`` gives (see the README's Conventions).
+        NaN (or so large that its pixel-space form overflows) samples the coordinates
+        ``affine_grid(θ)`` gives, computed in float64 (see the README's Conventions).
     out_size : (Ho, Wo), optional
         Output size; defaults to (H, W).
     mode, padding_mode, align_corners, cval, backend
@@ -355,10 +346,6 @@ def affine_sample(
     if out is not None:
         V.out_array(out, shape, dtype, (("input", input), ("theta", theta)))
     be = _select_backend(backend, input, theta, out)
-    if _nonfinite(be, theta):  # the fused kernels' pixel-space form of θ would be NaN
-        grid = affine_grid(theta.astype(dtype), shape[:3], align_corners=ac, backend=be)
-        return grid_sample(input, grid, mode=mode, padding_mode=padding_mode, align_corners=ac,
-                           cval=cval, backend=be, out=out)
     (result,) = _launch("affine_sample", be, [input, theta], [shape], (m, p, ac, cv), dtype,
                         (out,))
     return result
@@ -419,17 +406,6 @@ def affine_sample_backward(
     outs = _pair_out(out, shapes, dtype, (("grad_output", grad_output), ("input", input),
                                           ("theta", theta)), ("grad_input", "grad_theta"))
     be = _select_backend(backend, grad_output, input, theta, *outs)
-    if _nonfinite(be, theta):  # as affine_sample: through the grid
-        grid = affine_grid(theta.astype(dtype), (N, Ho, Wo), align_corners=ac, backend=be)
-        gin, ggrid = grid_sample_backward(grad_output, input, grid, mode=mode,
-                                          padding_mode=padding_mode, align_corners=ac,
-                                          cval=cval, need_input_grad=need, backend=be,
-                                          out=(outs[0], None) if outs else None)
-        gtheta = affine_grid_backward(ggrid, align_corners=ac, backend=be)
-        if outs and outs[1] is not None:
-            np.copyto(outs[1], gtheta)
-            gtheta = outs[1]
-        return gin, gtheta
     gin, gtheta = _launch("affine_sample_backward", be, [grad_output, input, theta], shapes,
                           (m, p, ac, cv), dtype, outs)
     return gin, gtheta

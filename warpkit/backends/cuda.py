@@ -64,7 +64,8 @@ unnormalize_scale = _h.unnormalize_scale
 source_index = _h.source_index
 grid_source = _h.grid_source
 affine_coeffs = _h.affine_coeffs
-unnormalize = _h.unnormalize
+finite_coeffs = _h.finite_coeffs
+grid_point = _h.grid_point
 sample_point = _h.sample_point
 backward_point = _h.backward_point
 
@@ -72,19 +73,13 @@ backward_point = _h.backward_point
 @cuda.jit(device=True)
 def _affine_point(theta, n, i, j, H, W, Ho, Wo, align_corners, ax, bx, cx, ay, by, cy):
     """Unpadded pixel coordinates (ix, iy) of output pixel (i, j) of sample n: from θ's
-    pixel-space coefficients, or, when one of them is not finite (θ holding ±inf or NaN makes
-    them NaN for every pixel), from the grid point θ·(x_t, y_t, 1) as ``affine_grid`` makes it,
-    which is what the CPU samples for such a θ."""
-    if (math.isfinite(ax) and math.isfinite(bx) and math.isfinite(cx) and math.isfinite(ay)
-            and math.isfinite(by) and math.isfinite(cy)):
+    pixel-space coefficients, or, when one of them is not finite, from the grid point
+    (``_coords.finite_coeffs``, ``grid_point``), as the CPU's rows do."""
+    if finite_coeffs(ax, bx, cx, ay, by, cy):
         rx = bx * i + cx
         ry = by * i + cy
         return ax * j + rx, ay * j + ry
-    xt = base_coord(j, Wo, align_corners)
-    yt = base_coord(i, Ho, align_corners)
-    gx = theta[n, 0, 0] * xt + theta[n, 0, 1] * yt + theta[n, 0, 2]
-    gy = theta[n, 1, 0] * xt + theta[n, 1, 1] * yt + theta[n, 1, 2]
-    return unnormalize(gx, W, align_corners), unnormalize(gy, H, align_corners)
+    return grid_point(theta, n, i, j, H, W, Ho, Wo, align_corners)
 
 
 @cuda.jit(device=True)

@@ -16,10 +16,12 @@ from .common import (
     CHECK,
     _affine_coords,
     _edge_cell,
+    _grid_coords,
     _weights,
     affine_coeffs,
     backward_point_band,
     base_coord,
+    finite_coeffs,
     source_index,
     unnormalize,
     unnormalize_scale,
@@ -424,9 +426,15 @@ def _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my):
 
 
 @njit(inline="always")
-def _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my):
-    """Padded coordinates of output row i and their derivatives (mx, my) for the backward."""
-    _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
+def _affine_row(coeffs, theta, n, i, W, H, Ho, padding, align_corners, px, py, mx, my):
+    """Padded coordinates of output row i of sample n and their derivatives (mx, my) for the
+    backward: from the coefficients ``coeffs`` (``affine_coeffs`` and ``finite_coeffs`` of
+    them), or from the grid points where they are not finite."""
+    ax, bx, cx, ay, by, cy, finite = coeffs
+    if finite:
+        _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
+    else:
+        _grid_coords(px, py, theta, n, i, H, W, Ho, align_corners)
     _pad_row_grad(px, py, W, H, padding, align_corners, mx, my)
 
 
@@ -624,6 +632,8 @@ def _affine_backward_task(
     H, W = inp.shape[1], inp.shape[2]
     sx, sy, flat, gflat, ginflat = _backward_views(gout, inp, gin, align_corners)
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+    finite = finite_coeffs(ax, bx, cx, ay, by, cy)
+    coeffs = (ax, bx, cx, ay, by, cy, finite)
     for j in range(Wo):
         xt[j] = base_coord(j, Wo, align_corners)
     unit = _unit_grad(padding)
@@ -635,7 +645,7 @@ def _affine_backward_task(
     a5 = 0.0
     for i in range(i0, i1):
         yt = base_coord(i, Ho, align_corners)
-        _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
+        _affine_row(coeffs, theta, n, i, W, H, Ho, padding, align_corners, px, py, mx, my)
         _backward_row(inp, flat, gout, gflat, n, i, 0, px, py, mode, padding, cval, gin, ginflat,
                       scatter_now, True, 0, H, dgx, dgy, cells)
         s0, s1, s2, s3 = _theta_sums(dgx, dgy, mx, my, xt, sx, sy, unit)
@@ -647,9 +657,9 @@ def _affine_backward_task(
         a5 += s3
     if y_hi > y_lo:
         for i in range(Ho):
-            if _row_misses_band(ay, by * i + cy, Wo, H, padding, y_lo, y_hi):
+            if finite and _row_misses_band(ay, by * i + cy, Wo, H, padding, y_lo, y_hi):
                 continue
-            _affine_row(ax, bx, cx, ay, by, cy, i, W, H, padding, align_corners, px, py, mx, my)
+            _affine_row(coeffs, theta, n, i, W, H, Ho, padding, align_corners, px, py, mx, my)
             call_at(_scatter_band, scatter, (inp, flat, gout, gflat, n, i, px, py, mode,
                                              padding, cval, gin, ginflat, y_lo, y_hi, dgx,
                                              dgy, cells))

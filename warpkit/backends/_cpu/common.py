@@ -22,6 +22,8 @@ unnormalize = _h.unnormalize
 unnormalize_scale = _h.unnormalize_scale
 source_index = _h.source_index
 affine_coeffs = _h.affine_coeffs
+finite_coeffs = _h.finite_coeffs
+grid_point = _h.grid_point
 sample_point = _h.sample_point
 backward_point_band = _h.backward_point_band
 
@@ -107,3 +109,13 @@ def _affine_coords(px, py, ax, bx, cx, ay, by, cy, i):
     """Unpadded source pixel coordinates of every column of output row i (forward and
     backward; the coefficients come from ``affine_coeffs``)."""
     _affine_cols(px, py, ax, bx * i + cx, ay, by * i + cy, 0, px.shape[0])
+
+
+@njit
+def _grid_coords(px, py, theta, n, i, H, W, Ho, align_corners):
+    """Unpadded source pixel coordinates of every column of output row i of sample n from its
+    grid points (``grid_point``), for samples whose coefficients are not finite
+    (``finite_coeffs``: the CUDA kernels take the same points pixel by pixel)."""
+    Wo = px.shape[0]
+    for j in range(Wo):
+        px[j], py[j] = grid_point(theta, n, i, j, H, W, Ho, Wo, align_corners)
