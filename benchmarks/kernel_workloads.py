@@ -5,7 +5,8 @@ a git revision's copy of it).
 W1 (1024x1024x3 float32 turned 30° and scaled 0.9, bilinear, zeros), W1u8, W1u16, RGBAu8,
 W1f64, grey f32, grey u8 and grey u16 (one channel), W3 (64x224x224x3 float32, random θ),
 W3f64, W2fwd and W2bwd (256x60x60x1 float32 forward and backward, random θ; W2tbwd the backward
-for θ alone, an STN's whose input is the data), and W1bwd (the backward of
+for θ alone, an STN's whose input is the data; W2sfwd and W2sbwd with the θ of the suite's
+W2), and W1bwd (the backward of
 W1's image and θ: one sample, so its tasks split the image and scatter in a second pass);
 W1gbwd and W2gbwd, the backward of W1 and W2 through the grids of their θ; W3bwd, the backward
 of a batch of 16 of W3's images (224x224 RGB float32, random θ); B32u8 and B28u8, batches of
@@ -28,6 +29,10 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
 
     def random_theta(n: int) -> np.ndarray:
         return np.tile(np.eye(2, 3), (n, 1, 1)) + rng.normal(0, 0.15, (n, 2, 3))
+
+    def stn_theta() -> np.ndarray:  # the suite's W2: turned 10°, scaled 0.9, with noise
+        noise = np.random.default_rng(1).standard_normal((256, 2, 3))
+        return rotation_theta(10.0, 0.9, 256) + 0.05 * noise
 
     def image(shape, dtype):
         if np.dtype(dtype).kind == "f":
@@ -88,11 +93,15 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "B64u8": lambda: forward((256, 64, 64, 3), np.uint8, random_theta(256)),
         "B128u8": lambda: forward((64, 128, 128, 3), np.uint8, random_theta(64)),
         "B128f32": lambda: forward((64, 128, 128, 3), np.float32, random_theta(64)),
+        "G128u8": lambda: forward((64, 128, 128, 1), np.uint8, rotation_theta(20.0, 0.9, 64)),
+        "G256u8": lambda: forward((16, 256, 256, 1), np.uint8, rotation_theta(20.0, 0.9, 16)),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),
         "W2bwd": lambda: backward(w2, random_theta(256)),
         "W2tbwd": lambda: backward(w2, random_theta(256), need_gin=False),
+        "W2sfwd": lambda: forward(w2, np.float32, stn_theta()),
+        "W2sbwd": lambda: backward(w2, stn_theta()),
         "W1bwd": lambda: backward(rgb, turned),
         "W1gbwd": lambda: grid_backward(rgb, turned),
         "W2gbwd": lambda: grid_backward(w2, random_theta(256)),

@@ -62,16 +62,18 @@ def test_half_integers_round_to_even_beyond_two_to_the_51():
     assert got[0, 0, :, 0].tolist() == [2**51 + 2, 2**51 + 2]  # 2**51 + 1.5 and + 2.5: to even
 
 
+@pytest.mark.parametrize("wo", [SPAN_COLUMNS + 16, 40])
 @pytest.mark.parametrize("c", [1, 3, 4])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16])
 @pytest.mark.parametrize("case", ["whole rows inside", "rotated", "last cell"])
-def test_interior_spans_store_the_float_kernel_rounded(case, dtype, c):
+def test_interior_spans_store_the_float_kernel_rounded(case, dtype, c, wo):
     """Rows wide enough to be cut into spans (``SPAN_COLUMNS``), whose strictly interior
     pixels take the integer images' span gather: spans that end their row, spans between edge
     and fill pixels, and a span through the last cell of the last image (where the 4-lane step
-    would read past the array)."""
+    would read past the array); and narrow rows, gathered a group of rows at a time in blocks
+    of 8 pixels where all 8 lie inside (``lerp8c``), the other blocks pixel by pixel."""
     rng = np.random.default_rng(7)
-    n, H, W, ho, wo = 2, 30, 40, 12, SPAN_COLUMNS + 16
+    n, H, W, ho = 2, 30, 40, 12
     info = np.iinfo(dtype)
     x = rng.integers(info.min, info.max, (n, H, W, c), endpoint=True).astype(dtype)
     if case == "whole rows inside":  # zoomed in: every pixel strictly inside
@@ -85,7 +87,7 @@ def test_interior_spans_store_the_float_kernel_rounded(case, dtype, c):
     grid = R.affine_grid(theta, (n, ho, wo))
     ix, iy = R.unnormalize(grid[..., 0], W, False)[0], R.unnormalize(grid[..., 1], H, False)[0]
     inside = (ix >= 0) & (ix < W - 1) & (iy >= 0) & (iy < H - 1)
-    assert inside.sum(axis=-1).max() >= SPAN_COLUMNS // 2  # long interior spans
+    assert inside.sum(axis=-1).max() >= wo // 2  # long interior spans
     if case == "last cell":
         assert (inside & (ix >= W - 2) & (iy >= H - 2))[-1].any()
     codes = (V.mode_code("bilinear"), V.padding_code("zeros"), False)

@@ -23,6 +23,8 @@ from .common import (
     unnormalize,
 )
 from .gather import (
+    BLOCK_COLUMNS,
+    _blocks1,
     _edge8,
     _edge_bilinear,
     _fill,
@@ -126,7 +128,8 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         _pad(px, py, W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
     none = np.intp(0)  # no edge pixels yet, typed as the count (a literal 0 is a type of its own)
-    if fused and b < c and _spans_apart(flat, oflat, wts, C):
+    apart = _spans_apart(flat, oflat, wts, C)  # an integer image of 1, 3 or 4 channels
+    if fused and b < c and apart:
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
                           A, b, C)
         # with 3 channels lerp4 writes a 4th lane into the next pixel, which the gather after
@@ -140,6 +143,8 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
                           e, B, C)
+    elif apart and C == 1 and mode == BILINEAR and B - A >= BLOCK_COLUMNS:  # a whole row
+        ne = _blocks1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none, A, B)
     else:
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
                           A, B, C)

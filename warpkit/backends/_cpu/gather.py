@@ -27,6 +27,10 @@ from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _edge_cell
 from .indirect import MadeAddresses, call_at
 from .store import _store, _store_lerp
 
+#: One-channel integer rows gathered whole (a group of narrow rows, or a row not cut into
+#: spans) of at least this many columns go 8 pixels at a time (:func:`_blocks1`).
+BLOCK_COLUMNS = 32
+
 
 @njit(inline="always")
 def _has_nan(oflat, q, C):
@@ -162,6 +166,71 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne
     return ne
 
 
+@njit(inline="always")
+def _blocks8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, nc, lanes4):
+    """:func:`_gather_row_C` over columns j0 <= j < j1 of a row of an integer image of ``nc``
+    (a constant 1, 3 or 4) channels (those of :func:`_span_loop`), bilinear rows 8 pixels at a
+    time where all 8 are plain interior ones (:func:`._simd.lerp8c`), each other block of 8 and
+    the last (j1 - j0) % 8 pixels through the pixel loop."""
+    ub = np.uint64(base)
+    uWC = np.uint64(WC)
+    lim = _lerp8c_limit(flat, base, WC, nc)
+    stop = j1 if mode == BILINEAR else j0  # blocks up to here: bilinear rows only
+    jj = j0
+    while jj < j1:
+        q = np.uint64(obase + jj * nc)
+        while jj + 8 <= stop:  # blocks of 8 plain interior pixels
+            j = np.uint64(jj)
+            for k in range(8):  # the rows of each pixel PREFETCH ahead
+                o2 = offs[j + np.uint64(PREFETCH + k)]
+                p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
+                prefetch(flat, p3)
+                prefetch(flat, p3 + uWC)
+            if not lerp8c(flat, oflat, offs, wts, ub, j, q, uWC, lim, nc):
+                break
+            jj += 8
+            q += np.uint64(8 * nc)
+        # the block lerp8c left, or the last pixels, through the pixel loop (in order, so
+        # that each 4th lane lerp4 writes past a pixel is written over after it)
+        end = jj + 8 if jj + 8 <= stop else j1
+        ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, jj,
+                           end, nc, lanes4)
+        jj = end
+    return ne
+
+
+def _blocks1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+    """:func:`_blocks8` of a one-channel row of an integer image (those of :func:`_span_loop`),
+    a function of its own (:func:`._simd.noinline`), which :func:`.forward._sample_row` calls
+    for rows gathered whole (not cut into spans) of at least ``BLOCK_COLUMNS`` columns: groups
+    of narrow rows above all. For other types, which are typed through it but never take it,
+    a stub that raises.
+
+    Called there rather than from :func:`gather_one` (which the columns around a wide row's
+    span take, a few pixels a call): with the blocks in :func:`gather_one`, behind a test of
+    the column count, a 256-wide grey uint8 image took 1.06x-1.20x the time, each short call
+    paying for the function's larger set-up (Intel Xeon machine, one thread)."""
+    raise NotImplementedError("compiled only: see _blocks1_overload")
+
+
+@overload(_blocks1, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
+def _blocks1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+    if not _span_loop(flat, oflat, wts):
+        def unreachable(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+            if j1 >= 0:
+                raise AssertionError("the blocks of one-channel rows do not take these types")
+            return ne
+
+        return unreachable
+
+    def blocks(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
+        noinline()
+        return _blocks8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
+                        1, False)
+
+    return blocks
+
+
 def _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
     """The gather pass of a row (:func:`_gather_row_C`) as a function of its own, so
     that its loop gets the registers to itself, specialised per call site (see the overload
@@ -182,9 +251,9 @@ def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
     (which take :func:`_gather_span`). B32u8 (256 RGB 32x32 images, random θ) took 0.89x-0.93x
     the time of pixel by pixel (outputs identical); each such gather takes 0.4-0.9 s longer to
     compile (1.3-1.7 s before, alone). Writing the interior pixels of every block (masks) and
-    the rest one at a time was no faster. One-channel rows measured B28u8 (256 grey 28x28)
-    0.90x-0.93x, but a grey 1024x1024 uint8 image 1.06x-1.08x (its rows' few pixels around the
-    span), and keep the pixel loop."""
+    the rest one at a time was no faster. One-channel rows keep the pixel loop here: in this
+    gather the blocks made a grey 1024x1024 uint8 image 1.06x-1.08x slower (its rows' few
+    pixels around the span); whole one-channel rows take :func:`_blocks1` instead."""
     if isinstance(C, types.IntegerLiteral):
         nc = C.literal_value
         lanes4 = nc in (3, 4) and wts.dtype.bitwidth == 32 and lerp4_writes(
@@ -199,31 +268,8 @@ def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
             return gather_c
 
         def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
-            ub = np.uint64(base)
-            uWC = np.uint64(WC)
-            lim = _lerp8c_limit(flat, base, WC, nc)
-            stop = j1 if mode == BILINEAR else j0  # blocks up to here: bilinear rows only
-            jj = j0
-            while jj < j1:
-                q = np.uint64(obase + jj * nc)
-                while jj + 8 <= stop:  # blocks of 8 plain interior pixels
-                    j = np.uint64(jj)
-                    for k in range(8):  # the rows of each pixel PREFETCH ahead
-                        o2 = offs[j + np.uint64(PREFETCH + k)]
-                        p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
-                        prefetch(flat, p3)
-                        prefetch(flat, p3 + uWC)
-                    if not lerp8c(flat, oflat, offs, wts, ub, j, q, uWC, lim, nc):
-                        break
-                    jj += 8
-                    q += np.uint64(8 * nc)
-                # the block lerp8c left, or the last pixels, through the pixel loop (in order,
-                # so that each 4th lane lerp4 writes past a pixel is written over after it)
-                end = jj + 8 if jj + 8 <= stop else j1
-                ne = _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
-                                   ne, jj, end, nc, lanes4)
-                jj = end
-            return ne
+            return _blocks8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
+                            j1, nc, lanes4)
 
         return gather8
 
