@@ -183,6 +183,35 @@ def test_a_non_finite_cval_reaches_only_points_that_read_outside(cval, C, dt):
         assert not np.isfinite(out).all()
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("dt", DTYPES)
+def test_wrap_reads_the_first_column_past_the_last_even_with_weight_zero(bad, C, dt):
+    """With wrap padding the corner past the last column (row) is the first, inside the image:
+    read whatever its weight, as by the exact sampler (and the CUDA kernels), so a NaN or inf
+    pixel there reaches points exactly on the last column (row) as NaN. The CPU's fast path
+    took the cell before for them and never read it (found by a fuzz of the CUDA simulator
+    against the CPU). Points on pixel centres and half pixels, exact in binary; rows of 24
+    pixels take the one-channel float rows' 8-pixel steps."""
+    rng = np.random.default_rng(6)
+    H, W = 4, 8
+    x = rng.standard_normal((1, H, W, C)).astype(dt)
+    x[0, 1, 0] = bad  # the first column
+    x[0, 0, 5] = bad  # the first row
+    px, py = np.meshgrid(np.arange(-4, 20) / 2.0, np.arange(-2, 2 * H + 2) / 2.0)
+    g = np.stack([(2 * px + 1) / W - 1, (2 * py + 1) / H - 1], -1)[None].astype(dt)
+    with np.errstate(invalid="ignore"):
+        ref = R.grid_sample(x, g, "bilinear", "wrap", False, 0.0)
+        ref_affine = R.affine_sample(x, np.eye(2, 3)[None], padding_mode="wrap")
+    assert np.isnan(ref[0, py[:, 0] == H - 1]).any() and np.isnan(ref[0, :, px[0] == W - 1]).any()
+    np.testing.assert_allclose(wk.grid_sample(x, g, padding_mode="wrap"), ref,
+                               **R.tolerances(dt))  # NaN (and inf) where ref has them
+    assert np.isnan(ref_affine[0, :, W - 1]).any()  # an identity warp's last column
+    np.testing.assert_allclose(wk.affine_sample(x, np.eye(2, 3, dtype=dt)[None],
+                                                padding_mode="wrap"), ref_affine,
+                               **R.tolerances(dt))
+
+
 @pytest.mark.parametrize("dt", DTYPES)
 def test_affine_sample_default_out_size(dt):
     rng = np.random.default_rng(11)

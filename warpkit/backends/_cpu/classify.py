@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, ZEROS
+from ..._coords import BILINEAR, BORDER, CONSTANT, HUGE, REFLECTION, WRAP, ZEROS
 from .._simd import alwaysinline, muladd, prefer512
 from .common import _FASTMATH, CHECK, EDGE, FILL, _weights, source_index
 
@@ -146,7 +146,10 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
     cell before with fraction 1, so that all four corners are inside; the corner it reads with
     weight 0 is not one the exact sampler reads, which matters only when that corner is
     ±inf or NaN (0·inf is NaN), so its offset gets the flag ``CHECK`` (bit 62) and the
-    gather sends it to the edge pass when its result holds a NaN.
+    gather sends it to the edge pass when its result holds a NaN. With wrap padding such a
+    pixel goes to the edge pass at once: there the exact sampler reads the corner past the
+    last column, which wraps to the first, inside the image, whatever its weight (found by a
+    fuzz of the CUDA simulator, which samples so, against the CPU).
     Nearest: pixels inside [0, W - 1] x [0, H - 1] get the offset of the nearest pixel (ties
     to even). For zeros and constant padding, pixels entirely outside the image get
     ``offs = FILL``; every other pixel (edges, NaN, wrap) gets ``offs = EDGE``. Offsets are
@@ -167,6 +170,9 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
         Wm2 = W - 2.0
         Hm2 = H - 2.0
         cells = W >= 2 and H >= 2
+        # with wrap, the corner past the last column (row) is the first, inside the image, which
+        # the exact sampler reads even with weight 0 (a NaN there is NaN): such pixels go to it
+        wrap = padding == WRAP
         for jj in range(j0, j1):
             j = np.uint64(jj)  # unsigned: no negative-index wraparound, so the loop vectorises
             ix = px[j]
@@ -176,7 +182,8 @@ def _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
             x0 = np.minimum(np.floor(ix), Wm2)
             y0 = np.minimum(np.floor(iy), Hm2)
             _weights(wts, j, ix - x0, iy - y0)
-            inside = cells & (ix >= 0.0) & (ix <= Wm) & (iy >= 0.0) & (iy <= Hm)
+            inside = cells & (ix >= 0.0) & (ix <= Wm) & (iy >= 0.0) & (iy <= Hm) & ~(
+                wrap & ((ix == Wm) | (iy == Hm)))
             real = (ix == ix) & (iy == iy)  # NaN wins over outside: 0, not cval
             # on -1 exactly the cell reads pixel 0 with weight 0, as PyTorch (0·NaN is NaN)
             outside = fills & real & ((ix < -1.0) | (ix >= Wf) | (iy < -1.0) | (iy >= Hf))
