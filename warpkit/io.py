@@ -16,9 +16,12 @@ Multi-Picture Format images that cameras append to a JPEG are not counted).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -195,22 +198,17 @@ def _tifffile_decodes(page) -> bool:
             and page.predictor in tifffile.TIFF.PREDICTORS)
 
 
-class _quiet:
-    """Silence a library's logger inside the block (tifffile logs what it cannot parse, on
-    top of the exception :func:`read_image` reports)."""
-
-    def __init__(self, name: str):
-        import logging
-
-        self.logger = logging.getLogger(name)
-
-    def __enter__(self):
-        self.disabled = self.logger.disabled
-        self.logger.disabled = True
-
-    def __exit__(self, *exc):
-        self.logger.disabled = self.disabled
-        return False
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Silence the logger ``name`` inside the block (tifffile logs what it cannot parse, on top
+    of the exception :func:`read_image` reports)."""
+    logger = logging.getLogger(name)
+    saved = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = saved
 
 
 def _read_pillow(path: Path, page: int | None = None) -> np.ndarray:
