@@ -345,12 +345,13 @@ def test_a_non_finite_cval_leaves_the_last_row_and_column_alone(cval):
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the simulator's
 @pytest.mark.parametrize("pad", ["zeros", "border", "constant"])  # Python arithmetic on inf
-def test_a_theta_holding_inf_samples_as_on_the_cpu(pad):
-    """θ's pixel-space coefficients are NaN for every pixel when an entry is infinite; the
-    kernels then take the grid point θ·(x_t, y_t, 1), as the CPU samples such a θ through
-    affine_grid (border padding reads the edge where the coordinate is ±inf)."""
+@pytest.mark.parametrize("entry", [np.inf, 1e300])
+def test_a_theta_holding_inf_samples_as_on_the_cpu(pad, entry):
+    """θ's pixel-space coefficients are NaN for every pixel when an entry is infinite, and
+    cancel when one is huge; the kernels then take the grid point θ·(x_t, y_t, 1), as the
+    CPU's rows do (border padding reads the edge where the coordinate is ±inf)."""
     inp, theta, _, gout = data(np.float64)
-    theta[1, 0, 0] = np.inf
+    theta[1, 0, 0] = entry
     kw = dict(padding_mode=pad, cval=0.5)
     for backend in ("cpu", "cuda"):
         got = host(wk.affine_sample(inp, theta, OUT_HW, backend=backend, **kw))

@@ -451,6 +451,30 @@ def test_a_finite_theta_whose_coefficients_are_not_finite_samples_its_grid(pad, 
     assert np.isfinite(gth[0]).all()
 
 
+@pytest.mark.parametrize("ac", [False, True])
+@pytest.mark.parametrize("pad", ["border", "reflection"])
+@pytest.mark.parametrize("big", [1e13, 1e300])
+def test_huge_theta_entries_sample_their_grid_points(big, pad, ac):
+    """θ entries beyond about 1e12 cancel in the fused kernels' pixel-space coefficients (the
+    translation folded into the others) and moved a row's samples by whole pixels where
+    ``affine_grid``'s points are exact (here the middle row, y_t = 0, on both backends; found
+    by a fuzz of the CUDA simulator against the CPU)."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 4, 2))
+    gout = rng.standard_normal((2, 5, 3, 2))
+    theta = np.array([[[0.45, big, -0.545], [0.42, big, -0.1]],
+                      [[0.9, 0.1, 0.0123], [-0.1, 0.9, 0.0371]]])  # off knots (one-sided slopes)
+    kw = dict(padding_mode=pad, align_corners=ac)
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = R.affine_sample(x, theta, (5, 3), padding_mode=pad, align_corners=ac)
+        gin_ref, gth_ref = R.affine_sample_backward(gout, x, theta, (5, 3), "bilinear", pad, ac)
+    np.testing.assert_allclose(wk.affine_sample(x, theta, (5, 3), **kw), expected, rtol=1e-12,
+                               atol=1e-12)
+    gin, gth = wk.affine_sample_backward(gout, x, theta, **kw)
+    np.testing.assert_allclose(gin, gin_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gth, gth_ref, rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("theta", [[[np.inf, 0, 0], [0, 1, 0]], [[1, 0, 0], [0, 1, np.nan]]])
 def test_warp_refuses_a_theta_holding_inf_or_nan(theta):
     with pytest.raises(ValueError, match=r"theta must be finite, got (inf|nan) at index"):

@@ -48,6 +48,10 @@ PADDING_MODES = {"zeros": 0, "border": 1, "reflection": 2, "constant": 3, "wrap"
 #: Pixel coordinates at least this large count as NaN for reflection and wrap, where their
 #: position would be rounding noise (PyTorch bounds indices by the same 2**31).
 HUGE = 2.0**31
+#: Pixel-space coefficients of an affine θ at least this large (or not finite: NaN fails every
+#: comparison) do not stand for it: the rounding of their sums would move samples by more than
+#: 2**-12 pixel (:func:`build`'s ``usable_coeffs``).
+COEFF_LIMIT = 2.0**40
 
 BILINEAR = 0
 NEAREST = 1
@@ -67,7 +71,7 @@ class Helpers(NamedTuple):
     source_index: Any
     grid_source: Any
     affine_coeffs: Any
-    finite_coeffs: Any
+    usable_coeffs: Any
     grid_point: Any
     sample_point: Any
     backward_point: Any
@@ -220,20 +224,21 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         return ax, bx, cx, ay, by, cy
 
     @jit
-    def finite_coeffs(ax, bx, cx, ay, by, cy):
-        """Whether all six coefficients of :func:`affine_coeffs` are finite. A θ holding ±inf
-        or NaN, or entries so large that the coefficients overflow, makes them NaN for every
-        pixel (inf - inf), where ``grid_sample(affine_grid(θ))`` has non-finite coordinates
-        only where θ's products with the base grid give them: such samples take
-        :func:`grid_point` instead."""
-        return (math.isfinite(ax) and math.isfinite(bx) and math.isfinite(cx)
-                and math.isfinite(ay) and math.isfinite(by) and math.isfinite(cy))
+    def usable_coeffs(ax, bx, cx, ay, by, cy):
+        """Whether the six coefficients of :func:`affine_coeffs` stand for θ: finite and below
+        ``COEFF_LIMIT`` in size. A θ holding ±inf or NaN, or entries so large that the
+        coefficients overflow, makes them NaN for every pixel (inf - inf); entries beyond
+        about 1e12 cancel in them (``cx`` folds θ's translation into its other entries) and
+        move the samples by whole pixels. ``grid_sample(affine_grid(θ))`` has none of this:
+        such samples take :func:`grid_point` instead."""
+        return (abs(ax) < COEFF_LIMIT and abs(bx) < COEFF_LIMIT and abs(cx) < COEFF_LIMIT
+                and abs(ay) < COEFF_LIMIT and abs(by) < COEFF_LIMIT and abs(cy) < COEFF_LIMIT)
 
     @jit
     def grid_point(theta, n, i, j, Hi, Wi, Ho, Wo, align_corners):
         """Unpadded pixel coordinates (ix, iy) of output pixel (i, j) of sample n from the grid
         point θ[n]·(x_t, y_t, 1), as ``affine_grid`` makes it (in float64), for samples whose
-        coefficients are not finite (:func:`finite_coeffs`)."""
+        coefficients do not stand for θ (:func:`usable_coeffs`)."""
         xt = base_coord(j, Wo, align_corners)
         yt = base_coord(i, Ho, align_corners)
         gx = 1.0 * theta[n, 0, 0] * xt + 1.0 * theta[n, 0, 1] * yt + 1.0 * theta[n, 0, 2]
@@ -423,7 +428,7 @@ def build(jit: Callable, atomic_add: Callable) -> Helpers:
         source_index=source_index,
         grid_source=grid_source,
         affine_coeffs=affine_coeffs,
-        finite_coeffs=finite_coeffs,
+        usable_coeffs=usable_coeffs,
         grid_point=grid_point,
         sample_point=sample_point,
         backward_point=backward_point,

@@ -318,8 +318,8 @@ def affine_sample(
     input : array, shape (N, H, W, C), float32 or float64
     theta : array, shape (N, 2, 3)
         Normalized output -> input maps; converted to ``input``'s dtype. A θ holding ±inf or
-        NaN (or so large that its pixel-space form overflows) samples the coordinates
-        ``affine_grid(θ)`` gives, computed in float64 (see the README's Conventions).
+        NaN, or entries beyond about 1e12, samples the coordinates ``affine_grid(θ)`` gives,
+        computed in float64 (see the README's Conventions).
     out_size : (Ho, Wo), optional
         Output size; defaults to (H, W).
     mode, padding_mode, align_corners, cval, backend

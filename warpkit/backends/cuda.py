@@ -64,7 +64,7 @@ unnormalize_scale = _h.unnormalize_scale
 source_index = _h.source_index
 grid_source = _h.grid_source
 affine_coeffs = _h.affine_coeffs
-finite_coeffs = _h.finite_coeffs
+usable_coeffs = _h.usable_coeffs
 grid_point = _h.grid_point
 sample_point = _h.sample_point
 backward_point = _h.backward_point
@@ -73,9 +73,9 @@ backward_point = _h.backward_point
 @cuda.jit(device=True)
 def _affine_point(theta, n, i, j, H, W, Ho, Wo, align_corners, ax, bx, cx, ay, by, cy):
     """Unpadded pixel coordinates (ix, iy) of output pixel (i, j) of sample n: from θ's
-    pixel-space coefficients, or, when one of them is not finite, from the grid point
-    (``_coords.finite_coeffs``, ``grid_point``), as the CPU's rows do."""
-    if finite_coeffs(ax, bx, cx, ay, by, cy):
+    pixel-space coefficients, or, where they do not stand for θ, from the grid point
+    (``_coords.usable_coeffs``, ``grid_point``), as the CPU's rows do."""
+    if usable_coeffs(ax, bx, cx, ay, by, cy):
         rx = bx * i + cx
         ry = by * i + cy
         return ax * j + rx, ay * j + ry

@@ -21,10 +21,10 @@ from .common import (
     affine_coeffs,
     backward_point_band,
     base_coord,
-    finite_coeffs,
     source_index,
     unnormalize,
     unnormalize_scale,
+    usable_coeffs,
 )
 from .indirect import MadeAddresses, call_at
 
@@ -428,10 +428,10 @@ def _grid_row(grid, n, i, W, H, padding, align_corners, px, py, mx, my):
 @njit(inline="always")
 def _affine_row(coeffs, theta, n, i, W, H, Ho, padding, align_corners, px, py, mx, my):
     """Padded coordinates of output row i of sample n and their derivatives (mx, my) for the
-    backward: from the coefficients ``coeffs`` (``affine_coeffs`` and ``finite_coeffs`` of
-    them), or from the grid points where they are not finite."""
-    ax, bx, cx, ay, by, cy, finite = coeffs
-    if finite:
+    backward: from the coefficients ``coeffs`` (``affine_coeffs`` and ``usable_coeffs`` of
+    them), or from the grid points where they do not stand for θ."""
+    ax, bx, cx, ay, by, cy, usable = coeffs
+    if usable:
         _affine_coords(px, py, ax, bx, cx, ay, by, cy, i)
     else:
         _grid_coords(px, py, theta, n, i, H, W, Ho, align_corners)
@@ -632,8 +632,8 @@ def _affine_backward_task(
     H, W = inp.shape[1], inp.shape[2]
     sx, sy, flat, gflat, ginflat = _backward_views(gout, inp, gin, align_corners)
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
-    finite = finite_coeffs(ax, bx, cx, ay, by, cy)
-    coeffs = (ax, bx, cx, ay, by, cy, finite)
+    usable = usable_coeffs(ax, bx, cx, ay, by, cy)
+    coeffs = (ax, bx, cx, ay, by, cy, usable)
     for j in range(Wo):
         xt[j] = base_coord(j, Wo, align_corners)
     unit = _unit_grad(padding)
@@ -657,7 +657,7 @@ def _affine_backward_task(
         a5 += s3
     if y_hi > y_lo:
         for i in range(Ho):
-            if finite and _row_misses_band(ay, by * i + cy, Wo, H, padding, y_lo, y_hi):
+            if usable and _row_misses_band(ay, by * i + cy, Wo, H, padding, y_lo, y_hi):
                 continue
             _affine_row(coeffs, theta, n, i, W, H, Ho, padding, align_corners, px, py, mx, my)
             call_at(_scatter_band, scatter, (inp, flat, gout, gflat, n, i, px, py, mode,

@@ -22,7 +22,7 @@ unnormalize = _h.unnormalize
 unnormalize_scale = _h.unnormalize_scale
 source_index = _h.source_index
 affine_coeffs = _h.affine_coeffs
-finite_coeffs = _h.finite_coeffs
+usable_coeffs = _h.usable_coeffs
 grid_point = _h.grid_point
 sample_point = _h.sample_point
 backward_point_band = _h.backward_point_band
@@ -114,8 +114,8 @@ def _affine_coords(px, py, ax, bx, cx, ay, by, cy, i):
 @njit
 def _grid_coords(px, py, theta, n, i, H, W, Ho, align_corners):
     """Unpadded source pixel coordinates of every column of output row i of sample n from its
-    grid points (``grid_point``), for samples whose coefficients are not finite
-    (``finite_coeffs``: the CUDA kernels take the same points pixel by pixel)."""
+    grid points (``grid_point``), for samples whose coefficients do not stand for θ
+    (``usable_coeffs``: the CUDA kernels take the same points pixel by pixel)."""
     Wo = px.shape[0]
     for j in range(Wo):
         px[j], py[j] = grid_point(theta, n, i, j, H, W, Ho, Wo, align_corners)

@@ -18,9 +18,9 @@ from .common import (
     _grid_coords,
     _head,
     affine_coeffs,
-    finite_coeffs,
     sample_point,
     unnormalize,
+    usable_coeffs,
 )
 from .gather import (
     BLOCK_COLUMNS,
@@ -263,12 +263,12 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
     flat = inp.reshape(inp.size)
     oflat = out.reshape(out.size)
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
-    finite = finite_coeffs(ax, bx, cx, ay, by, cy)
+    usable = usable_coeffs(ax, bx, cx, ay, by, cy)
     G = _group_rows(Wo)
     for i in range(i0, i1, G):
         m = min(G, i1 - i) * Wo
         view = _scratch_view(scratch, m)
-        if not finite:  # the grid points, as affine_grid makes them (and CUDA samples them)
+        if not usable:  # the grid points, as affine_grid makes them (and CUDA samples them)
             for k in range(m // Wo):
                 _grid_coords(view[0][k * Wo:(k + 1) * Wo], view[1][k * Wo:(k + 1) * Wo],
                              theta, n, i + k, H, W, Ho, align_corners)
