@@ -25,14 +25,13 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
     """name -> a function that makes the workload's arrays and returns ``make``; ``make(cpu)``
     returns (a function that runs it once with kernel module ``cpu``, its output arrays).
     Imports warpkit when called, not before (scripts set numba's environment first)."""
-    from warpkit._bench import rotation_theta
+    from warpkit._bench import rotation_theta, w2_arrays
 
     def random_theta(n: int) -> np.ndarray:
         return np.tile(np.eye(2, 3), (n, 1, 1)) + rng.normal(0, 0.15, (n, 2, 3))
 
-    def stn_theta() -> np.ndarray:  # the suite's W2: turned 10°, scaled 0.9, with noise
-        noise = np.random.default_rng(1).standard_normal((256, 2, 3))
-        return rotation_theta(10.0, 0.9, 256) + 0.05 * noise
+    def stn_theta() -> np.ndarray:  # the suite's W2 θ, in float64 as the other workloads'
+        return w2_arrays()[1].astype(np.float64)
 
     def image(shape, dtype):
         if np.dtype(dtype).kind == "f":

@@ -126,10 +126,30 @@ def test_sixteen_bit_rgb_that_pillow_would_narrow_is_refused(tmp_path):
     try:
         import imagecodecs  # noqa: F401
     except ImportError:
-        with pytest.raises(ValueError, match="16-bit samples as uint8.*imagecodecs"):
+        with pytest.raises(ValueError, match="uint16 samples as uint8.*imagecodecs"):
             read_image(path)
     else:  # tifffile decodes it
         np.testing.assert_array_equal(read_image(path), rgb)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.uint16, np.float32])
+def test_tiffs_read_by_pillow_keep_their_dtype_or_are_refused(tmp_path, monkeypatch, dtype):
+    """A page that only Pillow can decode (as an LZW one without imagecodecs) comes back in its
+    own dtype (Pillow gives int16 pixels as int32), or is refused where Pillow's dtype cannot
+    hold its values (it reads signed 8-bit pixels as unsigned: -3 became 253)."""
+    import warpkit.io as wio
+
+    monkeypatch.setattr(wio, "_tifffile_decodes", lambda page: False)
+    path = tmp_path / "a.tif"
+    image = (np.arange(-6, 6).reshape(3, 4) * (3 if dtype == np.int8 else 1000)).astype(dtype)
+    tifffile.imwrite(path, image)
+    if dtype == np.int8:
+        with pytest.raises(ValueError, match="int8 samples as uint8, which cannot hold them"):
+            read_image(path)
+        return
+    got = read_image(path)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, image)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.bool_])

@@ -106,7 +106,7 @@ def test_complex_matrices_and_thetas_are_refused():
     for call in (lambda: T.from_matrix(m, (4, 4)), lambda: T.from_opencv(m, (4, 4)),
                  lambda: T.to_matrix(theta, (4, 4)), lambda: T.to_opencv(theta, (4, 4)),
                  lambda: T.invert(theta), lambda: T.compose(theta, T.identity())):
-        with pytest.raises(TypeError, match="real numbers; got ndarray of dtype complex128"):
+        with pytest.raises(TypeError, match="must hold real numbers .*, got complex128"):
             call()
 
 
@@ -309,7 +309,7 @@ def test_invert_singular_raises():
         (lambda: T.shear(90, (5, 5)), ValueError, "-90, 90"),
         (lambda: T.shear(10, (5, 5), axis="z"), ValueError, "axis"),
         (lambda: T.from_matrix(np.eye(4), (5, 5)), ValueError, r"\(2, 3\) or \(3, 3\)"),
-        (lambda: T.from_matrix("abc", (5, 5)), TypeError, "matrix"),
+        (lambda: T.from_matrix("abc", (5, 5)), TypeError, "M must hold real numbers"),
         (lambda: T.to_matrix(np.eye(3), (5, 5)), ValueError, r"theta must have shape"),
         (lambda: T.from_matrix(np.eye(3), (5, 5), align_corners=1), TypeError, "align_corners"),
         (lambda: T.identity(-1), ValueError, "non-negative"),

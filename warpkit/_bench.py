@@ -222,12 +222,19 @@ def bench_w1(dtype=np.float32, repeats: int = 15, size: int = 1024, torch_thread
     return res
 
 
-def bench_w2(repeats: int = 15, n: int = 256, size: int = 60, torch_threads: int = 2):
-    """W2: STN training step, forward + backward (dU and dθ)."""
+def w2_arrays(n: int = 256, size: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """W2's images (n, size, size, 1) and θ (n, 2, 3), float32: turned 10°, scaled 0.9, with
+    noise (also ``benchmarks/kernel_workloads.py``'s W2sfwd and W2sbwd)."""
     rng = np.random.default_rng(1)
     x = rng.random((n, size, size, 1), dtype=np.float32)
     theta = (rotation_theta(10.0, 0.9, n) + 0.05 * rng.standard_normal((n, 2, 3))).astype(
         np.float32)
+    return x, theta
+
+
+def bench_w2(repeats: int = 15, n: int = 256, size: int = 60, torch_threads: int = 2):
+    """W2: STN training step, forward + backward (dU and dθ)."""
+    x, theta = w2_arrays(n, size)
 
     def run_warpkit():
         out = warpkit.affine_sample(x, theta)

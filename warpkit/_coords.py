@@ -49,8 +49,8 @@ PADDING_MODES = {"zeros": 0, "border": 1, "reflection": 2, "constant": 3, "wrap"
 #: position would be rounding noise (PyTorch bounds indices by the same 2**31).
 HUGE = 2.0**31
 #: Pixel-space coefficients of an affine θ at least this large (or not finite: NaN fails every
-#: comparison) do not stand for it: the rounding of their sums would move samples by more than
-#: 2**-12 pixel (:func:`build`'s ``usable_coeffs``).
+#: comparison) do not stand for it: with float64's 2**-52, the rounding of their sums could
+#: move samples by about 2**-12 pixel or more (:func:`build`'s ``usable_coeffs``).
 COEFF_LIMIT = 2.0**40
 
 BILINEAR = 0

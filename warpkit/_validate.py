@@ -88,7 +88,7 @@ def real(x: Any, name: str) -> Any:
     parsed."""
     dtype = dtype_of(x)
     if dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers (float32 or float64), got {dtype}")
+        raise TypeError(f"{name} must hold real numbers (bool, integer or float), got {dtype}")
     return x
 
 

@@ -142,11 +142,11 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 
 def _through_pillow(path: Path, index: int, page, white: bool, decodes: bool) -> np.ndarray:
-    """TIFF page ``index`` (tifffile's ``page``) read by Pillow (see :func:`_read_tiff`), or
-    refused where Pillow would not give its values: more bits a sample than Pillow keeps (it
-    reads 16-bit RGB as 8-bit), or a min-is-white page of more than 8 bits (which Pillow does
-    not invert). ``decodes``: whether tifffile could have decoded it (else the message says
-    what it needs)."""
+    """TIFF page ``index`` (tifffile's ``page``) read by Pillow (see :func:`_read_tiff`), in the
+    page's own dtype, or refused where Pillow would not give its values: a dtype that cannot
+    hold the page's (Pillow reads 16-bit RGB as 8-bit, signed 8-bit as unsigned), or a
+    min-is-white page of more than 8 bits (which Pillow does not invert). ``decodes``:
+    whether tifffile could have decoded it (else the message says what it needs)."""
     bits = page.bitspersample
     need = "" if decodes else (f"; tifffile decodes its {page.compression.name} compression "
                                "only with the imagecodecs package (pip install imagecodecs)")
@@ -160,10 +160,12 @@ def _through_pillow(path: Path, index: int, page, white: bool, decodes: bool) ->
         if decodes:
             raise
         raise _Refused(f"Pillow cannot read this TIFF page ({_first_line(exc)}){need}") from None
-    if image.dtype != np.bool_ and image.dtype.itemsize * 8 < bits:
-        raise _Refused(f"Pillow reads this TIFF page's {bits}-bit samples as {image.dtype}, "
-                       f"losing bits{need}")
-    return _exact(image, page.dtype)
+    if not np.can_cast(page.dtype, image.dtype):
+        raise _Refused(f"Pillow reads this TIFF page's {page.dtype} samples as {image.dtype}, "
+                       f"which cannot hold them{need}")
+    if image.dtype != page.dtype and page.dtype.kind in "iu":  # int16 comes as int32
+        return image.astype(page.dtype)  # exact: the values are the page's
+    return image
 
 
 def _min_is_black(image: np.ndarray, bits: int) -> np.ndarray:
@@ -176,16 +178,6 @@ def _min_is_black(image: np.ndarray, bits: int) -> np.ndarray:
         raise _Refused(f"min-is-white TIFF pages of dtype {image.dtype} are not supported; "
                        "save it as min-is-black")
     return (image.dtype.type(2**bits - 1) - image).astype(image.dtype)
-
-
-def _exact(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``image`` (as Pillow gave it: 16-bit signed pixels as int32) in the page's own dtype
-    when its values fit there exactly."""
-    if image.dtype != dtype and dtype.kind in "iu" and image.dtype.kind in "iu":
-        cast = image.astype(dtype)
-        if np.array_equal(cast, image):
-            return cast
-    return image
 
 
 #: TIFF photometric interpretations whose samples are not the picture's gray or RGB(A) values

@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import finite
+from ._validate import finite, real
 
 __all__ = [
     "identity",
@@ -162,16 +162,13 @@ def _skimage_params(tform: Any, name: str) -> np.ndarray:
 
 
 def _real(x: Any, name: str, expected: str) -> np.ndarray:
-    """``x`` as a float64 array, refusing what holds no real numbers (complex values would
-    lose their imaginary part, strings would be parsed)."""
+    """``x`` as a float64 array, refusing what holds no real numbers (``_validate.real``:
+    complex values would lose their imaginary part, strings would be parsed)."""
     try:
         a = np.asarray(x)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be {expected}, got {type(x).__name__}") from None
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be {expected}, of real numbers; got "
-                        f"{type(x).__name__} of dtype {a.dtype}")
-    return a.astype(np.float64)
+    return real(a, name).astype(np.float64)
 
 
 def _as_theta(theta: Any) -> np.ndarray:
