@@ -292,6 +292,8 @@ def test_cuda_backend_matches_cpu():
         (dict(image=np.zeros((0, 4))), ValueError, "empty"),
         (dict(theta=np.eye(3)), ValueError, r"\(2, 3\) or \(N, 2, 3\)"),
         (dict(theta="abc"), TypeError, "theta"),
+        (dict(theta=None), TypeError, r"theta must be an array .* got NoneType"),
+        (dict(theta=[[True, False, False], [False, True, False]]), TypeError, "got list"),
         (dict(image=np.zeros((2, 4, 4, 1)), theta=np.zeros((2, 3))), ValueError, r"\(N, 2, 3\)"),
         (dict(image=np.zeros((4, 4)), theta=np.zeros((1, 2, 3))), ValueError, r"\(2, 3\)"),
         (dict(image=np.zeros((3, 4, 4)), theta=np.zeros((2, 2, 3))), ValueError, "batch"),

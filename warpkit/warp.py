@@ -62,11 +62,14 @@ def _check_image(image: Any) -> np.ndarray:
 def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
     """θ as a C-contiguous float64 (N, 2, 3) and whether the image is a stack."""
     if not isinstance(theta, np.ndarray):
+        given = theta
         try:
-            theta = np.asarray(theta, dtype=np.float64)
-        except (TypeError, ValueError):
+            theta = np.asarray(theta)
+        except (TypeError, ValueError):  # ragged nesting
+            theta = None
+        if theta is None or theta.dtype.kind not in "iuf":  # None, strings, objects, bools
             raise TypeError(f"theta must be an array of shape (2, 3) or (N, 2, 3), got "
-                            f"{V.describe(theta)}") from None
+                            f"{V.describe(given)}")
     if theta.dtype.kind not in "iuf":
         raise TypeError(f"theta must hold real numbers, got dtype {theta.dtype}")
     V.finite(theta, "theta")  # as warpkit.transforms refuses them
