@@ -77,6 +77,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         return make
 
     rgb, grey, w2, w3 = (1, 1024, 1024, 3), (1, 1024, 1024, 1), (256, 60, 60, 1), (64, 224, 224, 3)
+    zoom = np.array([[[0.5, 0.0, 0.0123], [0.0, 0.5, -0.0271]]])  # by 2, off the pixel grid
     turned = rotation_theta(30.0, 0.9)
     return {
         "W1": lambda: forward(rgb, np.float32, turned),
@@ -94,6 +95,10 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "B128f32": lambda: forward((64, 128, 128, 3), np.float32, random_theta(64)),
         "G128u8": lambda: forward((64, 128, 128, 1), np.uint8, rotation_theta(20.0, 0.9, 64)),
         "G256u8": lambda: forward((16, 256, 256, 1), np.uint8, rotation_theta(20.0, 0.9, 16)),
+        "Zg u8": lambda: forward(grey, np.uint8, zoom),
+        "Zg f32": lambda: forward(grey, np.float32, zoom),
+        "Z u8": lambda: forward(rgb, np.uint8, zoom),
+        "Z f32": lambda: forward(rgb, np.float32, zoom),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),

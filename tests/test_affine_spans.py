@@ -124,3 +124,50 @@ def test_fused_rows_of_integer_images_match_the_reference(case):
                           "constant", False, np.array([200.0, 100.0, 50.0]))[0]
     assert out.dtype == np.uint8
     assert np.max(np.abs(out.astype(np.float64) - np.clip(np.round(ref), 0, 255))) <= 1
+
+
+@njit
+def _interior_and_level(ax, rx, ry, W, H, C, n, dtype_probe):
+    """The offsets and weights of the interior columns of an affine row with ay = 0, from
+    ``_classify_interior`` and from ``_classify_level``."""
+    _, b, c, _ = classify._affine_spans(ax, rx, 0.0, ry, W, H, n, False)
+    offs = np.zeros(n, np.int64)
+    wts = np.zeros((4, n), dtype_probe.dtype)
+    classify._classify_interior(W, H, C, offs, wts, b, c, ax, rx, 0.0, ry)
+    level_offs = np.zeros(n, np.int64)
+    level_wts = np.zeros((4, n), dtype_probe.dtype)
+    classify._classify_level(W, H, C, level_offs, level_wts, b, c, ax, rx, ry)
+    return b, c, offs, wts, level_offs, level_wts
+
+
+@settings(max_examples=200, deadline=None)
+@given(ax=COEFF, rx=COEFF, ry=COEFF, W=st.integers(2, 40), H=st.integers(2, 40),
+       C=st.sampled_from([1, 3, 4]), n=st.integers(1, 300),
+       dtype=st.sampled_from([np.float32, np.float64]))
+@example(ax=0.5, rx=-0.0, ry=-0.0, W=9, H=9, C=1, n=20, dtype=np.float32)
+def test_level_rows_get_the_interior_offsets_and_weights(ax, rx, ry, W, H, C, n, dtype):
+    """A row at one height (a map without rotation or shear) computes its y part once: the
+    same offsets and weights, to the bit, as the interior pass computes."""
+    b, c, offs, wts, level_offs, level_wts = _interior_and_level(
+        ax, rx, ry, W, H, C, n, np.zeros(0, dtype))
+    np.testing.assert_array_equal(level_offs[b:c], offs[b:c])
+    np.testing.assert_array_equal(level_wts[:, b:c], wts[:, b:c])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+@pytest.mark.parametrize("C", [1, 3])
+def test_axis_aligned_stacks_match_the_reference(dtype, C):
+    """Rows at one height: zooms in and out, shifts, a flip, and a turn between them."""
+    rng = np.random.default_rng(C)
+    H, W = 21, WIDE
+    x = rng.uniform(0, 255, (6, H, W, C))
+    x = x.astype(dtype) if np.dtype(dtype).kind == "f" else np.round(x).astype(dtype)
+    base = [[0.47, 0.0, 0.013], [0.0, 0.61, -0.021]]
+    thetas = np.array([base, base, [[0.47, 0.0, 0.3], [0.0, 0.61, -0.021]],
+                       [[-0.8, 0.0, 0.013], [0.0, 0.61, 0.4]], _theta(0.7, 25.0)[0], base])
+    out = wk.warp(x, thetas, output_shape=(H, W), padding_mode="border")
+    ref = R.affine_sample(x.astype(np.float64), thetas, (H, W), "bilinear", "border", False, 0.0)
+    if np.dtype(dtype).kind == "f":
+        np.testing.assert_allclose(out, ref, **R.tolerances(dtype))
+    else:
+        assert np.max(np.abs(out.astype(np.float64) - np.clip(np.round(ref), 0, 255))) <= 1

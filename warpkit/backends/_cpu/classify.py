@@ -1,6 +1,7 @@
 """The vectorised passes of a forward row: padding of its coordinates, the columns of an affine
 row that lie outside or strictly inside the image (:func:`_affine_spans`), and every pixel's
-corner offset, code and weights (:func:`_classify_row`, :func:`_classify_interior`)."""
+corner offset, code and weights (:func:`_classify_row`, :func:`_classify_interior`, and
+:func:`_classify_level` for the rows of a map without rotation or shear)."""
 
 from __future__ import annotations
 
@@ -237,3 +238,37 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
         y0 = Hm2 if y0 > Hm2 else y0
         _weights(wts, j, ix - x0, iy - y0)
         offs[j] = np.int64(y0 * WCf + x0 * Cf)
+
+
+@njit(fastmath=_FASTMATH)
+def _classify_level(W, H, C, offs, wts, j0, j1, ax, rx, ry):
+    """:func:`_classify_interior` for the columns j0 <= j < j1 of an affine row whose y is
+    the same at every column (ay = 0: the map has no rotation or shear): the y part (row
+    offset and weight) once for the row, so each pixel computes its x part alone. The same
+    offsets and weights: each weight is the same product of the same two factors, and the
+    offsets are integers, exact in float64."""
+    prefer512()
+    one = wts.dtype.type(1.0)
+    iy = ry  # _classify_interior's at every column, but for the sign of a zero
+    y0 = np.floor(iy)
+    y0 = 0.0 if y0 < 0.0 else y0
+    Hm2 = H - 2.0
+    y0 = Hm2 if y0 > Hm2 else y0
+    fy = wts.dtype.type(iy - y0)
+    gy = one - fy
+    yo = np.int64(y0 * (1.0 * (W * C)))
+    Wm2 = W - 2.0
+    Cf = 1.0 * C
+    for jj in range(j0, j1):
+        j = np.uint64(jj)
+        ix = muladd(ax, 1.0 * np.int32(jj), rx)
+        x0 = np.floor(ix)
+        x0 = 0.0 if x0 < 0.0 else x0
+        x0 = Wm2 if x0 > Wm2 else x0
+        fx = wts.dtype.type(ix - x0)
+        gx = one - fx
+        wts[0, j] = gx * gy
+        wts[1, j] = fx * gy
+        wts[2, j] = gx * fy
+        wts[3, j] = fx * fy
+        offs[j] = yo + np.int64(x0 * Cf)

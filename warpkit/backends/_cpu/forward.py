@@ -10,7 +10,7 @@ from numba.extending import overload
 
 from ..._coords import BILINEAR, CONSTANT, WRAP, ZEROS
 from .._simd import alwaysinline, borrow
-from .classify import _affine_spans, _classify, _classify_interior, _pad
+from .classify import _affine_spans, _classify, _classify_interior, _classify_level, _pad
 from .common import (
     _FASTMATH,
     PREFETCH,
@@ -86,8 +86,10 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     iy = ay·j + ry, and the row is cut into columns (:func:`_affine_spans`): with zeros or
     constant padding those entirely outside the image get ``cval`` at once; those strictly
     inside, which no padding changes, go through :func:`_classify_interior` (which computes
-    their coordinates); only the rest get coordinates in scratch's (px, py), padded, and
-    :func:`_classify_row`'s tests. Else the coordinates are in (px, py) already, unpadded.
+    their coordinates), or, in a row at one height (ay = 0: no rotation or shear), through
+    :func:`_classify_level` (the same values, the row's y part computed once); only the rest
+    get coordinates in scratch's (px, py), padded, and :func:`_classify_row`'s tests. Else the
+    coordinates are in (px, py) already, unpadded.
 
     ``gaddr``: the address of the gather of the image's rows (:func:`.gather.gather_address`),
     which 3-channel rows do not use (their gather is linked in, see
@@ -120,7 +122,10 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
             _pad(px[A:b], py[A:b], W, H, padding, align_corners)
             _pad(px[c:B], py[c:B], W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, b)
-        _classify_interior(W, H, C, offs, wts, b, c, ax, rx, ay, ry)
+        if ay == 0.0:  # a row at one height: its y part once
+            _classify_level(W, H, C, offs, wts, b, c, ax, rx, ry)
+        else:
+            _classify_interior(W, H, C, offs, wts, b, c, ax, rx, ay, ry)
         _classify(px, py, W, H, C, mode, padding, offs, wts, c, B)
     else:
         A = Wo - Wo  # 0, typed as Wo (one compilation of the calls below)
