@@ -155,6 +155,34 @@ def test_not_an_array():
     _raises(TypeError, lambda: wk.affine_grid(THETA.tolist(), (2, 4, 5)), "theta", "list")
 
 
+def test_masked_arrays_are_refused():
+    """A masked array's mask would be ignored: the kernels read its data."""
+    masked = np.ma.masked_array(X, X > 0)
+    _raises(TypeError, lambda: wk.affine_sample(masked, THETA), "input", "masked")
+    _raises(TypeError, lambda: wk.grid_sample(X, np.ma.masked_array(GRID)), "grid", "masked")
+
+
+def test_theta_of_another_float_dtype_gets_no_advice_meant_for_images():
+    """affine_grid's θ fixes the grid's dtype: float16 is refused, without pointing to warp()."""
+    with pytest.raises(TypeError, match="theta must be float32 or float64, got float16") as info:
+        wk.affine_grid(THETA.astype(np.float16), (2, 4, 5))
+    assert "warp()" not in str(info.value)
+
+
+def test_cuda_backend_without_a_gpu_says_so(monkeypatch):
+    """numba's CudaSupportError (no driver) becomes an error that names the backend."""
+    from numba.cuda.cudadrv.error import CudaSupportError
+
+    from warpkit.backends import cuda as cuda_backend
+
+    def no_driver(*args, **kwargs):
+        raise CudaSupportError("Error at driver init:\n\nCUDA driver library cannot be found.")
+
+    monkeypatch.setattr(cuda_backend, "launch", no_driver)
+    _raises(RuntimeError, lambda: wk.affine_sample(X, THETA, backend="cuda"),
+            "backend='cuda' needs an NVIDIA GPU", "driver library cannot be found", "'cpu'")
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.bool_])
 def test_integer_input_points_to_warp(dtype):
     bad = X.astype(dtype)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,10 +120,30 @@ def test_bench_refuses_bad_arguments_before_running(tmp_path, capsys, monkeypatc
     with pytest.raises(SystemExit) as info:
         main(["bench", "--torch-threads", "0"])
     assert info.value.code == 2 and "a number of threads >= 1, got 0" in capsys.readouterr().err
-    for bad in (tmp_path / "missing" / "r.json", tmp_path):
+    bad_places = [tmp_path / "missing" / "r.json", tmp_path]
+    if Path("/proc/self").is_dir():  # a folder that takes no new file, even from root
+        bad_places.append(Path("/proc/warpkit-bench.json"))
+    for bad in bad_places:
         assert main(["bench", "--json", str(bad)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"warpkit bench: error: --json {bad}") and err.count("\n") == 1
+
+
+def test_bench_json_is_removed_when_the_run_fails_unless_it_was_there(tmp_path, monkeypatch):
+    """The --json file is opened before the run; a run that fails leaves no empty file behind,
+    and an existing file as it was."""
+    from warpkit import _bench
+
+    def failing_run(*args, **kwargs):
+        raise RuntimeError("the suite failed")
+
+    monkeypatch.setattr(_bench, "run_suite", failing_run)
+    new, old = tmp_path / "new.json", tmp_path / "old.json"
+    old.write_text("kept")
+    for path in (new, old):
+        with pytest.raises(RuntimeError, match="the suite failed"):
+            main(["bench", "--json", str(path)])
+    assert not new.exists() and old.read_text() == "kept"
 
 
 def test_command_reports_a_bad_combination_before_compiling(capsys):

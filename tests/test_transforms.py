@@ -313,6 +313,16 @@ def test_invert_singular_raises():
         (lambda: T.to_matrix(np.eye(3), (5, 5)), ValueError, r"theta must have shape"),
         (lambda: T.from_matrix(np.eye(3), (5, 5), align_corners=1), TypeError, "align_corners"),
         (lambda: T.identity(-1), ValueError, "non-negative"),
+        # strings were parsed, complex numpy scalars lost their imaginary part, huge integers
+        # and n past numpy's reach raised bare OverflowErrors, ragged factors numpy's error
+        (lambda: T.rotate("30", (5, 5)), TypeError, "angle_deg must be a real number"),
+        (lambda: T.rotate(np.complex128(30 + 45j), (5, 5)), TypeError, "angle_deg must be a real"),
+        (lambda: T.translate(10**400, 0, (5, 5)), ValueError, "finite"),
+        (lambda: T.rotate(30, (10**400, 10)), ValueError, "input_shape must hold positive"),
+        (lambda: T.identity(2**70), ValueError, "n must be a number of θ that fits"),
+        (lambda: T.identity(2**62), ValueError, "n must be a number of θ that fits"),
+        (lambda: T.scale([[1, 2], [3]], (5, 5)), TypeError, "factor x must be a number"),
+        (lambda: T.invert(np.ma.masked_array(T.identity())), TypeError, "theta .* masked"),
     ],
 )
 def test_errors_name_what_was_expected(call, exc, match):

@@ -212,6 +212,14 @@ def test_non_contiguous_input():
     np.testing.assert_array_equal(warp(view, theta), warp(np.ascontiguousarray(view), theta))
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_theta_as_a_matrix_subclass_is_the_array_it_holds():
+    """np.matrix ravels to two dimensions: the finiteness check once failed on it."""
+    img = _image(20, 30)
+    theta = T.rotate(33, img.shape)
+    np.testing.assert_array_equal(warp(img, np.matrix(theta)), warp(img, theta))
+
+
 # --------------------------------------------------------------------------- stacks
 @pytest.mark.parametrize("channels", [None, 2])
 def test_stack_equals_per_image_warps(channels):
@@ -301,6 +309,15 @@ def test_cuda_backend_matches_cpu():
         (dict(padding_mode="mirror"), ValueError, "padding_mode"),
         (dict(padding_mode="constant", cval=[1, 2]), ValueError, "cval"),
         (dict(padding_mode="constant", cval="black"), TypeError, "cval must be a number"),
+        # None read as NaN, "1.5" parsed, a complex value's imaginary part dropped
+        (dict(padding_mode="constant", cval=None), TypeError, "cval must be a number.*None"),
+        (dict(padding_mode="constant", cval="1.5"), TypeError, "cval must be a number"),
+        (dict(padding_mode="constant", cval=np.complex128(1 + 2j)), TypeError, "cval must be"),
+        (dict(image=np.ma.masked_array(np.zeros((4, 5)), True)), TypeError, "image .* masked"),
+        (dict(theta=np.ma.masked_array(T.identity())), TypeError, "theta .* masked"),
+        (dict(output_shape=b"ab"), ValueError, "output_shape must be a pair"),
+        (dict(output_shape={3: 1, 4: 2}), ValueError, "output_shape must be a pair"),
+        (dict(theta=T.identity(1)), ValueError, r"a 3-D image is a stack \(N, H, W\)"),
         (dict(mode=["bilinear"]), ValueError, "mode must be one of"),
         (dict(padding_mode=["zeros"]), ValueError, "padding_mode must be one of"),
         (dict(output_shape=(0, 3)), ValueError, "output_shape"),
@@ -309,6 +326,7 @@ def test_cuda_backend_matches_cpu():
     ],
 )
 def test_errors(kwargs, exc, match):
+    """Bad arguments are refused with a message that names them."""
     args = dict(image=np.zeros((4, 5, 3)), theta=T.identity())
     args.update(kwargs)
     image = args.pop("image")

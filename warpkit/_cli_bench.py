@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from ._cli_compile import _at_least_one
 
@@ -30,13 +33,34 @@ def run(args: argparse.Namespace) -> int:
     """Run the suite and print the table."""
     from . import _bench
 
-    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
-        print(f"warpkit bench: error: --json {args.json}: not a file in an existing folder "
-              "(checked before the minutes of the run)", file=sys.stderr)
-        return 2
-    results = _bench.run_suite(quick=not args.full, torch_threads=args.torch_threads)
-    print(_bench.format_table(results))
-    if args.json is not None:
-        args.json.write_text(json.dumps(_bench.to_json(results), indent=2))
-        print(f"wrote {args.json}")
+    with contextlib.ExitStack() as stack:
+        sink = None
+        if args.json is not None:  # opened before the minutes of the run, which it must outlive
+            try:
+                sink = stack.enter_context(_new_or_kept(args.json))
+            except OSError as e:
+                print(f"warpkit bench: error: --json {args.json}: cannot write there "
+                      f"({e.strerror or e})", file=sys.stderr)
+                return 2
+        results = _bench.run_suite(quick=not args.full, torch_threads=args.torch_threads)
+        print(_bench.format_table(results))
+        if sink is not None:
+            sink.truncate(0)
+            sink.write(json.dumps(_bench.to_json(results), indent=2))
+            print(f"wrote {args.json}")
     return 0
+
+
+@contextlib.contextmanager
+def _new_or_kept(path: Path) -> Iterator[TextIO]:
+    """``path`` open for writing, made now if it does not exist (and removed again if the run
+    fails before writing it), an existing file left as it is until written."""
+    made = not path.exists()
+    with open(path, "a", encoding="utf-8") as f:
+        try:
+            yield f
+        except BaseException:
+            if made:
+                f.close()
+                path.unlink(missing_ok=True)
+            raise

@@ -38,8 +38,18 @@ def describe(x: Any) -> str:
     return f"{type(x).__name__}"
 
 
+def not_masked(x: Any, name: str) -> Any:
+    """Refuse a numpy masked array: warpkit reads an array's data, so its mask would be
+    silently ignored."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{name} must not be a masked array (warpkit would ignore its mask); "
+                        f"pass {name}.filled(value) or {name}.data")
+    return x
+
+
 def array(x: Any, name: str, ndim: int, shape_doc: str) -> Any:
-    """Check that ``x`` is a numpy or CUDA array with ``ndim`` dimensions."""
+    """Check that ``x`` is a numpy or CUDA array with ``ndim`` dimensions, not masked."""
+    not_masked(x, name)
     if not (isinstance(x, np.ndarray) or is_cuda_array(x)):
         raise TypeError(
             f"{name} must be a numpy array or a CUDA array of shape {shape_doc}, "
@@ -58,10 +68,9 @@ def float_dtype(x: Any, name: str) -> np.dtype:
     if dtype.kind == "f":
         dtype = dtype.newbyteorder("=")
     if dtype not in FLOAT_DTYPES:
-        raise TypeError(
-            f"{name} must be float32 or float64, got {dtype}; "
-            "use warpkit.warp() for integer or boolean images"
-        )
+        advice = "; use warpkit.warp() for integer, boolean or float16 images" \
+            if name == "input" else ""
+        raise TypeError(f"{name} must be float32 or float64, got {dtype}{advice}")
     return dtype
 
 
@@ -183,8 +192,8 @@ def is_count(v: Any) -> bool:
 def all_finite(a: np.ndarray) -> bool:
     """Whether every entry of the numpy array ``a`` is finite (a few θ: without numpy's
     reductions, 0.5 against 1.5 µs)."""
-    if a.size <= 48:
-        return all(map(math.isfinite, a.ravel().tolist()))
+    if a.size <= 48:  # (a subclass's ravel may keep two dimensions: np.matrix)
+        return all(map(math.isfinite, np.asarray(a).ravel().tolist()))
     return bool(np.isfinite(a).all())
 
 
@@ -201,6 +210,8 @@ def size_pair(out_size: Any, default: tuple[int, int], name: str = "out_size") -
     if out_size is None:
         return default
     try:
+        if not isinstance(out_size, (tuple, list, np.ndarray)):  # bytes, dicts, sets: no
+            raise TypeError
         h, w = out_size
     except (TypeError, ValueError):
         raise ValueError(
@@ -213,9 +224,15 @@ def size_pair(out_size: Any, default: tuple[int, int], name: str = "out_size") -
 
 
 def cval_vector(cval: Any, channels: int) -> np.ndarray:
-    """``cval`` as a float64 vector of one value per channel (a scalar is broadcast)."""
+    """``cval`` as a float64 vector of one value per channel (a scalar is broadcast): real
+    numbers only (None would read as NaN, a string would be parsed, a complex number lose its
+    imaginary part)."""
+    not_masked(cval, "cval")
     try:
-        values = np.asarray(cval, dtype=np.float64)
+        values = np.asarray(cval)
+        if values.dtype.kind not in "biuf":
+            raise TypeError
+        values = values.astype(np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"cval must be a number or one number per channel ({channels}), got "
                         f"{cval!r}") from None

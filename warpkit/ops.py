@@ -81,9 +81,15 @@ def _launch(
         pixels = _pixels([x.shape for x in host] + list(outputs))
         cpu.call(getattr(cpu, name), pixels, *host, *arrays, *scalars)
         return [a if out is None else out for a, out in zip(arrays, given, strict=True)]
+    from numba.cuda.cudadrv.error import CudaSupportError
+
     from .backends import cuda as cuda_backend
 
-    return cuda_backend.launch(name, inputs, outputs, scalars, dtype, outs=given)
+    try:
+        return cuda_backend.launch(name, inputs, outputs, scalars, dtype, outs=given)
+    except CudaSupportError as e:  # numba's, from the driver's first use
+        raise RuntimeError(f"backend='cuda' needs an NVIDIA GPU and its driver, and numba "
+                           f"found none ({' '.join(str(e).split())}); use backend='cpu'") from e
 
 
 def _cval(padding: str, cval: Any, channels: int) -> np.ndarray:

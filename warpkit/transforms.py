@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import finite, real
+from ._validate import finite, not_masked, real
 
 __all__ = [
     "identity",
@@ -84,9 +84,10 @@ def _hw(shape: Any, name: str) -> tuple[int, int]:
     if len(dims) not in (2, 3):
         raise ValueError(f"{name} must be (H, W) or (H, W, C), got {shape!r}")
     h, w = dims[0], dims[1]
-    for v in (h, w):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must hold positive integers (H, W), got {shape!r}")
+    for v in (h, w):  # below 2**53: exact in the float64 arithmetic of the maps
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v < 2**53:
+            raise ValueError(f"{name} must hold positive integers (H, W) below 2**53, got "
+                             f"{shape!r}")
     return int(h), int(w)
 
 
@@ -163,7 +164,9 @@ def _skimage_params(tform: Any, name: str) -> np.ndarray:
 
 def _real(x: Any, name: str, expected: str) -> np.ndarray:
     """``x`` as a float64 array, refusing what holds no real numbers (``_validate.real``:
-    complex values would lose their imaginary part, strings would be parsed)."""
+    complex values would lose their imaginary part, strings would be parsed; a masked array's
+    mask would be ignored)."""
+    not_masked(x, name)
     try:
         a = np.asarray(x)
     except (TypeError, ValueError):
@@ -202,10 +205,19 @@ def _exact_cos_sin(angle_deg: float) -> tuple[float, float]:
 
 
 def _finite(value: Any, name: str) -> float:
+    """A real number (a Python or numpy bool, integer or float; no strings, which ``float``
+    would parse, and no complex numbers) as a finite float."""
+    kind = getattr(value, "dtype", None)
+    if isinstance(value, (str, bytes)) or (
+            kind.kind not in "biuf" if isinstance(kind, np.dtype) else isinstance(value, complex)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {value!r}") from None
+    except OverflowError:  # an integer beyond float64's range
+        raise ValueError(f"{name} must be finite, got an integer too large for float64") \
+            from None
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return v
@@ -456,7 +468,10 @@ def identity(n: int | None = None) -> np.ndarray:
         return t
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative integer or None, got {n!r}")
-    return np.repeat(t[None], int(n), axis=0)
+    try:
+        return np.repeat(t[None], int(n), axis=0)
+    except (OverflowError, ValueError):  # past what numpy can index
+        raise ValueError(f"n must be a number of θ that fits in memory, got {n!r}") from None
 
 
 def rotate(
@@ -521,7 +536,11 @@ def scale(
     -------
     theta : ndarray, float64, shape (2, 3)
     """
-    if np.ndim(factor) == 0:
+    try:
+        scalar = np.ndim(factor) == 0
+    except ValueError:  # ragged nesting
+        scalar = False
+    if scalar:
         sx = sy = _zoom(factor, "factor")
     else:
         try:

@@ -45,6 +45,7 @@ def _check_image(image: Any) -> np.ndarray:
         )
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array, got {V.describe(image)}")
+    V.not_masked(image, "image")
     if image.dtype.kind not in "biuf":
         raise TypeError(
             f"image must have a boolean, integer or float dtype, got {image.dtype}"
@@ -61,6 +62,9 @@ def _check_image(image: Any) -> np.ndarray:
 
 def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
     """θ as a C-contiguous float64 (N, 2, 3) and whether the image is a stack."""
+    V.not_masked(theta, "theta")
+    if isinstance(theta, np.ndarray) and type(theta) is not np.ndarray:
+        theta = np.asarray(theta)  # a subclass (np.matrix) as the plain array it holds
     if not isinstance(theta, np.ndarray):
         given = theta
         try:
@@ -87,6 +91,13 @@ def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
                 f"a single (H, W) image needs theta of shape (2, 3), got {theta.shape}"
             )
         stack = True
+        if image.shape[0] != theta.shape[0] and image.ndim == 3:
+            raise ValueError(
+                f"batch sizes disagree: theta has {theta.shape[0]} samples but image has "
+                f"{image.shape[0]}: with theta (N, 2, 3) a 3-D image is a stack (N, H, W) of "
+                f"grey images; for one (H, W, C) image pass theta (2, 3), for a stack of "
+                f"colour images shape (N, H, W, C)"
+            )
         V.batch(theta.shape[0], image, "image", "theta")
     else:
         raise ValueError(f"theta must have shape (2, 3) or (N, 2, 3), got shape {theta.shape}")
@@ -174,8 +185,9 @@ def warp(
         of the input (``out`` itself when given). float32/float64 are returned as computed;
         other float dtypes go through float32; integer images are computed in float32
         (float64 for 32/64-bit integers), rounded half to even and clipped to the dtype's
-        range. Big-endian images (FITS, some TIFFs) are computed as their native-order dtype
-        and returned big-endian.
+        range. So 64-bit integers beyond 2**53 come back rounded to float64's precision,
+        even with ``mode="nearest"`` and an identity θ. Big-endian images (FITS, some TIFFs)
+        are computed as their native-order dtype and returned big-endian.
 
     Raises
     ------
