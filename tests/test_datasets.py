@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 
 import numpy as np
@@ -52,6 +53,24 @@ def test_base_digits_match_skimage_resize_centred():
     np.testing.assert_allclose(base[:, 4:24, 4:24].mean((1, 2)), small.mean((1, 2)), atol=0.03)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"box": 20.0}, "box must be a positive int, got 20.0"),
+        ({"box": 0}, "box must be a positive int, got 0"),
+        ({"field": 28.0}, "field must be a positive int, got 28.0"),
+        ({"field": "28"}, "field must be a positive int, got '28'"),
+        ({"box": 21}, "field - box even"),
+        ({"box": 30}, "field - box even and >= 0"),
+    ],
+)
+def test_resample_to_field_refuses_bad_sizes(kwargs, message):
+    from warpkit.datasets.digits import resample_to_field
+
+    with pytest.raises(ValueError, match=message):
+        resample_to_field(np.zeros((1, 8, 8)), **kwargs)
+
+
 def test_base_digits_returns_a_fresh_copy():
     a, _ = D.base_digits()
     a[:] = 7.0
@@ -90,6 +109,57 @@ def test_canvas_sizes_and_bad_arguments():
         D.distort(box_image(1), "tc", rng)
     with pytest.raises(ValueError, match="clutter_source"):
         D.distort(box_image(2), "tc", rng, clutter_source=np.zeros((3, 8, 8)))
+
+
+@pytest.mark.parametrize("kind", [["r"], {"r"}, None])
+@pytest.mark.parametrize(
+    "call",
+    [D.canvas_size,
+     lambda k: D.distort(box_image(2), k, np.random.default_rng(0)),
+     lambda k: D.make_experiment("digits", k)],
+    ids=["canvas_size", "distort", "make_experiment"],
+)
+def test_distortion_kind_must_be_a_known_string(call, kind):
+    with pytest.raises(ValueError, match=r"distortion must be one of \('r', 'rts'"):
+        call(kind)
+
+
+N3 = (np.zeros(3), np.ones(3), np.zeros((3, 2)), 28, 42)  # valid placement_theta arguments
+
+
+@pytest.mark.parametrize(
+    "index, value, error, message",
+    [
+        (0, 0.0, ValueError, r"angle must have shape \(N,\)"),
+        (0, np.zeros((3, 1)), ValueError, r"angle must have shape \(N,\)"),
+        (0, np.array([0.0, np.nan, 0.0]), ValueError, "angle must be finite"),
+        (0, np.array(["0", "0", "0"]), TypeError, "angle must hold real numbers"),
+        (1, 1.0, ValueError, r"scale must have shape \(N,\)"),
+        (1, np.ones(2), ValueError, r"scale must have shape \(N,\) = \(3,\)"),
+        (1, np.array([1.0, 0.0, 1.0]), ValueError, "scale must be > 0, got 0.0 at index 1"),
+        (1, np.array([1.0, 1.0, -2.0]), ValueError, "scale must be > 0, got -2.0 at index 2"),
+        (1, np.array([1.0, np.inf, 1.0]), ValueError, "scale must be finite"),
+        (2, np.zeros(2), ValueError, r"offset must have shape \(N, 2\)"),
+        (2, np.zeros((2, 2)), ValueError, r"offset must have shape \(N, 2\) = \(3, 2\)"),
+        (2, np.zeros((3, 3)), ValueError, r"offset must have shape \(N, 2\) = \(3, 2\)"),
+        (3, 0, ValueError, "in_size must be a positive int, got 0"),
+        (3, 28.0, ValueError, "in_size must be a positive int, got 28.0"),
+        (4, -42, ValueError, "out_size must be a positive int, got -42"),
+        (4, True, ValueError, "out_size must be a positive int, got True"),
+    ],
+)
+def test_placement_theta_refuses_bad_arguments(index, value, error, message):
+    args = list(N3)
+    args[index] = value
+    with pytest.raises(error, match=message):
+        dist.placement_theta(*args)
+
+
+def test_placement_theta_accepts_numpy_int_sizes():
+    theta = dist.placement_theta(np.zeros(1), np.full(1, 2.0), np.zeros((1, 2)),
+                                 np.int64(28), np.int32(42))
+    # k = out / (in * scale) = 42 / 56 on the diagonal, no shift
+    np.testing.assert_allclose(theta[0], [[0.75, 0, 0], [0, 0.75, 0]], atol=1e-15)
 
 
 def test_rotation_theta_zero_is_identity_and_quarter_turn_is_rot90():
@@ -157,6 +227,31 @@ def test_homographies_match_skimage_projective_transform():
         np.testing.assert_allclose(h[k], ref.params / ref.params[2, 2], atol=1e-10)
         mapped = np.c_[src[k], np.ones(4)] @ h[k].T
         np.testing.assert_allclose(mapped[:, :2] / mapped[:, 2:], dst[k], atol=1e-12)
+
+
+SQUARE = np.array([[-1.0, -1], [1, -1], [1, 1], [-1, 1]])
+
+
+@pytest.mark.parametrize(
+    "src, dst, message",
+    [
+        (SQUARE, SQUARE, r"src must have shape \(N, 4, 2\), got shape \(4, 2\)"),
+        (SQUARE[None, :3], SQUARE[None, :3], r"src must have shape \(N, 4, 2\)"),
+        (SQUARE[None], SQUARE[None, :, :1], r"dst must have the shape of src \(1, 4, 2\)"),
+        (SQUARE[None], np.stack([SQUARE, SQUARE]), "dst must have the shape of src"),
+        (np.array([[[0.0, 0], [1, 1], [2, 2], [0, 1]]]), SQUARE[None],
+         "src\\[0\\]: points 0, 1 and 2 are collinear"),
+        (np.stack([SQUARE, SQUARE]), np.stack([SQUARE, [[0.0, 0], [1, 0], [0, 1], [3, 0]]]),
+         "dst\\[1\\]: points 0, 1 and 3 are collinear"),
+        (SQUARE[None], np.zeros((1, 4, 2)), "dst\\[0\\]: points 0, 1 and 2 are collinear"),
+        (SQUARE[None], np.where(SQUARE > 0, np.nan, SQUARE)[None], "dst must be finite"),
+    ],
+    ids=["unbatched", "three-points", "dst-shape", "dst-batch", "src-collinear",
+         "dst-collinear", "dst-one-point", "dst-nan"],
+)
+def test_homographies_refuse_bad_points(src, dst, message):
+    with pytest.raises(ValueError, match=message):
+        dist.homographies(src, dst)
 
 
 def test_projective_and_elastic_keep_digits_recognisable():
@@ -278,6 +373,53 @@ def test_load_idx_header_errors(tmp_path):
         D.load_idx(tmp_path / "missing")
 
 
+def damaged_gzip(kind: str) -> bytes:
+    gz = gzip.compress(idx_bytes(np.arange(6, dtype=np.uint8).reshape(2, 3), 0x08))
+    if kind == "truncated":
+        return gz[: len(gz) // 2]
+    if kind == "crc":  # flip a byte of the stored CRC32
+        return gz[:-6] + bytes([gz[-6] ^ 0xFF]) + gz[-5:]
+    return gz + b"junk"
+
+
+@pytest.mark.parametrize("kind", ["truncated", "crc", "trailing"])
+def test_load_idx_damaged_gzip_is_a_value_error_naming_the_file(tmp_path, kind):
+    path = tmp_path / f"{kind}.gz"
+    path.write_bytes(damaged_gzip(kind))
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": damaged gzip"):
+        D.load_idx(path)
+
+
+def header(dims) -> bytes:
+    return struct.pack(">BBBB", 0, 0, 0x08, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (header([1] * 33) + b"\x00", "33 dimensions"),
+        (header([1] * 255) + b"\x00", "255 dimensions"),
+        (header([2**31, 2**31, 4]), r"\(2147483648, 2147483648, 4\) of uint8 "
+                                     r"\(18446744073709551616 bytes\)"),
+        (header([2**32 - 1] * 3) + b"\x00" * 7, "holds 7 bytes"),
+        (header([0, 2**32 - 1, 2**32 - 1, 2**32 - 1]), "not possible in numpy"),
+    ],
+    ids=["33-dims", "255-dims", "product-wraps-to-0", "product-overflows", "empty-too-big"],
+)
+def test_load_idx_absurd_headers_name_the_file(tmp_path, data, message):
+    path = tmp_path / "absurd"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": .*" + message):
+        D.load_idx(path)
+
+
+def test_load_idx_accepts_32_dimensions(tmp_path):
+    arr = np.arange(4, dtype=np.uint8).reshape((2, 2) + (1,) * 30)
+    path = tmp_path / "deep"
+    path.write_bytes(idx_bytes(arr, 0x08))
+    np.testing.assert_array_equal(D.load_idx(path), arr)
+
+
 def write_mnist(folder, n_train=30, n_test=12, gz=True, seed=0):
     rng = np.random.default_rng(seed)
     arrays = {
@@ -320,4 +462,37 @@ def test_load_mnist_errors(tmp_path):
     bad = np.zeros(5, np.uint8)
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(bad, 0x08))
     with pytest.raises(ValueError, match="labels must have shape"):
+        D.load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("split, stem", [("train", "train"), ("test", "t10k")])
+def test_load_mnist_refuses_an_empty_split(tmp_path, split, stem):
+    write_mnist(tmp_path, gz=False, **{f"n_{split}": 0})
+    path = re.escape(str(tmp_path / f"{stem}-images-idx3-ubyte"))
+    with pytest.raises(ValueError, match=f"{path}: the {split} split holds no images"):
+        D.load_mnist(tmp_path)
+    with pytest.raises(ValueError, match="holds no images"):
+        D.make_experiment("mnist", "r", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "labels, code, message",
+    [
+        (np.array([0, 10, 1], np.uint8), 0x08, r"got 10 at index 1"),
+        (np.array([3, 2, 255], np.uint8), 0x08, r"got 255 at index 2"),
+        (np.array([0, -1, 1], np.int8), 0x09, r"got -1 at index 1"),
+        (np.array([0, 1, -7000], np.int16), 0x0B, r"got -7000 at index 2"),
+        (np.array([0.0, 1.0, 2.0], np.float32), 0x0D, r"got dtype float32"),
+        (np.array([0.5, 1.0, 2.0], np.float64), 0x0E, r"got dtype float64"),
+    ],
+)
+@pytest.mark.parametrize("split, stem", [("train", "train"), ("test", "t10k")])
+def test_load_mnist_refuses_labels_that_are_not_classes(tmp_path, split, stem, labels, code,
+                                                         message):
+    write_mnist(tmp_path, n_train=3, n_test=3, gz=False)
+    path = tmp_path / f"{stem}-labels-idx1-ubyte"
+    path.write_bytes(idx_bytes(labels, code))
+    expected = (re.escape(str(path)) + f": {split} " + r"labels must be integers in \[0, 10\), "
+                + message)
+    with pytest.raises(ValueError, match=expected):
         D.load_mnist(tmp_path)

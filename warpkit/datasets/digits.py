@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validate import is_count
 from ..ops import affine_sample
 
 __all__ = ["load_digits", "base_digits", "DIGIT_BOX", "FIELD"]
@@ -67,7 +68,7 @@ def resample_to_field(images: np.ndarray, box: int = DIGIT_BOX, field: int = FIE
     ----------
     images : ndarray, shape (M, h, w), float
         Images to resample (any size; non-square images are stretched to the square box).
-    box, field : int
+    box, field : int >= 1
         Side of the resampled digit and of the output field; ``field - box`` must be even
         and non-negative.
 
@@ -76,15 +77,23 @@ def resample_to_field(images: np.ndarray, box: int = DIGIT_BOX, field: int = FIE
     ndarray, shape (M, field, field), float32
         ``warpkit.affine_sample`` with the identity θ, ``out_size=(box, box)``, bilinear,
         border padding, ``align_corners=False``, padded with zeros.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not 3-D, ``box`` or ``field`` is not a positive int (a float such
+        as 20.0 included), or ``field - box`` is odd or negative.
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 3:
         raise ValueError(f"images must have shape (M, h, w), got shape {images.shape}")
+    for value, name in ((box, "box"), (field, "field")):
+        if not is_count(value) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    box, field = int(box), int(field)
     margin = field - box
-    if box < 1 or margin < 0 or margin % 2:
-        raise ValueError(
-            f"need box >= 1 and field - box even and >= 0, got box={box}, field={field}"
-        )
+    if margin < 0 or margin % 2:
+        raise ValueError(f"need field - box even and >= 0, got box={box}, field={field}")
     theta = np.zeros((len(images), 2, 3), np.float32)
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
     small = affine_sample(images[..., None], theta, (box, box), padding_mode="border")[..., 0]

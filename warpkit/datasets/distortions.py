@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import describe, is_count
 from ..ops import affine_sample, grid_sample
 from .digits import DIGIT_BOX, FIELD
 
@@ -59,9 +60,28 @@ def canvas_size(kind: str) -> int:
 
 
 def _check_kind(kind: object) -> str:
-    if kind not in _CANVAS:
+    """``kind`` if it names a distortion (a str in :data:`DISTORTIONS`), else a ValueError."""
+    if not isinstance(kind, str) or kind not in _CANVAS:
         raise ValueError(f"distortion must be one of {DISTORTIONS}, got {kind!r}")
-    return kind  # type: ignore[return-value]
+    return kind
+
+
+def _real_array(x: object, name: str, shape_doc: str, ndim: int) -> np.ndarray:
+    """``x`` as a float64 array of ``ndim`` dimensions (shape documented as ``shape_doc``);
+    strings, complex numbers and other non-real values are refused, not parsed or cut."""
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError):  # ragged nested sequences
+        raise ValueError(f"{name} must be an array of shape {shape_doc}, got {x!r}") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {describe(a)}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have shape {shape_doc}, got shape {a.shape}")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        raise ValueError(f"{name} must be finite, got {a[where]} at index {where}")
+    return a
 
 
 def placement_theta(
@@ -76,10 +96,10 @@ def placement_theta(
 
     Parameters
     ----------
-    angle : ndarray, shape (N,), radians
-    scale : ndarray, shape (N,), > 0
-    offset : ndarray, shape (N, 2), pixels (x, y)
-    in_size, out_size : int
+    angle : ndarray, shape (N,), radians, finite
+    scale : ndarray, shape (N,), finite and > 0
+    offset : ndarray, shape (N, 2), pixels (x, y), finite
+    in_size, out_size : int >= 1
         Sides of the input image and of the canvas.
 
     Returns
@@ -87,14 +107,35 @@ def placement_theta(
     theta : ndarray, shape (N, 2, 3), float64
         Normalized output -> input maps (``align_corners=False``): the inverse placement
         ``v = R(-angle) (u - offset) / scale`` in normalized units.
+
+    Raises
+    ------
+    ValueError
+        If a shape differs from the above (a scalar ``angle`` or ``scale`` included), an
+        entry is not finite, a ``scale`` is <= 0, or a size is not a positive int.
+    TypeError
+        If ``angle``, ``scale`` or ``offset`` holds something other than real numbers.
     """
-    angle = np.asarray(angle, np.float64)
+    angle = _real_array(angle, "angle", "(N,)", 1)
+    n = len(angle)
+    scale = _real_array(scale, "scale", "(N,)", 1)
+    offset = _real_array(offset, "offset", "(N, 2)", 2)
+    if scale.shape != (n,):
+        raise ValueError(f"scale must have shape (N,) = ({n},) like angle, got {scale.shape}")
+    if offset.shape != (n, 2):
+        raise ValueError(f"offset must have shape (N, 2) = ({n}, 2), got {offset.shape}")
+    if n and scale.min() <= 0.0:
+        i = int(np.argmin(scale))
+        raise ValueError(f"scale must be > 0, got {scale[i]} at index {i}")
+    for value, name in ((in_size, "in_size"), (out_size, "out_size")):
+        if not is_count(value) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
     c, s = np.cos(angle), np.sin(angle)
     inv_rot = np.stack([np.stack([c, s], -1), np.stack([-s, c], -1)], -2)  # R(-angle)
-    k = out_size / (in_size * np.asarray(scale, np.float64))
+    k = out_size / (in_size * scale)
     lin = inv_rot * k[:, None, None]
-    shift = -np.einsum("nij,nj->ni", inv_rot, np.asarray(offset, np.float64))
-    shift *= (2.0 / (in_size * np.asarray(scale, np.float64)))[:, None]
+    shift = -np.einsum("nij,nj->ni", inv_rot, offset)
+    shift *= (2.0 / (in_size * scale))[:, None]
     return np.concatenate([lin, shift[:, :, None]], axis=2)
 
 
@@ -137,14 +178,30 @@ def homographies(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     src, dst : ndarray, shape (N, 4, 2)
-        Four point correspondences (x, y) per map, no three collinear.
+        Four point correspondences (x, y) per map, finite, no three of the four ``src``
+        points (nor of the four ``dst`` points) collinear.
 
     Returns
     -------
     ndarray, shape (N, 3, 3), float64
+
+    Raises
+    ------
+    ValueError
+        If ``src`` or ``dst`` is not of shape (N, 4, 2) (one unbatched (4, 2) set included),
+        their shapes differ, an entry is not finite, or three points of a set are collinear
+        (the map would be degenerate).
+    TypeError
+        If ``src`` or ``dst`` holds something other than real numbers.
     """
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
+    src = _real_array(src, "src", "(N, 4, 2)", 3)
+    dst = _real_array(dst, "dst", "(N, 4, 2)", 3)
+    if src.shape[1:] != (4, 2):
+        raise ValueError(f"src must have shape (N, 4, 2), got shape {src.shape}")
+    if dst.shape != src.shape:
+        raise ValueError(f"dst must have the shape of src {src.shape}, got shape {dst.shape}")
+    _check_no_collinear(src, "src")
+    _check_no_collinear(dst, "dst")
     n = len(src)
     x, y = src[..., 0], src[..., 1]
     u, v = dst[..., 0], dst[..., 1]
@@ -153,8 +210,27 @@ def homographies(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     rows_v = np.stack([zero, zero, zero, x, y, one, -v * x, -v * y], -1)
     a = np.concatenate([rows_u, rows_v], axis=1)  # (N, 8, 8)
     b = np.concatenate([u, v], axis=1)  # (N, 8)
-    h = np.linalg.solve(a, b[..., None])[..., 0]
+    try:
+        h = np.linalg.solve(a, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:  # not expected after the collinearity check
+        raise ValueError("src and dst give a degenerate (singular) homography") from None
     return np.concatenate([h, np.ones((n, 1))], axis=1).reshape(n, 3, 3)
+
+
+def _check_no_collinear(points: np.ndarray, name: str) -> None:
+    """ValueError if three of the four points (N, 4, 2) of some set lie on one line (up to
+    a relative tolerance: twice the triangle's area <= 1e-10 times the set's extent squared)."""
+    ext = np.ptp(points, axis=1).max(axis=1)  # (N,)
+    for i, j, k in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)):
+        d1, d2 = points[:, j] - points[:, i], points[:, k] - points[:, i]
+        area2 = np.abs(d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0])
+        bad = np.flatnonzero(area2 <= 1e-10 * ext**2)
+        if bad.size:
+            m = int(bad[0])
+            raise ValueError(
+                f"{name}[{m}]: points {i}, {j} and {k} are collinear "
+                f"({points[m].tolist()}); the homography would be degenerate"
+            )
 
 
 def _projective(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .digits import base_digits
-from .distortions import DISTORTIONS, canvas_size, distort
+from .distortions import _check_kind, canvas_size, distort
 from .idx import load_mnist
 
 __all__ = ["DATA_NAMES", "Experiment", "make_experiment"]
@@ -120,11 +120,20 @@ def make_experiment(
     Returns
     -------
     Experiment
+
+    Raises
+    ------
+    ValueError
+        If ``data`` or ``distortion`` is not one of the names above (a non-str such as
+        ``["r"]`` included), ``max_train`` / ``max_test`` is not a positive int, or, for the
+        IDX data sets, ``data_dir`` is missing or its files are invalid, hold an empty split
+        or labels outside 0..9 (see :func:`~warpkit.datasets.load_mnist`).
+    FileNotFoundError
+        If ``data_dir`` or one of its four IDX files does not exist.
     """
     if data not in DATA_NAMES:
         raise ValueError(f"data must be one of {DATA_NAMES}, got {data!r}")
-    if distortion not in DISTORTIONS:
-        raise ValueError(f"distortion must be one of {DISTORTIONS}, got {distortion!r}")
+    distortion = _check_kind(distortion)
     for value, name in ((max_train, "max_train"), (max_test, "max_test")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < 1):
