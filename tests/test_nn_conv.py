@@ -284,3 +284,46 @@ def test_im2col_chunks_agree_and_match_naive(monkeypatch, case):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", 2 * per_sample)
     check_grads(c, x, rng)
+
+
+# --------------------------------------------------------------------------- dtypes
+def naive_maxpool_backward(x, dout, k, s):
+    """dx: each window's gradient goes to its first maximum in row-major order."""
+    dx = np.zeros(x.shape)
+    for n, i, j, c in np.ndindex(*dout.shape):
+        win = x[n, i * s:i * s + k, j * s:j * s + k, c]
+        a, b = np.unravel_index(np.argmax(win), win.shape)
+        dx[n, i * s + a, j * s + b, c] += dout[n, i, j, c]
+    return dx
+
+
+@pytest.mark.parametrize("dout_dtype", [">f4", ">f8", "<f8", np.float16, np.int32, np.uint8,
+                                        np.bool_])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool_backward_converts_a_real_dout_to_the_forward_dtype(dtype, dout_dtype):
+    rng = np.random.default_rng(6)
+    x = rng.permutation(2 * 6 * 6 * 3).reshape(2, 6, 6, 3).astype(dtype)
+    pool = MaxPool2D(2)
+    y = pool.forward(x)
+    dout = rng.integers(0, 4, y.shape).astype(dout_dtype)
+    dx = pool.backward(dout)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, naive_maxpool_backward(x, dout.astype(np.float64), 2, 2))
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8"])
+def test_big_endian_input_is_computed_as_its_native_float(dtype):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 7, 6, 3)).astype(dtype)
+    native = np.dtype(dtype).newbyteorder("=")
+    tol = 1e-5 if native == np.float32 else 1e-12
+    y = MaxPool2D(2, 1).forward(x)
+    assert y.dtype == native
+    np.testing.assert_array_equal(y, naive_maxpool(x.astype(np.float64), 2, 1))
+    for conv in (Conv2D(3, 2, 3, rng=0, dtype=native),  # direct path (27 weights a filter)
+                 Conv2D(3, 2, 4, rng=0, dtype=native)):  # im2col (48)
+        y = conv.forward(x)
+        assert y.dtype == native
+        ref = naive_conv(x.astype(np.float64), conv.params["W"].astype(np.float64),
+                         conv.params["b"].astype(np.float64), 1, (0, 0, 0, 0))
+        np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)

@@ -20,6 +20,7 @@ from warpkit.nn import (
     Tanh,
     softmax_cross_entropy,
 )
+from warpkit.nn.layers import init_weights
 from warpkit.testing import numerical_gradient_inplace
 
 
@@ -385,3 +386,69 @@ def test_relu_of_dtypes_without_a_kernel(dtype):
     assert y.dtype == dtype
     np.testing.assert_array_equal(y, [[0.0, 0.0, 2.5]])
     np.testing.assert_array_equal(relu.backward(np.ones_like(x)), [[0.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize("k", [5, 6, 7, 8])  # Conv2D direct, Conv2D im2col, MaxPool2D, ST
+@pytest.mark.parametrize("dtype", ["U3", object, np.complex128])
+def test_backward_refuses_a_dout_that_is_not_real(k, dtype):
+    layer, x = _layers_and_inputs()[k]
+    y = layer.forward(x)
+    with pytest.raises(TypeError, match="dout of real numbers.*got dtype"):
+        layer.backward(np.ones(y.shape, dtype))
+
+
+def test_softmax_cross_entropy_accepts_big_endian_float32():
+    rng = np.random.default_rng(8)
+    logits = rng.standard_normal((4, 5)).astype(">f4")
+    labels = np.array([0, 4, 2, 2])
+    z = logits.astype(np.float64)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    expected_loss = -np.mean(np.log(p[np.arange(4), labels]))
+    expected_grad = (p - np.eye(5)[labels]) / 4
+    loss, d = softmax_cross_entropy(logits, labels)
+    assert d.dtype == np.float32
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    np.testing.assert_allclose(d, expected_grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda m: Adam(m, lr=float("inf")), ValueError, "lr must be a positive finite float"),
+    (lambda m: Adam(m, eps=float("inf")), ValueError, "eps must be a positive finite float"),
+    (lambda m: Adam(m, lr="0.1"), TypeError, "lr must be .*'0.1'"),
+    (lambda m: Adam(m, lr=None), TypeError, "lr must be .*None"),
+    (lambda m: Adam(m, betas=(0.9,)), ValueError, r"betas must be a pair .*\(0.9,\)"),
+    (lambda m: Adam(m, betas=("0.9", 0.99)), TypeError, r"betas\[0\] must be"),
+    (lambda m: SGD(m, lr=float("inf")), ValueError, "lr must be a positive finite float"),
+    (lambda m: SGD(m, lr=-float("inf")), ValueError, "lr must be a positive finite float"),
+    (lambda m: SGD(m, lr="0.1"), TypeError, "lr must be .*'0.1'"),
+    (lambda m: SGD(m, lr=0.1, momentum="0.5"), TypeError, "momentum must be .*'0.5'"),
+    (lambda m: Dropout("0.5"), TypeError, "rate must be .*'0.5'"),
+    (lambda m: Dropout(None), TypeError, "rate must be .*None"),
+])
+def test_hyper_parameters_must_be_finite_real_numbers(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make(_quadratic_model(np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(fan_in=0), ValueError, "fan_in must be a positive int, got 0"),
+    (dict(fan_in=-3), ValueError, "fan_in must be a positive int, got -3"),
+    (dict(fan_in=float("nan")), ValueError, "fan_in must be a positive int, got nan"),
+    (dict(fan_out=0, init="glorot"), ValueError, "fan_out must be a positive int, got 0"),
+    (dict(dtype=np.int32), TypeError, "dtype must be a float dtype"),
+    (dict(dtype=np.int32, init="zeros"), TypeError, "dtype must be a float dtype"),
+])
+def test_init_weights_argument_errors(kwargs, exc, match):
+    args = dict(shape=(3, 4), fan_in=3, fan_out=4, init="he", rng=0, dtype=np.float32)
+    with pytest.raises(exc, match=match):
+        init_weights(**{**args, **kwargs})
+
+
+@pytest.mark.parametrize("rng", [None, 5, np.int64(5)])
+def test_init_weights_takes_a_seed_or_none_as_the_layers_do(rng):
+    W = init_weights((30, 4), 30, 4, "pytorch", rng, np.float64)
+    assert W.shape == (30, 4) and W.dtype == np.float64
+    assert np.abs(W).max() <= 1 / np.sqrt(30)
+    if rng is not None:
+        expected = np.random.default_rng(5).uniform(-1 / np.sqrt(30), 1 / np.sqrt(30), (30, 4))
+        np.testing.assert_array_equal(W, expected)

@@ -117,6 +117,49 @@ def test_spatial_transformer_errors():
         SpatialTransformer(Sequential(Flatten(), Dense(4, 6, rng)), out_size=(0, 3))
 
 
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(align_corners="False"), TypeError, "align_corners must be True or False, got 'False'"),
+    (dict(align_corners=2), TypeError, "align_corners must be True or False, got 2"),
+    (dict(align_corners=None), TypeError, "align_corners must be True or False, got None"),
+    (dict(input_grad="False"), TypeError, "input_grad must be True or False, got 'False'"),
+    (dict(input_grad=0), TypeError, "input_grad must be True or False, got 0"),
+    (dict(out_size=(2.7, 3)), ValueError, r"out_size must be a pair .*\(2.7, 3\)"),
+    (dict(out_size=(float("nan"), 3)), ValueError, r"out_size must be a pair .*nan"),
+    (dict(out_size="ab"), ValueError, "out_size must be a pair .*'ab'"),
+    (dict(out_size=(True, 3)), ValueError, r"out_size must be a pair .*\(True, 3\)"),
+])
+def test_spatial_transformer_refuses_arguments_it_would_coerce(kwargs, exc, match):
+    loc = Sequential(Flatten(), Dense(4, 6, np.random.default_rng(3)))
+    with pytest.raises(exc, match=match):
+        SpatialTransformer(loc, **kwargs)
+    assert loc.layers[-1].input_grad  # refused before anything was changed
+
+
+def test_spatial_transformer_accepts_big_endian_input():
+    """The default localization net starts with MaxPool2D; at the identity start the output
+    is the input."""
+    st = SpatialTransformer(models.localization_net((28, 28, 1), np.random.default_rng(4)))
+    x = np.random.default_rng(5).random((2, 28, 28, 1)).astype(">f4")
+    y = st.forward(x)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, x)
+    dx = st.backward(np.ones(y.shape, ">f4"))
+    assert dx.dtype == np.float32 and dx.shape == x.shape
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_spatial_transformer_on_an_empty_batch(input_grad):
+    st = SpatialTransformer(models.localization_net((28, 28, 1), np.random.default_rng(6)),
+                            out_size=(5, 6), input_grad=input_grad)
+    y = st.forward(np.zeros((0, 28, 28, 1), np.float32))
+    assert y.shape == (0, 5, 6, 1) and y.dtype == np.float32
+    st.zero_grad()
+    dx = st.backward(np.zeros((0, 5, 6, 1), np.float32))
+    assert (dx is None) if not input_grad else dx.shape == (0, 28, 28, 1)
+    for name, g in st.grads.items():
+        assert not g.any(), name  # nothing to learn from no samples
+
+
 # --------------------------------------------------------------------------- models
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
 def test_build_shapes_determinism_and_identity_start(name):
@@ -197,6 +240,27 @@ def test_build_errors():
         models.build("st-cnn", (16, 16, 1))
     with pytest.raises(ValueError, match="input_shape"):
         models.build("fcn", (28, 28))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(num_classes=None), "num_classes must be a positive int, got None"),
+    (dict(num_classes=float("nan")), "num_classes must be a positive int, got nan"),
+    (dict(num_classes=float("inf")), "num_classes must be a positive int, got inf"),
+    (dict(input_shape=(28.7, 28, 1)), r"input_shape must be .*\(28.7, 28, 1\)"),
+    (dict(input_shape=("28", "28", "1")), r"input_shape must be .*\('28', '28', '1'\)"),
+    (dict(input_shape="abc"), "input_shape must be .*'abc'"),
+    (dict(seed=-1), "seed must be an int >= 0, got -1"),
+    (dict(seed=1.5), "seed must be an int >= 0, got 1.5"),
+])
+def test_build_names_the_bad_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        models.build("fcn", **{"input_shape": (8, 8, 1), **kwargs})
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (28.0, 28.0, 1), (28, 28, 0)])
+def test_localization_net_names_a_bad_input_shape(shape):
+    with pytest.raises(ValueError, match="input_shape must be"):
+        models.localization_net(shape, np.random.default_rng(0))
 
 
 def test_model_grads_match_finite_differences_and_accumulate():

@@ -51,3 +51,100 @@ def test_the_module_example_runs():
     and run (with images of up to 3 samples against one θ it had failed at once)."""
     failures, tried = doctest.testmod(T)
     assert tried == 6 and failures == 0
+
+
+def _square_sum(v):
+    return float(np.sum(v * v))
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(rtol=float("nan")), ValueError, "rtol must be a finite real number >= 0, got nan"),
+    (dict(atol=float("nan")), ValueError, "atol must be a finite real number >= 0, got nan"),
+    (dict(rtol=float("inf")), ValueError, "rtol must be .* got inf"),
+    (dict(atol=-1e-7), ValueError, "atol must be .* got -1e-07"),
+    (dict(rtol="1e-5"), TypeError, "rtol must be .* got '1e-5'"),
+    (dict(eps=0.0), ValueError, r"eps must be a finite real number > 0, got 0.0"),
+    (dict(eps=float("nan")), ValueError, "eps must be .* got nan"),
+    (dict(eps=-1e-6), ValueError, "eps must be .* got -1e-06"),
+])
+def test_check_gradient_refuses_tolerances_that_pass_anything(kwargs, exc, match):
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(exc, match=match):
+        T.check_gradient(_square_sum, x, 3 * x, **kwargs)  # 3x is wrong: the gradient is 2x
+    with pytest.raises(exc, match=match):
+        T.check_gradient(_square_sum, x, 2 * x, **kwargs)
+
+
+@pytest.mark.parametrize("eps", [0, 0.0, float("nan"), float("inf"), -1e-6])
+def test_numerical_gradient_refuses_a_bad_step(eps):
+    with pytest.raises(ValueError, match="eps must be a finite real number > 0"):
+        T.numerical_gradient(_square_sum, np.ones(2), eps=eps)
+
+
+def _read_only(a):
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("a,exc,match", [
+    (np.array([1, 2, 3]), TypeError, "a must be a float64 numpy array, got dtype int64"),
+    (np.array([1, 2, 3], np.float32), TypeError, "a must be a float64 .* float32"),
+    ([1.0, 2.0, 3.0], TypeError, "a must be a float64 numpy array, got list"),
+    (_read_only(np.array([1.0, 2.0, 3.0])), ValueError, "a must be writeable"),
+])
+def test_numerical_gradient_inplace_refuses_arrays_it_cannot_perturb(a, exc, match):
+    with pytest.raises(exc, match=match):
+        T.numerical_gradient_inplace(lambda: float(np.sum(np.asarray(a, float) ** 2)), a)
+
+
+@pytest.mark.parametrize("max_entries", [-1, True, 1.5, "2"])
+def test_numerical_gradient_inplace_refuses_a_bad_max_entries(max_entries):
+    a = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="max_entries must be None or an int >= 0"):
+        T.numerical_gradient_inplace(lambda: float(np.sum(a**2)), a, max_entries=max_entries)
+
+
+@pytest.mark.parametrize("max_entries", [0, 2, np.int64(3)])
+def test_numerical_gradient_inplace_differentiates_max_entries_entries(max_entries):
+    a = np.array([1.0, 2.0, 3.0])
+    g = T.numerical_gradient_inplace(lambda: float(np.sum(a**2)), a, max_entries=max_entries)
+    done = np.isfinite(g)
+    assert done.sum() == max_entries
+    np.testing.assert_allclose(g[done], np.array([2.0, 4.0, 6.0])[done], rtol=1e-8)
+    np.testing.assert_array_equal(a, [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(modes="nearest"), "modes must be a non-empty tuple of names .* got 'nearest'"),
+    (dict(padding_modes="zeros"), "padding_modes must be .* got 'zeros'"),
+    (dict(modes=("bogus",)), r"modes must be .* got \('bogus',\)"),
+    (dict(padding_modes=("zeros", "bogus")), r"padding_modes must be .* 'bogus'\)"),
+    (dict(modes=()), r"modes must be a non-empty tuple .* got \(\)"),
+])
+def test_sampling_options_refuses_strings_and_unknown_names(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        T.sampling_options(**kwargs)
+
+
+def test_sampling_options_draws_only_the_given_names():
+    @settings(max_examples=20, deadline=None, database=None)
+    @given(T.sampling_options(modes=["nearest"], padding_modes=("border", "wrap")))
+    def draw(opts):
+        assert opts["mode"] == "nearest" and opts["padding_mode"] in ("border", "wrap")
+
+    draw()
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(dtype=np.uint8), "dtype must be float32 or float64"),
+    (dict(dtype=np.int32), "dtype must be float32 or float64"),
+    (dict(dtype="complex128"), "dtype must be float32 or float64, got 'complex128'"),
+    (dict(dtype="bogus"), "dtype must be float32 or float64, got 'bogus'"),
+    (dict(n=0), "n must be an int >= 1 .* got 0"),
+    (dict(n=-2), "n must be an int >= 1 .* got -2"),
+    (dict(n=True), "n must be an int >= 1 .* got True"),
+    (dict(n=1.5), "n must be an int >= 1 .* got 1.5"),
+])
+def test_thetas_refuses_bad_arguments_when_built(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        T.thetas(**kwargs)

@@ -25,10 +25,15 @@ Examples
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from . import _coords
+from ._validate import FLOAT_DTYPES, is_count
 
 __all__ = [
     "thetas",
@@ -61,6 +66,33 @@ def _hypothesis():
     return st, hnp
 
 
+def _names(values: Any, name: str, known: Any) -> tuple:
+    """``values`` as a non-empty tuple of names from ``known``, or a ValueError naming
+    ``name`` (a single string is refused: it would be drawn from character by character)."""
+    bad = f"{name} must be a non-empty tuple of names from {list(known)}, got {values!r}"
+    if isinstance(values, (str, bytes)):
+        raise ValueError(bad)
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise ValueError(bad) from None
+    if not values or not all(isinstance(v, str) and v in known for v in values):
+        raise ValueError(bad)
+    return values
+
+
+def _real(value: Any, name: str, *, positive: bool) -> float:
+    """``value`` as a float if it is a finite real number >= 0 (> 0 when ``positive``), or a
+    TypeError/ValueError naming ``name``: a NaN tolerance or step would pass every check."""
+    doc = f"a finite real number {'> 0' if positive else '>= 0'}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {doc}, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        raise ValueError(f"{name} must be {doc}, got {value!r}")
+    return v
+
+
 # --------------------------------------------------------------------------- strategies
 def thetas(
     n: int = 1,
@@ -75,7 +107,7 @@ def thetas(
     Parameters
     ----------
     n : int
-        Batch size.
+        Batch size, at least 1.
     max_scale : float
         Bound on the entries of the linear part ``θ[:, :, :2]`` (|entry| <= max_scale).
     max_translation : float
@@ -91,7 +123,21 @@ def thetas(
     -------
     hypothesis strategy of ndarray, shape (n, 2, 3), ``dtype``
         θ maps normalized output coordinates (x_t, y_t, 1) to normalized input (x_s, y_s).
+
+    Raises
+    ------
+    ValueError
+        When ``n`` is not an int >= 1, ``dtype`` is not float32 or float64, or ``min_det``
+        cannot be reached within ``max_scale``.
     """
+    if not is_count(n) or n < 1:
+        raise ValueError(f"n must be an int >= 1 (the batch size), got {n!r}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = np.dtype(object)
+    if dt not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     st, hnp = _hypothesis()
     if invertible and min_det > 2 * max_scale**2:
         raise ValueError(
@@ -109,7 +155,7 @@ def thetas(
         )
 
     return st.lists(one(), min_size=n, max_size=n).map(
-        lambda ts: np.stack(ts).astype(dtype)
+        lambda ts: np.stack(ts).astype(dt)
     )
 
 
@@ -226,9 +272,9 @@ def sampling_options(
     Parameters
     ----------
     modes : tuple of str
-        Interpolation modes to draw from.
+        Interpolation modes to draw from (non-empty, names of :data:`MODES`).
     padding_modes : tuple of str
-        Padding modes to draw from.
+        Padding modes to draw from (non-empty, names of :data:`PADDING_MODES`).
     cval : bool
         When True a scalar ``cval`` in [-2, 2] is drawn too.
 
@@ -237,7 +283,15 @@ def sampling_options(
     hypothesis strategy of dict
         ``{"mode": ..., "padding_mode": ..., "align_corners": ...[, "cval": ...]}``, ready to
         pass as ``**kwargs`` to :func:`warpkit.grid_sample` or :func:`warpkit.affine_sample`.
+
+    Raises
+    ------
+    ValueError
+        When ``modes`` or ``padding_modes`` is a single string, empty, or holds an unknown
+        name.
     """
+    modes = _names(modes, "modes", _coords.MODES)
+    padding_modes = _names(padding_modes, "padding_modes", _coords.PADDING_MODES)
     st, _ = _hypothesis()
     fields = {
         "mode": st.sampled_from(modes),
@@ -263,11 +317,18 @@ def numerical_gradient(
     x : ndarray
         The point; it is not modified.
     eps : float
-        Step: ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``.
+        Step: ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``; finite and > 0.
 
     Returns
     -------
     ndarray, float64, shape of ``x``
+
+    Raises
+    ------
+    ValueError
+        When ``eps`` is not finite and > 0.
+    TypeError
+        When ``eps`` is not a real number.
     """
     x0 = np.array(x, dtype=np.float64)
     return numerical_gradient_inplace(lambda: f(x0.copy()), x0, eps)
@@ -290,19 +351,37 @@ def numerical_gradient_inplace(
     f : callable
         ``f() -> float``.
     a : ndarray, float64
-        The array to perturb (modified during the call, restored afterwards).
+        The array to perturb, writeable (modified during the call, restored afterwards).
+        Other dtypes are refused: an integer array would truncate ``old ± eps`` and a float32
+        one round it.
     eps : float
-        Step.
+        Step, finite and > 0.
     max_entries : int, optional
-        Differentiate only this many entries, chosen at random with ``seed``; the others
-        are NaN in the result (compare only where it is finite).
+        Differentiate only this many entries (an int >= 0), chosen at random with ``seed``;
+        the others are NaN in the result (compare only where it is finite).
     seed : int
         Seed of that choice.
 
     Returns
     -------
     ndarray, float64, shape of ``a``
+
+    Raises
+    ------
+    TypeError
+        When ``a`` is not a float64 numpy array, or ``eps`` is not a real number.
+    ValueError
+        When ``a`` is read-only, ``eps`` is not finite and > 0, or ``max_entries`` is not
+        None or an int >= 0.
     """
+    if not isinstance(a, np.ndarray) or a.dtype != np.float64:
+        what = f"dtype {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise TypeError(f"a must be a float64 numpy array, got {what}")
+    if not a.flags.writeable:
+        raise ValueError("a must be writeable (it is perturbed in place), got a read-only array")
+    eps = _real(eps, "eps", positive=True)
+    if max_entries is not None and not is_count(max_entries):
+        raise ValueError(f"max_entries must be None or an int >= 0, got {max_entries!r}")
     grad = np.full(a.shape, np.nan)
     order = np.arange(a.size)
     if max_entries is not None:
@@ -343,7 +422,7 @@ def check_gradient(
     grad : ndarray, shape of ``x``
         The analytic gradient to check.
     eps, rtol, atol : float
-        Finite-difference step and tolerances.
+        Finite-difference step (finite, > 0) and tolerances (finite, >= 0).
 
     Returns
     -------
@@ -355,8 +434,14 @@ def check_gradient(
     AssertionError
         Naming the worst index, the analytic and the numerical value.
     ValueError
-        When ``grad`` and ``x`` have different shapes.
+        When ``grad`` and ``x`` have different shapes, or ``eps``, ``rtol`` or ``atol`` is
+        out of range (a NaN tolerance would pass any gradient).
+    TypeError
+        When ``eps``, ``rtol`` or ``atol`` is not a real number.
     """
+    eps = _real(eps, "eps", positive=True)
+    rtol = _real(rtol, "rtol", positive=False)
+    atol = _real(atol, "atol", positive=False)
     grad = np.asarray(grad, dtype=np.float64)
     if grad.shape != np.shape(x):
         raise ValueError(

@@ -20,7 +20,15 @@ import numpy as np
 
 from .._threads import launch
 from . import _conv_kernels as _K
-from .layers import Layer, _check_dout, _check_ndim, _positive_int, _rng, init_weights
+from .layers import (
+    Layer,
+    _check_dout,
+    _check_ndim,
+    _dout_as,
+    _positive_int,
+    _rng,
+    init_weights,
+)
 
 # the parallel kernels, each launched by _threads.launch (one at a time under numba's workqueue
 # layer, which is not thread-safe; serially in a child forked after GNU OpenMP started)
@@ -65,10 +73,13 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 def _float_input(x: Any, layer: str, shape_doc: str) -> np.ndarray:
+    """``x`` (4-D, float32 or float64 in either byte order) as a C-contiguous array in native
+    byte order, which the kernels compute in."""
     _check_ndim(x, 4, layer, shape_doc)
-    if x.dtype not in (np.float32, np.float64):
+    dtype = x.dtype.newbyteorder("=") if x.dtype.kind == "f" else x.dtype
+    if dtype not in (np.float32, np.float64):
         raise TypeError(f"{layer} expects float32 or float64 input, got {x.dtype}")
-    return np.ascontiguousarray(x)
+    return np.ascontiguousarray(x, dtype=dtype)
 
 
 def _chunks(cols: np.ndarray) -> list[tuple[int, int]]:
@@ -76,7 +87,7 @@ def _chunks(cols: np.ndarray) -> list[tuple[int, int]]:
     N = cols.shape[0]
     per_sample = max(1, cols[:1].nbytes)
     step = max(1, CHUNK_BYTES // per_sample)
-    return [(s, min(N, s + step)) for s in range(0, N, step)]
+    return [(s, min(N, s + step)) for s in range(0, N, step)] or [(0, 0)]  # N = 0: one empty
 
 
 # --------------------------------------------------------------------------- layers
@@ -99,7 +110,9 @@ class Conv2D(Layer):
         When False, ``backward`` skips the input gradient and returns None (use for the first
         layer of a network, whose input is the data).
 
-    Input (N, H, W, C_in) -> output (N, Ho, Wo, C_out).
+    Input (N, H, W, C_in) -> output (N, Ho, Wo, C_out). The input is float32 or float64 (a
+    big-endian one is computed in native byte order); ``backward`` converts a ``dout`` of real
+    numbers to the input's dtype and raises a TypeError for other dtypes.
     """
 
     def __init__(
@@ -193,7 +206,7 @@ class Conv2D(Layer):
         for s, e in _chunks(cols):
             im2col(x[s:e], kh, kw, self.stride, pt, pl, cols[s:e])
             rows = out[s * Ho * Wo : e * Ho * Wo]
-            np.matmul(cols[s:e].reshape(rows.shape[0], -1), Wm, out=rows)
+            np.matmul(cols[s:e].reshape(rows.shape[0], Wm.shape[0]), Wm, out=rows)
             rows += b
         return out.reshape(N, Ho, Wo, Co)
 
@@ -204,7 +217,7 @@ class Conv2D(Layer):
         x, cols, pt, pl = cache
         kh, kw = self.kernel_size
         Co = self.out_channels
-        dout = np.ascontiguousarray(dout, dtype=x.dtype)
+        dout = _dout_as(dout, x.dtype, "Conv2D")
         Wm = self.params["W"].reshape(-1, Co).astype(x.dtype, copy=False)
         if cols is None:
             partial = np.empty((x.shape[0], Wm.shape[0] + 1, Co), dtype=x.dtype)
@@ -217,7 +230,7 @@ class Conv2D(Layer):
             self.grads["b"] += total[-1]
             return dx if self.input_grad else None
         d2 = dout.reshape(-1, Co)
-        c2 = cols.reshape(d2.shape[0], -1)
+        c2 = cols.reshape(d2.shape[0], Wm.shape[0])  # not -1: N may be 0
         # (d2.T @ c2).T, not c2.T @ d2: the same sums, and OpenBLAS is faster on this layout
         self.grads["W"] += (d2.T @ c2).T.reshape(self.grads["W"].shape)
         self.grads["b"] += d2.sum(axis=0)
@@ -249,8 +262,10 @@ class MaxPool2D(Layer):
     stride : int, optional
         Defaults to ``pool_size``.
 
-    Input (N, H, W, C) -> output (N, (H-k)//s + 1, (W-k)//s + 1, C). The gradient goes to the
-    first maximum of each window in row-major order, as in PyTorch.
+    Input (N, H, W, C) -> output (N, (H-k)//s + 1, (W-k)//s + 1, C), float32 or float64 (a
+    big-endian input is computed in native byte order). The gradient goes to the first maximum
+    of each window in row-major order, as in PyTorch; ``backward`` converts a ``dout`` of real
+    numbers to the input's dtype and raises a TypeError for other dtypes.
     """
 
     def __init__(self, pool_size: int = 2, stride: int | None = None) -> None:
@@ -275,15 +290,17 @@ class MaxPool2D(Layer):
         out = np.empty((x.shape[0], Ho, Wo, C), dtype=x.dtype)
         arg = np.empty(out.shape, dtype=np.int32)
         maxpool_forward(x, self.pool_size, self.stride, out, arg)
-        self._cache = (x.shape, arg)
+        self._cache = (x.shape, x.dtype, arg)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dx (N, H, W, C) in the forward input's dtype: ``dout`` (real numbers of the forward
+        output's shape) is converted to it; other dtypes raise a TypeError."""
         cache = getattr(self, "_cache", None)
-        _check_dout(dout, None if cache is None else cache[1].shape, "MaxPool2D")
-        xshape, arg = cache
-        dout = np.ascontiguousarray(dout)
-        dx = np.empty(xshape, dtype=dout.dtype)
+        _check_dout(dout, None if cache is None else cache[2].shape, "MaxPool2D")
+        xshape, dtype, arg = cache
+        dout = _dout_as(dout, dtype, "MaxPool2D")
+        dx = np.empty(xshape, dtype=dtype)
         maxpool_backward(dout, arg, self.pool_size, self.stride, dx)
         return dx
 

@@ -11,6 +11,8 @@ inputs (Python scalars never promote under NumPy 2).
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._threads import launch
+from .._validate import is_count
 
 __all__ = [
     "Layer",
@@ -38,7 +41,7 @@ def init_weights(
     fan_in: int,
     fan_out: int,
     init: str,
-    rng: np.random.Generator,
+    rng: np.random.Generator | int | None,
     dtype: Any,
 ) -> np.ndarray:
     """Uniform weight initialisation as Keras/PyTorch do it.
@@ -47,18 +50,51 @@ def init_weights(
     ``"glorot"``: a = sqrt(6 / (fan_in + fan_out)) (Xavier uniform); ``"pytorch"``:
     a = 1 / sqrt(fan_in) (PyTorch's default for ``nn.Linear`` and ``nn.Conv2d``, Kaiming uniform
     with a = sqrt(5): a third of He's variance); ``"zeros"``: all zero.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the weights.
+    fan_in, fan_out : int
+        Inputs and outputs per unit, positive integers.
+    init : {"he", "glorot", "pytorch", "zeros"}
+    rng : numpy Generator, int seed or None
+        Source of the weights (a seed or None makes a new Generator, as the layers do).
+    dtype : float dtype
+        Dtype of the result.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``init`` or a ``fan_in``/``fan_out`` that is not a positive int.
+    TypeError
+        For a ``dtype`` that is not a float dtype, or an ``rng`` of another type.
     """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    fan_in = _positive_int(fan_in, "fan_in")
+    fan_out = _positive_int(fan_out, "fan_out")
+    dtype = _float_dtype(dtype)
     if init == "zeros":
         return np.zeros(shape, dtype=dtype)
     if init == "he":
         bound = np.sqrt(6.0 / fan_in)
     elif init == "glorot":
         bound = np.sqrt(6.0 / (fan_in + fan_out))
-    elif init == "pytorch":
+    else:  # "pytorch"
         bound = 1.0 / np.sqrt(fan_in)
-    else:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+    return _rng(rng).uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as a numpy float dtype, or a TypeError naming it."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind != "f":
+        raise TypeError(f"dtype must be a float dtype (float32, float64), got {dtype!r}")
+    return dt
 
 
 def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -70,9 +106,21 @@ def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_count(value) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
+
+
+def _real_number(value: Any, name: str, doc: str) -> float:
+    """``value`` as a Python float if it is a finite real number (Python's or numpy's, not a
+    bool or a string); a TypeError or ValueError naming ``name`` (expected: ``doc``)
+    otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {doc}, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be {doc}, got {value!r}")
+    return value
 
 
 def _check_ndim(x: Any, ndim: int, layer: str, shape_doc: str) -> np.ndarray:
@@ -81,6 +129,16 @@ def _check_ndim(x: Any, ndim: int, layer: str, shape_doc: str) -> np.ndarray:
     if x.ndim != ndim:
         raise ValueError(f"{layer} expects shape {shape_doc}, got shape {x.shape}")
     return x
+
+
+def _dout_as(dout: np.ndarray, dtype: np.dtype, layer: str) -> np.ndarray:
+    """A checked ``dout`` of real numbers (bool, integer or float, any byte order) as a
+    C-contiguous array of the forward's ``dtype``; a TypeError for other dtypes (strings
+    would be parsed, complex numbers lose their imaginary part, objects fail in numba)."""
+    if dout.dtype.kind not in "biuf":
+        raise TypeError(f"{layer}.backward expects dout of real numbers (bool, integer or "
+                        f"float, converted to {np.dtype(dtype)}), got dtype {dout.dtype}")
+    return np.ascontiguousarray(dout, dtype=dtype)
 
 
 def _check_dout(dout: Any, shape: tuple[int, ...] | None, layer: str) -> np.ndarray:
@@ -246,7 +304,7 @@ class Flatten(Layer):
         if not isinstance(x, np.ndarray) or x.ndim < 1:
             raise ValueError(f"Flatten expects an array (N, ...), got {type(x).__name__}")
         self._shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # not -1: N may be 0
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         shape = getattr(self, "_shape", None)
@@ -264,13 +322,22 @@ class Dropout(Layer):
     rate : float in [0, 1)
     rng : numpy Generator or int seed, optional
         Source of the masks.
+
+    Raises
+    ------
+    TypeError
+        When ``rate`` is not a real number (a str, None or a bool).
+    ValueError
+        When ``rate`` lies outside [0, 1).
     """
 
     def __init__(self, rate: float = 0.5, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
-        if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        doc = "a float in [0, 1)"
+        rate = _real_number(rate, "Dropout rate", doc)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout rate must be {doc}, got {rate!r}")
+        self.rate = rate
         self.rng = _rng(rng)
         self._mask: np.ndarray | None = None
 

@@ -13,20 +13,22 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     Parameters
     ----------
     logits : ndarray, shape (N, K), float32 or float64
-        Unnormalized class scores.
+        Unnormalized class scores (either byte order; computed in the native one).
     labels : ndarray, shape (N,), integer in [0, K)
 
     Returns
     -------
     loss : float
         ``-mean_n log softmax(logits[n])[labels[n]]`` (computed stably, max subtracted).
-    dlogits : ndarray, shape (N, K), ``logits``' dtype
+    dlogits : ndarray, shape (N, K), ``logits``' dtype in native byte order
         ``(softmax(logits) - onehot(labels)) / N``.
     """
     if not isinstance(logits, np.ndarray) or logits.ndim != 2:
         raise ValueError(f"logits must be an array of shape (N, K), got {np.shape(logits)}")
-    if logits.dtype not in (np.float32, np.float64):
+    dtype = logits.dtype.newbyteorder("=") if logits.dtype.kind == "f" else logits.dtype
+    if dtype not in (np.float32, np.float64):
         raise TypeError(f"logits must be float32 or float64, got {logits.dtype}")
+    logits = logits.astype(dtype, copy=False)
     labels = np.asarray(labels)
     N, K = logits.shape
     if labels.shape != (N,):

@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import is_count
 from .conv import Conv2D, MaxPool2D
-from .layers import Dense, Flatten, Layer, ReLU, Sequential
+from .layers import Dense, Flatten, Layer, ReLU, Sequential, _positive_int, _rng
 from .spatial_transformer import SpatialTransformer
 
 __all__ = ["MODEL_NAMES", "build", "localization_net"]
@@ -50,12 +51,18 @@ INIT = "pytorch"
 
 
 def _shape(input_shape: Any) -> tuple[int, int, int]:
+    """``input_shape`` as (H, W, C) if it holds three positive integers (Python's or numpy's;
+    floats, strings and bools are refused, not truncated or parsed)."""
+    bad = f"input_shape must be (H, W, C) of positive integers, got {input_shape!r}"
+    if isinstance(input_shape, (str, bytes)):
+        raise ValueError(bad)
     try:
-        H, W, C = (int(v) for v in input_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"input_shape must be (H, W, C), got {input_shape!r}") from None
-    if min(H, W, C) < 1:
-        raise ValueError(f"input_shape must be (H, W, C) with positive sizes, got {input_shape!r}")
+        sizes = tuple(input_shape)
+    except TypeError:
+        raise ValueError(bad) from None
+    if len(sizes) != 3 or not all(is_count(v) and v >= 1 for v in sizes):
+        raise ValueError(bad)
+    H, W, C = (int(v) for v in sizes)
     return H, W, C
 
 
@@ -74,9 +81,29 @@ def _chain(input_shape: tuple[int, int, int], layers: list[Layer]) -> tuple[int,
 
 
 def localization_net(
-    input_shape: tuple[int, int, int], rng: np.random.Generator, dtype: Any = np.float32
+    input_shape: tuple[int, int, int],
+    rng: np.random.Generator | int | None,
+    dtype: Any = np.float32,
 ) -> Sequential:
-    """The default localization net for an (H, W, C) input; ends in Dense(50, 6)."""
+    """The default localization net for an (H, W, C) input; ends in Dense(50, 6).
+
+    Parameters
+    ----------
+    input_shape : (H, W, C)
+        Shape of one channels-last input image, positive integers.
+    rng : numpy Generator, int seed or None
+        Source of the initial weights (one Generator for all layers).
+    dtype : float dtype of the parameters.
+
+    Raises
+    ------
+    ValueError
+        When ``input_shape`` is not three positive integers or is too small for the net.
+    TypeError
+        When ``rng`` is not a numpy Generator, an int seed or None.
+    """
+    input_shape = _shape(input_shape)
+    rng = _rng(rng)
     C = input_shape[2]
     convs: list[Layer] = [
         MaxPool2D(2),
@@ -144,8 +171,10 @@ def build(
     input_shape : (H, W, C)
         Shape of one channels-last input image.
     num_classes : int
+        A positive integer.
     seed : int
-        Seeds ``np.random.default_rng``; the same seed gives the same parameters.
+        Seeds ``np.random.default_rng``; an integer >= 0. The same seed gives the same
+        parameters.
     dtype : float dtype of the parameters (float32 for training).
 
     Returns
@@ -155,16 +184,24 @@ def build(
         the :class:`SpatialTransformer` (built with ``input_grad=False``: its input is data);
         for fcn and cnn the first Dense / Conv2D likewise skips its input gradient, so
         ``model.backward`` returns None.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``name``, an ``input_shape`` that is not three positive integers or
+        too small for the model, a ``num_classes`` that is not a positive integer, or a
+        ``seed`` that is not an integer >= 0.
     """
-    if name not in MODEL_NAMES:
+    if not isinstance(name, str) or name not in MODEL_NAMES:
         raise ValueError(f"model name must be one of {MODEL_NAMES}, got {name!r}")
     shape = _shape(input_shape)
-    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    num_classes = _positive_int(num_classes, "num_classes")
+    if not is_count(seed):
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     layers: list[Layer] = []
     if name.startswith("st-"):
         layers.append(SpatialTransformer(localization_net(shape, rng, dtype), input_grad=False))
     classifier = _fcn if name.endswith("fcn") else _cnn
-    layers += classifier(shape, int(num_classes), rng, dtype, first=not layers)
+    layers += classifier(shape, num_classes, rng, dtype, first=not layers)
     return Sequential(*layers)

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from .layers import _real_number
+
 __all__ = ["SGD", "Adam"]
 
 
@@ -24,9 +26,18 @@ def _check_model(model: Any) -> Any:
 
 
 def _positive(value: Any, name: str) -> float:
-    value = float(value)
+    """``value`` as a Python float if it is a real number > 0 and finite."""
+    value = _real_number(value, name, "a positive finite float")
     if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+        raise ValueError(f"{name} must be a positive finite float, got {value!r}")
+    return value
+
+
+def _fraction(value: Any, name: str) -> float:
+    """``value`` as a Python float if it is a real number in [0, 1)."""
+    value = _real_number(value, name, "a float in [0, 1)")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
     return value
 
 
@@ -45,14 +56,26 @@ def _adam_update(p, g, m, v, b1, b2, step_size, root_c2, eps):
 class SGD:
     """Stochastic gradient descent with (heavy-ball) momentum, as PyTorch does it:
     ``v = momentum·v + g``, ``p -= lr·v`` (with momentum 0 this is plain SGD).
+
+    Parameters
+    ----------
+    model : object with ``named_parameters()``
+    lr : float
+        Learning rate, finite and > 0.
+    momentum : float in [0, 1)
+
+    Raises
+    ------
+    TypeError
+        When a hyper-parameter is not a real number (a str, None or a bool).
+    ValueError
+        When ``lr`` is not finite and > 0 or ``momentum`` lies outside [0, 1).
     """
 
     def __init__(self, model: Any, lr: float, momentum: float = 0.9) -> None:
         self.model = _check_model(model)
         self.lr = _positive(lr, "lr")
-        self.momentum = float(momentum)
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        self.momentum = _fraction(momentum, "momentum")
         self.state: dict[str, np.ndarray] = {}
 
     def step(self) -> None:
@@ -75,6 +98,24 @@ class Adam:
 
         m = b1·m + (1-b1)·g;  v = b2·v + (1-b2)·g²
         p -= lr / (1 - b1^t) · m / (sqrt(v / (1 - b2^t)) + eps)
+
+    Parameters
+    ----------
+    model : object with ``named_parameters()``
+    lr : float
+        Learning rate, finite and > 0.
+    betas : (float, float)
+        Decay rates of the moment estimates, each in [0, 1).
+    eps : float
+        Added to the denominator, finite and > 0.
+
+    Raises
+    ------
+    TypeError
+        When a hyper-parameter is not a real number (a str, None or a bool).
+    ValueError
+        When ``lr`` or ``eps`` is not finite and > 0, or ``betas`` is not a pair of floats
+        in [0, 1).
     """
 
     def __init__(
@@ -86,10 +127,13 @@ class Adam:
     ) -> None:
         self.model = _check_model(model)
         self.lr = _positive(lr, "lr")
-        b1, b2 = (float(b) for b in betas)
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ValueError(f"betas must lie in [0, 1), got {betas!r}")
-        self.betas = (b1, b2)
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"betas must be a pair (b1, b2) of floats in [0, 1), got {betas!r}"
+            ) from None
+        self.betas = (_fraction(b1, "betas[0]"), _fraction(b2, "betas[1]"))
         self.eps = _positive(eps, "eps")
         self.t = 0
         self.state: dict[str, tuple[np.ndarray, np.ndarray]] = {}

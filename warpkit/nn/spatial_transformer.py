@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .. import _validate as V
 from ..ops import affine_sample, affine_sample_backward
-from .layers import Container, Dense, Sequential, _check_dout
+from .layers import Container, Dense, Sequential, _check_dout, _dout_as
 
 __all__ = ["SpatialTransformer", "IDENTITY_THETA"]
 
@@ -25,7 +26,7 @@ class SpatialTransformer(Container):
         layer must be a :class:`Dense` with 6 outputs; it is reset here to the identity
         transform (zero weights, bias [1, 0, 0, 0, 1, 0]) so training starts from "no warp".
     out_size : (Ho, Wo), optional
-        Output size; defaults to the input's (H, W).
+        Output size, a pair of positive integers; defaults to the input's (H, W).
     input_grad : bool
         When True (default) ``backward`` returns dU = sampler grad_input + the localization
         net's dx. When False it returns None and the sampler skips grad_input entirely; use
@@ -36,11 +37,22 @@ class SpatialTransformer(Container):
     align_corners : bool
         Coordinate convention of θ (see :mod:`warpkit._coords`); default False as in PyTorch.
 
+    Raises
+    ------
+    TypeError
+        When ``localization`` is not a non-empty Sequential, or ``input_grad`` or
+        ``align_corners`` is not True or False.
+    ValueError
+        When the localization net does not end in ``Dense(..., 6)`` or ``out_size`` is not a
+        pair of positive integers.
+
     Notes
     -----
     θ maps normalized *output* coordinates to normalized *input* coordinates (−1 and +1 are
     the image edges). Sampling is bilinear with zero padding. ``self.theta`` holds the θ of
     the last forward, shape (N, 2, 3). Parameters are exposed as ``"loc.<i>.<name>"``.
+    The input is float32 or float64 (a big-endian one is computed in native byte order); an
+    empty batch (N = 0) gives an empty output.
     """
 
     def __init__(
@@ -60,6 +72,9 @@ class SpatialTransformer(Container):
             raise ValueError(
                 f"the localization net must end in Dense(..., 6) producing θ, got {last!r}"
             )
+        input_grad = V.flag(input_grad, "input_grad")
+        self.align_corners = V.flag(align_corners, "align_corners")
+        self.out_size = V.size_pair(out_size, None)
         last.params["W"][...] = 0
         last.params["b"][...] = IDENTITY_THETA
         self.loc = localization
@@ -69,13 +84,7 @@ class SpatialTransformer(Container):
                     if hasattr(layer, "input_grad"):
                         layer.input_grad = False
                     break
-        if out_size is not None:
-            out_size = tuple(int(v) for v in out_size)
-            if len(out_size) != 2 or min(out_size) < 1:
-                raise ValueError(f"out_size must be (Ho, Wo) with positive sizes, got {out_size}")
-        self.out_size = out_size
-        self.input_grad = bool(input_grad)
-        self.align_corners = bool(align_corners)
+        self.input_grad = input_grad
         self.theta: np.ndarray | None = None
         self._x: np.ndarray | None = None
 
@@ -85,6 +94,8 @@ class SpatialTransformer(Container):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         """Warp ``x`` (N, H, W, C) by the θ its localization net predicts -> (N, Ho, Wo, C)."""
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f":  # native order: the θ follows x
+            x = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
         x = np.ascontiguousarray(x)
         flat = self.loc.forward(x, training)
         if flat.shape != (x.shape[0], 6):
@@ -103,7 +114,7 @@ class SpatialTransformer(Container):
         _check_dout(dout, getattr(self, "_out_shape", None), "SpatialTransformer")
         x, theta = self._x, self.theta
         gin, gtheta = affine_sample_backward(
-            np.ascontiguousarray(dout, dtype=x.dtype),
+            _dout_as(dout, x.dtype, "SpatialTransformer"),
             x,
             theta,
             self.out_size,
