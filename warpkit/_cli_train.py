@@ -110,6 +110,10 @@ def run_train(args: argparse.Namespace) -> int:
     from .nn import trainer
 
     out = args.out or f"runs/{args.model}-{args.data}-{args.distortion}-seed{args.seed}"
+    try:  # at once, not after the whole run (train checks it again before its first epoch)
+        trainer._run_folder(out, "--out")
+    except ValueError as exc:
+        return _fail("train", str(exc))
     try:
         metrics = trainer.train(
             data=args.data, distortion=args.distortion, model=args.model, epochs=args.epochs,

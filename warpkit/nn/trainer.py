@@ -25,8 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import numbers
 import os
+import reprlib
 import sys
+import tempfile
 import time
 import zipfile
 import zlib
@@ -35,8 +39,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .. import _validate as V
 from .._progress import COMPILING, notice_if_compiling
-from ..datasets import make_experiment
+from ..datasets import DATA_NAMES, DISTORTIONS, make_experiment
 from . import models
 from .losses import softmax_cross_entropy
 from .optim import Adam
@@ -56,6 +61,15 @@ CHECKPOINT_FORMAT = "warpkit-checkpoint"
 CHECKPOINT_VERSION = 1
 _PARAM_PREFIX = "params."
 _EVAL_BATCH = 256
+
+#: The most values (H * W * C) a checkpoint's ``image_shape`` may have: a 512 x 512 gray image,
+#: over 70 times the largest canvas of the experiments (60 x 60, TC). The model is built before
+#: its parameters are checked against the file, and the fcn's first layer at this size holds
+#: 2**18 x 256 float32 weights (256 MiB); a tampered shape must not ask for terabytes.
+MAX_IMAGE_VALUES = 2**18
+#: The most classes a checkpoint's ``num_classes`` may ask for (a 256 x 65536 float32 last
+#: layer is 64 MiB), for the same reason.
+MAX_CLASSES = 2**16
 
 
 def _progress_bar(total: int, desc: str, enabled: bool, file: TextIO | None) -> Any:
@@ -78,6 +92,24 @@ class _NullFile:
         return False
 
 
+def _count(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an int if it is an integer (Python's or numpy's, not a bool) >= ``minimum``;
+    otherwise a ValueError naming ``name``."""
+    if not V.is_count(value) or value < minimum:
+        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def _images(x: Any) -> Any:
+    """Check the image batch ``x`` of :func:`predict` / :func:`error_rate`: 4-D, not empty."""
+    V.array(x, "x", 4, "(M, H, W, C)")
+    if x.shape[0] == 0:
+        raise ValueError("x must hold at least one image, got shape "
+                         f"{tuple(x.shape)}: there is nothing to predict or score")
+    return x
+
+
 def predict(model: Any, x: np.ndarray, batch_size: int = _EVAL_BATCH) -> np.ndarray:
     """Logits of ``model`` (inference mode) for a batch of images.
 
@@ -85,30 +117,172 @@ def predict(model: Any, x: np.ndarray, batch_size: int = _EVAL_BATCH) -> np.ndar
     ----------
     model : Sequential
     x : ndarray, shape (M, H, W, C), float32
+        M >= 1 images (an empty batch has no defined number of classes to return).
     batch_size : int
+        Images per forward pass, a positive int (Python's or numpy's, not a bool).
 
     Returns
     -------
     ndarray, shape (M, num_classes)
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not an array.
+    ValueError
+        If ``x`` is not 4-D or holds no image, or ``batch_size`` is not a positive int.
     """
+    _images(x)
+    batch_size = _count(batch_size, "batch_size")
     out = [model.forward(x[i : i + batch_size], training=False)
            for i in range(0, len(x), batch_size)]
     return np.concatenate(out, axis=0)
 
 
 def error_rate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = _EVAL_BATCH) -> float:
-    """Fraction of ``x`` that ``model`` misclassifies (``y`` (M,) integer labels)."""
-    return float(np.mean(np.argmax(predict(model, x, batch_size), axis=1) != y))
+    """Fraction of ``x`` that ``model`` misclassifies.
+
+    Parameters
+    ----------
+    model : Sequential
+    x : ndarray, shape (M, H, W, C), float32
+        M >= 1 images (the error rate of no image is undefined).
+    y : array_like, shape (M,), integer
+        The class label of each image.
+    batch_size : int
+        As in :func:`predict`.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not an array or ``y`` does not hold integers.
+    ValueError
+        If ``x`` is not 4-D or holds no image, ``y`` does not have shape (M,) (it would
+        broadcast against the predictions), or ``batch_size`` is not a positive int.
+    """
+    _images(x)
+    labels = np.asarray(y)
+    if labels.dtype.kind not in "iu":
+        got = f"dtype {y.dtype}" if isinstance(y, np.ndarray) else reprlib.repr(y)
+        raise TypeError(f"y must hold integer class labels, got {got}")
+    if labels.shape != (len(x),):
+        raise ValueError(f"y must have shape ({len(x)},), one label per image of x, "
+                         f"got shape {labels.shape}")
+    return float(np.mean(np.argmax(predict(model, x, batch_size), axis=1) != labels))
 
 
 # --------------------------------------------------------------------------- checkpoints
+def _json_int(value: Any) -> bool:
+    """Whether ``value`` is an int of JSON (not a bool, not a float such as 28.0)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _model_config_error(config: dict) -> str | None:
+    """What keeps :func:`load_checkpoint` from rebuilding the model of ``config`` (the fields
+    ``model``, ``image_shape``, ``num_classes`` and ``seed``), or None."""
+    for key in ("model", "image_shape", "num_classes", "seed"):
+        if key not in config:
+            return f"config has no field {key!r}"
+    name, shape = config["model"], config["image_shape"]
+    if not isinstance(name, str) or name not in models.MODEL_NAMES:
+        return f"config field 'model' must be one of {models.MODEL_NAMES}, got {name!r}"
+    if (not isinstance(shape, (list, tuple)) or len(shape) != 3
+            or not all(_json_int(v) and v >= 1 for v in shape)):
+        return f"config field 'image_shape' must be [H, W, C] of positive ints, got {shape!r}"
+    if math.prod(shape) > MAX_IMAGE_VALUES:
+        return (f"config field 'image_shape' {shape!r} has {math.prod(shape)} values, more "
+                f"than the {MAX_IMAGE_VALUES} a warpkit model takes")
+    classes = config["num_classes"]
+    if not _json_int(classes) or not 1 <= classes <= MAX_CLASSES:
+        return (f"config field 'num_classes' must be an int in [1, {MAX_CLASSES}], "
+                f"got {classes!r}")
+    if not _json_int(config["seed"]) or config["seed"] < 0:
+        return f"config field 'seed' must be an int >= 0, got {config['seed']!r}"
+    return None
+
+
+def _experiment_config_error(config: dict) -> str | None:
+    """What keeps :func:`evaluate` from rebuilding the experiment of ``config`` (the fields
+    ``data``, ``distortion`` and, when present, ``data_dir``, ``max_train``, ``max_test``),
+    or None."""
+    for key, names in (("data", DATA_NAMES), ("distortion", DISTORTIONS)):
+        if key not in config:
+            return f"config has no field {key!r}"
+        if not isinstance(config[key], str) or config[key] not in names:
+            return f"config field {key!r} must be one of {names}, got {config[key]!r}"
+    if not isinstance(config.get("data_dir"), (str, type(None))):
+        return f"config field 'data_dir' must be a path or null, got {config['data_dir']!r}"
+    for key in ("max_train", "max_test"):
+        value = config.get(key)
+        if value is not None and (not _json_int(value) or value < 1):
+            return f"config field {key!r} must be a positive int or null, got {value!r}"
+    return None
+
+
+def _rebuild(config: dict, state: dict[str, np.ndarray]) -> Any:
+    """The model of a checked ``config`` with the parameters ``state`` (strictly)."""
+    model = models.build(
+        config["model"], tuple(config["image_shape"]), config["num_classes"], seed=config["seed"]
+    )
+    model.load_state_dict(state)
+    return model
+
+
 def save_checkpoint(path: str | os.PathLike, model: Any, config: dict) -> None:
-    """Write ``model.state_dict()`` and ``config`` (JSON-serialisable) to an ``.npz``."""
+    """Write ``model.state_dict()`` and ``config`` to an ``.npz`` that :func:`load_checkpoint`
+    reads back.
+
+    Parameters
+    ----------
+    path : path
+        The file to write (its name is kept as it is: no ``.npz`` is appended).
+    model : Sequential
+        Built by :func:`warpkit.nn.models.build`.
+    config : dict
+        JSON-serialisable. It must hold what :func:`load_checkpoint` rebuilds the model from:
+        ``model`` (one of :data:`warpkit.nn.models.MODEL_NAMES`), ``image_shape`` (H, W, C
+        positive ints, at most :data:`MAX_IMAGE_VALUES` values), ``num_classes`` (an int in
+        [1, :data:`MAX_CLASSES`]) and ``seed`` (an int >= 0); :func:`evaluate` also needs
+        ``data`` and ``distortion``. The keys ``format`` and ``version`` are written by this
+        function, whatever ``config`` holds.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a dict or not JSON-serialisable.
+    ValueError
+        If ``config`` lacks one of the fields above or holds a bad value there (nothing is
+        written).
+    """
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    problem = _model_config_error(config)
+    if problem is None:
+        try:  # what load_checkpoint does: build the model of config, load the parameters
+            _rebuild(config, model.state_dict())
+        except (KeyError, ValueError) as exc:
+            problem = f"the model does not match it: {exc.args[0]}"
+    if problem:
+        raise ValueError(f"cannot save a checkpoint that load_checkpoint cannot load: {problem}")
+    meta = {**config, "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION}
+    try:
+        text = json.dumps(meta)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"config must be JSON-serialisable: {exc}") from None
     arrays = {_PARAM_PREFIX + k: v for k, v in model.state_dict().items()}
-    meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **config}
-    arrays["config"] = np.array(json.dumps(meta))
+    arrays["config"] = np.array(text)
     with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to the name
         np.savez(f, **arrays)
+
+
+def _checkpoint_file(path: str | os.PathLike) -> Path:
+    """The checkpoint file ``path`` names: itself, or a run folder's ``checkpoint.npz``."""
+    path = Path(path)
+    return path / "checkpoint.npz" if path.is_dir() else path
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict]:
@@ -126,31 +300,54 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict]:
         the saved parameters loaded (strictly).
     config : dict
         The saved configuration.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        If the file is not a warpkit checkpoint: not an ``.npz``, damaged, without a
+        ``config`` entry, a config that is not a JSON object or lacks a field the model is
+        rebuilt from (``model``, ``image_shape``, ``num_classes``, ``seed``; see
+        :func:`save_checkpoint` for their ranges), parameters that are not real numbers or
+        do not match the model. The message names the file and the field.
     """
-    path = Path(path)
-    if path.is_dir():  # a run folder of train
-        path = path / "checkpoint.npz"
+    path = _checkpoint_file(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if not zipfile.is_zipfile(path):  # np.load would blame pickling, or return a plain array
         raise ValueError(f"{path} is not a warpkit checkpoint (not an .npz archive)")
+
+    def invalid(why: str) -> ValueError:
+        return ValueError(f"{path} is not a warpkit checkpoint ({why})")
+
     try:
         with np.load(path, allow_pickle=False) as f:
             if "config" not in f.files:
-                raise ValueError(f"{path} is not a warpkit checkpoint (no 'config' entry)")
-            config = json.loads(str(f["config"]))
+                raise invalid("no 'config' entry")
+            text = str(f["config"])
             state = {k[len(_PARAM_PREFIX) :]: f[k] for k in f.files
                      if k.startswith(_PARAM_PREFIX)}
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged archive
-        raise ValueError(f"{path} is not a warpkit checkpoint (damaged: {exc})") from None
+        raise invalid(f"damaged: {exc}") from None
+    try:
+        config = json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError
+        raise invalid(f"its config is not JSON: {exc}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path} is not a warpkit checkpoint (its config is not an object)")
+        raise invalid("its config is not an object")
     if config.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a warpkit checkpoint (format {config.get('format')!r})")
-    model = models.build(
-        config["model"], tuple(config["image_shape"]), config["num_classes"], seed=config["seed"]
-    )
-    model.load_state_dict(state)
+        raise invalid(f"format {config.get('format')!r}")
+    problem = _model_config_error(config)
+    if problem:
+        raise invalid(problem)
+    for name, value in state.items():
+        if value.dtype.kind not in "biuf":  # strings would be parsed, complex truncated
+            raise invalid(f"parameter {name!r} must hold real numbers, got {value.dtype}")
+    try:
+        model = _rebuild(config, state)
+    except (KeyError, ValueError) as exc:
+        raise invalid(f"the model does not match its parameters: {exc.args[0]}") from None
     return model, config
 
 
@@ -238,7 +435,12 @@ RECIPES: dict[tuple[str, str], dict[str, float]] = {
 
 def recipe(distortion: str, model: str, lr: float) -> tuple[int, float | None]:
     """(warmup, loc_lr) that :func:`train` uses by default for ``distortion`` and ``model``
-    (see :data:`RECIPES`; ``loc_lr`` None means the localization nets train at ``lr``)."""
+    (see :data:`RECIPES`; ``loc_lr`` None means the localization nets train at ``lr``).
+    A ``distortion`` or ``model`` that is not one of the names is a ValueError."""
+    if not isinstance(distortion, str) or distortion not in DISTORTIONS:
+        raise ValueError(f"distortion must be one of {DISTORTIONS}, got {distortion!r}")
+    if not isinstance(model, str) or model not in models.MODEL_NAMES:
+        raise ValueError(f"model must be one of {models.MODEL_NAMES}, got {model!r}")
     settings = RECIPES.get((distortion, model), {})
     scale = settings.get("loc_lr_scale")
     return int(settings.get("warmup", 0)), None if scale is None else lr * scale
@@ -264,14 +466,35 @@ def _train_step(net: Any, optimizers: list[Adam], rates: list[float], factor: fl
     return loss, logits
 
 
-def _check_rate(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive float, got {value!r}")
+#: The largest learning rate taken: the optimizers compute in float32, where more is inf.
+_MAX_RATE = float(np.finfo(np.float32).max)
 
 
-def _check_positive(value: Any, name: str, kind: type) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
+def _check_rate(value: Any, name: str) -> float:
+    """``value`` as a float if it is a real number (not a bool, not a string) in
+    (0, float32's largest]; otherwise a ValueError naming ``name``."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not 0 < value <= _MAX_RATE):  # NaN fails the comparison
+        raise ValueError(f"{name} must be a positive finite float (at most {_MAX_RATE:.4g}, "
+                         f"float32's largest), got {value!r}")
+    return float(value)
+
+
+def _run_folder(out: Any, name: str = "out") -> Path:
+    """Create the folder ``out`` and check that a file can be written there: before the first
+    epoch, so that a bad ``out`` fails at once and not after the whole run. A ValueError
+    names ``name``."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(out).__name__}")
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{name} {str(folder)!r} is not a folder that can be written "
+                         f"({exc.strerror or exc})") from None
+    return folder
 
 
 def train(
@@ -300,8 +523,11 @@ def train(
     model : {"fcn", "cnn", "st-fcn", "st-cnn"}
     epochs, batch_size : int
         One epoch is the experiment's ``train_epoch`` (8 passes over the digits), shuffled.
+        Positive ints, Python's or numpy's (not bools), as are ``max_train`` and
+        ``max_test`` when given.
     lr : float
-        Adam learning rate (betas 0.9, 0.999).
+        Adam learning rate (betas 0.9, 0.999): a positive finite real number, at most
+        float32's largest.
     loc_lr : float, optional
         Adam learning rate of the localization nets (st-fcn, st-cnn only). Default: the
         :data:`RECIPES` entry of the distortion and model (``lr / 10`` for st-cnn on TC),
@@ -318,11 +544,13 @@ def train(
         about ``lr`` whatever the gradient's size.
     seed : int
         Seeds the model initialisation and ``np.random.default_rng(seed)``, which draws the
-        epochs' distortions and shuffles.
+        epochs' distortions and shuffles; an int >= 0.
     out : path, optional
-        Folder for ``metrics.json``, ``checkpoint.npz`` and ``transforms.png`` (created).
+        Folder for ``metrics.json``, ``checkpoint.npz`` and ``transforms.png``; created, and
+        checked to be writable, before the first epoch.
     show_progress : bool
-        Draw a progress bar (with loss and running accuracy) on ``file`` (stderr).
+        Draw a progress bar (with loss and running accuracy) on ``file`` (stderr); True or
+        False.
 
     Returns
     -------
@@ -333,20 +561,32 @@ def train(
         ``epoch_seconds`` (mean of the per-epoch ``seconds``), ``samples_per_second``
         (training samples / total step seconds), ``train_seconds`` (wall-clock time of the
         whole loop: data, steps and per-epoch evaluation) and ``transforms_png``.
+
+    Raises
+    ------
+    TypeError
+        If ``show_progress`` is not True or False, or ``out`` is not a path.
+    ValueError
+        If an argument is out of its range above (the message names it), or ``out`` cannot
+        be created or written (before any training).
     """
-    if model not in models.MODEL_NAMES:
+    if not isinstance(model, str) or model not in models.MODEL_NAMES:
         raise ValueError(f"model must be one of {models.MODEL_NAMES}, got {model!r}")
-    _check_positive(epochs, "epochs", int)
-    _check_positive(batch_size, "batch_size", int)
-    _check_rate(lr, "lr")
-    default_warmup, default_loc_lr = recipe(distortion, model, float(lr))
+    epochs = _count(epochs, "epochs")
+    batch_size = _count(batch_size, "batch_size")
+    lr = _check_rate(lr, "lr")
+    seed = _count(seed, "seed", minimum=0)
+    max_train = None if max_train is None else _count(max_train, "max_train")
+    max_test = None if max_test is None else _count(max_test, "max_test")
+    show_progress = V.flag(show_progress, "show_progress")
+    default_warmup, default_loc_lr = recipe(distortion, model, lr)
     if warmup is None:
         warmup = default_warmup
-    elif isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
+    elif not V.is_count(warmup):
         raise ValueError(f"warmup must be an int >= 0 (steps), got {warmup!r}")
     warmup = int(warmup)
     if loc_lr is not None:
-        _check_rate(loc_lr, "loc_lr")
+        loc_lr = _check_rate(loc_lr, "loc_lr")
         if not model.startswith("st-"):
             raise ValueError(f"loc_lr applies to the spatial-transformer models (st-fcn, "
                              f"st-cnn), got model={model!r}")
@@ -354,7 +594,8 @@ def train(
         loc_lr = default_loc_lr
     exp = make_experiment(data, distortion, data_dir, max_train=max_train, max_test=max_test)
     net = models.build(model, exp.image_shape, exp.num_classes, seed=seed)
-    optimizers = _optimizers(net, float(lr), None if loc_lr is None else float(loc_lr))
+    folder = None if out is None else _run_folder(out)
+    optimizers = _optimizers(net, lr, loc_lr)
     rates = [opt.lr for opt in optimizers]
     steps_done = 0
     rng = np.random.default_rng(seed)
@@ -412,8 +653,8 @@ def train(
         "seed": seed,
         "epochs": epochs,
         "batch_size": batch_size,
-        "lr": float(lr),
-        "loc_lr": None if loc_lr is None else float(loc_lr),
+        "lr": lr,
+        "loc_lr": loc_lr,
         "warmup": warmup,
         "max_train": max_train,
         "max_test": max_test,
@@ -436,9 +677,7 @@ def train(
         "test inputs (top) and spatial-transformer outputs (bottom)" if has_st
         else "test inputs only (the model has no spatial transformer)"
     )
-    if out is not None:
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
+    if folder is not None:
         final = {**config, "test_error": metrics["test_error"]}
         save_checkpoint(folder / "checkpoint.npz", net, final)
         _write_png(folder / "transforms.png", image)
@@ -462,14 +701,29 @@ def evaluate(
     data_dir : path, optional
         Overrides the IDX folder stored in the checkpoint (MNIST runs).
     batch_size : int
+        A positive int, Python's or numpy's (not a bool).
 
     Returns
     -------
     float
         The test error, the same number :func:`train` reported for this model.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no checkpoint at ``checkpoint``.
+    ValueError
+        If ``batch_size`` is not a positive int, or the file is not a warpkit checkpoint
+        (:func:`load_checkpoint`) or its config lacks the experiment: ``data``,
+        ``distortion`` (and, when present, ``data_dir``, ``max_train``, ``max_test``) must
+        be what :func:`train` writes. The message names the file and the field.
     """
-    _check_positive(batch_size, "batch_size", int)
+    batch_size = _count(batch_size, "batch_size")
     model, config = load_checkpoint(checkpoint)
+    problem = _experiment_config_error(config)
+    if problem:
+        raise ValueError(f"{_checkpoint_file(checkpoint)} is not a warpkit checkpoint of a "
+                         f"train run ({problem})")
     exp = make_experiment(
         config["data"],
         config["distortion"],
