@@ -397,6 +397,17 @@ def test_backward_refuses_a_dout_that_is_not_real(k, dtype):
         layer.backward(np.ones(y.shape, dtype))
 
 
+def test_masked_arrays_are_refused():
+    """The losses and layers read an array's data: a mask would be silently ignored."""
+    logits = np.ma.masked_array(np.zeros((2, 3), np.float32), [[1, 0, 0], [0, 0, 0]])
+    with pytest.raises(TypeError, match="logits must not be a masked array"):
+        softmax_cross_entropy(logits, np.array([0, 1]))
+    with pytest.raises(TypeError, match="labels must not be a masked array"):
+        softmax_cross_entropy(logits.data, np.ma.masked_array([0, 1], [1, 0]))
+    with pytest.raises(TypeError, match="Dense's input must not be a masked array"):
+        Dense(3, 2, rng=0).forward(np.ma.masked_array(np.zeros((2, 3), np.float32)))
+
+
 def test_softmax_cross_entropy_accepts_big_endian_float32():
     rng = np.random.default_rng(8)
     logits = rng.standard_normal((4, 5)).astype(">f4")

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._threads import launch
-from .._validate import is_count
+from .._validate import is_count, not_masked
 
 __all__ = [
     "Layer",
@@ -124,6 +124,9 @@ def _real_number(value: Any, name: str, doc: str) -> float:
 
 
 def _check_ndim(x: Any, ndim: int, layer: str, shape_doc: str) -> np.ndarray:
+    """``x`` if it is a numpy array (not masked: its mask would be ignored) of ``ndim``
+    dimensions; a TypeError or ValueError naming ``layer`` otherwise."""
+    not_masked(x, f"{layer}'s input")
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{layer} expects a numpy array {shape_doc}, got {type(x).__name__}")
     if x.ndim != ndim:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import not_masked
+
 __all__ = ["softmax_cross_entropy"]
 
 
@@ -23,6 +25,8 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     dlogits : ndarray, shape (N, K), ``logits``' dtype in native byte order
         ``(softmax(logits) - onehot(labels)) / N``.
     """
+    not_masked(logits, "logits")  # a mask would be ignored
+    not_masked(labels, "labels")
     if not isinstance(logits, np.ndarray) or logits.ndim != 2:
         raise ValueError(f"logits must be an array of shape (N, K), got {np.shape(logits)}")
     dtype = logits.dtype.newbyteorder("=") if logits.dtype.kind == "f" else logits.dtype
