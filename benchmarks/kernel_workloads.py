@@ -12,7 +12,8 @@ W1gbwd and W2gbwd, the backward of W1 and W2 through the grids of their θ; W3bw
 of a batch of 16 of W3's images (224x224 RGB float32, random θ); B32u8 and B28u8, batches of
 256 small uint8 images (32x32 RGB, 28x28 grey; random θ), as data augmentation warps them;
 B64u8 (256 64x64 RGB), B128u8 and B128f32 (64 128x128 RGB), rows narrower than the spans'
-144 pixels."""
+144 pixels; G128u8 and G256u8, batches of grey uint8 images turned 20°; Zg u8, Zg f32, Z u8 and
+Z f32, W1's grey and RGB images zoomed by 2 (a map without rotation: rows at one height)."""
 
 from __future__ import annotations
 

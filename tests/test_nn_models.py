@@ -234,7 +234,7 @@ def test_pool_then_relu_is_bit_identical_to_relu_then_pool(dtype):
 
 
 def test_build_errors():
-    with pytest.raises(ValueError, match="model name"):
+    with pytest.raises(ValueError, match="model must be one of"):
         models.build("resnet")
     with pytest.raises(ValueError, match="too small"):
         models.build("st-cnn", (16, 16, 1))

@@ -233,10 +233,7 @@ def test_predict_takes_numpy_int_batch_sizes(small, batch_size):
     ({"lr": float("inf")}, "lr must be a positive finite float"),
     ({"lr": float("nan")}, "lr must be a positive finite float"),
     ({"lr": 1e39}, "lr must be a positive finite float"),  # inf in float32
-    ({"lr": "0.1"}, "lr must be a positive finite float"),
-    ({"lr": True}, "lr must be a positive finite float"),
     ({"model": "st-fcn", "loc_lr": float("inf")}, "loc_lr must be a positive finite float"),
-    ({"model": "st-fcn", "loc_lr": "1e-4"}, "loc_lr must be a positive finite float"),
     ({"distortion": ["r"]}, "distortion must be one of"),
     ({"distortion": {"r": 1}}, "distortion must be one of"),
     ({"model": ["fcn"]}, "model must be one of"),
@@ -251,6 +248,16 @@ def test_predict_takes_numpy_int_batch_sizes(small, batch_size):
 ])
 def test_train_refuses_bad_arguments_before_training(no_training, kwargs, message):
     with pytest.raises(ValueError, match=message):
+        trainer.train(**{**QUICK, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": "0.1"}, "lr must be a positive finite float"),
+    ({"lr": True}, "lr must be a positive finite float"),
+    ({"model": "st-fcn", "loc_lr": "1e-4"}, "loc_lr must be a positive finite float"),
+])
+def test_train_refuses_rates_that_are_no_real_numbers(no_training, kwargs, message):
+    with pytest.raises(TypeError, match=message):
         trainer.train(**{**QUICK, **kwargs})
 
 

@@ -315,16 +315,24 @@ def test_invert_singular_raises():
         (lambda: T.identity(-1), ValueError, "non-negative"),
         # strings were parsed, complex numpy scalars lost their imaginary part, huge integers
         # and n past numpy's reach raised bare OverflowErrors, ragged factors numpy's error
-        (lambda: T.rotate("30", (5, 5)), TypeError, "angle_deg must be a real number"),
-        (lambda: T.rotate(np.complex128(30 + 45j), (5, 5)), TypeError, "angle_deg must be a real"),
+        (lambda: T.rotate("30", (5, 5)), TypeError, "angle_deg must be a finite real number"),
+        (lambda: T.rotate(np.complex128(30 + 45j), (5, 5)), TypeError, "angle_deg must be a fin"),
         (lambda: T.translate(10**400, 0, (5, 5)), ValueError, "finite"),
         (lambda: T.rotate(30, (10**400, 10)), ValueError, "input_shape must hold positive"),
         (lambda: T.identity(2**70), ValueError, "n must be a number of θ that fits"),
         (lambda: T.identity(2**62), ValueError, "n must be a number of θ that fits"),
-        (lambda: T.scale([[1, 2], [3]], (5, 5)), TypeError, "factor x must be a number"),
+        (lambda: T.scale([[1, 2], [3]], (5, 5)), TypeError, "factor x must be a finite real"),
         (lambda: T.invert(np.ma.masked_array(T.identity())), TypeError, "theta .* masked"),
+        (lambda: T.rotate(True, (5, 5)), TypeError, "angle_deg must be a finite real number"),
     ],
 )
 def test_errors_name_what_was_expected(call, exc, match):
+    """Bad arguments are refused with a message that names them."""
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("angle", [np.float32(30.0), np.int64(30), np.array(30.0), 30])
+def test_numpy_scalars_and_0d_arrays_are_numbers(angle):
+    """The scalar checks take any real number numpy holds, not only Python floats."""
+    np.testing.assert_array_equal(T.rotate(angle, (5, 7)), T.rotate(30.0, (5, 7)))

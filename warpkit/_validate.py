@@ -189,6 +189,34 @@ def is_count(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v >= 0
 
 
+def count(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an int if it is an integer (Python's or numpy's, not a bool) of at least
+    ``minimum``, else a ValueError naming ``name``."""
+    if not is_count(value) or value < minimum:
+        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def real_number(value: Any, name: str, doc: str = "a finite real number") -> float:
+    """``value`` as a float if it is a finite real number: a Python or numpy integer or float
+    (or a 0-d array of one), not a bool, a string or a complex number, which ``float`` would
+    take or parse. A TypeError otherwise, a ValueError for NaN, ±inf and integers beyond
+    float64; both name ``name`` and say what was expected (``doc``)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {doc}, got {value!r}")
+    try:
+        v = float(value)
+    except OverflowError:  # an integer beyond float64's range
+        raise ValueError(f"{name} must be {doc}, got an integer too large for float64") \
+            from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be {doc}, got {value!r}")
+    return v
+
+
 def all_finite(a: np.ndarray) -> bool:
     """Whether every entry of the numpy array ``a`` is finite (a few θ: without numpy's
     reductions, 0.5 against 1.5 µs)."""

@@ -25,15 +25,13 @@ Examples
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from . import _coords
-from ._validate import FLOAT_DTYPES, is_count
+from ._validate import FLOAT_DTYPES, count, real_number
 
 __all__ = [
     "thetas",
@@ -85,10 +83,8 @@ def _real(value: Any, name: str, *, positive: bool) -> float:
     """``value`` as a float if it is a finite real number >= 0 (> 0 when ``positive``), or a
     TypeError/ValueError naming ``name``: a NaN tolerance or step would pass every check."""
     doc = f"a finite real number {'> 0' if positive else '>= 0'}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {doc}, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+    v = real_number(value, name, doc)
+    if v < 0 or (positive and v == 0):
         raise ValueError(f"{name} must be {doc}, got {value!r}")
     return v
 
@@ -130,8 +126,7 @@ def thetas(
         When ``n`` is not an int >= 1, ``dtype`` is not float32 or float64, or ``min_det``
         cannot be reached within ``max_scale``.
     """
-    if not is_count(n) or n < 1:
-        raise ValueError(f"n must be an int >= 1 (the batch size), got {n!r}")
+    count(n, "n (the batch size)")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -380,8 +375,8 @@ def numerical_gradient_inplace(
     if not a.flags.writeable:
         raise ValueError("a must be writeable (it is perturbed in place), got a read-only array")
     eps = _real(eps, "eps", positive=True)
-    if max_entries is not None and not is_count(max_entries):
-        raise ValueError(f"max_entries must be None or an int >= 0, got {max_entries!r}")
+    if max_entries is not None:
+        count(max_entries, "max_entries (or None)", minimum=0)
     grad = np.full(a.shape, np.nan)
     order = np.arange(a.size)
     if max_entries is not None:

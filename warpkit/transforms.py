@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import finite, not_masked, real
+from ._validate import finite, not_masked, real, real_number
 
 __all__ = [
     "identity",
@@ -204,29 +204,10 @@ def _exact_cos_sin(angle_deg: float) -> tuple[float, float]:
     return math.cos(r), math.sin(r)
 
 
-def _finite(value: Any, name: str) -> float:
-    """A real number (a Python or numpy bool, integer or float; no strings, which ``float``
-    would parse, and no complex numbers) as a finite float."""
-    kind = getattr(value, "dtype", None)
-    if isinstance(value, (str, bytes)) or (
-            kind.kind not in "biuf" if isinstance(kind, np.dtype) else isinstance(value, complex)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    except OverflowError:  # an integer beyond float64's range
-        raise ValueError(f"{name} must be finite, got an integer too large for float64") \
-            from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
-
-
 def _zoom(value: Any, name: str) -> float:
     """A zoom factor as a float: finite, non-zero and not so small (below about 5.6e-309)
     that its reciprocal, which the inverse map divides by, overflows."""
-    v = _finite(value, name)
+    v = real_number(value, name)
     if v == 0.0 or not math.isfinite(1.0 / v):
         raise ValueError(f"{name} must be non-zero, and not so small that 1/{name} overflows, "
                          f"got {value!r}")
@@ -240,7 +221,7 @@ def _center(center: Any, hw: tuple[int, int]) -> tuple[float, float]:
         cx, cy = center
     except (TypeError, ValueError):
         raise ValueError(f"center must be a pair (x, y) in input pixels, got {center!r}") from None
-    return _finite(cx, "center x"), _finite(cy, "center y")
+    return real_number(cx, "center x"), real_number(cy, "center y")
 
 
 def _from_motion(
@@ -509,7 +490,7 @@ def rotate(
     theta : ndarray, float64, shape (2, 3)
     """
     s = _zoom(scale, "scale")
-    cos, sin = _exact_cos_sin(_finite(angle_deg, "angle_deg"))
+    cos, sin = _exact_cos_sin(real_number(angle_deg, "angle_deg"))
     # forward A = s [[cos, sin], [-sin, cos]] (y points down); A⁻¹ = [[cos, -sin], [sin, cos]] / s
     inv = ((cos / s, -sin / s), (sin / s, cos / s))
     return _from_motion(inv, (0.0, 0.0), shape, center, output_shape, align_corners)
@@ -580,7 +561,7 @@ def shear(
     -------
     theta : ndarray, float64, shape (2, 3)
     """
-    a = _finite(angle_deg, "angle_deg")
+    a = real_number(angle_deg, "angle_deg")
     if not -90.0 < a < 90.0:
         raise ValueError(f"shear angle must be in (-90, 90) degrees, got {angle_deg!r}")
     t = math.tan(math.radians(a))
@@ -615,6 +596,6 @@ def translate(
     -------
     theta : ndarray, float64, shape (2, 3)
     """
-    shift = (_finite(tx, "tx"), _finite(ty, "ty"))
+    shift = (real_number(tx, "tx"), real_number(ty, "ty"))
     inv = ((1.0, 0.0), (0.0, 1.0))
     return _from_motion(inv, shift, shape, None, output_shape, align_corners)

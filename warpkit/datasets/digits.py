@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validate import is_count
+from .._validate import count
 from ..ops import affine_sample
 
 __all__ = ["load_digits", "base_digits", "DIGIT_BOX", "FIELD"]
@@ -87,10 +87,7 @@ def resample_to_field(images: np.ndarray, box: int = DIGIT_BOX, field: int = FIE
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 3:
         raise ValueError(f"images must have shape (M, h, w), got shape {images.shape}")
-    for value, name in ((box, "box"), (field, "field")):
-        if not is_count(value) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    box, field = int(box), int(field)
+    box, field = count(box, "box"), count(field, "field")
     margin = field - box
     if margin < 0 or margin % 2:
         raise ValueError(f"need field - box even and >= 0, got box={box}, field={field}")

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import describe, is_count
+from .._validate import count, describe
 from ..ops import affine_sample, grid_sample
 from .digits import DIGIT_BOX, FIELD
 
@@ -127,9 +127,7 @@ def placement_theta(
     if n and scale.min() <= 0.0:
         i = int(np.argmin(scale))
         raise ValueError(f"scale must be > 0, got {scale[i]} at index {i}")
-    for value, name in ((in_size, "in_size"), (out_size, "out_size")):
-        if not is_count(value) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    in_size, out_size = count(in_size, "in_size"), count(out_size, "out_size")
     c, s = np.cos(angle), np.sin(angle)
     inv_rot = np.stack([np.stack([c, s], -1), np.stack([-s, c], -1)], -2)  # R(-angle)
     k = out_size / (in_size * scale)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validate import count
 from .digits import base_digits
 from .distortions import _check_kind, canvas_size, distort
 from .idx import load_mnist
@@ -135,9 +136,8 @@ def make_experiment(
         raise ValueError(f"data must be one of {DATA_NAMES}, got {data!r}")
     distortion = _check_kind(distortion)
     for value, name in ((max_train, "max_train"), (max_test, "max_test")):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+        if value is not None:
+            count(value, f"{name} (or None)")
     if data == "digits":
         train_x, train_y, test_base, test_y = _split_digits()
         passes, repeats = 8, 10

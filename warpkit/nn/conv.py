@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from .._threads import launch
+from .._validate import count, float_dtype
 from . import _conv_kernels as _K
 from .layers import (
     Layer,
     _check_dout,
     _check_ndim,
     _dout_as,
-    _positive_int,
     _rng,
     init_weights,
 )
@@ -76,10 +76,7 @@ def _float_input(x: Any, layer: str, shape_doc: str) -> np.ndarray:
     """``x`` (4-D, float32 or float64 in either byte order) as a C-contiguous array in native
     byte order, which the kernels compute in."""
     _check_ndim(x, 4, layer, shape_doc)
-    dtype = x.dtype.newbyteorder("=") if x.dtype.kind == "f" else x.dtype
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"{layer} expects float32 or float64 input, got {x.dtype}")
-    return np.ascontiguousarray(x, dtype=dtype)
+    return np.ascontiguousarray(x, dtype=float_dtype(x, f"{layer}'s input"))
 
 
 def _chunks(cols: np.ndarray) -> list[tuple[int, int]]:
@@ -128,13 +125,13 @@ class Conv2D(Layer):
         input_grad: bool = True,
     ) -> None:
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.out_channels = _positive_int(out_channels, "out_channels")
+        self.in_channels = count(in_channels, "in_channels")
+        self.out_channels = count(out_channels, "out_channels")
         ks = (kernel_size, kernel_size) if np.isscalar(kernel_size) else tuple(kernel_size)
         if len(ks) != 2:
             raise ValueError(f"kernel_size must be an int or (kh, kw), got {kernel_size!r}")
-        self.kernel_size = tuple(_positive_int(k, "kernel_size") for k in ks)
-        self.stride = _positive_int(stride, "stride")
+        self.kernel_size = tuple(count(k, "kernel_size") for k in ks)
+        self.stride = count(stride, "stride")
         bad = f'padding must be "valid", "same", int or (ph, pw), got {padding!r}'
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
@@ -270,8 +267,8 @@ class MaxPool2D(Layer):
 
     def __init__(self, pool_size: int = 2, stride: int | None = None) -> None:
         super().__init__()
-        self.pool_size = _positive_int(pool_size, "pool_size")
-        self.stride = self.pool_size if stride is None else _positive_int(stride, "stride")
+        self.pool_size = count(pool_size, "pool_size")
+        self.stride = self.pool_size if stride is None else count(stride, "stride")
 
     def output_shape(self, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         """(Ho, Wo, C) for an (H, W, C) input."""

@@ -11,8 +11,6 @@ inputs (Python scalars never promote under NumPy 2).
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._threads import launch
-from .._validate import is_count, not_masked
+from .._validate import count, not_masked, real, real_number
 
 __all__ = [
     "Layer",
@@ -72,8 +70,8 @@ def init_weights(
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    fan_in = _positive_int(fan_in, "fan_in")
-    fan_out = _positive_int(fan_out, "fan_out")
+    fan_in = count(fan_in, "fan_in")
+    fan_out = count(fan_out, "fan_out")
     dtype = _float_dtype(dtype)
     if init == "zeros":
         return np.zeros(shape, dtype=dtype)
@@ -105,24 +103,6 @@ def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if not is_count(value) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _real_number(value: Any, name: str, doc: str) -> float:
-    """``value`` as a Python float if it is a finite real number (Python's or numpy's, not a
-    bool or a string); a TypeError or ValueError naming ``name`` (expected: ``doc``)
-    otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {doc}, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be {doc}, got {value!r}")
-    return value
-
-
 def _check_ndim(x: Any, ndim: int, layer: str, shape_doc: str) -> np.ndarray:
     """``x`` if it is a numpy array (not masked: its mask would be ignored) of ``ndim``
     dimensions; a TypeError or ValueError naming ``layer`` otherwise."""
@@ -138,9 +118,7 @@ def _dout_as(dout: np.ndarray, dtype: np.dtype, layer: str) -> np.ndarray:
     """A checked ``dout`` of real numbers (bool, integer or float, any byte order) as a
     C-contiguous array of the forward's ``dtype``; a TypeError for other dtypes (strings
     would be parsed, complex numbers lose their imaginary part, objects fail in numba)."""
-    if dout.dtype.kind not in "biuf":
-        raise TypeError(f"{layer}.backward expects dout of real numbers (bool, integer or "
-                        f"float, converted to {np.dtype(dtype)}), got dtype {dout.dtype}")
+    real(dout, f"{layer}.backward's dout")
     return np.ascontiguousarray(dout, dtype=dtype)
 
 
@@ -215,8 +193,8 @@ class Dense(Layer):
     ) -> None:
         super().__init__()
         self.input_grad = bool(input_grad)
-        self.in_features = _positive_int(in_features, "in_features")
-        self.out_features = _positive_int(out_features, "out_features")
+        self.in_features = count(in_features, "in_features")
+        self.out_features = count(out_features, "out_features")
         shape = (self.in_features, self.out_features)
         W = init_weights(shape, shape[0], shape[1], init, _rng(rng), dtype)
         self.params = {"W": W, "b": np.zeros(self.out_features, dtype=dtype)}
@@ -337,7 +315,7 @@ class Dropout(Layer):
     def __init__(self, rate: float = 0.5, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
         doc = "a float in [0, 1)"
-        rate = _real_number(rate, "Dropout rate", doc)
+        rate = real_number(rate, "Dropout rate", doc)
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout rate must be {doc}, got {rate!r}")
         self.rate = rate

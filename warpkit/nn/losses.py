@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import not_masked
+from .._validate import float_dtype, not_masked
 
 __all__ = ["softmax_cross_entropy"]
 
@@ -29,10 +29,7 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     not_masked(labels, "labels")
     if not isinstance(logits, np.ndarray) or logits.ndim != 2:
         raise ValueError(f"logits must be an array of shape (N, K), got {np.shape(logits)}")
-    dtype = logits.dtype.newbyteorder("=") if logits.dtype.kind == "f" else logits.dtype
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"logits must be float32 or float64, got {logits.dtype}")
-    logits = logits.astype(dtype, copy=False)
+    logits = logits.astype(float_dtype(logits, "logits"), copy=False)  # native byte order
     labels = np.asarray(labels)
     N, K = logits.shape
     if labels.shape != (N,):

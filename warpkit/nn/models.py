@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import is_count
+from .._validate import count, is_count
 from .conv import Conv2D, MaxPool2D
-from .layers import Dense, Flatten, Layer, ReLU, Sequential, _positive_int, _rng
+from .layers import Dense, Flatten, Layer, ReLU, Sequential, _rng
 from .spatial_transformer import SpatialTransformer
 
 __all__ = ["MODEL_NAMES", "build", "localization_net"]
@@ -48,6 +48,13 @@ MODEL_NAMES = ("fcn", "cnn", "st-fcn", "st-cnn")
 
 #: Weight initialisation of every layer but the localization net's last (identity start).
 INIT = "pytorch"
+
+
+def _check_name(name: Any) -> str:
+    """``name`` if it is one of :data:`MODEL_NAMES`, else a ValueError."""
+    if not isinstance(name, str) or name not in MODEL_NAMES:
+        raise ValueError(f"model must be one of {MODEL_NAMES}, got {name!r}")
+    return name
 
 
 def _shape(input_shape: Any) -> tuple[int, int, int]:
@@ -192,12 +199,10 @@ def build(
         too small for the model, a ``num_classes`` that is not a positive integer, or a
         ``seed`` that is not an integer >= 0.
     """
-    if not isinstance(name, str) or name not in MODEL_NAMES:
-        raise ValueError(f"model name must be one of {MODEL_NAMES}, got {name!r}")
+    _check_name(name)
     shape = _shape(input_shape)
-    num_classes = _positive_int(num_classes, "num_classes")
-    if not is_count(seed):
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    num_classes = count(num_classes, "num_classes")
+    count(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     layers: list[Layer] = []
     if name.startswith("st-"):

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from .layers import _real_number
+from .._validate import real_number
 
 __all__ = ["SGD", "Adam"]
 
@@ -27,7 +27,7 @@ def _check_model(model: Any) -> Any:
 
 def _positive(value: Any, name: str) -> float:
     """``value`` as a Python float if it is a real number > 0 and finite."""
-    value = _real_number(value, name, "a positive finite float")
+    value = real_number(value, name, "a positive finite float")
     if not value > 0:
         raise ValueError(f"{name} must be a positive finite float, got {value!r}")
     return value
@@ -35,7 +35,7 @@ def _positive(value: Any, name: str) -> float:
 
 def _fraction(value: Any, name: str) -> float:
     """``value`` as a Python float if it is a real number in [0, 1)."""
-    value = _real_number(value, name, "a float in [0, 1)")
+    value = real_number(value, name, "a float in [0, 1)")
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
     return value

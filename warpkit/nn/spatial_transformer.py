@@ -94,9 +94,9 @@ class SpatialTransformer(Container):
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         """Warp ``x`` (N, H, W, C) by the θ its localization net predicts -> (N, Ho, Wo, C)."""
-        if isinstance(x, np.ndarray) and x.dtype.kind == "f":  # native order: the θ follows x
-            x = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
-        x = np.ascontiguousarray(x)
+        # in native byte order (the θ follows x's dtype)
+        native = x.dtype.newbyteorder("=") if isinstance(x, np.ndarray) else None
+        x = np.ascontiguousarray(x, dtype=native)
         flat = self.loc.forward(x, training)
         if flat.shape != (x.shape[0], 6):
             raise ValueError(

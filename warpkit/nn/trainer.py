@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import numbers
 import os
 import reprlib
 import sys
@@ -42,6 +41,7 @@ import numpy as np
 from .. import _validate as V
 from .._progress import COMPILING, notice_if_compiling
 from ..datasets import DATA_NAMES, DISTORTIONS, make_experiment
+from ..datasets.distortions import _check_kind
 from . import models
 from .losses import softmax_cross_entropy
 from .optim import Adam
@@ -92,15 +92,6 @@ class _NullFile:
         return False
 
 
-def _count(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an int if it is an integer (Python's or numpy's, not a bool) >= ``minimum``;
-    otherwise a ValueError naming ``name``."""
-    if not V.is_count(value) or value < minimum:
-        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return int(value)
-
-
 def _images(x: Any) -> Any:
     """Check the image batch ``x`` of :func:`predict` / :func:`error_rate`: 4-D, not empty."""
     V.array(x, "x", 4, "(M, H, W, C)")
@@ -133,7 +124,7 @@ def predict(model: Any, x: np.ndarray, batch_size: int = _EVAL_BATCH) -> np.ndar
         If ``x`` is not 4-D or holds no image, or ``batch_size`` is not a positive int.
     """
     _images(x)
-    batch_size = _count(batch_size, "batch_size")
+    batch_size = V.count(batch_size, "batch_size")
     out = [model.forward(x[i : i + batch_size], training=False)
            for i in range(0, len(x), batch_size)]
     return np.concatenate(out, axis=0)
@@ -437,10 +428,8 @@ def recipe(distortion: str, model: str, lr: float) -> tuple[int, float | None]:
     """(warmup, loc_lr) that :func:`train` uses by default for ``distortion`` and ``model``
     (see :data:`RECIPES`; ``loc_lr`` None means the localization nets train at ``lr``).
     A ``distortion`` or ``model`` that is not one of the names is a ValueError."""
-    if not isinstance(distortion, str) or distortion not in DISTORTIONS:
-        raise ValueError(f"distortion must be one of {DISTORTIONS}, got {distortion!r}")
-    if not isinstance(model, str) or model not in models.MODEL_NAMES:
-        raise ValueError(f"model must be one of {models.MODEL_NAMES}, got {model!r}")
+    _check_kind(distortion)
+    models._check_name(model)
     settings = RECIPES.get((distortion, model), {})
     scale = settings.get("loc_lr_scale")
     return int(settings.get("warmup", 0)), None if scale is None else lr * scale
@@ -471,13 +460,13 @@ _MAX_RATE = float(np.finfo(np.float32).max)
 
 
 def _check_rate(value: Any, name: str) -> float:
-    """``value`` as a float if it is a real number (not a bool, not a string) in
-    (0, float32's largest]; otherwise a ValueError naming ``name``."""
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or not 0 < value <= _MAX_RATE):  # NaN fails the comparison
-        raise ValueError(f"{name} must be a positive finite float (at most {_MAX_RATE:.4g}, "
-                         f"float32's largest), got {value!r}")
-    return float(value)
+    """``value`` as a float if it is a real number in (0, float32's largest]; a TypeError for
+    what is no real number (a bool, a string), a ValueError otherwise, naming ``name``."""
+    doc = f"a positive finite float (at most {_MAX_RATE:.4g}, float32's largest)"
+    rate = V.real_number(value, name, doc)
+    if not 0 < rate <= _MAX_RATE:
+        raise ValueError(f"{name} must be {doc}, got {value!r}")
+    return rate
 
 
 def _run_folder(out: Any, name: str = "out") -> Path:
@@ -570,21 +559,15 @@ def train(
         If an argument is out of its range above (the message names it), or ``out`` cannot
         be created or written (before any training).
     """
-    if not isinstance(model, str) or model not in models.MODEL_NAMES:
-        raise ValueError(f"model must be one of {models.MODEL_NAMES}, got {model!r}")
-    epochs = _count(epochs, "epochs")
-    batch_size = _count(batch_size, "batch_size")
+    epochs = V.count(epochs, "epochs")
+    batch_size = V.count(batch_size, "batch_size")
     lr = _check_rate(lr, "lr")
-    seed = _count(seed, "seed", minimum=0)
-    max_train = None if max_train is None else _count(max_train, "max_train")
-    max_test = None if max_test is None else _count(max_test, "max_test")
+    seed = V.count(seed, "seed", minimum=0)
+    max_train = None if max_train is None else V.count(max_train, "max_train")
+    max_test = None if max_test is None else V.count(max_test, "max_test")
     show_progress = V.flag(show_progress, "show_progress")
     default_warmup, default_loc_lr = recipe(distortion, model, lr)
-    if warmup is None:
-        warmup = default_warmup
-    elif not V.is_count(warmup):
-        raise ValueError(f"warmup must be an int >= 0 (steps), got {warmup!r}")
-    warmup = int(warmup)
+    warmup = default_warmup if warmup is None else V.count(warmup, "warmup", minimum=0)
     if loc_lr is not None:
         loc_lr = _check_rate(loc_lr, "loc_lr")
         if not model.startswith("st-"):
@@ -718,7 +701,7 @@ def evaluate(
         ``distortion`` (and, when present, ``data_dir``, ``max_train``, ``max_test``) must
         be what :func:`train` writes. The message names the file and the field.
     """
-    batch_size = _count(batch_size, "batch_size")
+    batch_size = V.count(batch_size, "batch_size")
     model, config = load_checkpoint(checkpoint)
     problem = _experiment_config_error(config)
     if problem:

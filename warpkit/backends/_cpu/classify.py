@@ -213,13 +213,22 @@ def _classify(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
     _classify_row(px, py, W, H, C, mode, padding, offs, wts, j0, j1)
 
 
+@njit(inline="always")
+def _cell_floor(v, top):
+    """The top-left corner coordinate of the cell of a finite coordinate ``v``: its floor,
+    clipped to [0, ``top``] by a plain max and min (vectorised), so that no read can leave the
+    image whatever the coordinate."""
+    v0 = np.floor(v)
+    v0 = 0.0 if v0 < 0.0 else v0
+    return top if v0 > top else v0
+
+
 @njit(fastmath=_FASTMATH)
 def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
     """:func:`_classify_row` for columns j0 <= j < j1 of an affine row whose every pixel lies
     strictly inside the last column and row (0 <= ix < W - 1, 0 <= iy < H - 1, see
     :func:`_affine_spans`): the same offsets and weights, without the tests. The cell is
-    still clipped to the image (two vectorised min/max per coordinate), so that no read can
-    leave it whatever the coordinates."""
+    still clipped to the image (:func:`_cell_floor`)."""
     prefer512()
     Wm2 = W - 2.0
     Hm2 = H - 2.0
@@ -230,12 +239,8 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
         jf = 1.0 * np.int32(jj)
         ix = muladd(ax, jf, rx)
         iy = muladd(ay, jf, ry)
-        x0 = np.floor(ix)
-        y0 = np.floor(iy)
-        x0 = 0.0 if x0 < 0.0 else x0  # plain max and min (the coordinates are finite)
-        y0 = 0.0 if y0 < 0.0 else y0
-        x0 = Wm2 if x0 > Wm2 else x0
-        y0 = Hm2 if y0 > Hm2 else y0
+        x0 = _cell_floor(ix, Wm2)
+        y0 = _cell_floor(iy, Hm2)
         _weights(wts, j, ix - x0, iy - y0)
         offs[j] = np.int64(y0 * WCf + x0 * Cf)
 
@@ -243,32 +248,18 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
 @njit(fastmath=_FASTMATH)
 def _classify_level(W, H, C, offs, wts, j0, j1, ax, rx, ry):
     """:func:`_classify_interior` for the columns j0 <= j < j1 of an affine row whose y is
-    the same at every column (ay = 0: the map has no rotation or shear): the y part (row
-    offset and weight) once for the row, so each pixel computes its x part alone. The same
-    offsets and weights: each weight is the same product of the same two factors, and the
-    offsets are integers, exact in float64."""
+    the same at every column (ay = 0: the map has no rotation or shear), with the row's y part
+    (its cell row and fraction) computed once. The same offsets and weights: ``_weights`` of
+    the same fractions, and offsets that are integers, exact in float64."""
     prefer512()
-    one = wts.dtype.type(1.0)
-    iy = ry  # _classify_interior's at every column, but for the sign of a zero
-    y0 = np.floor(iy)
-    y0 = 0.0 if y0 < 0.0 else y0
-    Hm2 = H - 2.0
-    y0 = Hm2 if y0 > Hm2 else y0
-    fy = wts.dtype.type(iy - y0)
-    gy = one - fy
+    y0 = _cell_floor(ry, H - 2.0)  # iy = ry at every column (but for the sign of a zero)
+    fy = ry - y0
     yo = np.int64(y0 * (1.0 * (W * C)))
     Wm2 = W - 2.0
     Cf = 1.0 * C
     for jj in range(j0, j1):
         j = np.uint64(jj)
         ix = muladd(ax, 1.0 * np.int32(jj), rx)
-        x0 = np.floor(ix)
-        x0 = 0.0 if x0 < 0.0 else x0
-        x0 = Wm2 if x0 > Wm2 else x0
-        fx = wts.dtype.type(ix - x0)
-        gx = one - fx
-        wts[0, j] = gx * gy
-        wts[1, j] = fx * gy
-        wts[2, j] = gx * fy
-        wts[3, j] = fx * fy
+        x0 = _cell_floor(ix, Wm2)
+        _weights(wts, j, ix - x0, fy)
         offs[j] = yo + np.int64(x0 * Cf)
