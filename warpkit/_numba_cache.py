@@ -6,8 +6,9 @@ numba stamps a cached kernel with a hash of the one file that defines it. The ke
 would load the old machine code from its cache and run it silently. :func:`install` puts a cache
 locator in front of numba's own for warpkit's files: it places the cache where numba's locator
 would, and adds to the stamp a hash of every warpkit module that the kernel's module refers to,
-directly or through those modules. A kernel therefore recompiles when any of them changes, and loads
-from the cache otherwise. A user's ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces numba's list of
+directly or through those modules, and the choices of :mod:`._tuning` (which an environment
+variable can change). A kernel therefore recompiles when any of them changes, and loads from
+the cache otherwise. A user's ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces numba's list of
 locators, this one included.
 
 numba's cache is not safe against processes that compile the same function for different
@@ -32,6 +33,8 @@ from types import ModuleType
 
 from numba.core import caching
 from numba.core.caching import _CacheLocator
+
+from . import _tuning
 
 #: numba's base of cache implementations, which holds its list of locators (``_CacheImpl`` in
 #: older numba)
@@ -114,7 +117,7 @@ class WithImports(_CacheLocator):
 
     def get_source_stamp(self) -> object:
         imported = tuple(sorted((name, _digest(path)) for name, path in self._sources.items()))
-        return self._inner.get_source_stamp(), imported
+        return self._inner.get_source_stamp(), imported, _tuning.stamp()
 
     @classmethod
     def from_function(cls, py_func, py_file: str) -> WithImports | None:

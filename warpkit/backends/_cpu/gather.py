@@ -1,6 +1,7 @@
 """The gather pass of a forward row: it reads the four corners of every interior pixel without
 bounds checks (4 lanes a pixel for 3 and 4 channels; 8 pixels at a time for one float channel,
-in the interior spans of integer images and in blocks of their 3- and 4-channel rows), fills
+in the interior spans of integer images and in blocks of their 3- and 4-channel rows, those of
+3 and 4 channels not on AMD Zen processors: see :mod:`warpkit._tuning`), fills
 the pixels outside and lists the rest for the edge pass (:func:`_gather_row_C`)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from ..._coords import BILINEAR
+from ..._tuning import GATHER_BLOCKS
 from .._simd import (
     alwaysinline,
     edge8,
@@ -244,22 +246,22 @@ def _gather_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges,
     step (3 or 4 channels, float32 weights, see :func:`._simd.lerp4_writes`), so the loop
     carries no test for it. Other channel counts get one loop with ``C`` a run-time value.
 
-    Integer images of 3 or 4 channels (those of :func:`_span_loop`) take bilinear rows 8
-    pixels at a time where all 8 are plain interior ones (:func:`._simd.lerp8c`), and each
-    other block of 8 and the last (j1 - j0) % 8 pixels through :func:`_gather_row_C`: rows
-    narrower than ``SPAN_COLUMNS`` and the columns around the interior spans of wider ones
-    (which take :func:`_gather_span`). B32u8 (256 RGB 32x32 images, random θ) took 0.89x-0.93x
-    the time of pixel by pixel (outputs identical); each such gather takes 0.4-0.9 s longer to
-    compile (1.3-1.7 s before, alone). Writing the interior pixels of every block (masks) and
-    the rest one at a time was no faster. One-channel rows keep the pixel loop here: in this
-    gather the blocks made a grey 1024x1024 uint8 image 1.06x-1.08x slower (its rows' few
-    pixels around the span); whole one-channel rows take :func:`_blocks1` instead."""
+    Where :data:`warpkit._tuning.GATHER_BLOCKS` (not on AMD Zen processors), integer images of 3 or
+    4 channels (those of :func:`_span_loop`) take bilinear rows 8 pixels at a time where all 8 are
+    plain interior ones (:func:`._simd.lerp8c`), and each other block of 8 and the last (j1 - j0) %
+    8 pixels through :func:`_gather_row_C`: rows narrower than ``SPAN_COLUMNS`` and the columns
+    around the interior spans of wider ones (which take :func:`_gather_span`). B32u8 (256 RGB 32x32
+    images, random θ) took 0.89x-0.93x the time of pixel by pixel (outputs identical); each such
+    gather takes 0.4-0.9 s longer to compile (1.3-1.7 s before, alone). Writing the interior pixels
+    of every block (masks) and the rest one at a time was no faster. One-channel rows keep the pixel
+    loop here: in this gather the blocks made a grey 1024x1024 uint8 image 1.06x-1.08x slower (its
+    rows' few pixels around the span); whole one-channel rows take :func:`_blocks1` instead."""
     if isinstance(C, types.IntegerLiteral):
         nc = C.literal_value
         lanes4 = nc in (3, 4) and wts.dtype.bitwidth == 32 and lerp4_writes(
             flat.dtype, oflat.dtype, wts.dtype)
 
-        if not (nc in (3, 4) and _span_loop(flat, oflat, wts)):
+        if not (GATHER_BLOCKS and nc in (3, 4) and _span_loop(flat, oflat, wts)):
             def gather_c(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1,
                          C):
                 return _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval,
@@ -497,28 +499,32 @@ def _gather_call_overload(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, 
 def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     """The gather pass over columns j0 <= j < j1 of an affine row of an integer image that
     all lie strictly inside the image (:func:`_classify_interior`'s): every pixel bilinear
-    from its four corners, without the codes and flags of :func:`_gather_row_C`, 8 pixels at
-    a time (:func:`._simd.lerp8c`; the last (j1 - j0) % 8, and a block holding the last cell of
-    the last image, past lerp8c's limit, one at a time: :func:`_span_pixel`),
-    and the source rows of each pixel ``PREFETCH`` columns ahead asked for only while that
-    pixel is in the span too (its offset needs no test then). A function of its own
-    (:func:`._simd.noinline`: LLVM inlined the short loop into the row's code, where it ran
-    slower than the gather it replaces). On the Intel Xeon machine W1u8 took 0.93x-0.96x the
-    time of the one gather over the row in 9 of 10 A/B runs, one and two threads (1.03x in
-    one), outputs identical; unrolled by two, 1.08x-1.16x. Float images measured no gain (W1
-    0.97x-1.00x, W3 1.00x-1.06x) and keep the one gather. Only for what :func:`_spans_apart`
-    admits (C, a constant, 1, 3 or 4); for other types, which are typed through it but never
-    take it, a stub that raises.
+    from its four corners, without the codes and flags of :func:`_gather_row_C`, 8 pixels at a time
+    (:func:`._simd.lerp8c`; with 3 or 4 channels only where :data:`warpkit._tuning.GATHER_BLOCKS`,
+    not on AMD Zen processors) and the rest of the row one at a time (:func:`._simd.lerp4`, or the
+    scalar code with one channel): the last (j1 - j0) % 8 pixels, or all from a block that holds a
+    cell past lerp8c's limit (the last image's last cells), and the source rows of each pixel
+    ``PREFETCH`` columns ahead asked for only while that pixel is in the span too (its offset needs
+    no test then). A function of its own (:func:`._simd.noinline`: LLVM inlined the short loop into
+    the row's code, where it ran slower than the gather it replaces). On the Intel Xeon machine W1u8
+    took 0.93x-0.96x the time of the one gather over the row in 9 of 10 A/B runs, one and two
+    threads (1.03x in one), outputs identical; unrolled by two, 1.08x-1.16x. Float images measured
+    no gain (W1 0.97x-1.00x, W3 1.00x-1.06x) and keep the one gather. Only for what
+    :func:`_spans_apart` admits (C, a constant, 1, 3 or 4); for other types, which are typed through
+    it but never take it, a stub that raises.
 
-    8 pixels at a time (2026-12-06, Intel Xeon machine, against one at a time, outputs
-    identical): W1u8 0.82x-0.84x the time, RGBA uint8 0.75x-0.79x, uint16 RGB 0.86x-0.89x (one
-    and two threads). It needs every pixel's rows prefetched: for 2 of each 8 pixels, as the
-    one-channel gather does, W1u8 took 1.10x the time of every pixel's (its source rows change
-    every 2 pixels or so); 64 or 96 pixels ahead instead of 32 measured the same. One-channel
-    rows, which until then took the general gather pixel by pixel: a grey 1024x1024 uint8
-    image 0.65x the time (outputs identical), uint16 0.54x (values then differed by 1 in a few
-    pixels, 43 of 90000 in a test: numba computed a uint16 times a float32 in float64 in the
-    scalar code, until :func:`_as_weight`)."""
+    8 pixels at a time (2026-12-06, Intel Xeon machine, against one at a time, outputs identical):
+    W1u8 0.82x-0.84x the time, RGBA uint8 0.75x-0.79x, uint16 RGB 0.86x-0.89x (one and two threads);
+    on the Zen 4 machine 1.10x-1.30x, so not there (see :mod:`warpkit._tuning`). The pixels one at a
+    time are written out in the loop: called as a function marked always-inline, the loop still made
+    six calls through registers a pixel (reference counting of the arrays passed, it seems; seen in
+    its machine code), and W1u8 one at a time took 3x the time. It needs every pixel's rows
+    prefetched: for 2 of each 8 pixels, as the one-channel gather does, W1u8 took 1.10x the time of
+    every pixel's (its source rows change every 2 pixels or so); 64 or 96 pixels ahead instead of 32
+    measured the same. One-channel rows, which until then took the general gather pixel by pixel: a
+    grey 1024x1024 uint8 image 0.65x the time (outputs identical), uint16 0.54x (values then
+    differed by 1 in a few pixels, 43 of 90000 in a test: numba computed a uint16 times a float32 in
+    float64 in the scalar code, until :func:`_as_weight`)."""
     raise NotImplementedError("compiled only: see _gather_span_overload")
 
 
@@ -544,27 +550,6 @@ def _lerp8c_limit(flat, base, WC, C):
     return _lane_limit(flat, base, WC, C, C == 3)
 
 
-@njit(fastmath=_FASTMATH)
-def _span_pixel(flat, oflat, ub, uWC, uC, ulim, offs, wts, j, q, nc):
-    """Pixel j of :func:`_gather_span`'s loop, written at ``oflat[q:]``: :func:`._simd.lerp4`
-    where its 4 lanes stay inside (offset below ``ulim``), else channel by channel."""
-    alwaysinline()
-    o = np.uint64(offs[j])
-    p = ub + o
-    if o < ulim:
-        lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
-    else:  # the weights read in another order: LLVM hoists reads common to both
-        # branches above the branch, and lerp4 then broadcasts them from registers, 4
-        # instructions more per pixel than its multiplies reading them from memory (on
-        # the Zen 4 machine W1u8 0.77x-0.86x the time, uint16 RGB 0.87x, RGBA uint8
-        # 0.89x; outputs identical)
-        d = wts[3, j]
-        c = wts[2, j]
-        b = wts[1, j]
-        a = wts[0, j]
-        _lerp_scalar(flat, oflat, p, p + uWC, uC, q, a, b, c, d, nc, wts)
-
-
 @overload(_gather_span, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
 def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
@@ -573,6 +558,8 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
             raise AssertionError("the span loop does not take these types")
 
         return unreachable
+
+    blocks = nc == 1 or GATHER_BLOCKS  # 8 at a time (see _tuning)
 
     def span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
         noinline()
@@ -584,7 +571,7 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
         ulim = np.uint64(0) if nc == 1 else lim8
         q = np.uint64(obase + j0 * nc)
         jj = j0
-        while jj + 8 <= j1:
+        while blocks and jj + 8 <= j1:
             j = np.uint64(jj)
             if jj + PREFETCH + 8 <= j1:  # the rows of every pixel PREFETCH ahead, as below
                 for k in range(8):
@@ -592,19 +579,30 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
                     prefetch(flat, p3)
                     prefetch(flat, p3 + uWC)
             if not lerp8c(flat, oflat, offs, wts, ub, j, q, uWC, lim8, nc):
-                for k in range(8):
-                    _span_pixel(flat, oflat, ub, uWC, uC, ulim, offs, wts, j + np.uint64(k),
-                                q + np.uint64(k) * uC, nc)
+                break  # a cell past lerp8c's limit (in the last image's last rows)
             jj += 8
             q += np.uint64(8) * uC
         ahead = max(jj, j1 - PREFETCH)
-        for i in range(jj, j1):
+        for i in range(jj, j1):  # one at a time: the rest of the row
             j = np.uint64(i)
             if i < ahead:
                 p3 = ub + np.uint64(offs[j + np.uint64(PREFETCH)])
                 prefetch(flat, p3)
                 prefetch(flat, p3 + uWC)
-            _span_pixel(flat, oflat, ub, uWC, uC, ulim, offs, wts, j, q, nc)
+            o = np.uint64(offs[j])
+            p = ub + o
+            if o < ulim:
+                lerp4(flat, oflat, p, p + uWC, uC, q, wts[0, j], wts[1, j], wts[2, j], wts[3, j])
+            else:  # the weights read in another order: LLVM hoists reads common to both
+                # branches above the branch, and lerp4 then broadcasts them from registers, 4
+                # instructions more per pixel than its multiplies reading them from memory (on
+                # the Zen 4 machine W1u8 0.77x-0.86x the time, uint16 RGB 0.87x, RGBA uint8
+                # 0.89x; outputs identical)
+                d = wts[3, j]
+                c = wts[2, j]
+                b = wts[1, j]
+                a = wts[0, j]
+                _lerp_scalar(flat, oflat, p, p + uWC, uC, q, a, b, c, d, nc, wts)
             q += uC
 
     return span

@@ -1,0 +1,126 @@
+"""The processor-dependent choice of :mod:`warpkit._tuning`: the table that makes it, the
+environment variable that overrides it, and the path this processor does not take.
+
+Both ways of sampling 3- and 4-channel integer pixels (8 at a time with gathers, or one at a
+time) must give the same bits. The process running the tests takes one of them (chosen by
+its processor); a child process with ``WARPKIT_GATHER_BLOCKS`` set the other way takes the
+other, and its outputs must equal this process's. The rest of the suite checks this process's
+outputs against the loop reference, so the other path is held to the reference too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from warpkit import _tuning
+
+#: Integer warps that reach every part of the two paths: rows wider than the interior spans'
+#: threshold (turned, zoomed: rows at one height), batches of narrow rows (the general
+#: gather's blocks), RGB and RGBA, uint8 and uint16, and a near-identity whose interior reaches
+#: the last cells of the last image (where 8 at a time hands the rest of the row to one at a
+#: time).
+CASES = r"""
+import numpy as np
+import warpkit
+from warpkit import _tuning, transforms  # noqa: F401
+
+def results():
+    rng = np.random.default_rng(7)
+    out = {}
+    for dtype in (np.uint8, np.uint16):
+        top = np.iinfo(dtype).max
+        for c in (3, 4):
+            img = rng.integers(0, top, size=(181, 243, c), endpoint=True).astype(dtype)
+            h, w = img.shape[:2]
+            turn = transforms.rotate(20.0, img.shape, scale=0.9)
+            zoom = transforms.scale(2.0, img.shape)
+            near = np.array([[1.0, 0.001, 0.003], [-0.002, 1.0, 0.004]])
+            for name, theta in (("turn", turn), ("zoom", zoom), ("near", near)):
+                for pad in ("zeros", "border"):
+                    key = f"{np.dtype(dtype).name}-{c}-{name}-{pad}"
+                    out[key] = warpkit.warp(img, theta, padding_mode=pad)
+            stack = rng.integers(0, top, size=(12, 30, 37, c), endpoint=True).astype(dtype)
+            thetas = np.tile(np.eye(2, 3), (12, 1, 1)) + rng.uniform(-0.3, 0.3, (12, 2, 3))
+            out[f"{np.dtype(dtype).name}-{c}-stack"] = warpkit.warp(stack, thetas)
+    return out
+"""
+
+CHILD = CASES + r"""
+import sys
+np.savez(sys.argv[1], **results())
+print("GATHER_BLOCKS", _tuning.GATHER_BLOCKS)
+"""
+
+TINY = ("import numpy as np, warpkit; "
+        "warpkit.affine_grid(np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]), (1, 2, 3))")
+
+
+def _child(code: str, *args: str, setting: str | None, cache) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in (_tuning.ENV, "NUMBA_CACHE_DIR")}
+    env.update(NUMBA_CACHE_DIR=str(cache), NUMBA_DEBUG_CACHE="1")
+    if setting is not None:
+        env[_tuning.ENV] = setting
+    return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize("cpu, expected", [
+    ("znver4", False), ("znver1", False), ("znver5", False),
+    ("emeraldrapids", True), ("rocketlake", True), ("skylake-avx512", True), ("generic", True),
+])
+def test_zen_processors_take_one_pixel_at_a_time_and_others_eight(cpu, expected):
+    assert _tuning.gather_blocks(None, cpu) is expected
+    assert _tuning.gather_blocks("", cpu) is expected  # set but empty: as unset
+
+
+@pytest.mark.parametrize("cpu", ["znver4", "emeraldrapids"])
+def test_the_environment_variable_chooses_on_any_processor(cpu):
+    assert _tuning.gather_blocks("1", cpu) is True
+    assert _tuning.gather_blocks("0", cpu) is False
+
+
+@pytest.mark.parametrize("setting", ["yes", "true", "2", " 1", "-1"])
+def test_a_bad_setting_names_the_variable_and_the_value(setting):
+    with pytest.raises(ValueError, match=rf"WARPKIT_GATHER_BLOCKS must be 0 or 1.*{setting!r}"):
+        _tuning.gather_blocks(setting, "znver4")
+
+
+def test_a_bad_setting_stops_the_import_with_that_message(tmp_path):
+    result = _child("import warpkit", setting="yes", cache=tmp_path)
+    assert result.returncode != 0
+    assert "WARPKIT_GATHER_BLOCKS must be 0 or 1" in result.stderr, result.stderr
+
+
+def test_the_path_this_processor_does_not_take_gives_the_same_bits(tmp_path):
+    mine = _tuning.GATHER_BLOCKS
+    other = "0" if mine else "1"
+    cache = tmp_path / "cache"
+    result = _child(CHILD, str(tmp_path / "other.npz"), setting=other, cache=cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"GATHER_BLOCKS {not mine}" in result.stdout  # it did take the other path
+    namespace: dict = {}
+    exec(CASES, namespace)
+    expected = namespace["results"]()
+    with np.load(tmp_path / "other.npz") as theirs:
+        assert sorted(theirs.files) == sorted(expected)
+        for key, value in expected.items():
+            np.testing.assert_array_equal(theirs[key], value, err_msg=key)
+            assert theirs[key].dtype == value.dtype
+
+
+def test_code_compiled_under_the_other_choice_is_not_loaded(tmp_path):
+    # a small kernel saved under one choice; the other choice compiles afresh, and then
+    # loads its own
+    first = _child(TINY, setting="1", cache=tmp_path)
+    assert first.returncode == 0 and "data saved" in first.stdout, first.stdout + first.stderr
+    second = _child(TINY, setting="0", cache=tmp_path)
+    log = second.stdout + second.stderr
+    assert second.returncode == 0 and "data saved" in log and "data loaded" not in log, log
+    third = _child(TINY, setting="0", cache=tmp_path)
+    log = third.stdout + third.stderr
+    assert third.returncode == 0 and "data loaded" in log and "data saved" not in log, log

@@ -1,0 +1,68 @@
+"""Choices of the CPU kernels that depend on the processor they are compiled for.
+
+:data:`GATHER_BLOCKS`: whether the interior pixels of integer images of 3 and 4 channels are
+sampled 8 at a time, their corners read by hardware gathers (:func:`.backends._simd.lerp8c`),
+or one at a time, each corner read by one 4-lane load (:func:`.backends._simd.lerp4`). Both
+compute the same operations in the same order, so the outputs are the same to the bit; only
+the speed differs, and it differs by processor:
+
+- On the Intel Xeon machines of this project (LLVM's ``emeraldrapids``), 8 at a time took
+  0.82x-0.84x the time of one at a time on W1u8 (a 1024x1024 RGB uint8 image), 0.75x-0.79x on
+  RGBA uint8 and 0.86x-0.89x on uint16 RGB.
+- On the AMD Zen 4 machine (``znver4``), where a gather costs a few cycles an element, one at a
+  time took 0.88x-0.91x the time of 8 at a time on W1u8, 0.92x on RGBA uint8, 0.77x-0.82x on
+  uint16 RGB, and 0.90x-1.00x on batches of small uint8 images
+  (``benchmarks/ab_kernels.py``, one and two threads, outputs identical).
+
+So AMD's Zen processors (LLVM names them ``znver1`` to ``znver5``) take one at a time and
+every other processor 8 at a time. One-channel integer images go 8 at a time everywhere (their
+gathers read 4 bytes a cell row; on Zen 4 one at a time took 1.12x-1.46x the time).
+
+``WARPKIT_GATHER_BLOCKS=1`` (or ``0``) in the environment, read at import, chooses
+8 at a time (or one at a time) on any processor; the tests use it to run the path this
+processor does not take. The choice is part of the stamp of warpkit's numba cache
+(:mod:`._numba_cache`), so kernels compiled under the other choice are compiled again rather
+than loaded.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: The environment variable that overrides :data:`GATHER_BLOCKS`.
+ENV = "WARPKIT_GATHER_BLOCKS"
+
+
+def target_cpu() -> str:
+    """The name of the processor numba compiles for: ``NUMBA_CPU_NAME`` where set, else the
+    host's as LLVM names it (``znver4``, ``emeraldrapids``, ...)."""
+    import llvmlite.binding as ll
+    from numba.core import config
+
+    return config.CPU_NAME or ll.get_host_cpu_name()
+
+
+def gather_blocks(setting: str | None, cpu: str) -> bool:
+    """Whether 3- and 4-channel integer pixels go 8 at a time, for the value ``setting`` of
+    :data:`ENV` (None or empty: unset) and the processor named ``cpu``.
+
+    Raises
+    ------
+    ValueError
+        If ``setting`` is set to anything but ``"0"`` or ``"1"``.
+    """
+    if not setting:
+        return not cpu.startswith("znver")
+    if setting not in ("0", "1"):
+        raise ValueError(f"{ENV} must be 0 or 1 (or unset: chosen by processor), "
+                         f"got {setting!r}")
+    return setting == "1"
+
+
+#: 8 pixels at a time for the interior of 3- and 4-channel integer images (see above).
+GATHER_BLOCKS: bool = gather_blocks(os.environ.get(ENV), target_cpu())
+
+
+def stamp() -> tuple:
+    """The choices that compiled code depends on, for the numba cache's stamp."""
+    return (("gather_blocks", GATHER_BLOCKS),)
