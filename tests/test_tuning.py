@@ -117,7 +117,8 @@ def test_code_compiled_under_the_other_choice_is_not_loaded(tmp_path):
     # a small kernel saved under one choice; the other choice compiles afresh, and then
     # loads its own
     first = _child(TINY, setting="1", cache=tmp_path)
-    assert first.returncode == 0 and "data saved" in first.stdout, first.stdout + first.stderr
+    log = first.stdout + first.stderr
+    assert first.returncode == 0 and "data saved" in log, log
     second = _child(TINY, setting="0", cache=tmp_path)
     log = second.stdout + second.stderr
     assert second.returncode == 0 and "data saved" in log and "data loaded" not in log, log

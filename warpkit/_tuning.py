@@ -9,14 +9,16 @@ the speed differs, and it differs by processor:
 - On the Intel Xeon machines of this project (LLVM's ``emeraldrapids``), 8 at a time took
   0.82x-0.84x the time of one at a time on W1u8 (a 1024x1024 RGB uint8 image), 0.75x-0.79x on
   RGBA uint8 and 0.86x-0.89x on uint16 RGB.
-- On the AMD Zen 4 machine (``znver4``), where a gather costs a few cycles an element, one at a
-  time took 0.88x-0.91x the time of 8 at a time on W1u8, 0.92x on RGBA uint8, 0.77x-0.82x on
-  uint16 RGB, and 0.90x-1.00x on batches of small uint8 images
-  (``benchmarks/ab_kernels.py``, one and two threads, outputs identical).
+- On the AMD Zen 4 machine (``znver4``), one at a time took 0.87x-0.90x the time of 8 at a
+  time on W1u8, 0.90x-0.92x on RGBA uint8, 0.74x-0.85x on uint16 RGB, and 0.90x-1.00x on
+  batches of small uint8 images (``benchmarks/ab_kernels.py``, one and two threads, outputs
+  identical).
 
 So AMD's Zen processors (LLVM names them ``znver1`` to ``znver5``) take one at a time and
-every other processor 8 at a time. One-channel integer images go 8 at a time everywhere (their
-gathers read 4 bytes a cell row; on Zen 4 one at a time took 1.12x-1.46x the time).
+every other processor 8 at a time. Only ``znver4`` has been measured; the other Zen
+generations are assumed to behave alike. One-channel integer images go 8 at a time
+everywhere (their gathers read 4 bytes a cell row; on Zen 4 one at a time took 1.12x-1.46x
+the time).
 
 ``WARPKIT_GATHER_BLOCKS=1`` (or ``0``) in the environment, read at import, chooses
 8 at a time (or one at a time) on any processor; the tests use it to run the path this
