@@ -17,7 +17,7 @@ import os
 import platform
 from pathlib import Path
 
-from warpkit import _bench
+from warpkit import _bench, _tuning
 
 
 def chart(results: list, path: Path) -> bool:
@@ -73,6 +73,8 @@ def main() -> None:
         "cpu": _bench.host_cpu(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
+        # the processor-dependent choice of the kernels (warpkit/_tuning.py)
+        "gather_blocks": _tuning.GATHER_BLOCKS,
     }
     record = {"machine": machine, "results": _bench.to_json(results)}
     (args.out / "results.json").write_text(json.dumps(record, indent=2))
