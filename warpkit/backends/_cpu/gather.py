@@ -515,10 +515,10 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
 
     8 pixels at a time (2026-12-06, Intel Xeon machine, against one at a time, outputs identical):
     W1u8 0.82x-0.84x the time, RGBA uint8 0.75x-0.79x, uint16 RGB 0.86x-0.89x (one and two threads);
-    on the Zen 4 machine 1.10x-1.30x, so not there (see :mod:`warpkit._tuning`). The pixels one at a
+    on the Zen 4 machine 1.09x-1.35x, so not there (see :mod:`warpkit._tuning`). The pixels one at a
     time are written out in the loop: called as a function marked always-inline, the loop still made
     six calls through registers a pixel (reference counting of the arrays passed, it seems; seen in
-    its machine code), and W1u8 one at a time took 3x the time. It needs every pixel's rows
+    its machine code), and W1u8 one at a time took 2.8x-3.4x the time. It needs every pixel's rows
     prefetched: for 2 of each 8 pixels, as the one-channel gather does, W1u8 took 1.10x the time of
     every pixel's (its source rows change every 2 pixels or so); 64 or 96 pixels ahead instead of 32
     measured the same. One-channel rows, which until then took the general gather pixel by pixel: a
