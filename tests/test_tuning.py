@@ -90,6 +90,19 @@ def test_a_bad_setting_names_the_variable_and_the_value(setting):
         _tuning.gather_blocks(setting, "znver4")
 
 
+@pytest.mark.parametrize("cpu, expected", [("znver4", False), ("skylake-avx512", True)])
+def test_the_choice_follows_the_processor_numba_compiles_for(tmp_path, cpu, expected):
+    # NUMBA_CPU_NAME (code compiled for another processor than the host) decides, not the host
+    env = {k: v for k, v in os.environ.items() if k != _tuning.ENV}
+    env.update(NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-c", "from warpkit import _tuning; "
+         "print(_tuning.target_cpu(), _tuning.GATHER_BLOCKS)"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [cpu, str(expected)]
+
+
 def test_a_bad_setting_stops_the_import_with_that_message(tmp_path):
     result = _child("import warpkit", setting="yes", cache=tmp_path)
     assert result.returncode != 0

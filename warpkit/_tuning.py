@@ -41,7 +41,7 @@ def target_cpu() -> str:
     import llvmlite.binding as ll
     from numba.core import config
 
-    return config.CPU_NAME or ll.get_host_cpu_name()
+    return getattr(config, "CPU_NAME", None) or ll.get_host_cpu_name()
 
 
 def gather_blocks(setting: str | None, cpu: str) -> bool:
