@@ -18,7 +18,7 @@ its input and output in memory rather than in the caches, as in the suite, where
 implementations run between two of warpkit's calls.
 
 Workloads: those of ``kernel_workloads.py`` (W1, W1u8, W1u16, RGBAu8, W1f64, grey f32, grey u8,
-grey u16, W3, W3f64, W2fwd, W2bwd, W2tbwd, W1bwd, W1gbwd, W2gbwd, W3bwd, B32u8, B28u8). Run it
+grey u16, grey f64, W3, W3f64, W2fwd, W2bwd, W1bwd, B32u8, B28u8 and more: see there). Run it
 in a fresh shell with ``PYTHONHASHSEED=1`` to compare like with like (numba's code once
 depended on the hash seed, see ``_backward_pass_overload``).
 """

@@ -89,6 +89,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "grey f32": lambda: forward(grey, np.float32, turned),
         "grey u8": lambda: forward(grey, np.uint8, turned),
         "grey u16": lambda: forward(grey, np.uint16, turned),
+        "grey f64": lambda: forward(grey, np.float64, turned),
         "B32u8": lambda: forward((256, 32, 32, 3), np.uint8, random_theta(256)),
         "B28u8": lambda: forward((256, 28, 28, 1), np.uint8, random_theta(256)),
         "B64u8": lambda: forward((256, 64, 64, 3), np.uint8, random_theta(256)),

@@ -32,6 +32,7 @@ from .gather import (
     _gather_span,
     _spans_apart,
     _takes_edge8,
+    _whole_blocks,
 )
 from .store import _stored_point
 
@@ -133,7 +134,8 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         _pad(px, py, W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
     none = np.intp(0)  # no edge pixels yet, typed as the count (a literal 0 is a type of its own)
-    apart = _spans_apart(flat, oflat, wts, C)  # an integer image of 1, 3 or 4 channels
+    # an integer image of 1, 3 or 4 channels, or a float image of one
+    apart = _spans_apart(flat, oflat, wts, C)
     if fused and b < c and apart:
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
                           A, b, C)
@@ -148,7 +150,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
                           e, B, C)
-    elif apart and C == 1 and mode == BILINEAR and B - A >= BLOCK_COLUMNS:  # a whole row
+    elif _whole_blocks(flat, oflat, wts, C) and mode == BILINEAR and B - A >= BLOCK_COLUMNS:
         ne = _blocks1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none, A, B)
     else:
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,

@@ -497,21 +497,22 @@ def _gather_call_overload(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, 
 
 
 def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
-    """The gather pass over columns j0 <= j < j1 of an affine row of an integer image that
-    all lie strictly inside the image (:func:`_classify_interior`'s): every pixel bilinear
-    from its four corners, without the codes and flags of :func:`_gather_row_C`, 8 pixels at a time
-    (:func:`._simd.lerp8c`; with 3 or 4 channels only where :data:`warpkit._tuning.GATHER_BLOCKS`,
-    not on AMD Zen processors) and the rest of the row one at a time (:func:`._simd.lerp4`, or the
-    scalar code with one channel): the last (j1 - j0) % 8 pixels, or all from a block that holds a
-    cell past lerp8c's limit (the last image's last cells), and the source rows of each pixel
-    ``PREFETCH`` columns ahead asked for only while that pixel is in the span too (its offset needs
-    no test then). A function of its own (:func:`._simd.noinline`: LLVM inlined the short loop into
-    the row's code, where it ran slower than the gather it replaces). On the Intel Xeon machine W1u8
-    took 0.93x-0.96x the time of the one gather over the row in 9 of 10 A/B runs, one and two
-    threads (1.03x in one), outputs identical; unrolled by two, 1.08x-1.16x. Float images measured
-    no gain (W1 0.97x-1.00x, W3 1.00x-1.06x) and keep the one gather. Only for what
-    :func:`_spans_apart` admits (C, a constant, 1, 3 or 4); for other types, which are typed through
-    it but never take it, a stub that raises.
+    """The gather pass over columns j0 <= j < j1 of an affine row of an integer image (or of a
+    one-channel float image, below) that all lie strictly inside the image
+    (:func:`_classify_interior`'s): every pixel bilinear from its four corners, without the codes
+    and flags of :func:`_gather_row_C`, 8 pixels at a time (:func:`._simd.lerp8c`; with 3 or 4
+    channels only where :data:`warpkit._tuning.GATHER_BLOCKS`, not on AMD Zen processors) and the
+    rest of the row one at a time (:func:`._simd.lerp4`, or the scalar code with one channel): the
+    last (j1 - j0) % 8 pixels, or all from a block that holds a cell past lerp8c's limit (the last
+    image's last cells), and the source rows of each pixel ``PREFETCH`` columns ahead asked for
+    only while that pixel is in the span too (its offset needs no test then). A function of its own
+    (:func:`._simd.noinline`: LLVM inlined the short loop into the row's code, where it ran slower
+    than the gather it replaces). On the Intel Xeon machine W1u8 took 0.93x-0.96x the time of the
+    one gather over the row in 9 of 10 A/B runs, one and two threads (1.03x in one), outputs
+    identical; unrolled by two, 1.08x-1.16x. Float images of 3 and 4 channels measured no gain (W1
+    0.97x-1.00x, W3 1.00x-1.06x; on the Zen 4 machine W3 1.09x-1.11x) and keep the one gather. Only
+    for what :func:`_spans_apart` admits (C, a constant, 1, 3 or 4); for other types, which are
+    typed through it but never take it, a stub that raises.
 
     8 pixels at a time (2026-12-06, Intel Xeon machine, against one at a time, outputs identical):
     W1u8 0.82x-0.84x the time, RGBA uint8 0.75x-0.79x, uint16 RGB 0.86x-0.89x (one and two threads);
@@ -524,7 +525,15 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     measured the same. One-channel rows, which until then took the general gather pixel by pixel: a
     grey 1024x1024 uint8 image 0.65x the time (outputs identical), uint16 0.54x (values then
     differed by 1 in a few pixels, 43 of 90000 in a test: numba computed a uint16 times a float32 in
-    float64 in the scalar code, until :func:`_as_weight`)."""
+    float64 in the scalar code, until :func:`_as_weight`).
+
+    One-channel float images (those of :func:`_eight_lanes`) take :func:`._simd.lerp8` 8 pixels
+    at a time without its codes, flags and fills (the span has none), then the last
+    (j1 - j0) % 8 pixels one at a time; the columns around the span keep :func:`_gather1`,
+    rows narrower than ``SPAN_COLUMNS`` too. Against :func:`_gather1` over the whole row (Zen 4
+    machine, 2026-12-06, one / two threads, outputs identical): a grey 1024x1024 float32 image
+    0.922x / 0.943x the time, zoomed by 2 0.875x / 0.852x; W2's forward (60-pixel rows)
+    unchanged."""
     raise NotImplementedError("compiled only: see _gather_span_overload")
 
 
@@ -553,6 +562,34 @@ def _lerp8c_limit(flat, base, WC, C):
 @overload(_gather_span, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
 def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
+    if nc == 1 and _eight_lanes(flat, oflat):  # a float image: lerp8 without codes or flags
+        def span1(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
+            noinline()
+            ub = np.uint64(base)
+            uW = np.uint64(WC)
+            every = np.uint64(CHECK)  # every plain offset is below it
+            jj = j0
+            while jj + 8 <= j1:
+                j = np.uint64(jj)
+                if jj + PREFETCH + 8 <= j1:  # as _gather1: 2 of each 8 pixels
+                    for k in range(2):
+                        p3 = ub + np.uint64(offs[j + np.uint64(PREFETCH + 4 * k)])
+                        prefetch(flat, p3)
+                        prefetch(flat, p3 + uW)
+                lerp8(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj), uW, every, None,
+                      None, None)
+                jj += 8
+            for i in range(jj, j1):  # the last (j1 - j0) % 8
+                j = np.uint64(i)
+                p = ub + np.uint64(offs[j])
+                d = wts[3, j]
+                c = wts[2, j]
+                b = wts[1, j]
+                a = wts[0, j]
+                _lerp_scalar(flat, oflat, p, p + uW, np.uint64(1), np.uint64(obase + i), a, b,
+                             c, d, 1, wts)
+
+        return span1
     if nc not in (1, 3, 4) or not _span_loop(flat, oflat, wts):
         def unreachable(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
             raise AssertionError("the span loop does not take these types")
@@ -626,12 +663,29 @@ def _fill(oflat, lo, hi, cval, wts):
 
 def _spans_apart(flat, oflat, wts, C):
     """Whether :func:`_sample_row` gathers a row's interior span through :func:`_gather_span`:
-    1, 3 or 4 channels of the types of :func:`_span_loop` (those a constant at compile time)."""
+    1, 3 or 4 channels of the types of :func:`_span_loop`, or one channel of a float image
+    (those of :func:`_eight_lanes`; a constant at compile time)."""
     raise NotImplementedError("compiled only: see _spans_apart_overload")
 
 
 @overload(_spans_apart, inline="always")
 def _spans_apart_overload(flat, oflat, wts, C):
+    if _eight_lanes(flat, oflat):
+        return lambda flat, oflat, wts, C: C == 1
     if not _span_loop(flat, oflat, wts):
         return lambda flat, oflat, wts, C: False
     return lambda flat, oflat, wts, C: C == 1 or C == 3 or C == 4
+
+
+def _whole_blocks(flat, oflat, wts, C):
+    """Whether :func:`_sample_row` gathers a whole one-channel row (not cut into spans) of at
+    least ``BLOCK_COLUMNS`` columns through :func:`_blocks1`: one channel of the types of
+    :func:`_span_loop` (integer images; float ones take :func:`_gather1`, 8 pixels at a time
+    too)."""
+    raise NotImplementedError("compiled only: see _whole_blocks_overload")
+
+
+@overload(_whole_blocks, inline="always")
+def _whole_blocks_overload(flat, oflat, wts, C):
+    ints = _span_loop(flat, oflat, wts)
+    return lambda flat, oflat, wts, C: ints and C == 1
