@@ -531,9 +531,12 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     at a time without its codes, flags and fills (the span has none), then the last
     (j1 - j0) % 8 pixels one at a time; the columns around the span keep :func:`_gather1`,
     rows narrower than ``SPAN_COLUMNS`` too. Against :func:`_gather1` over the whole row (Zen 4
-    machine, 2026-12-06, one / two threads, outputs identical): a grey 1024x1024 float32 image
-    0.922x / 0.943x the time, zoomed by 2 0.875x / 0.852x; W2's forward (60-pixel rows)
-    unchanged."""
+    machine, 2026-12-06, one / two threads, two runs, outputs identical): a grey 1024x1024
+    float32 image 0.92x-0.97x / 0.94x the time, float64 0.96x / 0.94x, zoomed by 2 0.88x-0.90x
+    / 0.85x-0.95x; W2's forward (60-pixel rows) unchanged. Every float row function compiles
+    this branch (the channel count is a run-time value there): a first grey float32 ``warp``
+    with an empty cache took 11.8-12.9 s against 11.7-11.9 s, an RGB one 11.1-11.2 s against
+    10.2-11.8 s (three alternating pairs)."""
     raise NotImplementedError("compiled only: see _gather_span_overload")
 
 
