@@ -585,12 +585,8 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
             for i in range(jj, j1):  # the last (j1 - j0) % 8
                 j = np.uint64(i)
                 p = ub + np.uint64(offs[j])
-                d = wts[3, j]
-                c = wts[2, j]
-                b = wts[1, j]
-                a = wts[0, j]
-                _lerp_scalar(flat, oflat, p, p + uW, np.uint64(1), np.uint64(obase + i), a, b,
-                             c, d, 1, wts)
+                _lerp_scalar(flat, oflat, p, p + uW, np.uint64(1), np.uint64(obase + i),
+                             wts[0, j], wts[1, j], wts[2, j], wts[3, j], 1, wts)
 
         return span1
     if nc not in (1, 3, 4) or not _span_loop(flat, oflat, wts):
