@@ -111,9 +111,10 @@ def peak_memory(fn: Callable[[], object]) -> int:
 
 
 def host_cpu() -> str:
-    """The CPU model and LLVM's name for its micro-architecture (which also picks the BLAS and
-    numba code paths), e.g. ``"AMD EPYC (znver4)"``; timings are only comparable on one."""
-    from llvmlite import binding
+    """The CPU model and LLVM's name for the micro-architecture numba compiles for (the host's,
+    or ``NUMBA_CPU_NAME``: :func:`warpkit._tuning.target_cpu`), e.g. ``"AMD EPYC (znver4)"``;
+    timings are only comparable on one."""
+    from ._tuning import target_cpu
 
     name = platform.processor() or ""
     try:
@@ -122,7 +123,7 @@ def host_cpu() -> str:
                         name)
     except OSError:
         pass
-    return f"{name or 'unknown CPU'} ({binding.get_host_cpu_name()})"
+    return f"{name or 'unknown CPU'} ({target_cpu()})"
 
 
 def rotation_theta(angle_deg: float, scale: float, n: int = 1) -> np.ndarray:

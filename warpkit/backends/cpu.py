@@ -76,7 +76,10 @@ prefetched. In integer images of 1, 3 or 4 channels the strictly interior span o
 a gather loop of its own, which skips the per-pixel codes (:func:`_gather_span`, W1u8
 0.93x-0.96x) and takes 8 pixels at a time with gathers (:func:`._simd.lerp8c`: W1u8 0.82x-0.84x
 again, RGBA uint8 0.75x-0.79x, grey uint8 0.65x); the general gather of 3- and 4-channel
-integer images takes blocks of 8 interior pixels so too (B32u8, small RGB images, 0.91x). The
+integer images takes blocks of 8 interior pixels so too (B32u8, small RGB images, 0.91x). Those
+are Intel Xeon figures: on AMD Zen 4, 3- and 4-channel pixels one at a time measured faster, and
+Zen processors take them so (:mod:`warpkit._tuning`). One-channel float images gather that span
+apart too, 8 pixels at a time without the codes (grey float32 0.92x-0.97x on Zen 4). The
 gather fills
 outside pixels with the fill value and lists the rest; only those go through a last pass: edge
 pixels with checked reads (those of one-channel float rows 8 at a time, :func:`._simd.edge8`),
