@@ -233,6 +233,17 @@ def finite(a: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
+def items(values: Any, message: str) -> tuple:
+    """``values``, any iterable but a string, as a tuple; else a ValueError with ``message``
+    (a string would be read character by character)."""
+    if isinstance(values, (str, bytes)):
+        raise ValueError(message)
+    try:
+        return tuple(values)
+    except TypeError:
+        raise ValueError(message) from None
+
+
 def size_pair(out_size: Any, default: tuple[int, int], name: str = "out_size") -> tuple[int, int]:
     """A (H, W) pair of positive integers, or ``default`` when None."""
     if out_size is None:

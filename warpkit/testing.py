@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import _coords
-from ._validate import FLOAT_DTYPES, count, real_number
+from ._validate import FLOAT_DTYPES, count, items, real_number
 
 __all__ = [
     "thetas",
@@ -68,12 +68,7 @@ def _names(values: Any, name: str, known: Any) -> tuple:
     """``values`` as a non-empty tuple of names from ``known``, or a ValueError naming
     ``name`` (a single string is refused: it would be drawn from character by character)."""
     bad = f"{name} must be a non-empty tuple of names from {list(known)}, got {values!r}"
-    if isinstance(values, (str, bytes)):
-        raise ValueError(bad)
-    try:
-        values = tuple(values)
-    except TypeError:
-        raise ValueError(bad) from None
+    values = items(values, bad)
     if not values or not all(isinstance(v, str) and v in known for v in values):
         raise ValueError(bad)
     return values

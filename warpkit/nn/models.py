@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import count, is_count
+from .._validate import count, is_count, items
 from .conv import Conv2D, MaxPool2D
 from .layers import Dense, Flatten, Layer, ReLU, Sequential, _rng
 from .spatial_transformer import SpatialTransformer
@@ -61,12 +61,7 @@ def _shape(input_shape: Any) -> tuple[int, int, int]:
     """``input_shape`` as (H, W, C) if it holds three positive integers (Python's or numpy's;
     floats, strings and bools are refused, not truncated or parsed)."""
     bad = f"input_shape must be (H, W, C) of positive integers, got {input_shape!r}"
-    if isinstance(input_shape, (str, bytes)):
-        raise ValueError(bad)
-    try:
-        sizes = tuple(input_shape)
-    except TypeError:
-        raise ValueError(bad) from None
+    sizes = items(input_shape, bad)
     if len(sizes) != 3 or not all(is_count(v) and v >= 1 for v in sizes):
         raise ValueError(bad)
     H, W, C = (int(v) for v in sizes)
