@@ -2,8 +2,10 @@
 shape and strides of its array and holds no reference (null meminfo), slices included;
 ``head_view`` is the first items of a contiguous array in a shape, also without a reference;
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
-rest alone, ``lerp8c`` 8 integer pixels of 1, 3 or 4 channels as numpy does and as the
-scalar code and ``lerp4`` do (to the bit), or none when one is past its limit,
+rest alone, ``lerp8_loads``, ``grad8_loads`` and ``lerp8_pairs`` (plain loads instead of
+gathers) as ``lerp8`` and ``grad8`` do (to the bit), ``lerp8c`` 8 integer pixels of 1, 3 or 4
+channels as numpy does and as the scalar code and ``lerp4`` do (to the bit), or none when one is
+past its limit,
 ``edge8`` edge pixels as numpy does and as the scalar edge code does (to the bit), and
 ``grad4`` a pixel's gradients from its first 3 or 4 lanes; ``dynamic`` passes a literal on as
 a plain value."""
@@ -29,9 +31,12 @@ from warpkit.backends._simd import (
     edge8,
     grad4,
     grad8,
+    grad8_loads,
     head_view,
     lerp4,
     lerp8,
+    lerp8_loads,
+    lerp8_pairs,
     lerp8c,
     noinline,
     prefer512,
@@ -206,6 +211,52 @@ def test_lerp8_samples_the_lanes_below_lim_and_leaves_the_rest(dtype, seed, j, q
     np.testing.assert_allclose(oflat, want, rtol=tol, atol=tol)
     untouched = [q + k for k in range(8) if rest >> k & 1] + list(range(q))
     assert np.all(oflat[untouched] == 9.0)
+
+
+@njit
+def _lerp8_loads(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill):
+    return lerp8_loads(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
+                       np.uint64(step), np.uint64(lim), np.uint64(flag), np.int64(code),
+                       oflat.dtype.type(fill))
+
+
+@_eight_lanes
+def test_lerp8_loads_writes_and_leaves_what_lerp8_does(dtype, seed, j, q, base):
+    """Interior, flagged (NaN results left), filled and other lanes: the same values to the bit
+    and the same lanes left (float64 pixels keep the gathers)."""
+    rng, flat, offs = _lanes(dtype, seed, j, base, specials=True)
+    wts = rng.random((4, j + 8)).astype(dtype)
+    code, fill = int(rng.choice([-1, -2])), float(rng.standard_normal())
+    got, want = np.full(q + 9, 9.0, dtype), np.full(q + 9, 9.0, dtype)
+    rest = _lerp8_loads(flat, got, offs, wts, base, j, q, STEP, LIM, FLAG, code, fill)
+    assert rest == _lerp8_fill(flat, want, offs, wts, base, j, q, STEP, LIM, FLAG, code, fill)
+    np.testing.assert_array_equal(got, want)
+
+
+@njit
+def _lerp8_pairs(flat, oflat, offs, wts, base, j, q, step):
+    lerp8_pairs(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
+                np.uint64(step))
+
+
+@given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
+       base=st.integers(0, 6))
+@settings(max_examples=60, deadline=None)
+def test_lerp8_pairs_samples_8_interior_pixels_as_lerp8(seed, j, q, base):
+    """Every lane inside (a row's interior span): the values of lerp8, to the bit, NaN and ±inf
+    corners included, which a loop in numpy gives up to rounding; nothing else is written."""
+    rng, flat, _ = _lanes(np.float32, seed, j, base, specials=True)
+    offs = rng.integers(0, LIM, j + 8).astype(np.int64)
+    wts = rng.random((4, j + 8)).astype(np.float32)
+    got = np.full(q + 9, 9.0, np.float32)
+    _lerp8_pairs(flat, got, offs, wts, base, j, q, STEP)
+    want = np.full(q + 9, 9.0, np.float32)
+    assert _lerp8(flat, want, offs, wts, base, j, q, STEP, LIM) == 0
+    np.testing.assert_array_equal(got, want)
+    loop, _ = _lerp8_loop(flat, np.full(q + 9, 9.0, np.float32), offs, wts, base, j, q, STEP,
+                          LIM)
+    np.testing.assert_allclose(got, loop, rtol=1e-6, atol=1e-6)
+    assert np.all(got[:q] == 9.0) and got[q + 8] == 9.0
 
 
 def _lerp8c_of(nc):
@@ -457,6 +508,24 @@ def test_grad8_differentiates_the_lanes_below_lim_and_leaves_the_rest(dtype, see
         want_x = g * ((v01 - v00) * (1 - fy) + (v11 - v10) * fy)
         want_y = g * ((v10 - v00) * (1 - fx) + (v11 - v01) * fx)
         np.testing.assert_allclose([dgx[k], dgy[k]], [want_x, want_y], rtol=tol, atol=tol)
+
+
+@njit
+def _grad8_loads(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim):
+    grad8_loads(flat, gflat, offs, fxs, fys, dgx, dgy, np.uint64(base), np.uint64(j),
+                np.uint64(q), np.uint64(step), np.uint64(lim))
+
+
+@_eight_lanes
+def test_grad8_loads_gives_what_grad8_does(dtype, seed, j, q, base):
+    rng, flat, offs = _lanes(dtype, seed, j, base, specials=True)
+    gflat = rng.standard_normal(q + 8).astype(dtype)
+    fxs, fys = rng.random(j + 8), rng.random(j + 8)
+    got = np.full(j + 8, 9.0), np.full(j + 8, 9.0)
+    want = np.full(j + 8, 9.0), np.full(j + 8, 9.0)
+    _grad8_loads(flat, gflat, offs, fxs, fys, *got, base, j, q, STEP, LIM)
+    _grad8(flat, gflat, offs, fxs, fys, *want, base, j, q, STEP, LIM)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_prefer512_sets_the_vector_width_attribute_of_its_caller():

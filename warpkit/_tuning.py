@@ -1,10 +1,19 @@
 """Choices of the CPU kernels that depend on the processor they are compiled for.
 
-:data:`GATHER_BLOCKS`: whether the interior pixels of integer images of 3 and 4 channels are
-sampled 8 at a time, their corners read by hardware gathers (:func:`.backends._simd.lerp8c`),
-or one at a time, each corner read by one 4-lane load (:func:`.backends._simd.lerp4`). Both
-compute the same operations in the same order, so the outputs are the same to the bit; only
-the speed differs, and it differs by processor:
+:data:`GATHER_BLOCKS`: whether blocks of 8 pixels read their cells with hardware gathers. It
+decides two things, by the same measure (on AMD's Zen 4 a gather costs per element):
+
+- The interior pixels of integer images of 3 and 4 channels are sampled 8 at a time, their
+  corners read by gathers (:func:`.backends._simd.lerp8c`), or one at a time, each corner read
+  by one 4-lane load (:func:`.backends._simd.lerp4`).
+- The 8-pixel blocks of one-channel float32 images (forward and the backward's coordinate
+  gradients) read their cells with gathers (:func:`.backends._simd.lerp8`,
+  :func:`.backends._simd.grad8`), or with two 8-byte loads a pixel and shuffles
+  (:func:`.backends._simd.lerp8_pairs`, :func:`.backends._simd.lerp8_loads`,
+  :func:`.backends._simd.grad8_loads`).
+
+Both ways compute the same operations in the same order, so the outputs are the same to the
+bit; only the speed differs, and it differs by processor:
 
 - On the Intel Xeon machines of this project (LLVM's ``emeraldrapids``), 8 at a time took
   0.82x-0.84x the time of one at a time on W1u8 (a 1024x1024 RGB uint8 image), 0.75x-0.79x on
@@ -12,19 +21,20 @@ the speed differs, and it differs by processor:
 - On the AMD Zen 4 machine (``znver4``), one at a time took 0.87x-0.90x the time of 8 at a
   time on W1u8, 0.90x-0.92x on RGBA uint8, 0.74x-0.85x on uint16 RGB, and 0.90x-1.00x on
   batches of small uint8 images (``benchmarks/ab_kernels.py``, one and two threads, outputs
-  identical).
+  identical). Plain loads took 0.85x-0.86x the time of gathers on a grey 1024x1024 float32
+  image, 0.76x-0.81x zoomed by 2, 0.82x on W2's forward and 0.75x-0.79x on its backward.
 
 So AMD's Zen processors (LLVM names them ``znver1`` to ``znver5``) take one at a time and
-every other processor 8 at a time. Only ``znver4`` has been measured; the other Zen
-generations are assumed to behave alike. One-channel integer images go 8 at a time
-everywhere (their gathers read 4 bytes a cell row; on Zen 4 one at a time took 1.12x-1.46x
-the time).
+plain loads, every other processor 8 at a time and gathers (the loads' shuffles were not timed
+on Intel, whose gathers cost less and whose shuffles have one port). Only ``znver4`` has been
+measured; the other Zen generations are assumed to behave alike. One-channel integer images
+go 8 at a time with gathers everywhere (their gathers read 4 bytes a cell row; on Zen 4 one at
+a time took 1.12x-1.46x the time), and so do float64 ones.
 
 ``WARPKIT_GATHER_BLOCKS=1`` (or ``0``) in the environment, read at import, chooses
-8 at a time (or one at a time) on any processor; the tests use it to run the path this
-processor does not take. The choice is part of the stamp of warpkit's numba cache
-(:mod:`._numba_cache`), so kernels compiled under the other choice are compiled again rather
-than loaded.
+gathers (or not) on any processor; the tests use it to run the path this processor does not
+take. The choice is part of the stamp of warpkit's numba cache (:mod:`._numba_cache`), so
+kernels compiled under the other choice are compiled again rather than loaded.
 """
 
 from __future__ import annotations
@@ -45,7 +55,8 @@ def target_cpu() -> str:
 
 
 def gather_blocks(setting: str | None, cpu: str) -> bool:
-    """Whether 3- and 4-channel integer pixels go 8 at a time, for the value ``setting`` of
+    """Whether blocks of 8 pixels read their cells with gathers (3- and 4-channel integer
+    pixels 8 at a time, one-channel float32 cells by gathers), for the value ``setting`` of
     :data:`ENV` (None or empty: unset) and the processor named ``cpu``.
 
     Raises
@@ -61,7 +72,7 @@ def gather_blocks(setting: str | None, cpu: str) -> bool:
     return setting == "1"
 
 
-#: 8 pixels at a time for the interior of 3- and 4-channel integer images (see above).
+#: Gathers for blocks of 8 pixels (see above).
 GATHER_BLOCKS: bool = gather_blocks(os.environ.get(ENV), target_cpu())
 
 

@@ -1,8 +1,9 @@
 """The gather pass of a forward row: it reads the four corners of every interior pixel without
 bounds checks (4 lanes a pixel for 3 and 4 channels; 8 pixels at a time for one float channel,
 in the interior spans of integer images and in blocks of their 3- and 4-channel rows, those of
-3 and 4 channels not on AMD Zen processors: see :mod:`warpkit._tuning`), fills
-the pixels outside and lists the rest for the edge pass (:func:`_gather_row_C`)."""
+3 and 4 channels not on AMD Zen processors, where one-channel float32 cells are read by plain
+loads instead of gathers: see :mod:`warpkit._tuning`), fills the pixels outside and lists the
+rest for the edge pass (:func:`_gather_row_C`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from .._simd import (
     lerp4,
     lerp4_writes,
     lerp8,
+    lerp8_loads,
+    lerp8_pairs,
     lerp8c,
     noinline,
     prefetch,
@@ -305,8 +308,11 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
 
 def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
     """The gather pass of a one-channel row: for float images, bilinear, 8 pixels at a time
-    (:func:`._simd.lerp8`, which also stores the ``cval`` of pixels entirely outside the image,
-    and computes the pixels with the ``CHECK`` flag, leaving those whose result is NaN); the
+    (:func:`._simd.lerp8`; for float32 images :func:`._simd.lerp8_loads`, plain loads instead of
+    gathers, where :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell,
+    W2's forward 0.82x the time on the Zen 4 machine; either also stores the ``cval`` of pixels
+    entirely outside the image and computes the pixels with the ``CHECK`` flag, leaving those
+    whose result is NaN); the
     pixels of a block of 8 that it leaves (edges, NaN) are appended to the edge list as they
     are, without a branch per pixel. The last (j1 - j0) % 8 pixels, and every other image,
     go through :func:`_gather`.
@@ -367,10 +373,15 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
 
         return gather
 
+    pairs = not GATHER_BLOCKS and flat.dtype == types.float32  # see _gather_span
+
     def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
         if mode != BILINEAR:
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
+        # plain loads read a cell in every lane, cell 0 where there is none: only where the
+        # image has one (2 rows and columns at least)
+        loads = pairs and WC >= 2 and flat.shape[0] - base >= WC + 2
         ub = np.uint64(base)
         uW = np.uint64(WC)
         lim = np.uint64(CHECK)  # interior offsets without the flag: all four corners inside
@@ -387,7 +398,10 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
                 prefetch(flat, p3)
                 prefetch(flat, p3 + uW)
             q = np.uint64(obase + jj)
-            rest = lerp8(flat, oflat, offs, wts, ub, j, q, uW, lim, flag, FILL, fill)
+            if loads:
+                rest = lerp8_loads(flat, oflat, offs, wts, ub, j, q, uW, lim, flag, FILL, fill)
+            else:
+                rest = lerp8(flat, oflat, offs, wts, ub, j, q, uW, lim, flag, FILL, fill)
             if rest != 0:  # edge pixels, and CHECK pixels whose result is NaN: the edge pass's
                 for k in range(8):
                     edges[ne] = jj + k
@@ -528,7 +542,11 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     float64 in the scalar code, until :func:`_as_weight`).
 
     One-channel float images (those of :func:`_eight_lanes`) take :func:`._simd.lerp8` 8 pixels
-    at a time without its codes, flags and fills (the span has none), then the last
+    at a time without its codes, flags and fills (the span has none; float32 ones
+    :func:`._simd.lerp8_pairs`, plain loads instead of gathers, where
+    :data:`warpkit._tuning.GATHER_BLOCKS` is False: on the Zen 4 machine a grey 1024x1024 image
+    0.85x-0.86x the time, zoomed by 2 0.76x-0.81x, one and two threads, outputs identical; the
+    masked :func:`._simd.lerp8_loads` measured 1.04x the time of that), then the last
     (j1 - j0) % 8 pixels one at a time; the columns around the span keep :func:`_gather1`,
     rows narrower than ``SPAN_COLUMNS`` too. Against :func:`_gather1` over the whole row (Zen 4
     machine, 2026-12-06, one / two threads, two runs, outputs identical): a grey 1024x1024
@@ -566,6 +584,9 @@ def _lerp8c_limit(flat, base, WC, C):
 def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
     if nc == 1 and _eight_lanes(flat, oflat):  # a float image: lerp8 without codes or flags
+        # float32 cells read with plain loads where gathers are slow (see _tuning)
+        pairs = not GATHER_BLOCKS and flat.dtype == types.float32
+
         def span1(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
             noinline()
             ub = np.uint64(base)
@@ -579,8 +600,11 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
                         p3 = ub + np.uint64(offs[j + np.uint64(PREFETCH + 4 * k)])
                         prefetch(flat, p3)
                         prefetch(flat, p3 + uW)
-                lerp8(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj), uW, every, None,
-                      None, None)
+                if pairs:
+                    lerp8_pairs(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj), uW)
+                else:
+                    lerp8(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj), uW, every, None,
+                          None, None)
                 jj += 8
             for i in range(jj, j1):  # the last (j1 - j0) % 8
                 j = np.uint64(i)
