@@ -2,8 +2,8 @@
 environment variable that overrides it, and the path this processor does not take.
 
 Both ways of sampling 3- and 4-channel integer pixels (8 at a time with gathers, or one at a
-time), and both ways of reading the cells of 8 one-channel float32 pixels (gathers, or plain
-loads), must give the same bits. The process running the tests takes one of them (chosen by
+time), and both ways of reading the cells of 8 one-channel pixels (gathers, or plain loads),
+must give the same bits. The process running the tests takes one of them (chosen by
 its processor); a child process with ``WARPKIT_GATHER_BLOCKS`` set the other way takes the
 other, and its outputs must equal this process's. The rest of the suite checks this process's
 outputs against the loop reference, so the other path is held to the reference too.
@@ -24,7 +24,7 @@ from warpkit import _tuning
 #: threshold (turned, zoomed: rows at one height), batches of narrow rows (the general
 #: gather's blocks), RGB and RGBA, uint8 and uint16, and a near-identity whose interior reaches
 #: the last cells of the last image (where 8 at a time hands the rest of the row to one at a
-#: time); and one-channel float32 images, with NaN and ±inf pixels, forward and backward,
+#: time); and one-channel images (float ones with NaN and ±inf pixels, forward and backward),
 #: whose blocks of 8 pixels read their cells with gathers or with plain loads.
 CASES = r"""
 import numpy as np
@@ -49,26 +49,39 @@ def results():
             stack = rng.integers(0, top, size=(12, 30, 37, c), endpoint=True).astype(dtype)
             thetas = np.tile(np.eye(2, 3), (12, 1, 1)) + rng.uniform(-0.3, 0.3, (12, 2, 3))
             out[f"{np.dtype(dtype).name}-{c}-stack"] = warpkit.warp(stack, thetas)
-    # one-channel float32 rows wide enough for an interior span, some corners NaN or inf
-    grey = rng.standard_normal((181, 243)).astype(np.float32)
-    grey[rng.random(grey.shape) < 0.01] = np.nan
-    grey[rng.random(grey.shape) < 0.01] = -np.inf
-    turn = transforms.rotate(20.0, grey.shape, scale=0.9)
-    zoom = transforms.scale(2.0, grey.shape)
-    near = np.array([[1.0, 0.001, 0.003], [-0.002, 1.0, 0.004]])
-    for name, theta in (("turn", turn), ("zoom", zoom), ("near", near)):
-        for pad in ("zeros", "border"):
-            out[f"float32-1-{name}-{pad}"] = warpkit.warp(grey, theta, padding_mode=pad)
+    # one-channel rows wide enough for an interior span (float ones with NaN and -inf
+    # corners), and a stack of narrow ones
+    for dtype in (np.float32, np.float64, np.uint8, np.uint16):
+        if np.dtype(dtype).kind == "f":
+            grey = rng.standard_normal((181, 243)).astype(dtype)
+            grey[rng.random(grey.shape) < 0.01] = np.nan
+            grey[rng.random(grey.shape) < 0.01] = -np.inf
+            stack = rng.standard_normal((12, 30, 37)).astype(dtype)
+        else:
+            top = np.iinfo(dtype).max
+            grey = rng.integers(0, top, size=(181, 243), endpoint=True).astype(dtype)
+            stack = rng.integers(0, top, size=(12, 30, 37), endpoint=True).astype(dtype)
+        turn = transforms.rotate(20.0, grey.shape, scale=0.9)
+        zoom = transforms.scale(2.0, grey.shape)
+        near = np.array([[1.0, 0.001, 0.003], [-0.002, 1.0, 0.004]])
+        for name, theta in (("turn", turn), ("zoom", zoom), ("near", near)):
+            for pad in ("zeros", "border"):
+                key = f"{np.dtype(dtype).name}-1-{name}-{pad}"
+                out[key] = warpkit.warp(grey, theta, padding_mode=pad)
+        thetas = np.tile(np.eye(2, 3), (12, 1, 1)) + rng.uniform(-0.3, 0.3, (12, 2, 3))
+        out[f"{np.dtype(dtype).name}-1-stack"] = warpkit.warp(stack, thetas)
     # and their backward (whose coordinate gradients read the cells 8 pixels at a time): a
     # batch of narrow images, one wide one, and 1-pixel-high ones (no cell to read at all)
-    for shape in ((16, 29, 31, 1), (1, 150, 170, 1), (8, 1, 40, 1)):
-        x = rng.standard_normal(shape).astype(np.float32)
-        x[rng.random(shape) < 0.01] = np.inf
-        g = rng.standard_normal(shape).astype(np.float32)
-        thetas = np.tile(np.eye(2, 3), (shape[0], 1, 1)) + rng.uniform(-0.3, 0.3, (shape[0], 2, 3))
-        gin, gtheta = warpkit.affine_sample_backward(g, x, thetas)
-        out[f"float32-1-{shape}-grad_input"] = gin
-        out[f"float32-1-{shape}-grad_theta"] = gtheta
+    for dtype in (np.float32, np.float64):
+        for shape in ((16, 29, 31, 1), (1, 150, 170, 1), (8, 1, 40, 1)):
+            x = rng.standard_normal(shape).astype(dtype)
+            x[rng.random(shape) < 0.01] = np.inf
+            g = rng.standard_normal(shape).astype(dtype)
+            n = shape[0]
+            thetas = np.tile(np.eye(2, 3), (n, 1, 1)) + rng.uniform(-0.3, 0.3, (n, 2, 3))
+            gin, gtheta = warpkit.affine_sample_backward(g, x, thetas)
+            out[f"{np.dtype(dtype).name}-1-{shape}-grad_input"] = gin
+            out[f"{np.dtype(dtype).name}-1-{shape}-grad_theta"] = gtheta
     return out
 """
 

@@ -6,11 +6,12 @@ decides two things, by the same measure (on AMD's Zen 4 a gather costs per eleme
 - The interior pixels of integer images of 3 and 4 channels are sampled 8 at a time, their
   corners read by gathers (:func:`.backends._simd.lerp8c`), or one at a time, each corner read
   by one 4-lane load (:func:`.backends._simd.lerp4`).
-- The 8-pixel blocks of one-channel float32 images (forward and the backward's coordinate
-  gradients) read their cells with gathers (:func:`.backends._simd.lerp8`,
-  :func:`.backends._simd.grad8`), or with two 8-byte loads a pixel and shuffles
-  (:func:`.backends._simd.lerp8_pairs`, :func:`.backends._simd.lerp8_loads`,
-  :func:`.backends._simd.grad8_loads`).
+- The 8-pixel blocks of one-channel images read their cells with gathers
+  (:func:`.backends._simd.lerp8`, :func:`.backends._simd.grad8` for the backward's coordinate
+  gradients, :func:`.backends._simd.lerp8c` for integer images), or with two loads a pixel (a
+  cell row's two values each) and shuffles (:func:`.backends._simd.lerp8_pairs`,
+  :func:`.backends._simd.lerp8_loads`, :func:`.backends._simd.grad8_loads`,
+  :func:`.backends._simd.lerp8c_loads`).
 
 Both ways compute the same operations in the same order, so the outputs are the same to the
 bit; only the speed differs, and it differs by processor:
@@ -21,15 +22,18 @@ bit; only the speed differs, and it differs by processor:
 - On the AMD Zen 4 machine (``znver4``), one at a time took 0.87x-0.90x the time of 8 at a
   time on W1u8, 0.90x-0.92x on RGBA uint8, 0.74x-0.85x on uint16 RGB, and 0.90x-1.00x on
   batches of small uint8 images (``benchmarks/ab_kernels.py``, one and two threads, outputs
-  identical). Plain loads took 0.85x-0.86x the time of gathers on a grey 1024x1024 float32
-  image, 0.76x-0.81x zoomed by 2, 0.82x on W2's forward and 0.75x-0.79x on its backward.
+  identical). For one channel, plain loads took 0.85x-0.86x the time of gathers on a grey
+  1024x1024 float32 image, 0.76x-0.81x zoomed by 2, 0.82x on W2's forward and 0.75x-0.79x on
+  its backward, 0.79x on a grey float64 image, 0.92x-0.97x on grey uint8 and uint16 images
+  and on batches of small grey uint8 ones, 0.85x on a grey uint8 image zoomed by 2. (One-channel
+  integer pixels one at a time, without gathers or blocks, took 1.12x-1.46x the time of 8 at
+  a time with gathers: so one channel keeps its blocks.)
 
-So AMD's Zen processors (LLVM names them ``znver1`` to ``znver5``) take one at a time and
-plain loads, every other processor 8 at a time and gathers (the loads' shuffles were not timed
-on Intel, whose gathers cost less and whose shuffles have one port). Only ``znver4`` has been
-measured; the other Zen generations are assumed to behave alike. One-channel integer images
-go 8 at a time with gathers everywhere (their gathers read 4 bytes a cell row; on Zen 4 one at
-a time took 1.12x-1.46x the time), and so do float64 ones.
+So AMD's Zen processors (LLVM names them ``znver1`` to ``znver5``) take 3- and 4-channel
+integer pixels one at a time and read one-channel cells with plain loads, every other
+processor takes gathers for both (the loads' shuffles were not timed on Intel, whose gathers
+cost less and whose shuffles have one port). Only ``znver4`` has been measured; the other Zen
+generations are assumed to behave alike.
 
 ``WARPKIT_GATHER_BLOCKS=1`` (or ``0``) in the environment, read at import, chooses
 gathers (or not) on any processor; the tests use it to run the path this processor does not
@@ -56,7 +60,7 @@ def target_cpu() -> str:
 
 def gather_blocks(setting: str | None, cpu: str) -> bool:
     """Whether blocks of 8 pixels read their cells with gathers (3- and 4-channel integer
-    pixels 8 at a time, one-channel float32 cells by gathers), for the value ``setting`` of
+    pixels 8 at a time, one-channel cells by gathers), for the value ``setting`` of
     :data:`ENV` (None or empty: unset) and the processor named ``cpu``.
 
     Raises

@@ -192,10 +192,10 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim, flag=No
         mask = builder.or_(mask, flagged)
     # lanes outside the mask get offset 0: their addresses stay harmless and unused
     o = builder.select(mask, o, ir.Constant(ivec, [0] * _LANES))
-    if loads and item == 4:  # plain loads: every lane reads, those outside the mask cell 0
+    if loads:  # plain loads: every lane reads, those outside the mask cell 0
         cells = builder.add(o, _splat(builder, base, ivec))
-        return mask, _pairs8(builder, src, [builder.extract_element(cells, ir.Constant(i32, k))
-                                            for k in range(_LANES)], step), offsets, flagged
+        return mask, _pairs8(builder, src, elt, item, [builder.extract_element(
+            cells, ir.Constant(i32, k)) for k in range(_LANES)], step), offsets, flagged
     nbytes = ir.Constant(ivec, [item] * _LANES)
     first = builder.add(_splat(builder, builder.ptrtoint(src, i64), ivec),
                         builder.mul(builder.add(o, _splat(builder, base, ivec)), nbytes))
@@ -266,16 +266,15 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, 
 
 @intrinsic
 def lerp8_loads(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill):
-    """:func:`lerp8` with the corners of float32 pixels read by plain loads instead of gathers
-    (:func:`_pairs8`; float64 pixels keep the gathers): the same values. Every lane reads a cell,
+    """:func:`lerp8` with the corners read by plain loads instead of gathers (:func:`_pairs8`):
+    the same values. Every lane reads a cell,
     those outside the mask the cell at offset 0, so the caller also guarantees that the cell at
     ``base`` lies inside ``flat``."""
     return _lerp8(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill, True)
 
 
 def _lerp8(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill, loads):
-    """The signature and code of :func:`lerp8` (plain loads for float32 corners when
-    ``loads``)."""
+    """The signature and code of :func:`lerp8` (plain loads for the corners when ``loads``)."""
     if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype == wts.dtype
             and offs.dtype == types.int64 and wts.ndim == 2):
         return None
@@ -320,24 +319,24 @@ def _lerp8(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill, load
     return sig, codegen
 
 
-def _pairs8(builder, src, cells, step):
-    """The four corners of 8 one-channel float32 pixels whose cells start at the element indices
-    ``cells`` (8 unsigned 64-bit values), as :func:`_corners8`'s gathers read them, but with
-    plain loads: each pixel's two cell rows are two 8-byte loads (flat[r], flat[r + 1] and
-    flat[r + step], flat[r + step + 1]), and shuffles turn the 8 pixels' quads into the four
-    corner vectors (pixels k and k + 4 side by side in one 8-lane vector, then a 4x4 transpose
-    within each 128-bit half). Every cell is read: the caller guarantees that all 8 lie inside
-    ``src``."""
+def _pairs8(builder, src, elt, item, cells, step):
+    """The four corners of 8 one-channel pixels of LLVM type ``elt`` (``item`` bytes) whose
+    cells start at the element indices ``cells`` (8 unsigned 64-bit values), as the gathers of
+    :func:`_corners8` and :func:`lerp8c` read them, but with plain loads: each pixel's two cell
+    rows are two loads of two values (flat[r], flat[r + 1] and flat[r + step],
+    flat[r + step + 1]), and shuffles turn the 8 pixels' quads into the four corner vectors
+    (pixels k and k + 4 side by side in one 8-lane vector, then a 4x4 transpose within each
+    half). Every cell is read: the caller guarantees that all 8 lie inside ``src``."""
     i32 = ir.IntType(32)
 
     def order(*lanes):
         return ir.Constant(ir.VectorType(i32, len(lanes)), list(lanes))
 
-    pair = ir.VectorType(ir.FloatType(), 2)
+    pair = ir.VectorType(elt, 2)
     quads = []
     for r in cells:
-        top = _vload(builder, src, r, pair, 4)
-        bottom = _vload(builder, src, builder.add(r, step), pair, 4)
+        top = _vload(builder, src, r, pair, item)
+        bottom = _vload(builder, src, builder.add(r, step), pair, item)
         quads.append(builder.shuffle_vector(top, bottom, order(0, 1, 2, 3)))
     # rows k = 0..3: pixel k's quad in lanes 0-3, pixel k + 4's in lanes 4-7
     rows = [builder.shuffle_vector(quads[k], quads[k + 4], order(*range(8))) for k in range(4)]
@@ -351,7 +350,7 @@ def _pairs8(builder, src, cells, step):
 
 @intrinsic
 def lerp8_pairs(typingctx, flat, oflat, offs, wts, base, j, q, step):
-    """:func:`lerp8` of 8 one-channel float32 pixels that all lie strictly inside the image (a
+    """:func:`lerp8` of 8 one-channel float pixels that all lie strictly inside the image (a
     row's interior span), their corners read with plain loads instead of gathers
     (:func:`_pairs8`): ``oflat[q + k] = (flat[r]·w0 + flat[r + 1]·w1) + (flat[r + step]·w2 +
     flat[r + step + 1]·w3)`` with r = base + offs[j + k] and ``w = wts[:, j + k]``, for
@@ -361,12 +360,12 @@ def lerp8_pairs(typingctx, flat, oflat, offs, wts, base, j, q, step):
     span took 0.78x the time with these loads (turned 30°; 0.65x unturned), in a stand-alone
     comparison (:data:`warpkit._tuning.GATHER_BLOCKS` chooses where).
 
-    ``flat`` and ``oflat`` are 1-D contiguous float32 arrays, ``offs`` a 1-D contiguous int64
-    array, ``wts`` a C-contiguous (4, n) float32 array; ``base``, ``j``, ``q`` and ``step``
-    unsigned 64-bit. No bounds checks: the caller guarantees that the 8 cells lie inside
-    ``flat`` and that j + 8 <= n.
+    ``flat`` and ``oflat`` are 1-D contiguous arrays of one float dtype, ``offs`` a 1-D
+    contiguous int64 array, ``wts`` a C-contiguous (4, n) array of that dtype; ``base``, ``j``,
+    ``q`` and ``step`` unsigned 64-bit. No bounds checks: the caller guarantees that the 8 cells
+    lie inside ``flat`` and that j + 8 <= n.
     """
-    if not (flat.dtype == oflat.dtype == wts.dtype == types.float32
+    if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype == wts.dtype
             and offs.dtype == types.int64 and wts.ndim == 2):
         return None
     sig = types.void(flat, oflat, offs, wts, base, j, q, step)
@@ -379,16 +378,18 @@ def lerp8_pairs(typingctx, flat, oflat, offs, wts, base, j, q, step):
         wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
         n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
         i64 = ir.IntType(64)
-        vec = ir.VectorType(ir.FloatType(), _LANES)
+        elt = context.get_data_type(signature.args[1].dtype)
+        item = context.get_abi_sizeof(elt)
+        vec = ir.VectorType(elt, _LANES)
         cells = [builder.add(base_v, builder.load(
             builder.gep(offs_data, [builder.add(j_v, ir.Constant(i64, k))]), align=8))
             for k in range(_LANES)]
-        corners = _pairs8(builder, src, cells, step_v)
+        corners = _pairs8(builder, src, elt, item, cells, step_v)
         w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
-                    vec, 4) for r in range(4)]
+                    vec, item) for r in range(4)]
         result = _bilinear(builder, *corners, w)
         builder.store(result, builder.bitcast(builder.gep(dst, [q_v]), vec.as_pointer()),
-                      align=4)
+                      align=item)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -420,6 +421,19 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
     of offsets below ``lim`` read lies inside ``flat``, the pixels' values inside ``oflat``,
     and that j + 8 <= n.
     """
+    return _lerp8c(flat, oflat, offs, wts, base, j, q, row, lim, nc, False)
+
+
+@intrinsic(prefer_literal=True)
+def lerp8c_loads(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
+    """:func:`lerp8c` with the corners of one-channel pixels read by plain loads instead of
+    gathers (:func:`_pairs8`; 3 and 4 channels keep the gathers): the same values."""
+    return _lerp8c(flat, oflat, offs, wts, base, j, q, row, lim, nc, True)
+
+
+def _lerp8c(flat, oflat, offs, wts, base, j, q, row, lim, nc, loads):
+    """The signature and code of :func:`lerp8c` (plain loads for one channel when
+    ``loads``)."""
     f32 = types.float32
     if not (isinstance(nc, types.IntegerLiteral) and nc.literal_value in (1, 3, 4)
             and isinstance(oflat.dtype, types.Integer) and wts.dtype == f32
@@ -467,7 +481,12 @@ def lerp8c(typingctx, flat, oflat, offs, wts, base, j, q, row, lim, nc):
             def lanes_of(v):
                 return _to_work(builder, v, src_t, f32, fvec)
 
-            if C == 1 or item == 1:  # a cell row's two corners in one gather, split by shuffles
+            if C == 1 and loads:
+                cells = builder.add(offsets, _splat(builder, base_v, ivec))
+                v00, v01, v10, v11 = (lanes_of(v) for v in _pairs8(
+                    builder, src, src_elt, item, [builder.extract_element(
+                        cells, ir.Constant(i32, k)) for k in range(_LANES)], row_v))
+            elif C == 1 or item == 1:  # a cell row's two corners in one gather, split by shuffles
                 size = 4 if C == 1 else 8
                 per = size // item  # values of the image in each gathered one
 
@@ -656,16 +675,17 @@ def grad8(typingctx, flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, li
 
 @intrinsic
 def grad8_loads(typingctx, flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim):
-    """:func:`grad8` with the corners of float32 pixels read by plain loads instead of gathers
-    (:func:`_pairs8`, as :func:`lerp8_loads`): the same values. Every lane reads a cell, those
+    """:func:`grad8` with the corners read by plain loads instead of gathers (:func:`_pairs8`,
+    as :func:`lerp8_loads`): the same values for float32 pixels. Every lane reads a cell, those
     at or past ``lim`` the cell at offset 0, so the caller also guarantees that the cell at
-    ``base`` lies inside ``flat``."""
+    ``base`` lies inside ``flat``. The backward takes it for float32 pixels only: with these
+    loads LLVM fused the multiply-adds of float64 gradients otherwise than with the gathers
+    (values differed in the last bit)."""
     return _grad8(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim, True)
 
 
 def _grad8(flat, gflat, offs, fxs, fys, dgx, dgy, base, j, q, step, lim, loads):
-    """The signature and code of :func:`grad8` (plain loads for float32 corners when
-    ``loads``)."""
+    """The signature and code of :func:`grad8` (plain loads for the corners when ``loads``)."""
     f64 = types.float64
     if not (isinstance(flat.dtype, types.Float) and flat.dtype == gflat.dtype
             and offs.dtype == types.int64 and fxs.dtype == fys.dtype == dgx.dtype == dgy.dtype

@@ -80,10 +80,10 @@ integer images takes blocks of 8 interior pixels so too (B32u8, small RGB images
 are Intel Xeon figures: on AMD Zen 4, 3- and 4-channel pixels one at a time measured faster, and
 Zen processors take them so (:mod:`warpkit._tuning`). One-channel float images gather that span
 apart too, 8 pixels at a time without the codes (grey float32 0.92x-0.97x on Zen 4); on Zen,
-whose gathers cost per element, the 8-pixel blocks of one-channel float32 images, forward and
-backward, read their cells with two plain 8-byte loads a pixel and shuffles instead (grey
-float32 0.85x-0.86x, W2's forward 0.82x, its backward 0.75x-0.79x). The gather fills
-outside pixels with the fill value and lists the rest; only those go through a last pass: edge
+whose gathers cost per element, the 8-pixel blocks of one-channel images, forward and backward,
+read their cells with two plain loads a pixel and shuffles instead (grey float32 0.85x-0.86x,
+float64 0.79x, uint8 0.92x-0.95x, W2's forward 0.82x, its backward 0.75x-0.79x). The gather
+fills outside pixels with the fill value and lists the rest; only those go through a last pass: edge
 pixels with checked reads (those of one-channel float rows 8 at a time, :func:`._simd.edge8`),
 and only NaN, wrap and nearest-mode edges through the general per-point code. A backward row
 works the same way: a vectorised pass finds the interior pixels' cells, fractions and weights

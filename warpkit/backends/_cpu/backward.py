@@ -113,8 +113,9 @@ def _backward_row_C(
     pixels and their cells, fractions and weights; those then take a path without bounds
     checks (their coordinate gradients 8 at a time, :func:`._simd.grad8`, for one-channel float
     images: ``lanes8``; for float32 ones :func:`._simd.grad8_loads`, plain loads instead of
-    gathers, where :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell:
-    ``loads8``, W2's backward 0.75x-0.79x the time on the Zen 4 machine, outputs identical; a
+    gathers, where
+    :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell: ``loads8``, W2's
+    backward 0.75x-0.79x the time on the Zen 4 machine, outputs identical; a
     pixel's channels as 4 lanes, :func:`._simd.grad4`, for 3- and
     4-channel ones: ``lanes4``), NaN and entirely outside pixels (which only read the fill
     value) get zero gradient at once, bilinear edge pixels go through :func:`_edge_backward`
@@ -371,7 +372,8 @@ def _backward_pass_overload(inp, flat, gout, gflat, n, i, j0, px, py, mode, padd
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
     lanes8 = nc == 1 and flat.dtype == gflat.dtype  # float images: grad8
     lanes4 = nc in (3, 4) and flat.dtype == gflat.dtype  # float images: grad4
-    # float32 corners by plain loads where gathers are slow (see gather._gather_span)
+    # float32 corners by plain loads where gathers are slow (see warpkit._tuning; float64 ones
+    # keep the gathers: see grad8_loads)
     loads8 = lanes8 and not GATHER_BLOCKS and flat.dtype == types.float32
 
     def backward(inp, flat, gout, gflat, n, i, j0, px, py, mode, padding, cval, gin, ginflat,

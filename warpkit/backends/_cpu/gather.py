@@ -25,6 +25,7 @@ from .._simd import (
     lerp8_loads,
     lerp8_pairs,
     lerp8c,
+    lerp8c_loads,
     noinline,
     prefetch,
 )
@@ -172,6 +173,15 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne
 
 
 @njit(inline="always")
+def _lerp8c_block(flat, oflat, offs, wts, base, j, q, row, lim, nc):
+    """:func:`._simd.lerp8c`, its one-channel cells read by plain loads instead of gathers
+    (:func:`._simd.lerp8c_loads`) where :data:`warpkit._tuning.GATHER_BLOCKS` is False."""
+    if nc == 1 and not GATHER_BLOCKS:
+        return lerp8c_loads(flat, oflat, offs, wts, base, j, q, row, lim, nc)
+    return lerp8c(flat, oflat, offs, wts, base, j, q, row, lim, nc)
+
+
+@njit(inline="always")
 def _blocks8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, nc, lanes4):
     """:func:`_gather_row_C` over columns j0 <= j < j1 of a row of an integer image of ``nc``
     (a constant 1, 3 or 4) channels (those of :func:`_span_loop`), bilinear rows 8 pixels at a
@@ -191,7 +201,7 @@ def _blocks8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                 p3 = ub + np.uint64(o2 & MASK if o2 > 0 else 0)
                 prefetch(flat, p3)
                 prefetch(flat, p3 + uWC)
-            if not lerp8c(flat, oflat, offs, wts, ub, j, q, uWC, lim, nc):
+            if not _lerp8c_block(flat, oflat, offs, wts, ub, j, q, uWC, lim, nc):
                 break
             jj += 8
             q += np.uint64(8 * nc)
@@ -308,8 +318,8 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
 
 def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
     """The gather pass of a one-channel row: for float images, bilinear, 8 pixels at a time
-    (:func:`._simd.lerp8`; for float32 images :func:`._simd.lerp8_loads`, plain loads instead of
-    gathers, where :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell,
+    (:func:`._simd.lerp8`; :func:`._simd.lerp8_loads`, plain loads instead of gathers, where
+    :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell,
     W2's forward 0.82x the time on the Zen 4 machine; either also stores the ``cval`` of pixels
     entirely outside the image and computes the pixels with the ``CHECK`` flag, leaving those
     whose result is NaN); the
@@ -373,7 +383,7 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
 
         return gather
 
-    pairs = not GATHER_BLOCKS and flat.dtype == types.float32  # see _gather_span
+    pairs = not GATHER_BLOCKS  # see _gather_span
 
     def gather8(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
         if mode != BILINEAR:
@@ -542,11 +552,12 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     float64 in the scalar code, until :func:`_as_weight`).
 
     One-channel float images (those of :func:`_eight_lanes`) take :func:`._simd.lerp8` 8 pixels
-    at a time without its codes, flags and fills (the span has none; float32 ones
+    at a time without its codes, flags and fills (the span has none; or
     :func:`._simd.lerp8_pairs`, plain loads instead of gathers, where
-    :data:`warpkit._tuning.GATHER_BLOCKS` is False: on the Zen 4 machine a grey 1024x1024 image
-    0.85x-0.86x the time, zoomed by 2 0.76x-0.81x, one and two threads, outputs identical; the
-    masked :func:`._simd.lerp8_loads` measured 1.04x the time of that), then the last
+    :data:`warpkit._tuning.GATHER_BLOCKS` is False: on the Zen 4 machine a grey 1024x1024
+    float32 image 0.85x-0.86x the time, zoomed by 2 0.76x-0.81x, float64 0.79x, one and two
+    threads, outputs identical; the masked :func:`._simd.lerp8_loads` measured 1.04x the time
+    of that), then the last
     (j1 - j0) % 8 pixels one at a time; the columns around the span keep :func:`_gather1`,
     rows narrower than ``SPAN_COLUMNS`` too. Against :func:`_gather1` over the whole row (Zen 4
     machine, 2026-12-06, one / two threads, two runs, outputs identical): a grey 1024x1024
@@ -584,8 +595,8 @@ def _lerp8c_limit(flat, base, WC, C):
 def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
     if nc == 1 and _eight_lanes(flat, oflat):  # a float image: lerp8 without codes or flags
-        # float32 cells read with plain loads where gathers are slow (see _tuning)
-        pairs = not GATHER_BLOCKS and flat.dtype == types.float32
+        # cells read with plain loads where gathers are slow (see _tuning)
+        pairs = not GATHER_BLOCKS
 
         def span1(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
             noinline()
@@ -638,7 +649,7 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
                     p3 = ub + np.uint64(offs[j + np.uint64(PREFETCH + k)])
                     prefetch(flat, p3)
                     prefetch(flat, p3 + uWC)
-            if not lerp8c(flat, oflat, offs, wts, ub, j, q, uWC, lim8, nc):
+            if not _lerp8c_block(flat, oflat, offs, wts, ub, j, q, uWC, lim8, nc):
                 break  # a cell past lerp8c's limit (in the last image's last rows)
             jj += 8
             q += np.uint64(8) * uC
