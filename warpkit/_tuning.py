@@ -22,12 +22,13 @@ bit; only the speed differs, and it differs by processor:
 - On the AMD Zen 4 machine (``znver4``), one at a time took 0.87x-0.90x the time of 8 at a
   time on W1u8, 0.90x-0.92x on RGBA uint8, 0.74x-0.85x on uint16 RGB, and 0.90x-1.00x on
   batches of small uint8 images (``benchmarks/ab_kernels.py``, one and two threads, outputs
-  identical). For one channel, plain loads took 0.85x-0.86x the time of gathers on a grey
-  1024x1024 float32 image, 0.76x-0.81x zoomed by 2, 0.82x on W2's forward and 0.75x-0.79x on
-  its backward, 0.79x on a grey float64 image, 0.92x-0.97x on grey uint8 and uint16 images
-  and on batches of small grey uint8 ones, 0.85x on a grey uint8 image zoomed by 2. (One-channel
-  integer pixels one at a time, without gathers or blocks, took 1.12x-1.46x the time of 8 at
-  a time with gathers: so one channel keeps its blocks.)
+  identical). For one channel, plain loads took (one / two threads) 0.87x / 0.90x the time of
+  gathers on a grey 1024x1024 float32 image, 0.77x / 0.79x zoomed by 2, 0.74x-0.76x on a grey
+  float64 image, 0.85x / 0.84x on W2's forward and 0.81x / 0.87x on its backward (0.77x for θ
+  alone), 0.91x-0.95x on grey uint8 and uint16 images and on batches of small grey uint8 ones,
+  0.88x / 0.84x on a grey uint8 image zoomed by 2. (One-channel integer pixels one at a time,
+  without gathers or blocks, took 1.12x-1.46x the time of 8 at a time with gathers: so one
+  channel keeps its blocks.)
 
 So AMD's Zen processors (LLVM names them ``znver1`` to ``znver5``) take 3- and 4-channel
 integer pixels one at a time and read one-channel cells with plain loads, every other

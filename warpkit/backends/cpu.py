@@ -81,8 +81,8 @@ are Intel Xeon figures: on AMD Zen 4, 3- and 4-channel pixels one at a time meas
 Zen processors take them so (:mod:`warpkit._tuning`). One-channel float images gather that span
 apart too, 8 pixels at a time without the codes (grey float32 0.92x-0.97x on Zen 4); on Zen,
 whose gathers cost per element, the 8-pixel blocks of one-channel images, forward and backward,
-read their cells with two plain loads a pixel and shuffles instead (grey float32 0.85x-0.86x,
-float64 0.79x, uint8 0.92x-0.95x, W2's forward 0.82x, its backward 0.75x-0.79x). The gather
+read their cells with two plain loads a pixel and shuffles instead (grey float32 0.87x-0.90x,
+float64 0.74x-0.76x, uint8 0.92x, W2's forward 0.84x-0.85x, its backward 0.81x-0.87x). The gather
 fills outside pixels with the fill value and lists the rest; only those go through a last pass: edge
 pixels with checked reads (those of one-channel float rows 8 at a time, :func:`._simd.edge8`),
 and only NaN, wrap and nearest-mode edges through the general per-point code. A backward row

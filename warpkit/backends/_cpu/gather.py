@@ -172,13 +172,20 @@ def _gather_row_C(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne
     return ne
 
 
-@njit(inline="always")
 def _lerp8c_block(flat, oflat, offs, wts, base, j, q, row, lim, nc):
     """:func:`._simd.lerp8c`, its one-channel cells read by plain loads instead of gathers
-    (:func:`._simd.lerp8c_loads`) where :data:`warpkit._tuning.GATHER_BLOCKS` is False."""
-    if nc == 1 and not GATHER_BLOCKS:
-        return lerp8c_loads(flat, oflat, offs, wts, base, j, q, row, lim, nc)
-    return lerp8c(flat, oflat, offs, wts, base, j, q, row, lim, nc)
+    (:func:`._simd.lerp8c_loads`) where :data:`warpkit._tuning.GATHER_BLOCKS` is False: chosen
+    when compiled, so that only one of them is (with both, a first grey uint8 ``warp`` with an
+    empty cache took 0.3-1.1 s longer)."""
+    raise NotImplementedError("compiled only: see _lerp8c_block_overload")
+
+
+@overload(_lerp8c_block, prefer_literal=True, inline="always")
+def _lerp8c_block_overload(flat, oflat, offs, wts, base, j, q, row, lim, nc):
+    literal = isinstance(nc, types.IntegerLiteral)
+    step = lerp8c_loads if literal and nc.literal_value == 1 and not GATHER_BLOCKS else lerp8c
+    return lambda flat, oflat, offs, wts, base, j, q, row, lim, nc: step(
+        flat, oflat, offs, wts, base, j, q, row, lim, nc)
 
 
 @njit(inline="always")
@@ -319,13 +326,12 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
 def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
     """The gather pass of a one-channel row: for float images, bilinear, 8 pixels at a time
     (:func:`._simd.lerp8`; :func:`._simd.lerp8_loads`, plain loads instead of gathers, where
-    :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell,
-    W2's forward 0.82x the time on the Zen 4 machine; either also stores the ``cval`` of pixels
+    :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell: W2's forward 0.82x
+    the time on the Zen 4 machine, one thread; either also stores the ``cval`` of pixels
     entirely outside the image and computes the pixels with the ``CHECK`` flag, leaving those
-    whose result is NaN); the
-    pixels of a block of 8 that it leaves (edges, NaN) are appended to the edge list as they
-    are, without a branch per pixel. The last (j1 - j0) % 8 pixels, and every other image,
-    go through :func:`_gather`.
+    whose result is NaN); the pixels of a block of 8 that it leaves (edges, NaN) are appended
+    to the edge list as they are, without a branch per pixel. The last (j1 - j0) % 8 pixels,
+    and every other image, go through :func:`_gather`.
 
     Until 2026-12-06 such a block went through :func:`_gather` from the first to the last pixel
     left (a call, a loop with a test per pixel, interior pixels computed again): about a fifth
