@@ -17,7 +17,10 @@ of a row at once instead, reading their corners with masked gathers (LLVM would 
 that loop either: it cannot bound the addresses the gathers read, so it cannot rule out that
 the stores change them), and :func:`edge8` 8 of a row's edge pixels, each corner read only
 where it lies inside the image. Integer pixels are narrow enough for gathers whatever their
-channels: :func:`lerp8c` reads 8 pixels' corners of up to 4 channels with a gather each.
+channels: :func:`lerp8c` reads 8 pixels' corners of up to 4 channels with a gather each. Where
+gathers cost per element (AMD's Zen), their twins :func:`lerp8_pairs`, :func:`lerp8_loads`,
+:func:`grad8_loads` and :func:`lerp8c_loads` read the cells of 8 one-channel pixels with two
+plain loads each and shuffles instead (:func:`_pairs8`; :mod:`warpkit._tuning` chooses).
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
 fused multiply-adds allowed (``contract``), in the weights' dtype, so lanes equal what the
@@ -176,7 +179,10 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim, flag=No
     float32 corners come two at a time: flat[r] and flat[r + 1] are adjacent, so one gather of
     8-byte elements reads both and a shuffle splits them into even and odd lanes (2 gathers
     instead of 4; gathers cost per element, on Zen 4 most of all: there W2's forward took
-    0.84x-0.85x the time, a grey 1024x1024 float32 image 0.82x, W2's backward 0.95x-0.98x)."""
+    0.84x-0.85x the time, a grey 1024x1024 float32 image 0.82x, W2's backward 0.95x-0.98x).
+    With ``loads``, every lane reads its cell with plain loads instead (:func:`_pairs8`), the
+    lanes outside the mask the cell at offset 0 (from ``base``): the caller guarantees that
+    that cell lies inside ``src`` too."""
     i32, i64 = ir.IntType(32), ir.IntType(64)
     item = context.get_abi_sizeof(elt)
     ivec = ir.VectorType(i64, _LANES)
@@ -267,9 +273,8 @@ def lerp8(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, 
 @intrinsic
 def lerp8_loads(typingctx, flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill):
     """:func:`lerp8` with the corners read by plain loads instead of gathers (:func:`_pairs8`):
-    the same values. Every lane reads a cell,
-    those outside the mask the cell at offset 0, so the caller also guarantees that the cell at
-    ``base`` lies inside ``flat``."""
+    the same values. Every lane reads a cell, those outside the mask the cell at offset 0, so
+    the caller also guarantees that the cell at ``base`` lies inside ``flat``."""
     return _lerp8(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill, True)
 
 
