@@ -31,6 +31,18 @@ import numpy as np
 import warpkit
 from warpkit import _tuning, transforms  # noqa: F401
 
+def warps(out, key, rng, img, stack):
+    # img turned, zoomed and near-identity, with zeros and border padding; stack (12 images)
+    # under random maps
+    turn = transforms.rotate(20.0, img.shape, scale=0.9)
+    zoom = transforms.scale(2.0, img.shape)
+    near = np.array([[1.0, 0.001, 0.003], [-0.002, 1.0, 0.004]])
+    for name, theta in (("turn", turn), ("zoom", zoom), ("near", near)):
+        for pad in ("zeros", "border"):
+            out[f"{key}-{name}-{pad}"] = warpkit.warp(img, theta, padding_mode=pad)
+    thetas = np.tile(np.eye(2, 3), (12, 1, 1)) + rng.uniform(-0.3, 0.3, (12, 2, 3))
+    out[f"{key}-stack"] = warpkit.warp(stack, thetas)
+
 def results():
     rng = np.random.default_rng(7)
     out = {}
@@ -38,19 +50,10 @@ def results():
         top = np.iinfo(dtype).max
         for c in (3, 4):
             img = rng.integers(0, top, size=(181, 243, c), endpoint=True).astype(dtype)
-            h, w = img.shape[:2]
-            turn = transforms.rotate(20.0, img.shape, scale=0.9)
-            zoom = transforms.scale(2.0, img.shape)
-            near = np.array([[1.0, 0.001, 0.003], [-0.002, 1.0, 0.004]])
-            for name, theta in (("turn", turn), ("zoom", zoom), ("near", near)):
-                for pad in ("zeros", "border"):
-                    key = f"{np.dtype(dtype).name}-{c}-{name}-{pad}"
-                    out[key] = warpkit.warp(img, theta, padding_mode=pad)
             stack = rng.integers(0, top, size=(12, 30, 37, c), endpoint=True).astype(dtype)
-            thetas = np.tile(np.eye(2, 3), (12, 1, 1)) + rng.uniform(-0.3, 0.3, (12, 2, 3))
-            out[f"{np.dtype(dtype).name}-{c}-stack"] = warpkit.warp(stack, thetas)
+            warps(out, f"{np.dtype(dtype).name}-{c}", rng, img, stack)
     # one-channel rows wide enough for an interior span (float ones with NaN and -inf
-    # corners), and a stack of narrow ones
+    # corners), and stacks of narrow ones
     for dtype in (np.float32, np.float64, np.uint8, np.uint16):
         if np.dtype(dtype).kind == "f":
             grey = rng.standard_normal((181, 243)).astype(dtype)
@@ -61,15 +64,7 @@ def results():
             top = np.iinfo(dtype).max
             grey = rng.integers(0, top, size=(181, 243), endpoint=True).astype(dtype)
             stack = rng.integers(0, top, size=(12, 30, 37), endpoint=True).astype(dtype)
-        turn = transforms.rotate(20.0, grey.shape, scale=0.9)
-        zoom = transforms.scale(2.0, grey.shape)
-        near = np.array([[1.0, 0.001, 0.003], [-0.002, 1.0, 0.004]])
-        for name, theta in (("turn", turn), ("zoom", zoom), ("near", near)):
-            for pad in ("zeros", "border"):
-                key = f"{np.dtype(dtype).name}-1-{name}-{pad}"
-                out[key] = warpkit.warp(grey, theta, padding_mode=pad)
-        thetas = np.tile(np.eye(2, 3), (12, 1, 1)) + rng.uniform(-0.3, 0.3, (12, 2, 3))
-        out[f"{np.dtype(dtype).name}-1-stack"] = warpkit.warp(stack, thetas)
+        warps(out, f"{np.dtype(dtype).name}-1", rng, grey, stack)
     # and their backward (whose coordinate gradients read the cells 8 pixels at a time): a
     # batch of narrow images, one wide one, and 1-pixel-high ones (no cell to read at all)
     for dtype in (np.float32, np.float64):
