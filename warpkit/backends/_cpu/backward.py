@@ -113,15 +113,13 @@ def _backward_row_C(
     pixels and their cells, fractions and weights; those then take a path without bounds
     checks (their coordinate gradients 8 at a time, :func:`._simd.grad8`, for one-channel float
     images: ``lanes8``; for float32 ones :func:`._simd.grad8_loads`, plain loads instead of
-    gathers, where
-    :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell: ``loads8``, W2's
-    backward 0.81x / 0.87x the time on the Zen 4 machine, one / two threads, for θ alone 0.77x,
-    outputs identical; a
-    pixel's channels as 4 lanes, :func:`._simd.grad4`, for 3- and
-    4-channel ones: ``lanes4``), NaN and entirely outside pixels (which only read the fill
-    value) get zero gradient at once, bilinear edge pixels go through :func:`_edge_backward`
-    and the rest (wrap, nearest) through the general ``backward_point_band``, all in
-    output-pixel order. All compute the same corners and weights.
+    gathers, where :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell:
+    ``loads8``, W2's backward 0.81x / 0.87x the time on the Zen 4 machine, one / two threads,
+    for θ alone 0.77x, outputs identical; a pixel's channels as 4 lanes, :func:`._simd.grad4`,
+    for 3- and 4-channel ones: ``lanes4``), NaN and entirely outside pixels (which only read
+    the fill value) get zero gradient at once, bilinear edge pixels go through
+    :func:`_edge_backward` and the rest (wrap, nearest) through the general
+    ``backward_point_band``, all in output-pixel order. All compute the same corners and weights.
 
     With ``grad4`` (Zen 4 machine, one and two threads) W1's backward took 0.92x-0.95x the
     time, its grid backward 0.94x-0.96x, and a batch of 16 RGB 224x224 images, which scatters

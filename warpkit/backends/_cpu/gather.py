@@ -1,9 +1,9 @@
 """The gather pass of a forward row: it reads the four corners of every interior pixel without
 bounds checks (4 lanes a pixel for 3 and 4 channels; 8 pixels at a time for one float channel,
 in the interior spans of integer images and in blocks of their 3- and 4-channel rows, those of
-3 and 4 channels not on AMD Zen processors, where one-channel float32 cells are read by plain
-loads instead of gathers: see :mod:`warpkit._tuning`), fills the pixels outside and lists the
-rest for the edge pass (:func:`_gather_row_C`)."""
+3 and 4 channels not on AMD Zen processors, where the cells of one-channel pixels are read by
+plain loads instead of gathers: see :mod:`warpkit._tuning`), fills the pixels outside and lists
+the rest for the edge pass (:func:`_gather_row_C`)."""
 
 from __future__ import annotations
 
@@ -563,10 +563,10 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     :data:`warpkit._tuning.GATHER_BLOCKS` is False: on the Zen 4 machine a grey 1024x1024
     float32 image 0.85x-0.86x the time, zoomed by 2 0.76x-0.81x, float64 0.79x, one and two
     threads, outputs identical; the masked :func:`._simd.lerp8_loads` measured 1.04x the time
-    of that), then the last
-    (j1 - j0) % 8 pixels one at a time; the columns around the span keep :func:`_gather1`,
-    rows narrower than ``SPAN_COLUMNS`` too. Against :func:`_gather1` over the whole row (Zen 4
-    machine, 2026-12-06, one / two threads, two runs, outputs identical): a grey 1024x1024
+    of that), then the last (j1 - j0) % 8 pixels one at a time; the columns around the span
+    keep :func:`_gather1`, rows narrower than ``SPAN_COLUMNS`` too. Against :func:`_gather1`
+    over the whole row (Zen 4 machine, 2026-12-06, one / two threads, two runs, outputs
+    identical): a grey 1024x1024
     float32 image 0.92x-0.97x / 0.94x the time, float64 0.96x / 0.94x, zoomed by 2 0.88x-0.90x
     / 0.85x-0.95x; W2's forward (60-pixel rows) unchanged. Every float row function compiles
     this branch (the channel count is a run-time value there): a first grey float32 ``warp``
