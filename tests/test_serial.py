@@ -123,6 +123,16 @@ def test_call_runs_small_work_serially_on_this_thread_alone():
     assert others == [True]
 
 
+def test_backward_kernels_run_serially_below_their_own_threshold(monkeypatch):
+    seen: list = []
+    probe = _probe(seen)
+    monkeypatch.setattr(cpu, "_BACKWARDS", (probe,))
+    assert cpu.SERIAL_BACKWARD_PIXELS < cpu.SERIAL_PIXELS
+    cpu.call(probe, cpu.SERIAL_BACKWARD_PIXELS - 1, "x")
+    cpu.call(probe, cpu.SERIAL_BACKWARD_PIXELS, "y")  # a forward this size would run serially
+    assert seen == [(True, False, ("x",)), (False, True, ("y",))]
+
+
 def _run_in_thread(fn):
     box = []
     t = threading.Thread(target=lambda: box.append(fn()))

@@ -308,21 +308,33 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
 
 
 #: Calls whose work covers fewer pixels than this run on the calling thread alone
-#: (:func:`call`): waking the worker threads costs ~50 µs on the 2-core machine, more than
-#: sampling a 64x64x3 image takes (a 16x16x3 image: 58 µs with both threads, 9 µs with one).
-SERIAL_PIXELS = 16384
+#: (:func:`call`): waking the worker threads costs 50-100 µs on the 2-core machines, and a
+#: second thread pays only once it takes more than that off the first. On the Zen 4 machine
+#: (2026-12-06, a 20° turn, `warp` with the parallel kernel against its serial twin, medians),
+#: grey and RGB images, uint8 and float32, of 128x128 took 1.7x-2.0x the time with both
+#: threads, 192x192 1.2x-1.4x, 256x256 0.99x-1.13x, 320x320 0.85x-0.92x (grey float32 1.09x)
+#: and 384x384 0.72x-0.95x; so from 65,536 pixels (it was 16,384 until then, set where a
+#: 16x16x3 image took 58 µs with both threads and 9 µs with one).
+SERIAL_PIXELS = 65536
+#: :data:`SERIAL_PIXELS` for the backward kernels, whose pixels cost 2-3 times a forward's: on
+#: the Zen 4 machine a single grey or RGB float32 image's backward took 1.4x-1.6x the time with
+#: both threads at 128x128, 1.05x-1.23x at 160x160, 0.80x-0.90x at 192x192 and 0.61x-0.73x at
+#: 256x256.
+SERIAL_BACKWARD_PIXELS = 32768
 
 
 def call(kernel, pixels: int, *args) -> None:
     """``kernel(*args)``, its kernels run as their serial twins on the calling thread alone
-    when its work covers fewer than ``SERIAL_PIXELS`` pixels (:func:`warpkit._threads.
-    on_this_thread`). A twin calls the same compiled worker as its parallel kernel, and the
-    kernels cut work by shape, not by thread count, so the results are the same bit for bit.
+    when its work covers fewer than ``SERIAL_PIXELS`` pixels (``SERIAL_BACKWARD_PIXELS`` for the
+    backward kernels; :func:`warpkit._threads.on_this_thread`). A twin calls the same compiled
+    worker as its parallel kernel, and the kernels cut work by shape, not by thread count, so
+    the results are the same bit for bit.
 
     A twin saves what a parallel kernel costs even on one thread (``numba.set_num_threads(1)``
     around it, as until 2026-12-06): a 28x28 uint8 ``warp`` 29.9 against 34.8 µs, 64x64 RGB
     float32 49.8 against 55.3 µs (medians of 30 rounds of 100 calls, interleaved)."""
-    if pixels >= SERIAL_PIXELS or not here.small_serial:
+    limit = SERIAL_BACKWARD_PIXELS if kernel in _BACKWARDS else SERIAL_PIXELS
+    if pixels >= limit or not here.small_serial:
         kernel(*args)
     else:
         on_this_thread(kernel, *args)
@@ -394,3 +406,7 @@ def affine_sample_backward(
     worker = _AFFINE_BACKWARD.of(gout, inp, theta, gin, mode, padding, align_corners, cval,
                                  need_gin, split, scatter, kernel_args=args)
     launch(_affine_sample_backward, *args, worker)
+
+
+#: The kernels that :func:`call` runs serially below ``SERIAL_BACKWARD_PIXELS``.
+_BACKWARDS = (grid_sample_backward, affine_sample_backward)
