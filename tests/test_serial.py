@@ -123,14 +123,28 @@ def test_call_runs_small_work_serially_on_this_thread_alone():
     assert others == [True]
 
 
-def test_backward_kernels_run_serially_below_their_own_threshold(monkeypatch):
-    seen: list = []
-    probe = _probe(seen)
-    monkeypatch.setattr(cpu, "_BACKWARDS", (probe,))
-    assert cpu.SERIAL_BACKWARD_PIXELS < cpu.SERIAL_PIXELS
-    cpu.call(probe, cpu.SERIAL_BACKWARD_PIXELS - 1, "x")
-    cpu.call(probe, cpu.SERIAL_BACKWARD_PIXELS, "y")  # a forward this size would run serially
-    assert seen == [(True, False, ("x",)), (False, True, ("y",))]
+def test_the_sampling_backwards_run_serially_below_a_threshold_of_their_own(monkeypatch):
+    """The backward kernels go parallel from ``SERIAL_BACKWARD_PIXELS``, where a forward still
+    runs serially (``cpu.call`` is given the pixel count; the arrays are small)."""
+    serial: list = []
+    real = cpu.on_this_thread
+    monkeypatch.setattr(cpu, "on_this_thread",
+                        lambda kernel, *args: (serial.append(kernel), real(kernel, *args)))
+    x, theta = np.ones((1, 5, 6, 1)), np.array([[[1.0, 0.1, 0.0], [0.0, 1.0, 0.0]]])
+    grid = np.zeros((1, 5, 6, 2))
+    tail = (0, 0, False, np.zeros(1))
+    calls = {
+        cpu.affine_sample: (x, theta, np.empty_like(x), *tail),
+        cpu.affine_sample_backward: (x, x, theta, np.empty_like(x), np.empty((1, 2, 3)), *tail),
+        cpu.grid_sample_backward: (x, x, grid, np.empty_like(x), np.empty_like(grid), *tail),
+    }
+    for kernel, args in calls.items():
+        for pixels in (cpu.SERIAL_BACKWARD_PIXELS - 1, cpu.SERIAL_BACKWARD_PIXELS):
+            serial.clear()
+            cpu.call(kernel, pixels, *args)
+            backward = kernel is not cpu.affine_sample
+            assert serial == ([] if backward and pixels == cpu.SERIAL_BACKWARD_PIXELS
+                              else [kernel]), (kernel.__name__, pixels)
 
 
 def _run_in_thread(fn):

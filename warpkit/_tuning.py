@@ -25,7 +25,7 @@ bit; only the speed differs, and it differs by processor:
   identical). For one channel, plain loads took (one / two threads) 0.87x / 0.90x the time of
   gathers on a grey 1024x1024 float32 image, 0.77x / 0.79x zoomed by 2, 0.74x-0.76x on a grey
   float64 image, 0.85x / 0.84x on W2's forward and 0.81x / 0.87x on its backward (0.77x for θ
-  alone), 0.91x-0.95x on grey uint8 and uint16 images and on batches of small grey uint8 ones,
+  alone), 0.91x-0.96x on grey uint8 and uint16 images and on batches of small grey uint8 ones,
   0.88x / 0.84x on a grey uint8 image zoomed by 2. (One-channel integer pixels one at a time,
   without gathers or blocks, took 1.12x-1.46x the time of 8 at a time with gathers: so one
   channel keeps its blocks.)

@@ -308,7 +308,7 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
 
 
 #: Calls whose work covers fewer pixels than this run on the calling thread alone
-#: (:func:`call`): waking the worker threads costs 50-100 µs on the 2-core machines, and a
+#: (:func:`call`): waking the worker threads costs 50-130 µs on the 2-core machines, and a
 #: second thread pays only once it takes more than that off the first. On the Zen 4 machine
 #: (2026-12-06, a 20° turn, `warp` with the parallel kernel against its serial twin, medians),
 #: grey and RGB images, uint8 and float32, of 128x128 took 1.7x-2.0x the time with both

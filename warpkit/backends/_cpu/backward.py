@@ -16,6 +16,7 @@ from .common import (
     _FASTMATH,
     CHECK,
     _affine_coords,
+    _cell0_inside,
     _edge_cell,
     _grid_coords,
     _weights,
@@ -113,7 +114,7 @@ def _backward_row_C(
     pixels and their cells, fractions and weights; those then take a path without bounds
     checks (their coordinate gradients 8 at a time, :func:`._simd.grad8`, for one-channel float
     images: ``lanes8``; for float32 ones :func:`._simd.grad8_loads`, plain loads instead of
-    gathers, where :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell:
+    gathers, where :data:`warpkit._tuning.GATHER_BLOCKS` is False and :func:`._cell0_inside`:
     ``loads8``, W2's backward 0.81x / 0.87x the time on the Zen 4 machine, one / two threads,
     for θ alone 0.77x, outputs identical; a pixel's channels as 4 lanes, :func:`._simd.grad4`,
     for 3- and 4-channel ones: ``lanes4``), NaN and entirely outside pixels (which only read
@@ -148,9 +149,7 @@ def _backward_row_C(
     _backward_cells(px, py, W, H, C, mode, padding, offs, fxs, fys, wts)
     done = 0  # the interior pixels before it have their gradient from grad8 already
     if lanes8 and need_grad and mode == BILINEAR:
-        # plain loads (where gathers are slow) read cell 0 in lanes without a cell: only where
-        # the image has one
-        if loads8 and WC >= 2 and flat.shape[0] - base >= WC + 2:
+        if loads8 and _cell0_inside(flat, base, WC):  # lanes without a cell read cell 0
             while done + 8 <= Wo:
                 grad8_loads(flat, gflat, offs, fxs, fys, dgx, dgy, np.uint64(base),
                             np.uint64(done), np.uint64(obase + done), uWC, np.uint64(CHECK))

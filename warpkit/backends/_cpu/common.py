@@ -66,6 +66,16 @@ def _weights(wts, j, fx, fy):
     wts[3, j] = fx * fy
 
 
+@njit(inline="always")
+def _cell0_inside(flat, base, WC):
+    """Whether the cell at offset 0 of the image starting at ``flat[base]`` (rows of WC values)
+    lies inside ``flat``: its last value, ``flat[base + WC + 1]``, does. The plain-load steps
+    (:func:`._simd.lerp8_loads`, :func:`._simd.grad8_loads`) read it in the lanes that have no
+    cell of their own, so they are taken only where this holds (not in a 1-pixel-high last
+    image)."""
+    return flat.shape[0] - base >= WC + 2
+
+
 #: How many pixels ahead the gather asks for the source rows (a rotated row walks across many
 #: source rows). On the Zen 4 machine: W1 float64 6.6-6.8 -> 4.7-5.0 ms, float32 0.85-1.0x,
 #: uint8 1.07-1.09x (so integer images did not prefetch there); on the Intel Xeon machine,

@@ -29,7 +29,7 @@ from .._simd import (
     noinline,
     prefetch,
 )
-from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _edge_cell
+from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _cell0_inside, _edge_cell
 from .indirect import MadeAddresses, call_at
 from .store import _store, _store_lerp
 
@@ -326,7 +326,7 @@ def _edge_bilinear(flat, oflat, base, q, ix, iy, W, H, C, cval, wts):
 def _gather1(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1):
     """The gather pass of a one-channel row: for float images, bilinear, 8 pixels at a time
     (:func:`._simd.lerp8`; :func:`._simd.lerp8_loads`, plain loads instead of gathers, where
-    :data:`warpkit._tuning.GATHER_BLOCKS` is False and the image has a cell: W2's forward 0.82x
+    :data:`warpkit._tuning.GATHER_BLOCKS` is False and :func:`._cell0_inside`: W2's forward 0.82x
     the time on the Zen 4 machine, one thread; either also stores the ``cval`` of pixels
     entirely outside the image and computes the pixels with the ``CHECK`` flag, leaving those
     whose result is NaN); the pixels of a block of 8 that it leaves (edges, NaN) are appended
@@ -395,9 +395,7 @@ def _gather1_overload(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges
         if mode != BILINEAR:
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 1)
-        # plain loads read a cell in every lane, cell 0 where there is none: only where the
-        # image has one (2 rows and columns at least)
-        loads = pairs and WC >= 2 and flat.shape[0] - base >= WC + 2
+        loads = pairs and _cell0_inside(flat, base, WC)  # lanes without a cell read cell 0
         ub = np.uint64(base)
         uW = np.uint64(WC)
         lim = np.uint64(CHECK)  # interior offsets without the flag: all four corners inside
@@ -566,12 +564,11 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C):
     of that), then the last (j1 - j0) % 8 pixels one at a time; the columns around the span
     keep :func:`_gather1`, rows narrower than ``SPAN_COLUMNS`` too. Against :func:`_gather1`
     over the whole row (Zen 4 machine, 2026-12-06, one / two threads, two runs, outputs
-    identical): a grey 1024x1024
-    float32 image 0.92x-0.97x / 0.94x the time, float64 0.96x / 0.94x, zoomed by 2 0.88x-0.90x
-    / 0.85x-0.95x; W2's forward (60-pixel rows) unchanged. Every float row function compiles
-    this branch (the channel count is a run-time value there): a first grey float32 ``warp``
-    with an empty cache took 11.8-12.9 s against 11.7-11.9 s, an RGB one 11.1-11.2 s against
-    10.2-11.8 s (three alternating pairs)."""
+    identical): a grey 1024x1024 float32 image 0.92x-0.97x / 0.94x the time, float64 0.96x /
+    0.94x, zoomed by 2 0.88x-0.90x / 0.85x-0.95x; W2's forward (60-pixel rows) unchanged.
+    Every float row function compiles this branch (the channel count is a run-time value
+    there): a first grey float32 ``warp`` with an empty cache took 11.8-12.9 s against
+    11.7-11.9 s, an RGB one 11.1-11.2 s against 10.2-11.8 s (three alternating pairs)."""
     raise NotImplementedError("compiled only: see _gather_span_overload")
 
 
