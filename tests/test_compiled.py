@@ -51,7 +51,7 @@ def test_the_backward_row_pass_counts_no_references():
 
 @njit
 def _span(flat, oflat, offs, wts, n):
-    gather._gather_span(flat, oflat, 0, 0, 9, offs, wts, 0, n, 3)
+    gather._gather_span(flat, oflat, 0, 0, 9, offs, wts, 0, n, 3, False)
 
 
 def test_the_span_loop_multiplies_by_weights_read_from_memory():

@@ -3,7 +3,9 @@ shape and strides of its array and holds no reference (null meminfo), slices inc
 ``head_view`` is the first items of a contiguous array in a shape, also without a reference;
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
 rest alone, ``lerp8_loads``, ``grad8_loads`` and ``lerp8_pairs`` (plain loads instead of
-gathers) as ``lerp8`` and ``grad8`` do (to the bit), ``lerp8c`` 8 integer pixels of 1, 3 or 4
+gathers) as ``lerp8`` and ``grad8`` do (to the bit), ``lerp8_window`` (a row at one height, its
+corners picked from two windows, with AVX-512's permute or lane by lane) as ``lerp8_pairs`` does
+(to the bit), ``lerp8c`` 8 integer pixels of 1, 3 or 4
 channels as numpy does and as the scalar code and ``lerp4`` do (to the bit), or none when one is
 past its limit,
 ``edge8`` edge pixels as numpy does and as the scalar edge code does (to the bit), and
@@ -37,6 +39,7 @@ from warpkit.backends._simd import (
     lerp8,
     lerp8_loads,
     lerp8_pairs,
+    lerp8_window,
     lerp8c,
     lerp8c_loads,
     noinline,
@@ -256,6 +259,79 @@ def test_lerp8_pairs_samples_8_interior_pixels_as_lerp8(dtype, seed, j, q, base)
     tol = 1e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(got, loop, rtol=tol, atol=tol)
     assert np.all(got[:q] == 9.0) and got[q + 8] == 9.0
+
+
+@njit
+def _lerp8_window(flat, oflat, offs, wts, base, j, q, step):
+    lerp8_window(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
+                 np.uint64(step))
+
+
+@pytest.fixture(scope="module")
+def lane_by_lane():
+    """``_lerp8_window`` compiled without the permute (as for a processor without AVX-512):
+    ``PERMUTE16`` is read when the step is compiled."""
+    from warpkit.backends import _simd
+
+    @njit
+    def window(flat, oflat, offs, wts, base, j, q, step):
+        lerp8_window(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
+                     np.uint64(step))
+
+    saved = _simd.PERMUTE16
+    _simd.PERMUTE16 = False
+    try:  # compiled at the first call, for the types of every call after it
+        window(np.zeros(64, np.float32), np.zeros(8, np.float32), np.zeros(8, np.int64),
+               np.zeros((4, 8), np.float32), 0, 0, 0, 24)
+    finally:
+        _simd.PERMUTE16 = saved
+    return window
+
+
+@pytest.mark.parametrize("first, last, room, fits", [
+    (30, 44, 16, True), (44, 30, 16, True), (30, 30, 16, True),  # 15 columns, rising or falling
+    (30, 45, 16, False), (45, 30, 16, False),  # 16 columns
+    (30, 44, 15, False), (44, 30, 15, False),  # the second window would end one value past
+])
+def test_a_level_block_takes_windows_within_15_columns_and_inside_the_array(first, last, room,
+                                                                            fits):
+    """``_window_fits``: the first and last of 8 offsets at most 14 apart, and ``room`` values
+    from the least one's cell to the end of ``flat`` beyond its row (rows of 24 values)."""
+    from warpkit.backends._cpu.gather import _window_fits
+
+    base, WC = 5, 24
+    flat = np.zeros(base + min(first, last) + WC + room, np.float32)
+    offs = np.linspace(first, last, 8).round().astype(np.int64)
+    assert _window_fits(flat, offs, base, np.uint64(0), WC) is fits
+
+
+W_STEP, W_ROWS = 24, 3  # rows of 24 values; the two windows of 16 end within 16 past them
+
+
+@given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
+       base=st.integers(0, 6), spread=st.integers(0, 14), down=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_lerp8_window_samples_a_level_row_as_lerp8_pairs(lane_by_lane, seed, j, q, base, spread,
+                                                         down):
+    """8 pixels of a row at one height (offsets monotonic, rising or falling, the first and
+    last at most 14 apart, cells repeating): the values of lerp8_pairs to the bit, NaN and
+    ±inf corners included, with the permute and lane by lane; nothing else is written."""
+    rng = np.random.default_rng(seed)
+    flat = rng.standard_normal(base + W_STEP * W_ROWS + 16).astype(np.float32)
+    flat[rng.random(flat.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
+    columns = np.sort(rng.integers(0, spread + 1, 8))
+    columns[[0, -1]] = 0, spread  # the full spread
+    start = rng.integers(0, W_STEP - 1 - spread)
+    row = rng.integers(0, W_ROWS - 1)
+    offs = rng.integers(0, W_STEP, j + 8).astype(np.int64)  # lanes before j: not read
+    offs[j:] = row * W_STEP + start + (columns[::-1] if down else columns)
+    wts = rng.random((4, j + 8)).astype(np.float32)
+    want = np.full(q + 9, 9.0, np.float32)
+    _lerp8_pairs(flat, want, offs, wts, base, j, q, W_STEP)
+    for step in (_lerp8_window, lane_by_lane):
+        got = np.full(q + 9, 9.0, np.float32)
+        step(flat, got, offs, wts, base, j, q, W_STEP)
+        np.testing.assert_array_equal(got, want)
 
 
 def _lerp8c_of(nc, step=lerp8c):

@@ -133,6 +133,21 @@ def test_the_choice_follows_the_processor_numba_compiles_for(tmp_path, cpu, expe
     assert result.stdout.split() == [cpu, str(expected)]
 
 
+@pytest.mark.parametrize("features, expected", [("+avx2,+fma", False), ("+avx2,+avx512f", True)])
+def test_level_windows_follow_the_features_numba_compiles_for(tmp_path, features, expected):
+    # the permute of 16 lanes needs AVX-512 (NUMBA_CPU_FEATURES, else the host's), and the
+    # windows are taken where cells are read by plain loads (a Zen processor here)
+    env = {k: v for k, v in os.environ.items() if k != _tuning.ENV}
+    env.update(NUMBA_CPU_NAME="znver4", NUMBA_CPU_FEATURES=features,
+               NUMBA_CACHE_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-c", "from warpkit import _tuning; "
+         "print(_tuning.PERMUTE16, _tuning.LEVEL_WINDOWS)"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(expected), str(expected)]
+
+
 def test_a_bad_setting_stops_the_import_with_that_message(tmp_path):
     result = _child("import warpkit", setting="yes", cache=tmp_path)
     assert result.returncode != 0

@@ -36,6 +36,13 @@ processor takes gathers for both (the loads' shuffles were not timed on Intel, w
 cost less and whose shuffles have one port). Only ``znver4`` has been measured; the other Zen
 generations are assumed to behave alike.
 
+:data:`LEVEL_WINDOWS`: whether the 8-pixel blocks of a one-channel float32 row at one height
+(a map without rotation or shear: zooms, shifts, flips) pick their corners from two windows of
+16 values, one per source row, by AVX-512's permute (:func:`.backends._simd.lerp8_window`),
+instead of reading each cell by plain loads. Measured on the Zen 4 machine only, and taken only
+there (where :data:`GATHER_BLOCKS` is False and the processor compiled for has AVX-512,
+:data:`PERMUTE16`). The same values to the bit.
+
 ``WARPKIT_GATHER_BLOCKS=1`` (or ``0``) in the environment, read at import, chooses
 gathers (or not) on any processor; the tests use it to run the path this processor does not
 take. The choice is part of the stamp of warpkit's numba cache (:mod:`._numba_cache`), so
@@ -81,6 +88,32 @@ def gather_blocks(setting: str | None, cpu: str) -> bool:
 GATHER_BLOCKS: bool = gather_blocks(os.environ.get(ENV), target_cpu())
 
 
+def target_features() -> str:
+    """The features of the processor numba compiles for, as LLVM writes them (``+avx512f,...``):
+    ``NUMBA_CPU_FEATURES`` where set, else the host's (as numba takes them, whatever
+    ``NUMBA_CPU_NAME`` says)."""
+    import llvmlite.binding as ll
+    from numba.core import config
+
+    features = getattr(config, "CPU_FEATURES", None)
+    return features if features is not None else ll.get_host_cpu_features().flatten()
+
+
+#: Whether the processor compiled for permutes 16 float32 lanes by indices in one instruction
+#: (AVX-512's ``vpermps``), which :func:`.backends._simd.lerp8_window` uses; without it the
+#: same lanes are picked one by one (the same values, slower).
+PERMUTE16: bool = "+avx512f" in target_features().split(",")
+
+#: Whether the 8-pixel blocks of a one-channel float32 row at one height (a map without
+#: rotation or shear) read their two source rows as windows of 16 values and pick the corners
+#: from them (:func:`.backends._simd.lerp8_window`): where the cells are read by plain loads
+#: (:data:`GATHER_BLOCKS` False) and the processor has the permute. On the Zen 4 machine a
+#: grey 1024x1024 float32 image zoomed by 2, or mirrored and scaled by 1.1, took 0.91x-0.95x the
+#: time on one thread and 0.88x-0.91x on two (``benchmarks/ab_kernels.py``, workloads ``Zg f32``
+#: and ``Fg f32``); not timed on Intel, whose one-channel cells are read by gathers.
+LEVEL_WINDOWS: bool = not GATHER_BLOCKS and PERMUTE16
+
+
 def stamp() -> tuple:
     """The choices that compiled code depends on, for the numba cache's stamp."""
-    return (("gather_blocks", GATHER_BLOCKS),)
+    return (("gather_blocks", GATHER_BLOCKS), ("permute16", PERMUTE16))

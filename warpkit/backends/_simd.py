@@ -20,7 +20,9 @@ where it lies inside the image. Integer pixels are narrow enough for gathers wha
 channels: :func:`lerp8c` reads 8 pixels' corners of up to 4 channels with a gather each. Where
 gathers cost per element (AMD's Zen), their twins :func:`lerp8_pairs`, :func:`lerp8_loads`,
 :func:`grad8_loads` and :func:`lerp8c_loads` read the cells of 8 one-channel pixels with two
-plain loads each and shuffles instead (:func:`_pairs8`; :mod:`warpkit._tuning` chooses).
+plain loads each and shuffles instead (:func:`_pairs8`; :mod:`warpkit._tuning` chooses); in a
+row at one height, :func:`lerp8_window` picks 8 float32 pixels' corners from two windows of 16
+values by a permute of lanes.
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
 fused multiply-adds allowed (``contract``), in the weights' dtype, so lanes equal what the
@@ -38,6 +40,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
 from numba.np.numpy_support import as_dtype
+
+from .._tuning import PERMUTE16
 
 _CONTRACT = ("contract",)
 
@@ -398,6 +402,85 @@ def lerp8_pairs(typingctx, flat, oflat, offs, wts, base, j, q, step):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
+    """:func:`lerp8_pairs` for 8 pixels of a row at one height (a map without rotation or
+    shear: every cell in the same two source rows) whose cells lie within 15 columns of each
+    other: each source row is read once, as a window of 16 values from the leftmost cell, and
+    the four corners are picked from the two windows by the pixels' columns in them (a
+    permute of lanes), instead of two loads and shuffles a pixel. The same values to the bit.
+
+    On the Zen 4 machine the blocks of a grey 1024x1024 float32 image zoomed by 2 (or by 1.1)
+    took 0.74x-0.75x the time of :func:`lerp8_pairs`'s in a stand-alone copy of the span. With
+    :data:`warpkit._tuning.PERMUTE16` (AVX-512) the pick is one ``vpermps`` per corner; without
+    it, lane by lane (the same values, slower: :data:`warpkit._tuning.LEVEL_WINDOWS` takes this
+    step only with the permute).
+
+    ``flat``, ``oflat`` and ``wts`` are float32 (``flat`` and ``oflat`` 1-D contiguous, ``wts``
+    C-contiguous (4, n)), ``offs`` a 1-D contiguous int64 array; ``base``, ``j``, ``q`` and
+    ``step`` unsigned 64-bit. No bounds checks: the caller guarantees that j + 8 <= n, that the
+    offsets ``offs[j:j + 8]`` are monotonic (a row at one height) and differ by at most 14, and
+    that the 16 values from ``base`` + their least, and as many ``step`` further, lie inside
+    ``flat``.
+    """
+    if not (flat.dtype == oflat.dtype == wts.dtype == types.float32
+            and offs.dtype == types.int64 and wts.ndim == 2):
+        return None
+    sig = types.void(flat, oflat, offs, wts, base, j, q, step)
+
+    def codegen(context, builder, signature, args):
+        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, step_v = args
+        src = context.make_array(signature.args[0])(context, builder, flat_v).data
+        dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
+        offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
+        wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
+        n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
+        i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
+        vec, window = ir.VectorType(f32, _LANES), ir.VectorType(f32, 2 * _LANES)
+        cells = _vload(builder, offs_data, j_v, ir.VectorType(i64, _LANES), 8)
+        first = builder.extract_element(cells, ir.Constant(i32, 0))
+        last = builder.extract_element(cells, ir.Constant(i32, _LANES - 1))
+        least = builder.select(builder.icmp_signed("<", first, last), first, last)
+        columns = builder.trunc(builder.sub(cells, _splat(builder, least, cells.type)),
+                                ir.VectorType(i32, _LANES))
+        start = builder.add(base_v, least)
+        rows = [_vload(builder, src, start, window, 4),
+                _vload(builder, src, builder.add(start, step_v), window, 4)]
+        right = builder.add(columns, ir.Constant(columns.type, [1] * _LANES))
+        corners = [_pick8(builder, r, c) for r in rows for c in (columns, right)]
+        w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
+                    vec, 4) for r in range(4)]
+        result = _bilinear(builder, *corners, w)
+        builder.store(result, builder.bitcast(builder.gep(dst, [q_v]), vec.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _pick8(builder, window, lanes):
+    """The 8 lanes of the 16-lane float vector ``window`` at the 8 indices ``lanes`` (i32, each
+    below 16): one ``vpermps`` with AVX-512 (:data:`warpkit._tuning.PERMUTE16`), else one lane
+    at a time."""
+    i32 = ir.IntType(32)
+    if PERMUTE16:
+        wide = ir.VectorType(i32, 2 * _LANES)
+        index = builder.shuffle_vector(lanes, ir.Constant(lanes.type, ir.Undefined),
+                                       ir.Constant(wide, list(range(_LANES)) + [0] * _LANES))
+        permute = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(window.type, [window.type, wide]),
+            "llvm.x86.avx512.permvar.sf.512")
+        picked = builder.call(permute, [window, index])
+        return builder.shuffle_vector(picked, ir.Constant(window.type, ir.Undefined),
+                                      ir.Constant(ir.VectorType(i32, _LANES),
+                                                  list(range(_LANES))))
+    out = ir.Constant(ir.VectorType(window.type.element, _LANES), ir.Undefined)
+    for k in range(_LANES):
+        lane = builder.extract_element(lanes, ir.Constant(i32, k))
+        out = builder.insert_element(out, builder.extract_element(window, lane),
+                                     ir.Constant(i32, k))
+    return out
 
 
 @intrinsic(prefer_literal=True)

@@ -107,6 +107,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     base = n * H * W * C
     WC = W * C
     fused, ax, rx, ay, ry = aff
+    level = fused and ay == 0.0  # a row at one height (no rotation or shear)
     fills = padding == ZEROS or padding == CONSTANT
     if fused:
         A, b, c, B = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)
@@ -123,7 +124,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
             _pad(px[A:b], py[A:b], W, H, padding, align_corners)
             _pad(px[c:B], py[c:B], W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, b)
-        if ay == 0.0:  # a row at one height: its y part once
+        if level:  # a row at one height: its y part once
             _classify_level(W, H, C, offs, wts, b, c, ax, rx, ry)
         else:
             _classify_interior(W, H, C, offs, wts, b, c, ax, rx, ay, ry)
@@ -143,11 +144,11 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         # the span or a fill writes after it, unless the span ends the row
         e = c - 1 if c == Wo and C == 3 else c
         if C == 3:
-            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 3)
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 3, level)
         elif C == 1:
-            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 1)
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 1, level)
         else:
-            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4)
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4, level)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
                           e, B, C)
     elif _whole_blocks(flat, oflat, wts, C) and mode == BILINEAR and B - A >= BLOCK_COLUMNS:
