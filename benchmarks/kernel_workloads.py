@@ -14,7 +14,7 @@ of a batch of 16 of W3's images (224x224 RGB float32, random θ); B32u8 and B28u
 B64u8 (256 64x64 RGB), B128u8 and B128f32 (64 128x128 RGB), rows narrower than the spans'
 144 pixels; G128u8 and G256u8, batches of grey uint8 images turned 20°; Zg u8, Zg f32, Z u8 and
 Z f32, W1's grey and RGB images zoomed by 2 (a map without rotation: rows at one height);
-Fg f32, the grey float32 image mirrored left to right and scaled by 1.1."""
+Fg f32 and Fg u8, the grey image mirrored left to right and scaled by 1.1."""
 
 from __future__ import annotations
 
@@ -102,6 +102,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "Zg u8": lambda: forward(grey, np.uint8, zoom),
         "Zg f32": lambda: forward(grey, np.float32, zoom),
         "Fg f32": lambda: forward(grey, np.float32, flip),
+        "Fg u8": lambda: forward(grey, np.uint8, flip),
         "Z u8": lambda: forward(rgb, np.uint8, zoom),
         "Z f32": lambda: forward(rgb, np.float32, zoom),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),

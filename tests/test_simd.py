@@ -4,8 +4,8 @@ shape and strides of its array and holds no reference (null meminfo), slices inc
 ``lerp8`` and ``grad8`` compute the lanes they accept as a loop in numpy does and leave the
 rest alone, ``lerp8_loads``, ``grad8_loads`` and ``lerp8_pairs`` (plain loads instead of
 gathers) as ``lerp8`` and ``grad8`` do (to the bit), ``lerp8_window`` (a row at one height, its
-corners picked from two windows, with AVX-512's permute or lane by lane) as ``lerp8_pairs`` does
-(to the bit), ``lerp8c`` 8 integer pixels of 1, 3 or 4
+corners picked from two windows, with AVX-512's permute or lane by lane) as ``lerp8_pairs`` and
+``lerp8c`` do (to the bit), ``lerp8c`` 8 integer pixels of 1, 3 or 4
 channels as numpy does and as the scalar code and ``lerp4`` do (to the bit), or none when one is
 past its limit,
 ``edge8`` edge pixels as numpy does and as the scalar edge code does (to the bit), and
@@ -280,12 +280,17 @@ def lane_by_lane():
 
     saved = _simd.PERMUTE16
     _simd.PERMUTE16 = False
-    try:  # compiled at the first call, for the types of every call after it
-        window(np.zeros(64, np.float32), np.zeros(8, np.float32), np.zeros(8, np.int64),
-               np.zeros((4, 8), np.float32), 0, 0, 0, 24)
+    try:  # compiled at the first call of each dtype, for the calls after it
+        for dtype in WINDOW_DTYPES:
+            window(np.zeros(64, dtype), np.zeros(8, dtype), np.zeros(8, np.int64),
+                   np.zeros((4, 8), np.float32), 0, 0, 0, 24)
     finally:
         _simd.PERMUTE16 = saved
     return window
+
+
+#: What lerp8_window takes: float32 pixels, and one-channel integer ones of lerp8c's types
+WINDOW_DTYPES = (np.float32, np.uint8, np.uint16, np.int16)
 
 
 @pytest.mark.parametrize("first, last, room, fits", [
@@ -308,17 +313,24 @@ def test_a_level_block_takes_windows_within_15_columns_and_inside_the_array(firs
 W_STEP, W_ROWS = 24, 3  # rows of 24 values; the two windows of 16 end within 16 past them
 
 
+@pytest.mark.parametrize("dtype", WINDOW_DTYPES)
 @given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
        base=st.integers(0, 6), spread=st.integers(0, 14), down=st.booleans())
-@settings(max_examples=60, deadline=None)
-def test_lerp8_window_samples_a_level_row_as_lerp8_pairs(lane_by_lane, seed, j, q, base, spread,
-                                                         down):
+@settings(max_examples=40, deadline=None)
+def test_lerp8_window_samples_a_level_row_as_the_blocks_do(lane_by_lane, dtype, seed, j, q,
+                                                            base, spread, down):
     """8 pixels of a row at one height (offsets monotonic, rising or falling, the first and
-    last at most 14 apart, cells repeating): the values of lerp8_pairs to the bit, NaN and
-    ±inf corners included, with the permute and lane by lane; nothing else is written."""
+    last at most 14 apart, cells repeating): the values of lerp8_pairs (float32, NaN and ±inf
+    corners included) or of lerp8c (integers, rounded and clipped) to the bit, with the
+    permute and lane by lane; nothing else is written."""
     rng = np.random.default_rng(seed)
-    flat = rng.standard_normal(base + W_STEP * W_ROWS + 16).astype(np.float32)
-    flat[rng.random(flat.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
+    size = base + W_STEP * W_ROWS + 16
+    if dtype == np.float32:
+        flat = rng.standard_normal(size).astype(dtype)
+        flat[rng.random(flat.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
+    else:
+        info = np.iinfo(dtype)
+        flat = rng.integers(info.min, info.max, size, endpoint=True).astype(dtype)
     columns = np.sort(rng.integers(0, spread + 1, 8))
     columns[[0, -1]] = 0, spread  # the full spread
     start = rng.integers(0, W_STEP - 1 - spread)
@@ -326,10 +338,13 @@ def test_lerp8_window_samples_a_level_row_as_lerp8_pairs(lane_by_lane, seed, j, 
     offs = rng.integers(0, W_STEP, j + 8).astype(np.int64)  # lanes before j: not read
     offs[j:] = row * W_STEP + start + (columns[::-1] if down else columns)
     wts = rng.random((4, j + 8)).astype(np.float32)
-    want = np.full(q + 9, 9.0, np.float32)
-    _lerp8_pairs(flat, want, offs, wts, base, j, q, W_STEP)
+    want = np.full(q + 9, 9, dtype)
+    if dtype == np.float32:
+        _lerp8_pairs(flat, want, offs, wts, base, j, q, W_STEP)
+    else:
+        assert _LERP8C[1](flat, want, offs, wts, base, j, q, W_STEP, flat.size)
     for step in (_lerp8_window, lane_by_lane):
-        got = np.full(q + 9, 9.0, np.float32)
+        got = np.full(q + 9, 9, dtype)
         step(flat, got, offs, wts, base, j, q, W_STEP)
         np.testing.assert_array_equal(got, want)
 

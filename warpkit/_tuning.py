@@ -36,12 +36,12 @@ processor takes gathers for both (the loads' shuffles were not timed on Intel, w
 cost less and whose shuffles have one port). Only ``znver4`` has been measured; the other Zen
 generations are assumed to behave alike.
 
-:data:`LEVEL_WINDOWS`: whether the 8-pixel blocks of a one-channel float32 row at one height
-(a map without rotation or shear: zooms, shifts, flips) pick their corners from two windows of
-16 values, one per source row, by AVX-512's permute (:func:`.backends._simd.lerp8_window`),
-instead of reading each cell by plain loads. Measured on the Zen 4 machine only, and taken only
-there (where :data:`GATHER_BLOCKS` is False and the processor compiled for has AVX-512,
-:data:`PERMUTE16`). The same values to the bit.
+:data:`LEVEL_WINDOWS`: whether the 8-pixel blocks of a one-channel row at one height (a map
+without rotation or shear: zooms, shifts, flips) of a float32 or integer image pick their
+corners from two windows of 16 values, one per source row, by AVX-512's permute
+(:func:`.backends._simd.lerp8_window`), instead of reading each cell by plain loads. Measured on
+the Zen 4 machine only, and taken only there (where :data:`GATHER_BLOCKS` is False and the
+processor compiled for has AVX-512, :data:`PERMUTE16`). The same values to the bit.
 
 ``WARPKIT_GATHER_BLOCKS=1`` (or ``0``) in the environment, read at import, chooses
 gathers (or not) on any processor; the tests use it to run the path this processor does not
@@ -104,13 +104,14 @@ def target_features() -> str:
 #: same lanes are picked one by one (the same values, slower).
 PERMUTE16: bool = "+avx512f" in target_features().split(",")
 
-#: Whether the 8-pixel blocks of a one-channel float32 row at one height (a map without
-#: rotation or shear) read their two source rows as windows of 16 values and pick the corners
-#: from them (:func:`.backends._simd.lerp8_window`): where the cells are read by plain loads
-#: (:data:`GATHER_BLOCKS` False) and the processor has the permute. On the Zen 4 machine a
-#: grey 1024x1024 float32 image zoomed by 2, or mirrored and scaled by 1.1, took 0.91x-0.95x the
-#: time on one thread and 0.88x-0.91x on two (``benchmarks/ab_kernels.py``, workloads ``Zg f32``
-#: and ``Fg f32``); not timed on Intel, whose one-channel cells are read by gathers.
+#: Whether the 8-pixel blocks of a one-channel row at one height (a map without rotation or
+#: shear), float32 or integer, read their two source rows as windows of 16 values and pick the
+#: corners from them (:func:`.backends._simd.lerp8_window`): where the cells are read by plain
+#: loads (:data:`GATHER_BLOCKS` False) and the processor has the permute. On the Zen 4 machine
+#: a grey 1024x1024 image zoomed by 2, or mirrored and scaled by 1.1, took (one thread / two)
+#: 0.91x-0.95x / 0.88x-0.91x the time in float32 and 0.71x / 0.76x-0.78x in uint8
+#: (``benchmarks/ab_kernels.py``, workloads ``Zg f32``, ``Fg f32``, ``Zg u8``, ``Fg u8``); not
+#: timed on Intel, whose one-channel cells are read by gathers.
 LEVEL_WINDOWS: bool = not GATHER_BLOCKS and PERMUTE16
 
 

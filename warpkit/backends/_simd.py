@@ -21,8 +21,8 @@ channels: :func:`lerp8c` reads 8 pixels' corners of up to 4 channels with a gath
 gathers cost per element (AMD's Zen), their twins :func:`lerp8_pairs`, :func:`lerp8_loads`,
 :func:`grad8_loads` and :func:`lerp8c_loads` read the cells of 8 one-channel pixels with two
 plain loads each and shuffles instead (:func:`_pairs8`; :mod:`warpkit._tuning` chooses); in a
-row at one height, :func:`lerp8_window` picks 8 float32 pixels' corners from two windows of 16
-values by a permute of lanes.
+row at one height, :func:`lerp8_window` picks 8 one-channel pixels' corners from two windows of
+16 values by a permute of lanes.
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
 fused multiply-adds allowed (``contract``), in the weights' dtype, so lanes equal what the
@@ -413,20 +413,28 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
     permute of lanes), instead of two loads and shuffles a pixel. The same values to the bit.
 
     On the Zen 4 machine the blocks of a grey 1024x1024 float32 image zoomed by 2 (or by 1.1)
-    took 0.74x-0.75x the time of :func:`lerp8_pairs`'s in a stand-alone copy of the span. With
+    took 0.74x-0.75x the time of :func:`lerp8_pairs`'s in a stand-alone copy of the span (the
+    whole image 0.88x-0.95x, uint8 0.71x-0.78x: see :data:`warpkit._tuning.LEVEL_WINDOWS`). With
     :data:`warpkit._tuning.PERMUTE16` (AVX-512) the pick is one ``vpermps`` per corner; without
     it, lane by lane (the same values, slower: :data:`warpkit._tuning.LEVEL_WINDOWS` takes this
     step only with the permute).
 
-    ``flat``, ``oflat`` and ``wts`` are float32 (``flat`` and ``oflat`` 1-D contiguous, ``wts``
-    C-contiguous (4, n)), ``offs`` a 1-D contiguous int64 array; ``base``, ``j``, ``q`` and
-    ``step`` unsigned 64-bit. No bounds checks: the caller guarantees that j + 8 <= n, that the
-    offsets ``offs[j:j + 8]`` are monotonic (a row at one height) and differ by at most 14, and
-    that the 16 values from ``base`` + their least, and as many ``step`` further, lie inside
-    ``flat``.
+    Integer pixels (one-channel rows of :func:`lerp8c`'s types: an integer ``flat`` and
+    ``oflat`` of at most 16 bits) are converted to float32 as :func:`lerp8c` converts them, and
+    the results rounded and clipped as it stores them: its values to the bit.
+
+    ``flat`` and ``oflat`` are 1-D contiguous arrays, both float32 or both such integers,
+    ``wts`` a C-contiguous (4, n) float32 array and ``offs`` a 1-D contiguous int64 array;
+    ``base``, ``j``, ``q`` and ``step`` unsigned 64-bit. No bounds checks: the caller guarantees
+    that j + 8 <= n, that the offsets ``offs[j:j + 8]`` are monotonic (a row at one height) and
+    differ by at most 14, and that the 16 values from ``base`` + their least, and as many
+    ``step`` further, lie inside ``flat``.
     """
-    if not (flat.dtype == oflat.dtype == wts.dtype == types.float32
-            and offs.dtype == types.int64 and wts.ndim == 2):
+    f32 = types.float32
+    floats = flat.dtype == oflat.dtype == f32
+    ints = isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype, f32)
+    if not ((floats or ints) and wts.dtype == f32 and offs.dtype == types.int64
+            and wts.ndim == 2):
         return None
     sig = types.void(flat, oflat, offs, wts, base, j, q, step)
 
@@ -437,8 +445,12 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
         offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
         wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
         n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
+        src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
+        src_elt = context.get_data_type(src_t)
+        item = context.get_abi_sizeof(src_elt)
         i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
         vec, window = ir.VectorType(f32, _LANES), ir.VectorType(f32, 2 * _LANES)
+        raw = ir.VectorType(src_elt, 2 * _LANES)
         cells = _vload(builder, offs_data, j_v, ir.VectorType(i64, _LANES), 8)
         first = builder.extract_element(cells, ir.Constant(i32, 0))
         last = builder.extract_element(cells, ir.Constant(i32, _LANES - 1))
@@ -446,14 +458,17 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
         columns = builder.trunc(builder.sub(cells, _splat(builder, least, cells.type)),
                                 ir.VectorType(i32, _LANES))
         start = builder.add(base_v, least)
-        rows = [_vload(builder, src, start, window, 4),
-                _vload(builder, src, builder.add(start, step_v), window, 4)]
+        rows = [_to_work(builder, _vload(builder, src, at, raw, item), src_t, types.float32,
+                         window) for at in (start, builder.add(start, step_v))]
         right = builder.add(columns, ir.Constant(columns.type, [1] * _LANES))
         corners = [_pick8(builder, r, c) for r in rows for c in (columns, right)]
         w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
                     vec, 4) for r in range(4)]
         result = _bilinear(builder, *corners, w)
-        builder.store(result, builder.bitcast(builder.gep(dst, [q_v]), vec.as_pointer()), align=4)
+        if isinstance(dst_t, types.Integer):
+            result = _to_integers(builder, result, dst_t)
+        builder.store(result, builder.bitcast(builder.gep(dst, [q_v]), result.type.as_pointer()),
+                      align=dst_t.bitwidth // 8)
         return context.get_dummy_value()
 
     return sig, codegen
