@@ -109,7 +109,7 @@ PERMUTE16: bool = "+avx512f" in target_features().split(",")
 #: corners from them (:func:`.backends._simd.lerp8_window`): where the cells are read by plain
 #: loads (:data:`GATHER_BLOCKS` False) and the processor has the permute. On the Zen 4 machine
 #: a grey 1024x1024 image zoomed by 2, or mirrored and scaled by 1.1, took (one thread / two)
-#: 0.91x-0.95x / 0.88x-0.91x the time in float32 and 0.71x / 0.76x-0.78x in uint8
+#: 0.88x-0.95x / 0.88x-0.91x the time in float32 and 0.71x-0.76x / 0.76x-0.78x in uint8
 #: (``benchmarks/ab_kernels.py``, workloads ``Zg f32``, ``Fg f32``, ``Zg u8``, ``Fg u8``); not
 #: timed on Intel, whose one-channel cells are read by gathers.
 LEVEL_WINDOWS: bool = not GATHER_BLOCKS and PERMUTE16

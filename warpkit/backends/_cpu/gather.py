@@ -545,8 +545,8 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, level):
 
     One-channel rows at one height (``level``: offsets from :func:`.classify._classify_level`,
     monotonic along the row) first take :func:`._simd.lerp8_window` where
-    :data:`warpkit._tuning.LEVEL_WINDOWS`, as float32 ones do below (grey uint8 images zoomed by 2
-    or mirrored 0.71x-0.78x the time, outputs identical).
+    :data:`warpkit._tuning.LEVEL_WINDOWS` (:func:`_level_windows`), as float32 ones do below
+    (grey uint8 images zoomed by 2 or mirrored 0.71x-0.78x the time, outputs identical).
 
     8 pixels at a time (2026-12-06, Intel Xeon machine, against one at a time, outputs identical):
     W1u8 0.82x-0.84x the time, RGBA uint8 0.75x-0.79x, uint16 RGB 0.86x-0.89x (one and two threads);
@@ -570,9 +570,8 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, level):
     of that), then the last (j1 - j0) % 8 pixels one at a time. In a row at one height
     (``level``: offsets from :func:`.classify._classify_level`, monotonic along the row),
     float32 blocks whose cells lie within 15 columns first take :func:`._simd.lerp8_window`
-    where :data:`warpkit._tuning.LEVEL_WINDOWS`, without the prefetch: each source row is read
-    once, in order (with it, a grey 1024x1024 float32 image zoomed by 2 took 0.963x the time of
-    the plain loads' blocks, without it 0.917x, one thread). The columns around the span
+    where :data:`warpkit._tuning.LEVEL_WINDOWS` (:func:`_level_windows`). The columns around
+    the span
     keep :func:`_gather1`, rows narrower than ``SPAN_COLUMNS`` too. Against :func:`_gather1`
     over the whole row (Zen 4 machine, 2026-12-06, one / two threads, two runs, outputs
     identical): a grey 1024x1024 float32 image 0.92x-0.97x / 0.94x the time, float64 0.96x /
@@ -593,6 +592,39 @@ def _window_fits(flat, offs, base, j, WC):
     first = offs[j]
     last = offs[j + np.uint64(7)]
     return abs(last - first) <= 14 and flat.shape[0] - base - min(first, last) >= WC + 16
+
+
+def _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
+    """The 8-pixel blocks from column j0 of a one-channel row at one height that
+    :func:`._simd.lerp8_window` takes, one after the other, while they fit
+    (:func:`_window_fits`) and end by j1; returns the first column left. Without the prefetch:
+    each source row is read once, in order (with it, a grey 1024x1024 float32 image zoomed by 2
+    took 0.963x the time of the plain loads' blocks, without it 0.917x, one thread). Compiled
+    only where :data:`warpkit._tuning.LEVEL_WINDOWS` and for the types the step takes; else
+    none are taken (j0)."""
+    raise NotImplementedError("compiled only: see _level_windows_overload")
+
+
+@overload(_level_windows, prefer_literal=True, inline="always")
+def _level_windows_overload(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
+    one = isinstance(nc, types.IntegerLiteral) and nc.literal_value == 1
+    floats = flat.dtype == oflat.dtype == types.float32
+    if not (LEVEL_WINDOWS and one and (floats or _span_loop(flat, oflat, wts))):
+        return lambda flat, oflat, offs, wts, base, obase, WC, j0, j1, nc: j0
+
+    def windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
+        ub = np.uint64(base)
+        uW = np.uint64(WC)
+        jj = j0
+        while jj + 8 <= j1:
+            j = np.uint64(jj)
+            if not _window_fits(flat, offs, base, j, WC):
+                break
+            lerp8_window(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj), uW)
+            jj += 8
+        return jj
+
+    return windows
 
 
 def _span_loop(flat, oflat, wts) -> bool:
@@ -621,23 +653,15 @@ def _lerp8c_limit(flat, base, WC, C):
 def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, level):
     nc = C.literal_value if isinstance(C, types.IntegerLiteral) else None
     if nc == 1 and _eight_lanes(flat, oflat):  # a float image: lerp8 without codes or flags
-        # cells read with plain loads where gathers are slow (see _tuning); in a row at one
-        # height, float32 cells picked from two windows where the processor can (LEVEL_WINDOWS)
+        # cells read with plain loads where gathers are slow (see _tuning)
         pairs = not GATHER_BLOCKS
-        windows = LEVEL_WINDOWS and flat.dtype == types.float32
 
         def span1(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, level):
             noinline()
             ub = np.uint64(base)
             uW = np.uint64(WC)
             every = np.uint64(CHECK)  # every plain offset is below it
-            jj = j0
-            while windows and level and jj + 8 <= j1:  # read in order: no prefetch
-                j = np.uint64(jj)
-                if not _window_fits(flat, offs, base, j, WC):
-                    break
-                lerp8_window(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj), uW)
-                jj += 8
+            jj = _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, 1) if level else j0
             while jj + 8 <= j1:
                 j = np.uint64(jj)
                 if jj + PREFETCH + 8 <= j1:  # as _gather1: 2 of each 8 pixels
@@ -665,7 +689,6 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, le
         return unreachable
 
     blocks = nc == 1 or GATHER_BLOCKS  # 8 at a time (see _tuning)
-    windows = nc == 1 and LEVEL_WINDOWS  # rows at one height: from two windows (see span1)
 
     def span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, level):
         noinline()
@@ -675,15 +698,8 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, le
         lim8 = _lerp8c_limit(flat, base, WC, nc)
         # lerp4's: lerp8c's with 3 or 4 channels; none with one, which lerp4 does not take
         ulim = np.uint64(0) if nc == 1 else lim8
-        q = np.uint64(obase + j0 * nc)
-        jj = j0
-        while windows and level and jj + 8 <= j1:  # read in order: no prefetch
-            j = np.uint64(jj)
-            if not _window_fits(flat, offs, base, j, WC):
-                break
-            lerp8_window(flat, oflat, offs, wts, ub, j, q, uWC)
-            jj += 8
-            q += np.uint64(8)
+        jj = _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc) if level else j0
+        q = np.uint64(obase + jj * nc)
         while blocks and jj + 8 <= j1:
             j = np.uint64(jj)
             if jj + PREFETCH + 8 <= j1:  # the rows of every pixel PREFETCH ahead, as below
