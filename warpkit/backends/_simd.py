@@ -170,6 +170,23 @@ def _vload(builder, base_ptr, idx, vt, align):
                         align=align)
 
 
+def _block_arrays(context, builder, signature, args):
+    """The data of the first three array arguments of an 8-pixel step (image, output, offsets),
+    then the data of the fourth, the weights (a C-contiguous (4, n) array), and its n."""
+    src, dst, offs = (context.make_array(signature.args[k])(context, builder, args[k]).data
+                      for k in range(3))
+    wts = context.make_array(signature.args[3])(context, builder, args[3])
+    return src, dst, offs, wts.data, cgutils.unpack_tuple(builder, wts.shape, 2)[1]
+
+
+def _weight_rows(builder, data, n, j, vt, align):
+    """The four weights of the pixels from column j, as vectors of type ``vt``: rows 0 to 3 of
+    the C-contiguous (4, n) array at ``data``."""
+    i64 = ir.IntType(64)
+    return [_vload(builder, data, builder.add(builder.mul(ir.Constant(i64, r), n), j), vt, align)
+            for r in range(4)]
+
+
 def _corners8(context, builder, src, elt, offs_data, base, j, step, lim, flag=None,
               loads=False):
     """The shared part of :func:`lerp8` and :func:`grad8`: the mask of lanes whose offset
@@ -296,13 +313,8 @@ def _lerp8(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill, load
     sig = types.uint64(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill)
 
     def codegen(context, builder, signature, args):
-        (flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, step_v, lim_v, flag_v, code_v,
-         fill_v) = args
-        src = context.make_array(signature.args[0])(context, builder, flat_v).data
-        dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
-        offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
-        wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
-        n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
+        base_v, j_v, q_v, step_v, lim_v, flag_v, code_v, fill_v = args[4:]
+        src, dst, offs_data, wts_data, n = _block_arrays(context, builder, signature, args)
         elt = context.get_data_type(signature.args[1].dtype)
         item = context.get_abi_sizeof(elt)
         vec = ir.VectorType(elt, _LANES)
@@ -310,8 +322,7 @@ def _lerp8(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill, load
             context, builder, src, elt, offs_data, base_v, j_v, step_v, lim_v,
             flag_v if flags else None, loads)
         i64 = ir.IntType(64)
-        w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
-                    vec, item) for r in range(4)]
+        w = _weight_rows(builder, wts_data, n, j_v, vec, item)
 
         result = _bilinear(builder, v00, v01, v10, v11, w)
         written = mask
@@ -380,12 +391,8 @@ def lerp8_pairs(typingctx, flat, oflat, offs, wts, base, j, q, step):
     sig = types.void(flat, oflat, offs, wts, base, j, q, step)
 
     def codegen(context, builder, signature, args):
-        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, step_v = args
-        src = context.make_array(signature.args[0])(context, builder, flat_v).data
-        dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
-        offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
-        wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
-        n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
+        base_v, j_v, q_v, step_v = args[4:]
+        src, dst, offs_data, wts_data, n = _block_arrays(context, builder, signature, args)
         i64 = ir.IntType(64)
         elt = context.get_data_type(signature.args[1].dtype)
         item = context.get_abi_sizeof(elt)
@@ -394,8 +401,7 @@ def lerp8_pairs(typingctx, flat, oflat, offs, wts, base, j, q, step):
             builder.gep(offs_data, [builder.add(j_v, ir.Constant(i64, k))]), align=8))
             for k in range(_LANES)]
         corners = _pairs8(builder, src, elt, item, cells, step_v)
-        w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
-                    vec, item) for r in range(4)]
+        w = _weight_rows(builder, wts_data, n, j_v, vec, item)
         result = _bilinear(builder, *corners, w)
         builder.store(result, builder.bitcast(builder.gep(dst, [q_v]), vec.as_pointer()),
                       align=item)
@@ -439,12 +445,8 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
     sig = types.void(flat, oflat, offs, wts, base, j, q, step)
 
     def codegen(context, builder, signature, args):
-        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, step_v = args
-        src = context.make_array(signature.args[0])(context, builder, flat_v).data
-        dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
-        offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
-        wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
-        n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
+        base_v, j_v, q_v, step_v = args[4:]
+        src, dst, offs_data, wts_data, n = _block_arrays(context, builder, signature, args)
         src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
         src_elt = context.get_data_type(src_t)
         item = context.get_abi_sizeof(src_elt)
@@ -462,8 +464,7 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
                          window) for at in (start, builder.add(start, step_v))]
         right = builder.add(columns, ir.Constant(columns.type, [1] * _LANES))
         corners = [_pick8(builder, r, c) for r in rows for c in (columns, right)]
-        w = [_vload(builder, wts_arr.data, builder.add(builder.mul(ir.Constant(i64, r), n), j_v),
-                    vec, 4) for r in range(4)]
+        w = _weight_rows(builder, wts_data, n, j_v, vec, 4)
         result = _bilinear(builder, *corners, w)
         if isinstance(dst_t, types.Integer):
             result = _to_integers(builder, result, dst_t)
@@ -548,12 +549,8 @@ def _lerp8c(flat, oflat, offs, wts, base, j, q, row, lim, nc, loads):
     sig = types.boolean(flat, oflat, offs, wts, base, j, q, row, lim, nc)
 
     def codegen(context, builder, signature, args):
-        flat_v, oflat_v, offs_v, wts_v, base_v, j_v, q_v, row_v, lim_v, _ = args
-        src = context.make_array(signature.args[0])(context, builder, flat_v).data
-        dst = context.make_array(signature.args[1])(context, builder, oflat_v).data
-        offs_data = context.make_array(signature.args[2])(context, builder, offs_v).data
-        wts_arr = context.make_array(signature.args[3])(context, builder, wts_v)
-        n = cgutils.unpack_tuple(builder, wts_arr.shape, 2)[1]
+        base_v, j_v, q_v, row_v, lim_v = args[4:9]
+        src, dst, offs_data, wts_data, n = _block_arrays(context, builder, signature, args)
         src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
         src_elt = context.get_data_type(src_t)
         item = context.get_abi_sizeof(src_elt)
@@ -608,12 +605,8 @@ def _lerp8c(flat, oflat, offs, wts, base, j, q, row, lim, nc, loads):
                     gather(builder.add(down, right), 4 * item))
             # each pixel's weight on its lanes
             spread = ir.Constant(ir.VectorType(i32, lanes), [k // L for k in range(lanes)])
-            w8 = ir.VectorType(ir.FloatType(), _LANES)
-            w = []
-            for r in range(4):
-                at = builder.add(builder.mul(ir.Constant(i64, r), n), j_v)
-                v = _vload(builder, wts_arr.data, at, w8, 4)
-                w.append(v if L == 1 else builder.shuffle_vector(v, v, spread))
+            w = [v if L == 1 else builder.shuffle_vector(v, v, spread) for v in _weight_rows(
+                builder, wts_data, n, j_v, ir.VectorType(ir.FloatType(), _LANES), 4)]
 
             result = _to_integers(builder, _bilinear(builder, v00, v01, v10, v11, w), dst_t)
             kept = [k for k in range(lanes) if C != 3 or k % 4 != 3]  # no junk 4th lanes

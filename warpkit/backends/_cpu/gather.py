@@ -599,7 +599,7 @@ def _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
     :func:`._simd.lerp8_window` takes, one after the other, while they fit
     (:func:`_window_fits`) and end by j1; returns the first column left. Without the prefetch:
     each source row is read once, in order (with it, a grey 1024x1024 float32 image zoomed by 2
-    took 0.963x the time of the plain loads' blocks, without it 0.917x, one thread). Compiled
+    took 0.963x the time of the code before the windows, without it 0.917x, one thread). Compiled
     only where :data:`warpkit._tuning.LEVEL_WINDOWS` and for the types the step takes; else
     none are taken (j0)."""
     raise NotImplementedError("compiled only: see _level_windows_overload")
