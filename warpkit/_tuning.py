@@ -116,5 +116,7 @@ LEVEL_WINDOWS: bool = not GATHER_BLOCKS and PERMUTE16
 
 
 def stamp() -> tuple:
-    """The choices that compiled code depends on, for the numba cache's stamp."""
-    return (("gather_blocks", GATHER_BLOCKS), ("permute16", PERMUTE16))
+    """The choices that compiled code depends on, for the numba cache's stamp: the environment's
+    (:data:`PERMUTE16`, from the target's features, needs none: numba's cache index holds the
+    processor and features compiled for)."""
+    return (("gather_blocks", GATHER_BLOCKS),)

@@ -187,6 +187,13 @@ def _weight_rows(builder, data, n, j, vt, align):
             for r in range(4)]
 
 
+def _pairs8_at(builder, src, elt, item, offsets, base, step):
+    """:func:`_pairs8` of the cells at ``base`` + the 8 lanes of the int64 vector ``offsets``."""
+    cells = builder.add(offsets, _splat(builder, base, offsets.type))
+    return _pairs8(builder, src, elt, item, [builder.extract_element(
+        cells, ir.Constant(ir.IntType(32), k)) for k in range(_LANES)], step)
+
+
 def _corners8(context, builder, src, elt, offs_data, base, j, step, lim, flag=None,
               loads=False):
     """The shared part of :func:`lerp8` and :func:`grad8`: the mask of lanes whose offset
@@ -220,9 +227,7 @@ def _corners8(context, builder, src, elt, offs_data, base, j, step, lim, flag=No
     # lanes outside the mask get offset 0: their addresses stay harmless and unused
     o = builder.select(mask, o, ir.Constant(ivec, [0] * _LANES))
     if loads:  # plain loads: every lane reads, those outside the mask cell 0
-        cells = builder.add(o, _splat(builder, base, ivec))
-        return mask, _pairs8(builder, src, elt, item, [builder.extract_element(
-            cells, ir.Constant(i32, k)) for k in range(_LANES)], step), offsets, flagged
+        return mask, _pairs8_at(builder, src, elt, item, o, base, step), offsets, flagged
     nbytes = ir.Constant(ivec, [item] * _LANES)
     first = builder.add(_splat(builder, builder.ptrtoint(src, i64), ivec),
                         builder.mul(builder.add(o, _splat(builder, base, ivec)), nbytes))
@@ -321,7 +326,6 @@ def _lerp8(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill, load
         mask, (v00, v01, v10, v11), offsets, flagged = _corners8(
             context, builder, src, elt, offs_data, base_v, j_v, step_v, lim_v,
             flag_v if flags else None, loads)
-        i64 = ir.IntType(64)
         w = _weight_rows(builder, wts_data, n, j_v, vec, item)
 
         result = _bilinear(builder, v00, v01, v10, v11, w)
@@ -334,7 +338,8 @@ def _lerp8(flat, oflat, offs, wts, base, j, q, step, lim, flag, code, fill, load
             result = builder.select(mask, result, _splat(builder, fill_v, vec))
             written = builder.or_(written, filled)
         _masked_store(builder, result, builder.gep(dst, [q_v]), written, item)
-        return builder.zext(builder.bitcast(builder.not_(written), ir.IntType(8)), i64)
+        return builder.zext(builder.bitcast(builder.not_(written), ir.IntType(8)),
+                            ir.IntType(64))
 
     return sig, codegen
 
@@ -421,7 +426,8 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
     On the Zen 4 machine the blocks of a grey 1024x1024 float32 image zoomed by 2 (or by 1.1)
     took 0.74x-0.75x the time of :func:`lerp8_pairs`'s in a stand-alone copy of the span (the
     whole image 0.88x-0.95x, uint8 0.71x-0.78x: see :data:`warpkit._tuning.LEVEL_WINDOWS`). With
-    :data:`warpkit._tuning.PERMUTE16` (AVX-512) the pick is one ``vpermps`` per corner; without
+    :data:`warpkit._tuning.PERMUTE16` (AVX-512) the pick is one permute per corner (LLVM
+    emits ``vpermd``); without
     it, lane by lane (the same values, slower: :data:`warpkit._tuning.LEVEL_WINDOWS` takes this
     step only with the permute).
 
@@ -450,8 +456,8 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
         src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
         src_elt = context.get_data_type(src_t)
         item = context.get_abi_sizeof(src_elt)
-        i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
-        vec, window = ir.VectorType(f32, _LANES), ir.VectorType(f32, 2 * _LANES)
+        i32, i64, fl = ir.IntType(32), ir.IntType(64), ir.FloatType()
+        vec, window = ir.VectorType(fl, _LANES), ir.VectorType(fl, 2 * _LANES)
         raw = ir.VectorType(src_elt, 2 * _LANES)
         cells = _vload(builder, offs_data, j_v, ir.VectorType(i64, _LANES), 8)
         first = builder.extract_element(cells, ir.Constant(i32, 0))
@@ -460,8 +466,8 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
         columns = builder.trunc(builder.sub(cells, _splat(builder, least, cells.type)),
                                 ir.VectorType(i32, _LANES))
         start = builder.add(base_v, least)
-        rows = [_to_work(builder, _vload(builder, src, at, raw, item), src_t, types.float32,
-                         window) for at in (start, builder.add(start, step_v))]
+        rows = [_to_work(builder, _vload(builder, src, at, raw, item), src_t, f32, window)
+                for at in (start, builder.add(start, step_v))]
         right = builder.add(columns, ir.Constant(columns.type, [1] * _LANES))
         corners = [_pick8(builder, r, c) for r in rows for c in (columns, right)]
         w = _weight_rows(builder, wts_data, n, j_v, vec, 4)
@@ -477,8 +483,8 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
 
 def _pick8(builder, window, lanes):
     """The 8 lanes of the 16-lane float vector ``window`` at the 8 indices ``lanes`` (i32, each
-    below 16): one ``vpermps`` with AVX-512 (:data:`warpkit._tuning.PERMUTE16`), else one lane
-    at a time."""
+    below 16): one permute with AVX-512 (:data:`warpkit._tuning.PERMUTE16`), else one lane at a
+    time."""
     i32 = ir.IntType(32)
     if PERMUTE16:
         wide = ir.VectorType(i32, 2 * _LANES)
@@ -582,10 +588,8 @@ def _lerp8c(flat, oflat, offs, wts, base, j, q, row, lim, nc, loads):
                 return _to_work(builder, v, src_t, f32, fvec)
 
             if C == 1 and loads:
-                cells = builder.add(offsets, _splat(builder, base_v, ivec))
-                v00, v01, v10, v11 = (lanes_of(v) for v in _pairs8(
-                    builder, src, src_elt, item, [builder.extract_element(
-                        cells, ir.Constant(i32, k)) for k in range(_LANES)], row_v))
+                v00, v01, v10, v11 = (lanes_of(v) for v in _pairs8_at(
+                    builder, src, src_elt, item, offsets, base_v, row_v))
             elif C == 1 or item == 1:  # a cell row's two corners in one gather, split by shuffles
                 size = 4 if C == 1 else 8
                 per = size // item  # values of the image in each gathered one

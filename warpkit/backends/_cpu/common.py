@@ -67,13 +67,19 @@ def _weights(wts, j, fx, fy):
 
 
 @njit(inline="always")
+def _rows_inside(flat, base, offset, WC, count):
+    """Whether ``count`` values from ``flat[base + offset]``, and as many WC values further
+    (the same columns of the next row of an image of rows of WC values), lie inside ``flat``."""
+    return flat.shape[0] - base - offset >= WC + count
+
+
+@njit(inline="always")
 def _cell0_inside(flat, base, WC):
     """Whether the cell at offset 0 of the image starting at ``flat[base]`` (rows of WC values)
-    lies inside ``flat``: its last value, ``flat[base + WC + 1]``, does. The plain-load steps
-    (:func:`._simd.lerp8_loads`, :func:`._simd.grad8_loads`) read it in the lanes that have no
-    cell of their own, so they are taken only where this holds (not in a 1-pixel-high last
-    image)."""
-    return flat.shape[0] - base >= WC + 2
+    lies inside ``flat``. The plain-load steps (:func:`._simd.lerp8_loads`,
+    :func:`._simd.grad8_loads`) read it in the lanes that have no cell of their own, so they are
+    taken only where this holds (not in a 1-pixel-high last image)."""
+    return _rows_inside(flat, base, 0, WC, 2)
 
 
 #: How many pixels ahead the gather asks for the source rows (a rotated row walks across many

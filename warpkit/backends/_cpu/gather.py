@@ -30,7 +30,16 @@ from .._simd import (
     noinline,
     prefetch,
 )
-from .common import _FASTMATH, CHECK, FILL, MASK, PREFETCH, _cell0_inside, _edge_cell
+from .common import (
+    _FASTMATH,
+    CHECK,
+    FILL,
+    MASK,
+    PREFETCH,
+    _cell0_inside,
+    _edge_cell,
+    _rows_inside,
+)
 from .indirect import MadeAddresses, call_at
 from .store import _store, _store_lerp
 
@@ -571,11 +580,11 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, level):
     (``level``: offsets from :func:`.classify._classify_level`, monotonic along the row),
     float32 blocks whose cells lie within 15 columns first take :func:`._simd.lerp8_window`
     where :data:`warpkit._tuning.LEVEL_WINDOWS` (:func:`_level_windows`). The columns around
-    the span
-    keep :func:`_gather1`, rows narrower than ``SPAN_COLUMNS`` too. Against :func:`_gather1`
-    over the whole row (Zen 4 machine, 2026-12-06, one / two threads, two runs, outputs
-    identical): a grey 1024x1024 float32 image 0.92x-0.97x / 0.94x the time, float64 0.96x /
-    0.94x, zoomed by 2 0.88x-0.90x / 0.85x-0.95x; W2's forward (60-pixel rows) unchanged.
+    the span keep :func:`_gather1`, rows narrower than ``SPAN_COLUMNS`` too. Against
+    :func:`_gather1` over the whole row (Zen 4 machine, 2026-12-06, one / two threads, two
+    runs, outputs identical): a grey 1024x1024 float32 image 0.92x-0.97x / 0.94x the time,
+    float64 0.96x / 0.94x, zoomed by 2 0.88x-0.90x / 0.85x-0.95x; W2's forward (60-pixel rows)
+    unchanged.
     Every float row function compiles this branch (the channel count is a run-time value
     there): a first grey float32 ``warp`` with an empty cache took 11.8-12.9 s against
     11.7-11.9 s, an RGB one 11.1-11.2 s against 10.2-11.8 s (three alternating pairs)."""
@@ -591,7 +600,7 @@ def _window_fits(flat, offs, base, j, WC):
     ``flat``."""
     first = offs[j]
     last = offs[j + np.uint64(7)]
-    return abs(last - first) <= 14 and flat.shape[0] - base - min(first, last) >= WC + 16
+    return abs(last - first) <= 14 and _rows_inside(flat, base, min(first, last), WC, 16)
 
 
 def _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
