@@ -155,20 +155,26 @@ def test_level_rows_get_the_interior_offsets_and_weights(ax, rx, ry, W, H, C, n,
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
-@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("C", [1, 3, 4])
 def test_axis_aligned_stacks_match_the_reference(dtype, C):
     """Rows at one height: zooms in and out, shifts, flips, and a turn between them. Zoomed out
     by 1.9 and 2.06, 8 pixels' cells span 14 or 15 columns, the most and one more than one-channel
-    float32 rows pick from windows of 16 values (``_simd.lerp8_window``)."""
+    float32 rows pick from windows of 16 values (``_simd.lerp8_window``); by 1.1 and 1.15, 8 or
+    9 columns, the most RGB windows of 32 values hold (``_simd.lerp8c_window``), and by 0.85 and
+    0.87, 6 or 7 columns, the most RGBA ones hold."""
     rng = np.random.default_rng(C)
     H, W = 21, WIDE
-    x = rng.uniform(0, 255, (8, H, W, C))
+    x = rng.uniform(0, 255, (12, H, W, C))
     x = x.astype(dtype) if np.dtype(dtype).kind == "f" else np.round(x).astype(dtype)
     base = [[0.47, 0.0, 0.013], [0.0, 0.61, -0.021]]
     thetas = np.array([base, base, [[0.47, 0.0, 0.3], [0.0, 0.61, -0.021]],
                        [[-0.8, 0.0, 0.013], [0.0, 0.61, 0.4]], _theta(0.7, 25.0)[0], base,
                        [[1.9, 0.0, 0.013], [0.0, 0.61, -0.021]],
-                       [[-2.06, 0.0, 0.013], [0.0, 0.61, 0.1]]])
+                       [[-2.06, 0.0, 0.013], [0.0, 0.61, 0.1]],
+                       [[1.1, 0.0, 0.013], [0.0, 0.61, -0.021]],
+                       [[-1.15, 0.0, 0.013], [0.0, 0.61, 0.1]],
+                       [[0.85, 0.0, 0.013], [0.0, 0.61, -0.021]],
+                       [[-0.87, 0.0, 0.013], [0.0, 0.61, 0.1]]])
     out = wk.warp(x, thetas, output_shape=(H, W), padding_mode="border")
     ref = R.affine_sample(x.astype(np.float64), thetas, (H, W), "bilinear", "border", False, 0.0)
     if np.dtype(dtype).kind == "f":

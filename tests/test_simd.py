@@ -5,7 +5,8 @@ shape and strides of its array and holds no reference (null meminfo), slices inc
 rest alone, ``lerp8_loads``, ``grad8_loads`` and ``lerp8_pairs`` (plain loads instead of
 gathers) as ``lerp8`` and ``grad8`` do (to the bit), ``lerp8_window`` (a row at one height, its
 corners picked from two windows, with AVX-512's permute or lane by lane) as ``lerp8_pairs`` and
-``lerp8c`` do (to the bit), ``lerp8c`` 8 integer pixels of 1, 3 or 4
+``lerp8c`` do (to the bit), ``lerp8c_window`` (the same with 3 or 4 channels) as ``lerp4`` does
+pixel by pixel (to the bit), ``lerp8c`` 8 integer pixels of 1, 3 or 4
 channels as numpy does and as the scalar code and ``lerp4`` do (to the bit), or none when one is
 past its limit,
 ``edge8`` edge pixels as numpy does and as the scalar edge code does (to the bit), and
@@ -42,6 +43,7 @@ from warpkit.backends._simd import (
     lerp8_window,
     lerp8c,
     lerp8c_loads,
+    lerp8c_window,
     noinline,
     prefer512,
     restrict,
@@ -269,8 +271,9 @@ def _lerp8_window(flat, oflat, offs, wts, base, j, q, step):
 
 @pytest.fixture(scope="module")
 def lane_by_lane():
-    """``_lerp8_window`` compiled without the permute (as for a processor without AVX-512):
-    ``PERMUTE16`` is read when the step is compiled."""
+    """The window steps compiled without the permute (as for a processor without AVX-512), by
+    channels: ``_lerp8_window`` for 1, ``lerp8c_window`` for 3 and 4. ``PERMUTE16`` is read
+    when a step is compiled."""
     from warpkit.backends import _simd
 
     @njit
@@ -278,36 +281,58 @@ def lane_by_lane():
         lerp8_window(flat, oflat, offs, wts, np.uint64(base), np.uint64(j), np.uint64(q),
                      np.uint64(step))
 
+    windows = {nc: _lerp8c_window_of(nc) for nc in (3, 4)}
     saved = _simd.PERMUTE16
     _simd.PERMUTE16 = False
     try:  # compiled at the first call of each dtype, for the calls after it
         for dtype in WINDOW_DTYPES:
             window(np.zeros(64, dtype), np.zeros(8, dtype), np.zeros(8, np.int64),
                    np.zeros((4, 8), np.float32), 0, 0, 0, 24)
+            for step in windows.values():
+                step(np.zeros(128, dtype), np.zeros(32, dtype), np.zeros(8, np.int64),
+                     np.zeros((4, 8), np.float32), 0, 0, 0, 48)
     finally:
         _simd.PERMUTE16 = saved
-    return window
+    windows[1] = window
+    return windows
+
+
+def _lerp8c_window_of(nc):
+    @njit
+    def call(flat, oflat, offs, wts, base, j, q, step):
+        u = np.uint64
+        lerp8c_window(flat, oflat, offs, wts, u(base), u(j), u(q), u(step), nc)
+
+    return call
+
+
+_LERP8C_WINDOW = {nc: _lerp8c_window_of(nc) for nc in (3, 4)}
 
 
 #: What lerp8_window takes: float32 pixels, and one-channel integer ones of lerp8c's types
 WINDOW_DTYPES = (np.float32, np.uint8, np.uint16, np.int16)
 
 
-@pytest.mark.parametrize("first, last, room, fits", [
-    (30, 44, 16, True), (44, 30, 16, True), (30, 30, 16, True),  # 15 columns, rising or falling
-    (30, 45, 16, False), (45, 30, 16, False),  # 16 columns
-    (30, 44, 15, False), (44, 30, 15, False),  # the second window would end one value past
+@pytest.mark.parametrize("nc, first, last, room, fits", [
+    (1, 30, 44, 16, True), (1, 44, 30, 16, True), (1, 30, 30, 16, True),  # 15 columns
+    (1, 30, 45, 16, False), (1, 45, 30, 16, False),  # 16 columns
+    (1, 30, 44, 15, False), (1, 44, 30, 15, False),  # the second window would end one value past
+    (3, 30, 56, 32, True), (3, 56, 30, 32, True),  # 9 columns of 3 values
+    (3, 30, 59, 32, False), (3, 59, 30, 32, False), (3, 30, 56, 31, False),  # 10; one past
+    (4, 32, 56, 32, True), (4, 56, 32, 32, True),  # 7 columns of 4 values
+    (4, 32, 60, 32, False), (4, 60, 32, 32, False), (4, 32, 56, 31, False),  # 8; one past
 ])
-def test_a_level_block_takes_windows_within_15_columns_and_inside_the_array(first, last, room,
-                                                                            fits):
-    """``_window_fits``: the first and last of 8 offsets at most 14 apart, and ``room`` values
-    from the least one's cell to the end of ``flat`` beyond its row (rows of 24 values)."""
+def test_a_level_block_takes_windows_that_hold_its_cells_inside_the_array(nc, first, last, room,
+                                                                          fits):
+    """``_window_fits``: the first and last of 8 offsets at most 14 values apart with one channel
+    (windows of 16 values), 32 - 2·nc with 3 or 4 (windows of 32), and a window's values from
+    the least one's cell to the end of ``flat`` beyond its row (rows of 48 values)."""
     from warpkit.backends._cpu.gather import _window_fits
 
-    base, WC = 5, 24
+    base, WC = 5, 48
     flat = np.zeros(base + min(first, last) + WC + room, np.float32)
     offs = np.linspace(first, last, 8).round().astype(np.int64)
-    assert _window_fits(flat, offs, base, np.uint64(0), WC) is fits
+    assert _window_fits(flat, offs, base, np.uint64(0), WC, nc) is fits
 
 
 W_STEP, W_ROWS = 24, 3  # rows of 24 values; the two windows of 16 end within 16 past them
@@ -343,9 +368,47 @@ def test_lerp8_window_samples_a_level_row_as_the_blocks_do(lane_by_lane, dtype, 
         _lerp8_pairs(flat, want, offs, wts, base, j, q, W_STEP)
     else:
         assert _LERP8C[1](flat, want, offs, wts, base, j, q, W_STEP, flat.size)
-    for step in (_lerp8_window, lane_by_lane):
+    for step in (_lerp8_window, lane_by_lane[1]):
         got = np.full(q + 9, 9, dtype)
         step(flat, got, offs, wts, base, j, q, W_STEP)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("nc", [3, 4])
+@pytest.mark.parametrize("dtype", WINDOW_DTYPES)
+@given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
+       base=st.integers(0, 6), spread=st.integers(0, 8), down=st.booleans())
+@settings(max_examples=40, deadline=None)
+def test_lerp8c_window_samples_a_level_row_as_lerp4_does(lane_by_lane, nc, dtype, seed, j, q,
+                                                         base, spread, down):
+    """8 pixels of 3 or 4 channels of a row at one height (cells monotonic, rising or falling,
+    the first and last up to 32 - 2·nc values apart, repeating): lerp4's values pixel by pixel
+    to the bit (float32 with NaN and ±inf corners; integers rounded and clipped), with the
+    permute and lane by lane; exactly the 8·nc values are written."""
+    rng = np.random.default_rng(seed)
+    step_ = 16 * nc  # rows of 16 pixels
+    size = base + step_ * W_ROWS + 32
+    if dtype == np.float32:
+        flat = rng.standard_normal(size).astype(dtype)
+        flat[rng.random(flat.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
+    else:
+        info = np.iinfo(dtype)
+        flat = rng.integers(info.min, info.max, size, endpoint=True).astype(dtype)
+    spread = min(spread, (32 - 2 * nc) // nc)  # in columns
+    columns = np.sort(rng.integers(0, spread + 1, 8))
+    columns[[0, -1]] = 0, spread
+    start = rng.integers(0, 16 - 1 - spread)
+    row = rng.integers(0, W_ROWS - 1)
+    offs = rng.integers(0, step_, j + 8).astype(np.int64)  # lanes before j: not read
+    offs[j:] = row * step_ + nc * (start + (columns[::-1] if down else columns))
+    wts = rng.random((4, j + 8)).astype(np.float32)
+    end = q + 8 * nc
+    want = np.full(end + 4, 9, dtype)
+    _lerp4_pixels(flat, want, offs, wts, base, j, q, step_, nc)
+    want[end:] = 9  # lerp4's 4th lane of the last pixel, with 3 channels
+    for step in (_LERP8C_WINDOW[nc], lane_by_lane[nc]):
+        got = np.full(end + 4, 9, dtype)
+        step(flat, got, offs, wts, base, j, q, step_)
         np.testing.assert_array_equal(got, want)
 
 

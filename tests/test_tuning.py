@@ -24,7 +24,9 @@ from warpkit import _tuning
 #: threshold (turned, zoomed: rows at one height), batches of narrow rows (the general
 #: gather's blocks), RGB and RGBA, uint8 and uint16, and a near-identity whose interior reaches
 #: the last cells of the last image (where 8 at a time hands the rest of the row to one at a
-#: time); and one-channel images (float ones with NaN and ±inf pixels, forward and backward),
+#: time); float32 RGB and RGBA (whose rows at one height pick from windows where
+#: ``LEVEL_WINDOWS``), zoomed so that 8 pixels' cells span the most a window holds and more;
+#: and one-channel images (float ones with NaN and ±inf pixels, forward and backward),
 #: whose blocks of 8 pixels read their cells with gathers or with plain loads.
 CASES = r"""
 import numpy as np
@@ -36,8 +38,12 @@ def warps(out, key, rng, img, stack):
     # under random maps
     turn = transforms.rotate(20.0, img.shape, scale=0.9)
     zoom = transforms.scale(2.0, img.shape)
+    # 8 pixels' cells within 7 columns or just past (RGBA windows), within 9 or past (RGB)
+    zoom7 = transforms.scale(1.17, img.shape)
+    zoom9 = transforms.scale(0.89, img.shape)
     near = np.array([[1.0, 0.001, 0.003], [-0.002, 1.0, 0.004]])
-    for name, theta in (("turn", turn), ("zoom", zoom), ("near", near)):
+    maps = (("turn", turn), ("zoom", zoom), ("zoom7", zoom7), ("zoom9", zoom9), ("near", near))
+    for name, theta in maps:
         for pad in ("zeros", "border"):
             out[f"{key}-{name}-{pad}"] = warpkit.warp(img, theta, padding_mode=pad)
     thetas = np.tile(np.eye(2, 3), (12, 1, 1)) + rng.uniform(-0.3, 0.3, (12, 2, 3))
@@ -52,6 +58,12 @@ def results():
             img = rng.integers(0, top, size=(181, 243, c), endpoint=True).astype(dtype)
             stack = rng.integers(0, top, size=(12, 30, 37, c), endpoint=True).astype(dtype)
             warps(out, f"{np.dtype(dtype).name}-{c}", rng, img, stack)
+    for c in (3, 4):  # float32 RGB and RGBA, with NaN and +inf pixels
+        img = rng.standard_normal((181, 243, c)).astype(np.float32)
+        img[rng.random(img.shape) < 0.01] = np.nan
+        img[rng.random(img.shape) < 0.01] = np.inf
+        stack = rng.standard_normal((12, 30, 37, c)).astype(np.float32)
+        warps(out, f"float32-{c}", rng, img, stack)
     # one-channel rows wide enough for an interior span (float ones with NaN and -inf
     # corners), and stacks of narrow ones
     for dtype in (np.float32, np.float64, np.uint8, np.uint16):

@@ -96,13 +96,21 @@ def lerp4(typingctx, flat, oflat, p, p2, step, q, a, b, c, d):
 
 def _bilinear(builder, v00, v01, v10, v11, w):
     """``(v00·w[0] + v01·w[1]) + (v10·w[2] + v11·w[3])`` lane by lane, with the fused
-    multiply-adds the scalar code allows (``contract``): its rounding, for every step here."""
-    def mul(v, x):
-        return builder.fmul(v, x, flags=_CONTRACT)
+    multiply-adds the scalar code allows (``contract``): its rounding, for every step here.
 
-    top = builder.fadd(mul(v00, w[0]), mul(v01, w[1]), flags=_CONTRACT)
-    bottom = builder.fadd(mul(v10, w[2]), mul(v11, w[3]), flags=_CONTRACT)
-    return builder.fadd(top, bottom, flags=_CONTRACT)
+    Each row's sum is ``llvm.fmuladd(v00, w[0], v01·w[1])``: the first product fused where the
+    target has a fast multiply-add, as LLVM fuses the scalar code's and :func:`lerp4`'s sums.
+    Left to LLVM, the fusion of a sum of two contractable products may take either product
+    (in 16-lane vectors of permuted lanes it took the second: values 1 ulp apart)."""
+    vt = v00.type
+    fmuladd = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vt, [vt] * 3),
+        f"llvm.fmuladd.v{vt.count}f{vt.element.intrinsic_name[1:]}")
+
+    def row(a, x, b, y):
+        return builder.call(fmuladd, [a, x, builder.fmul(b, y, flags=_CONTRACT)])
+
+    return builder.fadd(row(v00, w[0], v01, w[1]), row(v10, w[2], v11, w[3]), flags=_CONTRACT)
 
 
 def lerp4_writes(src, dst, work) -> bool:
@@ -442,35 +450,19 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
     differ by at most 14, and that the 16 values from ``base`` + their least, and as many
     ``step`` further, lie inside ``flat``.
     """
-    f32 = types.float32
-    floats = flat.dtype == oflat.dtype == f32
-    ints = isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype, f32)
-    if not ((floats or ints) and wts.dtype == f32 and offs.dtype == types.int64
-            and wts.ndim == 2):
+    if not _window_types(flat, oflat, offs, wts):
         return None
     sig = types.void(flat, oflat, offs, wts, base, j, q, step)
 
     def codegen(context, builder, signature, args):
-        base_v, j_v, q_v, step_v = args[4:]
-        src, dst, offs_data, wts_data, n = _block_arrays(context, builder, signature, args)
-        src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
-        src_elt = context.get_data_type(src_t)
-        item = context.get_abi_sizeof(src_elt)
-        i32, i64, fl = ir.IntType(32), ir.IntType(64), ir.FloatType()
-        vec, window = ir.VectorType(fl, _LANES), ir.VectorType(fl, 2 * _LANES)
-        raw = ir.VectorType(src_elt, 2 * _LANES)
-        cells = _vload(builder, offs_data, j_v, ir.VectorType(i64, _LANES), 8)
-        first = builder.extract_element(cells, ir.Constant(i32, 0))
-        last = builder.extract_element(cells, ir.Constant(i32, _LANES - 1))
-        least = builder.select(builder.icmp_signed("<", first, last), first, last)
-        columns = builder.trunc(builder.sub(cells, _splat(builder, least, cells.type)),
-                                ir.VectorType(i32, _LANES))
-        start = builder.add(base_v, least)
-        rows = [_to_work(builder, _vload(builder, src, at, raw, item), src_t, f32, window)
-                for at in (start, builder.add(start, step_v))]
+        q_v = args[6]
+        _, dst, _, wts_data, n = _block_arrays(context, builder, signature, args)
+        dst_t = signature.args[1].dtype
+        vec = ir.VectorType(ir.FloatType(), _LANES)
+        columns, rows = _windows(context, builder, signature, args, 2 * _LANES)
         right = builder.add(columns, ir.Constant(columns.type, [1] * _LANES))
         corners = [_pick8(builder, r, c) for r in rows for c in (columns, right)]
-        w = _weight_rows(builder, wts_data, n, j_v, vec, 4)
+        w = _weight_rows(builder, wts_data, n, args[5], vec, 4)
         result = _bilinear(builder, *corners, w)
         if isinstance(dst_t, types.Integer):
             result = _to_integers(builder, result, dst_t)
@@ -479,6 +471,119 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _window_types(flat, oflat, offs, wts) -> bool:
+    """Whether :func:`lerp8_window` and :func:`lerp8c_window` take these numba array types:
+    float32 pixels, or integer ones of :func:`lerp8c`'s (at most 16 bits), float32 weights in
+    a (4, n) array, int64 offsets."""
+    f32 = types.float32
+    floats = flat.dtype == oflat.dtype == f32
+    ints = isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype, f32)
+    return (floats or ints) and wts.dtype == f32 and offs.dtype == types.int64 and wts.ndim == 2
+
+
+def _windows(context, builder, signature, args, width):
+    """The shared start of the window steps (arguments ``flat, oflat, offs, wts, base, j, q,
+    step``): the 8 pixels' cells as columns from the leftmost one (i32 lanes, in values), and
+    the two windows of ``width`` values from that cell, in its row and ``step`` values on,
+    converted to float32 as :func:`lerp8c` converts integers."""
+    base_v, j_v, step_v = args[4], args[5], args[7]
+    src, _, offs_data, _, _ = _block_arrays(context, builder, signature, args)
+    src_t = signature.args[0].dtype
+    src_elt = context.get_data_type(src_t)
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    cells = _vload(builder, offs_data, j_v, ir.VectorType(i64, _LANES), 8)
+    first = builder.extract_element(cells, ir.Constant(i32, 0))
+    last = builder.extract_element(cells, ir.Constant(i32, _LANES - 1))
+    least = builder.select(builder.icmp_signed("<", first, last), first, last)
+    columns = builder.trunc(builder.sub(cells, _splat(builder, least, cells.type)),
+                            ir.VectorType(i32, _LANES))
+    start = builder.add(base_v, least)
+    raw = ir.VectorType(src_elt, width)
+    window = ir.VectorType(ir.FloatType(), width)
+    item = context.get_abi_sizeof(src_elt)
+    rows = [_to_work(builder, _vload(builder, src, at, raw, item), src_t, types.float32, window)
+            for at in (start, builder.add(start, step_v))]
+    return columns, rows
+
+
+@intrinsic(prefer_literal=True)
+def lerp8c_window(typingctx, flat, oflat, offs, wts, base, j, q, step, nc):
+    """:func:`lerp8_window` for 8 pixels of ``nc`` = 3 or 4 channels (a literal) of a row at
+    one height whose cells lie within 32 - 2·nc values of each other (9 columns with 3
+    channels, 7 with 4): each source row is read once, as a window of 32 values from the
+    leftmost cell, and each corner's 8·nc lanes are picked from the two halves of its row's
+    window (one two-source permute per 16 lanes with AVX-512, LLVM's ``vpermt2ps``; lane by
+    lane without), the weights spread to their pixels' lanes by a fixed permute. The arithmetic
+    is :func:`lerp4`'s, lane by lane, so the same values to the bit; exactly the 8·nc values
+    are written (no junk lane).
+
+    ``flat`` and ``oflat`` are 1-D contiguous arrays, both float32 or both integers of
+    :func:`lerp8c`'s types (converted, rounded and clipped as :func:`lerp4` does), ``wts`` a
+    C-contiguous (4, n) float32 array, ``offs`` a 1-D contiguous int64 array of cell offsets
+    (multiples of ``nc``); ``base``, ``j``, ``q`` and ``step`` unsigned 64-bit. No bounds
+    checks: the caller guarantees that j + 8 <= n, that the offsets ``offs[j:j + 8]`` are
+    monotonic and that their first and last differ by at most 32 - 2·nc, and that the 32
+    values from ``base`` + their least, and as many ``step`` further, lie inside ``flat``.
+    """
+    k = nc.literal_value if isinstance(nc, types.IntegerLiteral) else None
+    if k not in (3, 4) or not _window_types(flat, oflat, offs, wts):
+        return None
+    sig = types.void(flat, oflat, offs, wts, base, j, q, step, nc)
+
+    def codegen(context, builder, signature, args):
+        j_v, q_v = args[5], args[6]
+        _, dst, _, wts_data, n = _block_arrays(context, builder, signature, args)
+        dst_t = signature.args[1].dtype
+        i32 = ir.IntType(32)
+        wide = 2 * _LANES
+        columns, rows = _windows(context, builder, signature, args, 2 * wide)
+        halves = [[builder.shuffle_vector(r, r, ir.Constant(ir.VectorType(i32, wide), list(
+            range(h * wide, (h + 1) * wide)))) for h in range(2)] for r in rows]
+        w = _weight_rows(builder, wts_data, n, j_v, ir.VectorType(ir.FloatType(), _LANES), 4)
+        lanes = _LANES * k
+        for h in range(0, lanes, wide):  # 16 output lanes at a time: pixel l // k, channel l % k
+            count = min(wide, lanes - h)
+            pixel = ir.Constant(ir.VectorType(i32, wide),
+                                [min((h + i) // k, _LANES - 1) for i in range(wide)])
+            channel = ir.Constant(ir.VectorType(i32, wide),
+                                  [(h + i) % k if i < count else 0 for i in range(wide)])
+            left = builder.add(builder.shuffle_vector(columns, columns, pixel), channel)
+            right = builder.add(left, ir.Constant(left.type, [k] * wide))
+            corners = [_pick16(builder, lo, hi, idx) for lo, hi in halves for idx in (left, right)]
+            result = _bilinear(builder, *corners,
+                               [builder.shuffle_vector(r, r, pixel) for r in w])
+            if count < wide:
+                result = builder.shuffle_vector(result, result, ir.Constant(
+                    ir.VectorType(i32, count), list(range(count))))
+            if isinstance(dst_t, types.Integer):
+                result = _to_integers(builder, result, dst_t)
+            at = builder.gep(dst, [builder.add(q_v, ir.Constant(q_v.type, h))])
+            builder.store(result, builder.bitcast(at, result.type.as_pointer()),
+                          align=dst_t.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _pick16(builder, lo, hi, lanes):
+    """The 16 lanes of the 32 values ``lo`` then ``hi`` (16-lane float vectors) at the 16
+    indices ``lanes`` (i32, each below 32): one two-source permute with AVX-512
+    (:data:`warpkit._tuning.PERMUTE16`), else one lane at a time."""
+    if PERMUTE16:
+        permute = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(lo.type, [lo.type, lanes.type, hi.type]),
+            "llvm.x86.avx512.vpermi2var.ps.512")
+        return builder.call(permute, [lo, lanes, hi])
+    i32 = ir.IntType(32)
+    both = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(i32, 32), list(range(32))))
+    out = ir.Constant(lo.type, ir.Undefined)
+    for k in range(lo.type.count):
+        lane = builder.extract_element(lanes, ir.Constant(i32, k))
+        out = builder.insert_element(out, builder.extract_element(both, lane),
+                                     ir.Constant(i32, k))
+    return out
 
 
 def _pick8(builder, window, lanes):

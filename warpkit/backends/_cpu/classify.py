@@ -216,22 +216,43 @@ def _classify(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
 @njit(inline="always")
 def _cell_floor(v, top):
     """The top-left corner coordinate of the cell of a finite coordinate ``v``: its floor,
-    clipped to [0, ``top``] by a plain max and min (vectorised), so that no read can leave the
-    image whatever the coordinate."""
+    clipped to [0, ``top``], so that no read can leave the image whatever the coordinate (for
+    a row's one y, computed once)."""
     v0 = np.floor(v)
     v0 = 0.0 if v0 < 0.0 else v0
     return top if v0 > top else v0
+
+
+@njit(inline="always")
+def _last_cell(W, H, C):
+    """The flat offset of the last cell's top-left corner, (H - 2)·W·C + (W - 2)·C, as the
+    unsigned bound of :func:`_cell_offset` (0 for an image with fewer than two rows or
+    columns, which has no interior span)."""
+    return np.uint64(max((H - 2) * W * C + (W - 2) * C, 0))
+
+
+@njit(inline="always")
+def _cell_offset(o, last):
+    """The flat offset ``o`` (a float64 integer) of a cell's top-left corner as int64, clipped
+    to [0, ``last``] (:func:`_last_cell`) by one unsigned minimum, a negative ``o`` wrapping
+    to a huge one: whatever the coordinates, every corner read lies inside the image.
+
+    Inside a span of :func:`_affine_spans` (0 <= ix < W - 1, 0 <= iy < H - 1 for the
+    coordinates computed as here) the floors are the cell already and the clip never acts. It
+    stands in for clipping both floors, which on the Zen 4 machine made the vectorised pass
+    1.4x as long: four minimums and maximums of 8 float64 lanes, against one of 8 integers
+    (``_classify_interior`` alone, 256 pixels in L1: 2.48 against 1.75 cycles a pixel)."""
+    return np.int64(min(np.uint64(np.int64(o)), last))
 
 
 @njit(fastmath=_FASTMATH)
 def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
     """:func:`_classify_row` for columns j0 <= j < j1 of an affine row whose every pixel lies
     strictly inside the last column and row (0 <= ix < W - 1, 0 <= iy < H - 1, see
-    :func:`_affine_spans`): the same offsets and weights, without the tests. The cell is
-    still clipped to the image (:func:`_cell_floor`)."""
+    :func:`_affine_spans`): the same offsets and weights, without the tests. The offsets are
+    still clipped to the image (:func:`_cell_offset`)."""
     prefer512()
-    Wm2 = W - 2.0
-    Hm2 = H - 2.0
+    last = _last_cell(W, H, C)
     WCf = 1.0 * (W * C)
     Cf = 1.0 * C
     for jj in range(j0, j1):
@@ -239,10 +260,10 @@ def _classify_interior(W, H, C, offs, wts, j0, j1, ax, rx, ay, ry):
         jf = 1.0 * np.int32(jj)
         ix = muladd(ax, jf, rx)
         iy = muladd(ay, jf, ry)
-        x0 = _cell_floor(ix, Wm2)
-        y0 = _cell_floor(iy, Hm2)
+        x0 = np.floor(ix)
+        y0 = np.floor(iy)
         _weights(wts, j, ix - x0, iy - y0)
-        offs[j] = np.int64(y0 * WCf + x0 * Cf)
+        offs[j] = _cell_offset(y0 * WCf + x0 * Cf, last)
 
 
 @njit(fastmath=_FASTMATH)
@@ -254,12 +275,12 @@ def _classify_level(W, H, C, offs, wts, j0, j1, ax, rx, ry):
     prefer512()
     y0 = _cell_floor(ry, H - 2.0)  # iy = ry at every column (but for the sign of a zero)
     fy = ry - y0
-    yo = np.int64(y0 * (1.0 * (W * C)))
-    Wm2 = W - 2.0
+    yo = y0 * (1.0 * (W * C))
+    last = _last_cell(W, H, C)
     Cf = 1.0 * C
     for jj in range(j0, j1):
         j = np.uint64(jj)
         ix = muladd(ax, 1.0 * np.int32(jj), rx)
-        x0 = _cell_floor(ix, Wm2)
+        x0 = np.floor(ix)
         _weights(wts, j, ix - x0, fy)
-        offs[j] = yo + np.int64(x0 * Cf)
+        offs[j] = _cell_offset(yo + x0 * Cf, last)

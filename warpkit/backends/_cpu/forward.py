@@ -30,6 +30,8 @@ from .gather import (
     _fill,
     _gather_call,
     _gather_span,
+    _level_floats,
+    _level_windows,
     _spans_apart,
     _takes_edge8,
     _whole_blocks,
@@ -149,6 +151,18 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 1, level)
         else:
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4, level)
+        ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
+                          e, B, C)
+    elif level and b < c and _level_floats(flat, oflat, C):
+        # float32 pixels of 3 or 4 channels at one height: the interior span's blocks from
+        # windows, between the gathers of the columns around them (the 4th lane that the first
+        # writes into pixel b with 3 channels, the windows then write over)
+        ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
+                          A, b, C)
+        if C == 3:
+            e = _level_windows(flat, oflat, offs, wts, base, obase, WC, b, c, 3)
+        else:
+            e = _level_windows(flat, oflat, offs, wts, base, obase, WC, b, c, 4)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
                           e, B, C)
     elif _whole_blocks(flat, oflat, wts, C) and mode == BILINEAR and B - A >= BLOCK_COLUMNS:

@@ -27,6 +27,7 @@ from .._simd import (
     lerp8_window,
     lerp8c,
     lerp8c_loads,
+    lerp8c_window,
     noinline,
     prefetch,
 )
@@ -592,34 +593,40 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, level):
 
 
 @njit(inline="always")
-def _window_fits(flat, offs, base, j, WC):
-    """Whether :func:`._simd.lerp8_window` may take the 8 pixels from column j of a row at one
-    height (offsets from :func:`.classify._classify_level`, monotonic along the row): their
-    cells lie within 15 columns (the first's and the last's offsets differ by at most 14) and
-    the 16 values from the leftmost cell, in its row and the next (WC values on), lie inside
-    ``flat``."""
+def _window_fits(flat, offs, base, j, WC, nc):
+    """Whether the window step of ``nc`` channels (:func:`._simd.lerp8_window` for one,
+    :func:`._simd.lerp8c_window` for 3 or 4) may take the 8 pixels from column j of a row at
+    one height (offsets from :func:`.classify._classify_level`, monotonic along the row): the
+    first's and the last's offsets differ by at most 14 values with one channel (cells within
+    15 columns), 32 - 2·nc with more, and the window's 16 values (32 with more channels) from
+    the leftmost cell, in its row and the next (WC values on), lie inside ``flat``."""
     first = offs[j]
     last = offs[j + np.uint64(7)]
-    return abs(last - first) <= 14 and _rows_inside(flat, base, min(first, last), WC, 16)
+    count = 16 if nc == 1 else 32
+    return abs(last - first) <= count - 2 * nc and _rows_inside(flat, base, min(first, last),
+                                                                WC, count)
 
 
 def _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
-    """The 8-pixel blocks from column j0 of a one-channel row at one height that
-    :func:`._simd.lerp8_window` takes, one after the other, while they fit
+    """The 8-pixel blocks from column j0 of a row at one height of ``nc`` channels (1, 3 or
+    4, a literal) that :func:`._simd.lerp8_window` (one channel) or
+    :func:`._simd.lerp8c_window` (3 or 4) takes, one after the other, while they fit
     (:func:`_window_fits`) and end by j1; returns the first column left. Without the prefetch:
     each source row is read once, in order (with it, a grey 1024x1024 float32 image zoomed by 2
     took 0.963x the time of the code before the windows, without it 0.917x, one thread). Compiled
-    only where :data:`warpkit._tuning.LEVEL_WINDOWS` and for the types the step takes; else
+    only where :data:`warpkit._tuning.LEVEL_WINDOWS` and for the types the steps take; else
     none are taken (j0)."""
     raise NotImplementedError("compiled only: see _level_windows_overload")
 
 
 @overload(_level_windows, prefer_literal=True, inline="always")
 def _level_windows_overload(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
-    one = isinstance(nc, types.IntegerLiteral) and nc.literal_value == 1
+    k = nc.literal_value if isinstance(nc, types.IntegerLiteral) else None
     floats = flat.dtype == oflat.dtype == types.float32
-    if not (LEVEL_WINDOWS and one and (floats or _span_loop(flat, oflat, wts))):
+    if not (LEVEL_WINDOWS and k in (1, 3, 4) and (floats or _span_loop(flat, oflat, wts))):
         return lambda flat, oflat, offs, wts, base, obase, WC, j0, j1, nc: j0
+
+    step = {1: _window1, 3: _window3, 4: _window4}[k]
 
     def windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
         ub = np.uint64(base)
@@ -627,13 +634,28 @@ def _level_windows_overload(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc)
         jj = j0
         while jj + 8 <= j1:
             j = np.uint64(jj)
-            if not _window_fits(flat, offs, base, j, WC):
+            if not _window_fits(flat, offs, base, j, WC, k):
                 break
-            lerp8_window(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj), uW)
+            step(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj * k), uW)
             jj += 8
         return jj
 
     return windows
+
+
+@njit(inline="always")
+def _window1(flat, oflat, offs, wts, base, j, q, step):
+    lerp8_window(flat, oflat, offs, wts, base, j, q, step)
+
+
+@njit(inline="always")
+def _window3(flat, oflat, offs, wts, base, j, q, step):
+    lerp8c_window(flat, oflat, offs, wts, base, j, q, step, 3)
+
+
+@njit(inline="always")
+def _window4(flat, oflat, offs, wts, base, j, q, step):
+    lerp8c_window(flat, oflat, offs, wts, base, j, q, step, 4)
 
 
 def _span_loop(flat, oflat, wts) -> bool:
@@ -776,6 +798,20 @@ def _spans_apart_overload(flat, oflat, wts, C):
     if not _span_loop(flat, oflat, wts):
         return lambda flat, oflat, wts, C: False
     return lambda flat, oflat, wts, C: C == 1 or C == 3 or C == 4
+
+
+def _level_floats(flat, oflat, C):
+    """Whether :func:`_sample_row` takes the interior span of a float row of C = 3 or 4
+    channels at one height through :func:`_level_windows` (:func:`._simd.lerp8c_window`):
+    float32 images where :data:`warpkit._tuning.LEVEL_WINDOWS` (the types are a constant at
+    compile time, C a run-time value)."""
+    raise NotImplementedError("compiled only: see _level_floats_overload")
+
+
+@overload(_level_floats, inline="always")
+def _level_floats_overload(flat, oflat, C):
+    takes = LEVEL_WINDOWS and flat.dtype == oflat.dtype == types.float32
+    return lambda flat, oflat, C: takes and (C == 3 or C == 4)
 
 
 def _whole_blocks(flat, oflat, wts, C):
