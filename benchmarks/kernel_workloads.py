@@ -14,7 +14,8 @@ of a batch of 16 of W3's images (224x224 RGB float32, random θ); B32u8 and B28u
 B64u8 (256 64x64 RGB), B128u8 and B128f32 (64 128x128 RGB), rows narrower than the spans'
 144 pixels; G128u8 and G256u8, batches of grey uint8 images turned 20°; Zg u8, Zg f32, Z u8 and
 Z f32, W1's grey and RGB images zoomed by 2 (a map without rotation: rows at one height);
-Fg f32 and Fg u8, the grey image mirrored left to right and scaled by 1.1."""
+Z4 u8 and Z4 f32, an RGBA image zoomed so; Fg f32, Fg u8 and F f32, the grey and RGB images
+mirrored left to right and scaled by 1.1."""
 
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         return make
 
     rgb, grey, w2, w3 = (1, 1024, 1024, 3), (1, 1024, 1024, 1), (256, 60, 60, 1), (64, 224, 224, 3)
+    rgba = (1, 1024, 1024, 4)
     zoom = np.array([[[0.5, 0.0, 0.0123], [0.0, 0.5, -0.0271]]])  # by 2, off the pixel grid
     flip = np.array([[[-0.9, 0.0, 0.0123], [0.0, 0.9, -0.0271]]])  # mirrored, scaled by 1.1
     turned = rotation_theta(30.0, 0.9)
@@ -105,6 +107,9 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "Fg u8": lambda: forward(grey, np.uint8, flip),
         "Z u8": lambda: forward(rgb, np.uint8, zoom),
         "Z f32": lambda: forward(rgb, np.float32, zoom),
+        "Z4 u8": lambda: forward(rgba, np.uint8, zoom),
+        "Z4 f32": lambda: forward(rgba, np.float32, zoom),
+        "F f32": lambda: forward(rgb, np.float32, flip),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),

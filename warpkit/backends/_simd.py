@@ -22,11 +22,12 @@ gathers cost per element (AMD's Zen), their twins :func:`lerp8_pairs`, :func:`le
 :func:`grad8_loads` and :func:`lerp8c_loads` read the cells of 8 one-channel pixels with two
 plain loads each and shuffles instead (:func:`_pairs8`; :mod:`warpkit._tuning` chooses); in a
 row at one height, :func:`lerp8_window` picks 8 one-channel pixels' corners from two windows of
-16 values by a permute of lanes.
+16 values by a permute of lanes, and :func:`lerp8c_window` those of 8 pixels of 3 or 4
+channels from two windows of 32.
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
-fused multiply-adds allowed (``contract``), in the weights' dtype, so lanes equal what the
-scalar path computes.
+fused multiply-adds allowed (``contract``; each row's sum fuses its first product, see
+:func:`_bilinear`), in the weights' dtype, so lanes equal what the scalar path computes.
 """
 
 from __future__ import annotations

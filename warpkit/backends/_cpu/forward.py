@@ -30,6 +30,7 @@ from .gather import (
     _fill,
     _gather_call,
     _gather_span,
+    _int_windows,
     _level_floats,
     _level_windows,
     _spans_apart,
@@ -98,6 +99,12 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     which 3-channel rows do not use (their gather is linked in, see
     :func:`.gather._gather_call`).
 
+    In a row at one height, where :data:`warpkit._tuning.LEVEL_WINDOWS`, the interior span's
+    blocks of 8 pixels pick their corners from windows of each source row
+    (:func:`.gather._level_windows`): one-channel rows in :func:`.gather._gather_span`, integer
+    rows of 3 or 4 channels just before it (:func:`.gather._int_windows`), float32 ones of 3 or
+    4 between the gathers of the columns around the span (:func:`.gather._level_floats`).
+
     The gather lists the row's edge pixels, which the edge pass then samples: those of a
     one-channel float row 8 at a time (:func:`._simd.edge8`, the same arithmetic as
     :func:`.gather._edge_bilinear`'s, so the same values; W2's forward 0.92x the time of one at
@@ -146,11 +153,13 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         # the span or a fill writes after it, unless the span ends the row
         e = c - 1 if c == Wo and C == 3 else c
         if C == 3:
-            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 3, level)
+            s = _int_windows(flat, oflat, offs, wts, base, obase, WC, b, e, 3, level)
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, s, e, 3, level)
         elif C == 1:
             _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 1, level)
         else:
-            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 4, level)
+            s = _int_windows(flat, oflat, offs, wts, base, obase, WC, b, e, 4, level)
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, s, e, 4, level)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
                           e, B, C)
     elif level and b < c and _level_floats(flat, oflat, C):

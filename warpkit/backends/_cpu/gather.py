@@ -556,7 +556,9 @@ def _gather_span(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, level):
     One-channel rows at one height (``level``: offsets from :func:`.classify._classify_level`,
     monotonic along the row) first take :func:`._simd.lerp8_window` where
     :data:`warpkit._tuning.LEVEL_WINDOWS` (:func:`_level_windows`), as float32 ones do below
-    (grey uint8 images zoomed by 2 or mirrored 0.71x-0.78x the time, outputs identical).
+    (grey uint8 images zoomed by 2 or mirrored 0.71x-0.78x the time, outputs identical); rows
+    of 3 or 4 channels take :func:`._simd.lerp8c_window` before the span is called
+    (:func:`_int_windows`).
 
     8 pixels at a time (2026-12-06, Intel Xeon machine, against one at a time, outputs identical):
     W1u8 0.82x-0.84x the time, RGBA uint8 0.75x-0.79x, uint16 RGB 0.86x-0.89x (one and two threads);
@@ -639,6 +641,29 @@ def _level_windows_overload(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc)
             step(flat, oflat, offs, wts, ub, j, np.uint64(obase + jj * k), uW)
             jj += 8
         return jj
+
+    return windows
+
+
+def _int_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc, level):
+    """:func:`_level_windows` for the interior span of an integer row of ``nc`` = 3 or 4
+    channels (a literal) when it lies at one height (``level``), called before
+    :func:`_gather_span` takes the rest of the span: with the windows' loop in the span's own
+    function, the one-pixel loop beside it ran slower (W1u8 1.06x-1.08x the time, one thread).
+    j0 for float images, whose rows of 3 or 4 channels take their windows in
+    :func:`._forward._sample_row` (:func:`_level_floats`)."""
+    raise NotImplementedError("compiled only: see _int_windows_overload")
+
+
+@overload(_int_windows, prefer_literal=True, inline="always")
+def _int_windows_overload(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc, level):
+    if not _span_loop(flat, oflat, wts):
+        return lambda flat, oflat, offs, wts, base, obase, WC, j0, j1, nc, level: j0
+
+    def windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc, level):
+        if level:
+            return _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc)
+        return j0
 
     return windows
 
@@ -729,7 +754,10 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, le
         lim8 = _lerp8c_limit(flat, base, WC, nc)
         # lerp4's: lerp8c's with 3 or 4 channels; none with one, which lerp4 does not take
         ulim = np.uint64(0) if nc == 1 else lim8
-        jj = _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc) if level else j0
+        # 3 or 4 channels take their windows before the span (_int_windows)
+        one = nc == 1
+        jj = _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, 1) if one and level \
+            else j0
         q = np.uint64(obase + jj * nc)
         while blocks and jj + 8 <= j1:
             j = np.uint64(jj)
