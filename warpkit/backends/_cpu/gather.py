@@ -621,7 +621,7 @@ def _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
     raise NotImplementedError("compiled only: see _level_windows_overload")
 
 
-@overload(_level_windows, prefer_literal=True, inline="always")
+@overload(_level_windows, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
 def _level_windows_overload(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
     k = nc.literal_value if isinstance(nc, types.IntegerLiteral) else None
     floats = flat.dtype == oflat.dtype == types.float32
@@ -631,6 +631,7 @@ def _level_windows_overload(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc)
     step = {1: _window1, 3: _window3, 4: _window4}[k]
 
     def windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc):
+        alwaysinline()
         ub = np.uint64(base)
         uW = np.uint64(WC)
         jj = j0
@@ -655,12 +656,13 @@ def _int_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc, level):
     raise NotImplementedError("compiled only: see _int_windows_overload")
 
 
-@overload(_int_windows, prefer_literal=True, inline="always")
+@overload(_int_windows, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
 def _int_windows_overload(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc, level):
     if not _span_loop(flat, oflat, wts):
         return lambda flat, oflat, offs, wts, base, obase, WC, j0, j1, nc, level: j0
 
     def windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc, level):
+        alwaysinline()
         if level:
             return _level_windows(flat, oflat, offs, wts, base, obase, WC, j0, j1, nc)
         return j0
