@@ -335,6 +335,25 @@ def test_a_level_block_takes_windows_that_hold_its_cells_inside_the_array(nc, fi
     assert _window_fits(flat, offs, base, np.uint64(0), WC, nc) is fits
 
 
+def _window_pixels(rng, dtype, size):
+    """``size`` random pixels of ``dtype`` for the window steps: float32 ones with NaN and ±inf
+    among them, integers over their whole range."""
+    if dtype == np.float32:
+        flat = rng.standard_normal(size).astype(dtype)
+        flat[rng.random(flat.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
+        return flat
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size, endpoint=True).astype(dtype)
+
+
+def _level_columns(rng, spread):
+    """The columns of 8 pixels' cells in a row at one height, from the first: rising, some
+    repeated, the first 0 and the last ``spread`` (the full spread)."""
+    columns = np.sort(rng.integers(0, spread + 1, 8))
+    columns[[0, -1]] = 0, spread
+    return columns
+
+
 W_STEP, W_ROWS = 24, 3  # rows of 24 values; the two windows of 16 end within 16 past them
 
 
@@ -349,15 +368,8 @@ def test_lerp8_window_samples_a_level_row_as_the_blocks_do(lane_by_lane, dtype, 
     corners included) or of lerp8c (integers, rounded and clipped) to the bit, with the
     permute and lane by lane; nothing else is written."""
     rng = np.random.default_rng(seed)
-    size = base + W_STEP * W_ROWS + 16
-    if dtype == np.float32:
-        flat = rng.standard_normal(size).astype(dtype)
-        flat[rng.random(flat.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
-    else:
-        info = np.iinfo(dtype)
-        flat = rng.integers(info.min, info.max, size, endpoint=True).astype(dtype)
-    columns = np.sort(rng.integers(0, spread + 1, 8))
-    columns[[0, -1]] = 0, spread  # the full spread
+    flat = _window_pixels(rng, dtype, base + W_STEP * W_ROWS + 16)
+    columns = _level_columns(rng, spread)
     start = rng.integers(0, W_STEP - 1 - spread)
     row = rng.integers(0, W_ROWS - 1)
     offs = rng.integers(0, W_STEP, j + 8).astype(np.int64)  # lanes before j: not read
@@ -387,16 +399,9 @@ def test_lerp8c_window_samples_a_level_row_as_lerp4_does(lane_by_lane, nc, dtype
     permute and lane by lane; exactly the 8·nc values are written."""
     rng = np.random.default_rng(seed)
     step_ = 16 * nc  # rows of 16 pixels
-    size = base + step_ * W_ROWS + 32
-    if dtype == np.float32:
-        flat = rng.standard_normal(size).astype(dtype)
-        flat[rng.random(flat.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
-    else:
-        info = np.iinfo(dtype)
-        flat = rng.integers(info.min, info.max, size, endpoint=True).astype(dtype)
+    flat = _window_pixels(rng, dtype, base + step_ * W_ROWS + 32)
     spread = min(spread, (32 - 2 * nc) // nc)  # in columns
-    columns = np.sort(rng.integers(0, spread + 1, 8))
-    columns[[0, -1]] = 0, spread
+    columns = _level_columns(rng, spread)
     start = rng.integers(0, 16 - 1 - spread)
     row = rng.integers(0, W_ROWS - 1)
     offs = rng.integers(0, step_, j + 8).astype(np.int64)  # lanes before j: not read
