@@ -457,10 +457,10 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
 
     def codegen(context, builder, signature, args):
         q_v = args[6]
-        _, dst, _, wts_data, n = _block_arrays(context, builder, signature, args)
+        src, dst, offs_data, wts_data, n = _block_arrays(context, builder, signature, args)
         dst_t = signature.args[1].dtype
         vec = ir.VectorType(ir.FloatType(), _LANES)
-        columns, rows = _windows(context, builder, signature, args, 2 * _LANES)
+        columns, rows = _windows(context, builder, signature, args, src, offs_data, 2 * _LANES)
         right = builder.add(columns, ir.Constant(columns.type, [1] * _LANES))
         corners = [_pick8(builder, r, c) for r in rows for c in (columns, right)]
         w = _weight_rows(builder, wts_data, n, args[5], vec, 4)
@@ -484,13 +484,13 @@ def _window_types(flat, oflat, offs, wts) -> bool:
     return (floats or ints) and wts.dtype == f32 and offs.dtype == types.int64 and wts.ndim == 2
 
 
-def _windows(context, builder, signature, args, width):
+def _windows(context, builder, signature, args, src, offs_data, width):
     """The shared start of the window steps (arguments ``flat, oflat, offs, wts, base, j, q,
-    step``): the 8 pixels' cells as columns from the leftmost one (i32 lanes, in values), and
-    the two windows of ``width`` values from that cell, in its row and ``step`` values on,
-    converted to float32 as :func:`lerp8c` converts integers."""
+    step``; ``src`` and ``offs_data`` the data of the first and third, from
+    :func:`_block_arrays`): the 8 pixels' cells as columns from the leftmost one (i32 lanes, in
+    values), and the two windows of ``width`` values from that cell, in its row and ``step``
+    values on, converted to float32 as :func:`lerp8c` converts integers."""
     base_v, j_v, step_v = args[4], args[5], args[7]
-    src, _, offs_data, _, _ = _block_arrays(context, builder, signature, args)
     src_t = signature.args[0].dtype
     src_elt = context.get_data_type(src_t)
     i32, i64 = ir.IntType(32), ir.IntType(64)
@@ -535,11 +535,11 @@ def lerp8c_window(typingctx, flat, oflat, offs, wts, base, j, q, step, nc):
 
     def codegen(context, builder, signature, args):
         j_v, q_v = args[5], args[6]
-        _, dst, _, wts_data, n = _block_arrays(context, builder, signature, args)
+        src, dst, offs_data, wts_data, n = _block_arrays(context, builder, signature, args)
         dst_t = signature.args[1].dtype
         i32 = ir.IntType(32)
         wide = 2 * _LANES
-        columns, rows = _windows(context, builder, signature, args, 2 * wide)
+        columns, rows = _windows(context, builder, signature, args, src, offs_data, 2 * wide)
         halves = [[builder.shuffle_vector(r, r, ir.Constant(ir.VectorType(i32, wide), list(
             range(h * wide, (h + 1) * wide)))) for h in range(2)] for r in rows]
         w = _weight_rows(builder, wts_data, n, j_v, ir.VectorType(ir.FloatType(), _LANES), 4)

@@ -214,16 +214,6 @@ def _classify(px, py, W, H, C, mode, padding, offs, wts, j0, j1):
 
 
 @njit(inline="always")
-def _cell_floor(v, top):
-    """The top-left corner coordinate of the cell of a finite coordinate ``v``: its floor,
-    clipped to [0, ``top``], so that no read can leave the image whatever the coordinate (for
-    a row's one y, computed once)."""
-    v0 = np.floor(v)
-    v0 = 0.0 if v0 < 0.0 else v0
-    return top if v0 > top else v0
-
-
-@njit(inline="always")
 def _last_cell(W, H, C):
     """The flat offset of the last cell's top-left corner, (H - 2)·W·C + (W - 2)·C, as the
     unsigned bound of :func:`_cell_offset` (0 for an image with fewer than two rows or
@@ -273,7 +263,7 @@ def _classify_level(W, H, C, offs, wts, j0, j1, ax, rx, ry):
     (its cell row and fraction) computed once. The same offsets and weights: ``_weights`` of
     the same fractions, and offsets that are integers, exact in float64."""
     prefer512()
-    y0 = _cell_floor(ry, H - 2.0)  # iy = ry at every column (but for the sign of a zero)
+    y0 = np.floor(ry)  # iy = ry at every column (but for the sign of a zero)
     fy = ry - y0
     yo = y0 * (1.0 * (W * C))
     last = _last_cell(W, H, C)
