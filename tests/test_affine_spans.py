@@ -23,7 +23,9 @@ from warpkit.backends._cpu import classify, forward
 from warpkit.backends._simd import muladd
 
 FINITE = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
-COEFF = st.one_of(FINITE, st.floats(-4.0, 4.0), st.sampled_from([0.0, 1.0, -1.0, 0.5, 1e-300]))
+#: 5e-324 (the least subnormal) has an infinite reciprocal, the spans' estimate then 0·inf = NaN
+COEFF = st.one_of(FINITE, st.floats(-4.0, 4.0),
+                  st.sampled_from([0.0, 1.0, -1.0, 0.5, 1e-300, 5e-324, -5e-324]))
 
 
 @njit
@@ -40,7 +42,7 @@ def _coords(ax, rx, ay, ry, n):
 
 @njit
 def _where(a, r, level, strict, want, n):
-    return classify._where(a, r, level, strict, want, n)
+    return classify._where(a, 1.0 / a if a != 0.0 else 0.0, r, level, strict, want, n)
 
 
 @njit
@@ -55,6 +57,8 @@ def _spans(ax, rx, ay, ry, W, H, n, fills):
 # unfused while the pixels' coordinates were fused
 @example(a=1 / 3, r=-1.0, level=-2.6e-297, strict=False, want=False, n=4)
 @example(a=1 / 3, r=-1.0, level=0.0, strict=True, want=True, n=4)
+@example(a=5e-324, r=0.0, level=0.0, strict=False, want=True, n=4)  # (0 - 0)·inf
+@example(a=-5e-324, r=0.0, level=0.0, strict=True, want=True, n=300)
 def test_where_matches_a_test_per_column(a, r, level, strict, want, n):
     j0, j1 = _where(a, r, level, strict, want, n)
     v, _ = _coords(a, r, 0.0, 0.0, n)
@@ -67,6 +71,7 @@ def test_where_matches_a_test_per_column(a, r, level, strict, want, n):
 @settings(max_examples=300, deadline=None)
 @given(ax=COEFF, rx=COEFF, ay=COEFF, ry=COEFF, W=st.integers(1, 40), H=st.integers(1, 40),
        n=st.integers(1, 300), fills=st.booleans())
+@example(ax=-5e-324, rx=0.0, ay=0.0, ry=0.5, W=4, H=4, n=9, fills=True)  # (0 - 0)·(-inf)
 def test_affine_spans_match_a_test_per_column(ax, rx, ay, ry, W, H, n, fills):
     A, b, c, B = _spans(ax, rx, ay, ry, W, H, n, fills)
     assert 0 <= A <= b <= c <= B <= n

@@ -81,19 +81,22 @@ def _below(a, r, j, level, strict):
 
 
 @njit
-def _where(a, r, level, strict, want, n):
-    """The columns j0 <= j < j1 of [0, n) where :func:`_below` is ``want``, as (j0, j1).
+def _where(a, inv, r, level, strict, want, n):
+    """The columns j0 <= j < j1 of [0, n) where :func:`_below` is ``want``, as (j0, j1);
+    ``inv`` is 1/a (any value where a = 0).
 
     a·j + r, rounded once, is monotone in j, so the test changes value at most once along the
-    row: the change is found from the exact solution and then checked against the computed
-    coordinates, so that the columns agree with a per-pixel test bit for bit."""
+    row: the change is found from the exact solution (its reciprocal-times estimate, which a
+    NaN from 0·inf leaves at the row's first column) and then checked against the computed
+    coordinates, so that the columns agree with a per-pixel test bit for bit. Inlined by LLVM
+    at each call (compiled once)."""
     alwaysinline()
     p0 = _below(a, r, 0, level, strict)
     t = n  # first column whose test differs from column 0's
     if n > 1 and _below(a, r, n - 1, level, strict) != p0:  # it changes inside the row
-        e = (level - r) / a  # a != 0 here, and the crossing lies within the row
-        e = 1.0 if e < 1.0 else e
-        e = n - 1.0 if e > n - 1.0 else e
+        e = (level - r) * inv  # a != 0 here, and the crossing lies within the row
+        e = e if e >= 1.0 else 1.0  # NaN (0 times an infinite 1/a) gives 1
+        e = e if e <= n - 1.0 else n - 1.0
         t = int(e)
         while _below(a, r, t, level, strict) == p0:  # stops at n - 1 at the latest
             t += 1
@@ -104,6 +107,12 @@ def _where(a, r, level, strict, want, n):
     return t, n
 
 
+@njit(inline="always")
+def _meet(lo, hi, cols):
+    """The span [lo, hi) cut down to the columns ``cols`` = (j0, j1)."""
+    return max(lo, cols[0]), min(hi, cols[1])
+
+
 @njit
 def _affine_spans(ax, rx, ay, ry, W, H, n, fills):
     """Columns of an affine row (finite coefficients of :func:`_affine_cols`): with ``fills``
@@ -111,24 +120,27 @@ def _affine_spans(ax, rx, ay, ry, W, H, n, fills):
     (``cval``; a bilinear pixel on -1 exactly still reads pixel 0, with weight 0, so it is not
     among them), else A = 0 and B = n; pixels b <= j < c lie strictly inside its last column
     and row (0 <= ix < W - 1, 0 <= iy < H - 1), with A <= b <= c <= B. Returns
-    (A, b, c, B)."""
-    A = 0
-    B = n
-    b = 0
-    c = n
-    for k in range(8):  # a loop, not 8 calls: _where is compiled and inlined once
-        x = k < 4
-        a = ax if x else ay
-        r = rx if x else ry
-        size = 1.0 * W if x else 1.0 * H
-        test = k % 4
-        # test 0: >= -1, 1: < size (not outside); 2: >= 0, 3: < size - 1 (strictly inside)
-        level = -1.0 if test == 0 else size if test == 1 else 0.0 if test == 2 else size - 1.0
-        j0, j1 = _where(a, r, level, True, test % 2 == 1, n)
-        if test < 2 and fills:
-            A, B = max(A, j0), min(B, j1)
-        else:
-            b, c = max(b, j0), min(c, j1)
+    (A, b, c, B).
+
+    The eight tests are written out, each a :func:`_where` of its own level, and share one
+    reciprocal per axis: 18 ns a row on the Zen 4 machine, against 64 ns for a loop over the
+    tests that chose each one's level and axis at run time (a row of a turned image, alone in
+    a loop)."""
+    vx = 1.0 / ax if ax != 0.0 else 0.0
+    vy = 1.0 / ay if ay != 0.0 else 0.0
+    Wf = 1.0 * W
+    Hf = 1.0 * H
+    A, B = 0, n
+    if fills:  # not outside: x >= -1, x < W, y >= -1, y < H
+        A, B = _meet(A, B, _where(ax, vx, rx, -1.0, True, False, n))
+        A, B = _meet(A, B, _where(ax, vx, rx, Wf, True, True, n))
+        A, B = _meet(A, B, _where(ay, vy, ry, -1.0, True, False, n))
+        A, B = _meet(A, B, _where(ay, vy, ry, Hf, True, True, n))
+    # strictly inside: x >= 0, x < W - 1, y >= 0, y < H - 1
+    b, c = _meet(0, n, _where(ax, vx, rx, 0.0, True, False, n))
+    b, c = _meet(b, c, _where(ax, vx, rx, Wf - 1.0, True, True, n))
+    b, c = _meet(b, c, _where(ay, vy, ry, 0.0, True, False, n))
+    b, c = _meet(b, c, _where(ay, vy, ry, Hf - 1.0, True, True, n))
     B = max(A, B)
     b = min(max(b, A), B)
     c = min(max(c, b), B)
