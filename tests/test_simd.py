@@ -536,28 +536,29 @@ def test_the_scalar_bilinear_rounds_as_lerp8c(dtype, nc):
 
 
 @njit(fastmath={"contract"})
-def _edge8_all(flat, oflat, px, py, edges, ne, base, obase, W, H, fill):
+def _edge8_all(flat, oflat, px, py, edges, ne, base, obase, W, H, fill, wts):
     """edge8 over edges[:ne], 8 at a time; the lanes it left, as 0/1 per entry."""
     left = np.zeros(ne + 8, np.int64)
     for k in range(0, ne, 8):
-        bits = edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
+        bits = edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill, wts)
         for i in range(8):
             left[k + i] = (bits >> np.uint64(i)) & np.uint64(1)
     return left[:ne]
 
 
 @njit(fastmath={"contract"})
-def _edge_scalar(flat, oflat, px, py, edges, ne, base, obase, W, H, cval):
+def _edge_scalar(flat, oflat, px, py, edges, ne, base, obase, W, H, cval, wts):
     """The scalar edge code the kernels ran on every edge pixel before edge8 (and still do on
-    those of other channel counts), compiled as the kernels compile it."""
+    those of other channel counts and dtypes), compiled as the kernels compile it."""
     for k in range(ne):
         j = edges[k]
         if px[j] == px[j] and py[j] == py[j]:
-            _edge_bilinear(flat, oflat, base, obase + j, px[j], py[j], W, H, 1, cval, oflat)
+            _edge_bilinear(flat, oflat, base, obase + j, px[j], py[j], W, H, 1, cval, wts)
 
 
 def _edge_loop(flat, out, px, py, edges, ne, base, obase, W, H, fill):
-    """Bilinear at each listed pixel as a loop in numpy: corners outside the image read fill."""
+    """Bilinear at each listed pixel as a loop in numpy: corners outside the image read fill
+    (in float64, for every dtype)."""
     out = out.astype(np.float64)
     for j in edges[:ne]:
         x, y = px[j], py[j]
@@ -576,6 +577,20 @@ def _edge_loop(flat, out, px, py, edges, ne, base, obase, W, H, fill):
     return out
 
 
+def _edge_case(rng, W, H, n):
+    """Coordinates of n pixels in (-1, W) x (-1, H) (some on the pixel grid, some NaN) and a
+    list of edge pixels among them, as the kernels' buffers hold them."""
+    px, py = rng.uniform(-1, W, n), rng.uniform(-1, H, n)
+    whole = rng.random(n) < 0.3  # on the pixel grid: fractions 0
+    px[whole] = np.floor(px[whole])
+    py[rng.random(n) < 0.1] = np.nan
+    px[rng.random(n) < 0.1] = np.nan
+    ne = int(rng.integers(0, n + 1))
+    edges = np.zeros(n + 8, np.intp)  # as the kernels' buffers: room past the count
+    edges[:ne] = rng.permutation(n)[:ne]
+    return px, py, edges, ne
+
+
 @settings(max_examples=60, deadline=None)
 @given(dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1),
        W=st.integers(1, 9), H=st.integers(1, 9), n=st.integers(1, 30), obase=st.integers(0, 3))
@@ -586,17 +601,10 @@ def test_edge8_samples_the_listed_edge_pixels_and_leaves_nan(dtype, seed, W, H, 
     rng = np.random.default_rng(seed)
     flat = rng.standard_normal(2 * H * W).astype(dtype)  # two images
     flat[rng.random(flat.size) < 0.1] = rng.choice([np.inf, -np.inf, np.nan])
-    px, py = rng.uniform(-1, W, n), rng.uniform(-1, H, n)
-    whole = rng.random(n) < 0.3  # on the pixel grid: fractions 0
-    px[whole] = np.floor(px[whole])
-    py[rng.random(n) < 0.1] = np.nan
-    px[rng.random(n) < 0.1] = np.nan
-    ne = int(rng.integers(0, n + 1))
-    edges = np.zeros(n + 8, np.intp)  # as the kernels' buffers: room past the count
-    edges[:ne] = rng.permutation(n)[:ne]
+    px, py, edges, ne = _edge_case(rng, W, H, n)
     base, fill = int(rng.integers(0, 2)) * H * W, float(rng.standard_normal())
     got = np.full(obase + n, 5.0, dtype)
-    left = _edge8_all(flat, got, px, py, edges, ne, base, obase, W, H, fill)
+    left = _edge8_all(flat, got, px, py, edges, ne, base, obase, W, H, fill, got)
     listed = edges[:ne]
     np.testing.assert_array_equal(left, np.isnan(px[listed]) | np.isnan(py[listed]))
     want = _edge_loop(flat, np.full(obase + n, 5.0, dtype), px, py, edges, ne, base, obase, W,
@@ -604,8 +612,39 @@ def test_edge8_samples_the_listed_edge_pixels_and_leaves_nan(dtype, seed, W, H, 
     tol = 1e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     scalar = np.full(obase + n, 5.0, dtype)
-    _edge_scalar(flat, scalar, px, py, edges, ne, base, obase, W, H, np.array([fill]))
+    _edge_scalar(flat, scalar, px, py, edges, ne, base, obase, W, H, np.array([fill]), scalar)
     np.testing.assert_array_equal(got.view(np.uint8), scalar.view(np.uint8))
+
+
+@settings(max_examples=80, deadline=None)
+@given(dtype=st.sampled_from([np.uint8, np.int8, np.uint16, np.int16]),
+       seed=st.integers(0, 2**32 - 1), W=st.integers(1, 9), H=st.integers(1, 9),
+       n=st.integers(1, 30), obase=st.integers(0, 3),
+       fill=st.one_of(st.floats(-1e5, 1e5), st.sampled_from([np.nan, np.inf, -np.inf, 1e30])))
+def test_edge8_stores_integer_pixels_as_the_scalar_edge_code(dtype, seed, W, H, n, obase, fill):
+    """Integer images (at most 16 bits, float32 weights): each listed pixel gets the scalar edge
+    code's integer, to the bit (computed in float64, then in float32 clipped to the dtype's
+    range, NaN as 0, rounded half to even), with a finite fill within one of the rounded
+    float64 bilinear value clipped to the range; pixels with a NaN coordinate are reported and
+    left alone."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    flat = rng.integers(info.min, int(info.max) + 1, 2 * H * W).astype(dtype)
+    px, py, edges, ne = _edge_case(rng, W, H, n)
+    base = int(rng.integers(0, 2)) * H * W
+    wts = np.zeros((4, 1), np.float32)  # the computing dtype (only its dtype is read)
+    got = np.full(obase + n, 5, dtype)
+    left = _edge8_all(flat, got, px, py, edges, ne, base, obase, W, H, fill, wts)
+    listed = edges[:ne]
+    np.testing.assert_array_equal(left, np.isnan(px[listed]) | np.isnan(py[listed]))
+    scalar = np.full(obase + n, 5, dtype)
+    _edge_scalar(flat, scalar, px, py, edges, ne, base, obase, W, H, np.array([fill]), wts)
+    np.testing.assert_array_equal(got, scalar)
+    if np.isfinite(fill):  # (the loop weighs a fill of weight 0 too: inf·0 is NaN there)
+        want = _edge_loop(flat, np.full(obase + n, 5.0), px, py, edges, ne, base, obase, W, H,
+                          fill)
+        want = np.clip(np.round(want), info.min, info.max)
+        assert np.max(np.abs(got - want), initial=0) <= 1
 
 
 @njit

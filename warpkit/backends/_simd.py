@@ -161,6 +161,27 @@ def _to_integers(builder, v, dst_t):
     return builder.trunc(n, ir.VectorType(ir.IntType(dst_t.bitwidth), vt.count))
 
 
+def _stored_integers(builder, v, dst_t):
+    """Float64 lanes as :func:`.store._store` stores them into the integer dtype ``dst_t`` (at
+    most 16 bits) from float32 arithmetic: taken to float32, clipped to the dtype's range
+    (±inf to its ends), NaN as 0, rounded half to even, narrowed to the dtype."""
+    info = np.iinfo(as_dtype(dst_t))
+    ft = ir.VectorType(ir.FloatType(), v.type.count)
+    x = builder.fptrunc(v, ft)
+
+    def const(c):
+        return ir.Constant(ft, [float(c)] * ft.count)
+
+    # np.fmin(x, hi) (a NaN x gives hi), then np.fmax(.., lo), then (x == x)·that
+    y = builder.select(builder.fcmp_ordered("<", x, const(info.max)), x, const(info.max))
+    y = builder.select(builder.fcmp_ordered(">", y, const(info.min)), y, const(info.min))
+    y = builder.select(builder.fcmp_ordered("ord", x, x), y, const(0.0))
+    rint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ft, [ft]),
+                                          f"llvm.rint.v{ft.count}f32")
+    n = builder.fptosi(builder.call(rint, [y]), ir.VectorType(ir.IntType(32), ft.count))
+    return builder.trunc(n, ir.VectorType(ir.IntType(dst_t.bitwidth), ft.count))
+
+
 _LANES = 8
 
 
@@ -729,37 +750,52 @@ def _lerp8c(flat, oflat, offs, wts, base, j, q, row, lim, nc, loads):
     return sig, codegen
 
 
+def edge8_takes(src, dst, work) -> bool:
+    """Whether :func:`edge8` takes one-channel pixels of numba dtype ``src`` to ``dst`` with
+    weights of dtype ``work``: a float image into its own dtype (weights of that dtype), or
+    an integer image of at most 16 bits into its own (float32 weights, as every such image)."""
+    if src != dst:
+        return False
+    if isinstance(dst, types.Float):
+        return work == dst
+    return isinstance(dst, types.Integer) and dst.bitwidth <= 16 and work == types.float32
+
+
 @intrinsic
-def edge8(typingctx, flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
+def edge8(typingctx, flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill, wts):
     """Bilinear of the one-channel edge pixels j = edges[k + i], 0 <= i < 8 and k + i < ne, of
     a row, 8 at a time: ``oflat[obase + j]`` gets what :func:`.gather._edge_bilinear` stores
     for the pixel at (px[j], py[j]) (its float64 arithmetic, the same operations in the same
-    order, so the same rounding), corners outside the image reading ``fill``. A pixel with a
-    NaN coordinate is left, untouched: returns those lanes as a bit mask (bit i for
-    edges[k + i]).
+    order, so the same rounding), corners outside the image reading ``fill``. An integer
+    image's values are then stored as :func:`.store._store` stores them (in the dtype of the
+    weights ``wts``, clipped to the integer dtype's range, NaN as 0, rounded half to even). A
+    pixel with a NaN coordinate is left, untouched: returns those lanes as a bit mask (bit i
+    for edges[k + i]).
 
     The corners read are those inside the image (0 <= column < W, 0 <= row < H) whatever the
     coordinates (an outside corner of weight exactly 0 reads 0, not ``fill``); the caller
     guarantees that finite coordinates lie in [-1, W) x [-1, H), where this is
     :func:`._edge_bilinear`'s result. ``flat`` and ``oflat`` are 1-D contiguous arrays of
-    one float dtype, ``px`` and ``py`` float64, ``edges`` intp, all 1-D contiguous; ``k``,
-    ``ne``, ``base``, ``obase``, ``W``, ``H`` int64, ``fill`` a float (taken to float64).
+    one dtype that :func:`edge8_takes` with the dtype of ``wts`` (any array: only its dtype
+    is used), ``px`` and ``py`` float64, ``edges`` intp, all 1-D contiguous; ``k``, ``ne``,
+    ``base``, ``obase``, ``W``, ``H`` int64, ``fill`` a float (taken to float64).
     """
     f64 = types.float64
     arrays = (flat, oflat, px, py, edges)
-    if not (isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype
+    if not (isinstance(wts, types.Array) and edge8_takes(flat.dtype, oflat.dtype, wts.dtype)
             and px.dtype == py.dtype == f64 and edges.dtype == types.intp
             and all(a.ndim == 1 and a.layout == "C" for a in arrays)
             and isinstance(fill, types.Float)):
         return None
-    sig = types.uint64(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
+    sig = types.uint64(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill, wts)
 
     def codegen(context, builder, signature, args):
         src, dst, xs, ys, cols = [context.make_array(signature.args[i])(context, builder,
                                                                          args[i]).data
                                   for i in range(5)]
-        k_v, ne_v, base_v, obase_v, w_v, h_v, fill_v = args[5:]
+        k_v, ne_v, base_v, obase_v, w_v, h_v, fill_v = args[5:12]
         fill_v = context.cast(builder, fill_v, signature.args[11], types.float64)
+        src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
         i32, i64 = ir.IntType(32), ir.IntType(64)
         elt = context.get_data_type(signature.args[0].dtype)
         item = context.get_abi_sizeof(elt)
@@ -834,8 +870,7 @@ def edge8(typingctx, flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
         def corner(dy, dx, in_y, in_x, w):  # flat[p + dy·W + dx] where inside, else the fill
             mask = builder.and_(ok, builder.and_(in_y, in_x))
             at = builder.add(p, builder.add(builder.mul(const(dy), splat(w_v)), const(dx)))
-            v = gather(src, at, mask, vec)
-            v = v if item == 8 else builder.fpext(v, dvec)
+            v = _to_work(builder, gather(src, at, mask, vec), src_t, types.float64, dvec)
             # an outside corner of weight 0 reads 0 (sample_point's weighed_fill)
             fill = builder.select(builder.fcmp_ordered("!=", w, const(0.0, dvec)), fills,
                                   const(0.0, dvec))
@@ -846,7 +881,10 @@ def edge8(typingctx, flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
         v10, v11 = corner(1, 0, iy1, ix0, w10), corner(1, 1, iy1, ix1, w11)
         # v00·w00 + v01·w01 + v10·w10 + v11·w11, summed from the left, as the scalar code
         value = add(add(add(mul(v00, w00), mul(v01, w01)), mul(v10, w10)), mul(v11, w11))
-        value = value if item == 8 else builder.fptrunc(value, vec)
+        if isinstance(dst_t, types.Integer):
+            value = _stored_integers(builder, value, dst_t)
+        elif item != 8:
+            value = builder.fptrunc(value, vec)
         _masked(builder, "scatter", vec, [value, at(dst, builder.add(splat(obase_v), j), vec),
                                           align(item), ok])
         left = builder.and_(active, builder.not_(ok))

@@ -184,13 +184,14 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
     edge_inline = mode == BILINEAR and padding != WRAP
     out = _head(points, (1, 1, Wo, C))
-    if edge_inline and C == 1 and _takes_edge8(flat, oflat):  # the edge pixels, 8 at a time
+    if edge_inline and C == 1 and _takes_edge8(flat, oflat, wts):  # edge pixels 8 at a time
         for k in range(0, ne, 8):
-            left = _edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, cval[0])
-            for i in range(8):  # NaN: the general per-point code (writing into oflat: a float)
+            left = _edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, cval[0], wts)
+            for i in range(8):  # NaN: the general per-point code
                 if (left >> np.uint64(i)) & np.uint64(1):
                     j = edges[k + i]
                     sample_point(inp, n, px[j], py[j], mode, padding, cval, out, 0, 0, j)
+                    _stored_point(oflat, obase + j, out, j, wts)
         return
     for k in range(ne):  # the edge pixels
         j = edges[k]

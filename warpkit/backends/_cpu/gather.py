@@ -19,6 +19,7 @@ from ..._tuning import GATHER_BLOCKS, LEVEL_WINDOWS
 from .._simd import (
     alwaysinline,
     edge8,
+    edge8_takes,
     lerp4,
     lerp4_writes,
     lerp8,
@@ -358,32 +359,34 @@ def _eight_lanes(flat, oflat) -> bool:
     return isinstance(oflat.dtype, types.Float) and flat.dtype == oflat.dtype
 
 
-def _takes_edge8(flat, oflat):
-    """:func:`_eight_lanes` in compiled code (a constant)."""
+def _takes_edge8(flat, oflat, wts):
+    """Whether the edge pixels of one-channel rows of ``flat`` into ``oflat`` with weights
+    ``wts`` go 8 at a time (:func:`._simd.edge8_takes`): float images, and integer ones of at
+    most 16 bits (a constant in compiled code)."""
     raise NotImplementedError("compiled only: see _takes_edge8_overload")
 
 
 @overload(_takes_edge8, inline="always")
-def _takes_edge8_overload(flat, oflat):
-    lanes = _eight_lanes(flat, oflat)
-    return lambda flat, oflat: lanes
+def _takes_edge8_overload(flat, oflat, wts):
+    lanes = edge8_takes(flat.dtype, oflat.dtype, wts.dtype)
+    return lambda flat, oflat, wts: lanes
 
 
-def _edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
+def _edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill, wts):
     """:func:`._simd.edge8` for the images it takes (:func:`_takes_edge8`); for the others, which
     never call it but are typed through it, a stub that raises."""
     raise NotImplementedError("compiled only: see _edge8_overload")
 
 
 @overload(_edge8, inline="always")
-def _edge8_overload(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
-    if _eight_lanes(flat, oflat):
-        def lanes(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
-            return edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill)
+def _edge8_overload(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill, wts):
+    if edge8_takes(flat.dtype, oflat.dtype, wts.dtype):
+        def lanes(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill, wts):
+            return edge8(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill, wts)
 
         return lanes
 
-    def unreachable(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill):
+    def unreachable(flat, oflat, px, py, edges, k, ne, base, obase, W, H, fill, wts):
         if k >= 0:
             raise AssertionError("edge8 does not take these dtypes")
         return np.uint64(0)
