@@ -106,9 +106,10 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     4 between the gathers of the columns around the span (:func:`.gather._level_floats`).
 
     The gather lists the row's edge pixels, which the edge pass then samples: those of a
-    one-channel float row 8 at a time (:func:`._simd.edge8`, the same arithmetic as
-    :func:`.gather._edge_bilinear`'s, so the same values; W2's forward 0.92x the time of one at
-    a time, with one thread)."""
+    one-channel row, float or integer of up to 16 bits, 8 at a time (:func:`._simd.edge8`, the
+    same arithmetic as :func:`.gather._edge_bilinear`'s and the same stores, so the same
+    values; with one thread W2's forward 0.92x the time of one at a time, a batch of 256 grey
+    28x28 uint8 images 0.97x)."""
     alwaysinline()
     px, py, offs, wts, edges = scratch
     H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
