@@ -141,11 +141,12 @@ def test_uint8_matches_opencv_warp_affine():
 
 
 # --------------------------------------------------------------------------- dtypes
+@pytest.mark.parametrize("shape", [(14, 19, 2), (14, 19), (9, 150)])  # grey: edges 8 at a time
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
-def test_integer_images_round_and_clip_like_the_float_reference(dtype):
+def test_integer_images_round_and_clip_like_the_float_reference(dtype, shape):
     info = np.iinfo(dtype)
     rng = np.random.default_rng(3)
-    img = rng.integers(info.min, info.max, size=(14, 19, 2), endpoint=True).astype(dtype)
+    img = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
     cval = float(info.max) + 1000.0  # outside the range: must be clipped
     ref = sk_warp(img.astype(np.float64), AffineTransform(matrix=M_INV), order=1,
                   mode="constant", cval=cval, preserve_range=True, clip=False)
