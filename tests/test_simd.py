@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from llvmlite import ir
 from numba import njit, types
@@ -336,8 +336,8 @@ def test_a_level_block_takes_windows_that_hold_its_cells_inside_the_array(nc, fi
 
 
 def _window_pixels(rng, dtype, size):
-    """``size`` random pixels of ``dtype`` for the window steps: float32 ones with NaN and ±inf
-    among them, integers over their whole range."""
+    """``size`` random pixels of ``dtype`` for the window and edge steps: float32 ones with NaN
+    and ±inf among them, integers over their whole range."""
     if dtype == np.float32:
         flat = rng.standard_normal(size).astype(dtype)
         flat[rng.random(flat.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
@@ -621,6 +621,12 @@ def test_edge8_samples_the_listed_edge_pixels_and_leaves_nan(dtype, seed, W, H, 
        seed=st.integers(0, 2**32 - 1), W=st.integers(1, 9), H=st.integers(1, 9),
        n=st.integers(1, 30), obase=st.integers(0, 3),
        fill=st.one_of(st.floats(-1e5, 1e5), st.sampled_from([np.nan, np.inf, -np.inf, 1e30])))
+# fills beyond every range and NaN, each on pixels whose outside corners weigh something
+@example(dtype=np.uint8, seed=1, W=3, H=3, n=30, obase=0, fill=np.nan)
+@example(dtype=np.int16, seed=2, W=3, H=3, n=30, obase=1, fill=np.nan)
+@example(dtype=np.uint8, seed=3, W=3, H=3, n=30, obase=0, fill=np.inf)
+@example(dtype=np.int8, seed=4, W=3, H=3, n=30, obase=2, fill=-np.inf)
+@example(dtype=np.uint16, seed=5, W=3, H=3, n=30, obase=0, fill=1e30)
 def test_edge8_stores_integer_pixels_as_the_scalar_edge_code(dtype, seed, W, H, n, obase, fill):
     """Integer images (at most 16 bits, float32 weights): each listed pixel gets the scalar edge
     code's integer, to the bit (computed in float64, then in float32 clipped to the dtype's
@@ -629,7 +635,7 @@ def test_edge8_stores_integer_pixels_as_the_scalar_edge_code(dtype, seed, W, H, 
     left alone."""
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype)
-    flat = rng.integers(info.min, int(info.max) + 1, 2 * H * W).astype(dtype)
+    flat = _window_pixels(rng, dtype, 2 * H * W)  # two images
     px, py, edges, ne = _edge_case(rng, W, H, n)
     base = int(rng.integers(0, 2)) * H * W
     wts = np.zeros((4, 1), np.float32)  # the computing dtype (only its dtype is read)

@@ -164,7 +164,7 @@ def _to_integers(builder, v, dst_t):
 def _stored_integers(builder, v, dst_t):
     """Float64 lanes as :func:`.store._store` stores them into the integer dtype ``dst_t`` (at
     most 16 bits) from float32 arithmetic: taken to float32, clipped to the dtype's range
-    (±inf to its ends), NaN as 0, rounded half to even, narrowed to the dtype."""
+    (±inf to its ends) and NaN as 0, then rounded and narrowed by :func:`_to_integers`."""
     info = np.iinfo(as_dtype(dst_t))
     ft = ir.VectorType(ir.FloatType(), v.type.count)
     x = builder.fptrunc(v, ft)
@@ -175,11 +175,8 @@ def _stored_integers(builder, v, dst_t):
     # np.fmin(x, hi) (a NaN x gives hi), then np.fmax(.., lo), then (x == x)·that
     y = builder.select(builder.fcmp_ordered("<", x, const(info.max)), x, const(info.max))
     y = builder.select(builder.fcmp_ordered(">", y, const(info.min)), y, const(info.min))
-    y = builder.select(builder.fcmp_ordered("ord", x, x), y, const(0.0))
-    rint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ft, [ft]),
-                                          f"llvm.rint.v{ft.count}f32")
-    n = builder.fptosi(builder.call(rint, [y]), ir.VectorType(ir.IntType(32), ft.count))
-    return builder.trunc(n, ir.VectorType(ir.IntType(dst_t.bitwidth), ft.count))
+    return _to_integers(builder, builder.select(builder.fcmp_ordered("ord", x, x), y,
+                                                const(0.0)), dst_t)
 
 
 _LANES = 8
@@ -754,11 +751,7 @@ def edge8_takes(src, dst, work) -> bool:
     """Whether :func:`edge8` takes one-channel pixels of numba dtype ``src`` to ``dst`` with
     weights of dtype ``work``: a float image into its own dtype (weights of that dtype), or
     an integer image of at most 16 bits into its own (float32 weights, as every such image)."""
-    if src != dst:
-        return False
-    if isinstance(dst, types.Float):
-        return work == dst
-    return isinstance(dst, types.Integer) and dst.bitwidth <= 16 and work == types.float32
+    return src == dst and lerp4_writes(src, dst, work)
 
 
 @intrinsic

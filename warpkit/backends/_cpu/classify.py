@@ -86,8 +86,8 @@ def _where(a, inv, r, level, strict, want, n):
     ``inv`` is 1/a (any value where a = 0).
 
     a·j + r, rounded once, is monotone in j, so the test changes value at most once along the
-    row: the change is found from the exact solution (its reciprocal-times estimate, which a
-    NaN from 0·inf leaves at the row's first column) and then checked against the computed
+    row: the change is found from the exact solution (its estimate (level - r)·inv, clamped to
+    [1, n - 1], a NaN from 0·inf to 1) and then checked against the computed
     coordinates, so that the columns agree with a per-pixel test bit for bit. Inlined by LLVM
     at each call (compiled once)."""
     alwaysinline()
