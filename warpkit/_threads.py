@@ -69,6 +69,10 @@ _LAUNCH_LOCK = threading.RLock()
 #: ``"lock"`` (workqueue: under :data:`_LAUNCH_LOCK`) or ``"serial"`` (forked after GNU OpenMP
 #: started: serial twins). None until numba has picked its layer at the first launch.
 _mode: str | None = None
+#: Whether parallel kernels launched with ``spread`` spread their threads over the CPUs: under
+#: numba's ``omp`` layer, whose launching thread runs as thread 0 of the loop (see
+#: :func:`warpkit.backends._cpu.schedule.spread_out`). Set with :data:`_mode`.
+_spreads = False
 
 #: kernel -> its serial twin, made on first use
 _twins: dict = {}
@@ -102,10 +106,11 @@ def _threading_layer() -> str | None:
 def _decide() -> str:
     """:data:`_mode` from numba's layer; ``"lock"`` (uncached) while numba has not picked one, so
     that the first launches, which pick it, run one at a time."""
-    global _mode
+    global _mode, _spreads
     layer = _threading_layer()
     if layer is None:
         return "lock"
+    _spreads = layer == "omp"
     _mode = "lock" if layer == "workqueue" else "overlap"
     return _mode
 
@@ -167,21 +172,26 @@ def launched(kernel):
     return kernel if parallel() else _twin(kernel)
 
 
-def launch(kernel, *args: Any) -> Any:
+def launch(kernel, *args: Any, spread: bool = False) -> Any:
     """``kernel(*args)`` for a parallel numba kernel, the way every warpkit kernel is launched
     (:data:`_mode`): directly where launches may overlap (omp, tbb); under the ``workqueue``
     layer, holding a process-wide lock so that launches from different Python threads wait
     for each other; in a process forked from one whose GNU OpenMP had started, and inside
-    :func:`on_this_thread`, as the kernel's serial twin (:func:`_twin`)."""
+    :func:`on_this_thread`, as the kernel's serial twin (:func:`_twin`).
+
+    With ``spread``, the kernel takes one more argument, passed last: whether its threads
+    spread over the CPUs (:data:`_spreads` for the parallel kernel, False for a twin and
+    under the lock)."""
+    last = (False,) if spread else ()
     if here.serial:  # first: a process that only made small calls has not picked a layer
-        return _twin(kernel)(*args)
+        return _twin(kernel)(*args, *last)
     mode = _mode or _decide()
     if mode == "serial":
-        return _twin(kernel)(*args)
+        return _twin(kernel)(*args, *last)
     if mode == "overlap":
-        return kernel(*args)
+        return kernel(*args, *((_spreads,) if spread else ()))
     with _LAUNCH_LOCK:
-        return kernel(*args)
+        return kernel(*args, *last)
 
 
 def on_this_thread(fn, *args: Any) -> Any:

@@ -149,7 +149,7 @@ from ._cpu.forward import _forward_bands
 from ._cpu.gather import gather_address
 from ._cpu.indirect import Addresses, _key, call_at
 from ._cpu.pages import touch
-from ._cpu.schedule import chunk_size, claim
+from ._cpu.schedule import SPREAD_TYPES, chunk_size, claim, home, spread_out
 from ._cpu.workers import (
     CLAIM_TYPES,
     affine_backward_worker,
@@ -161,16 +161,21 @@ from ._cpu.workers import (
 
 
 @njit(inline="always")
-def _in_parallel(fn, worker, args, tasks):
+def _in_parallel(fn, worker, args, tasks, spread):
     """A kernel's parallel loop: each thread's first iteration claims the first tasks it gets
     (see :mod:`._cpu.schedule`) and, if there were any left, runs ``fn``, the worker at
     address ``worker``, with the kernel's arguments ``args`` and the claim; the worker claims
-    the thread's further tasks itself. Later iterations find no task left."""
+    the thread's further tasks itself. Later iterations find no task left. With ``spread``
+    (the kernel's last argument, which :func:`warpkit._threads.launch` passes), a thread
+    that got tasks first moves off the launching thread's CPU if it runs there
+    (:func:`._cpu.schedule.spread_out`)."""
     k = chunk_size(tasks)
     counter = np.zeros(1, np.int64)
+    launcher = home(spread)
     for _ in prange(tasks):
         lo, hi = claim(counter, k, tasks)
         if lo < hi:
+            spread_out(launcher)
             call_at(fn, worker, args + (counter, k, tasks, lo))
 
 
@@ -239,15 +244,16 @@ def affine_grid_backward(grad_grid, grad_theta, align_corners) -> None:
 
 
 @njit(parallel=True, cache=True)
-def _affine_sample(inp, theta, out, mode, padding, align_corners, cval, gather, worker):
+def _affine_sample(inp, theta, out, mode, padding, align_corners, cval, gather, worker,
+                   spread):
     """The kernel of :func:`affine_sample`: its threads run ``affine_worker`` (at address
     ``worker``) on the tasks they claim."""
     tasks = out.shape[0] * _forward_bands(out)[1]
     args = (inp, theta, out, mode, padding, align_corners, cval, gather)
-    _in_parallel(affine_worker, worker, args, tasks)
+    _in_parallel(affine_worker, worker, args, tasks, spread)
 
 
-_AFFINE = Addresses(affine_worker, CLAIM_TYPES, _affine_sample)
+_AFFINE = Addresses(affine_worker, CLAIM_TYPES, _affine_sample, SPREAD_TYPES)
 
 
 def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
@@ -262,19 +268,19 @@ def affine_sample(inp, theta, out, mode, padding, align_corners, cval) -> None:
     args = (inp, theta, out, mode, padding, align_corners, cval)
     gather, worker = _addresses(_AFFINE, args, (inp, out, cval))
     touch(out)
-    launch(_affine_sample, *args, gather, worker)
+    launch(_affine_sample, *args, gather, worker, spread=True)
 
 
 @njit(parallel=True, cache=True)
 def _affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work, gather,
-                       worker):
+                       worker, spread):
     """The kernel of :func:`affine_sample_int` (``affine_int_worker`` at ``worker``)."""
     tasks = out.shape[0] * _forward_bands(out)[1]
     args = (inp, theta, out, mode, padding, align_corners, cval, work, gather)
-    _in_parallel(affine_int_worker, worker, args, tasks)
+    _in_parallel(affine_int_worker, worker, args, tasks, spread)
 
 
-_AFFINE_INT = Addresses(affine_int_worker, CLAIM_TYPES, _affine_sample_int)
+_AFFINE_INT = Addresses(affine_int_worker, CLAIM_TYPES, _affine_sample_int, SPREAD_TYPES)
 
 
 def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work) -> None:
@@ -285,18 +291,18 @@ def affine_sample_int(inp, theta, out, mode, padding, align_corners, cval, work)
     args = (inp, theta, out, mode, padding, align_corners, cval, work)
     gather, worker = _addresses(_AFFINE_INT, args, (inp, out, cval, work))
     touch(out)
-    launch(_affine_sample_int, *args, gather, worker)
+    launch(_affine_sample_int, *args, gather, worker, spread=True)
 
 
 @njit(parallel=True, cache=True)
-def _grid_sample(inp, grid, out, mode, padding, align_corners, cval, gather, worker):
+def _grid_sample(inp, grid, out, mode, padding, align_corners, cval, gather, worker, spread):
     """The kernel of :func:`grid_sample` (``grid_worker`` at ``worker``)."""
     tasks = out.shape[0] * _forward_bands(out)[1]
     args = (inp, grid, out, mode, padding, align_corners, cval, gather)
-    _in_parallel(grid_worker, worker, args, tasks)
+    _in_parallel(grid_worker, worker, args, tasks, spread)
 
 
-_GRID = Addresses(grid_worker, CLAIM_TYPES, _grid_sample)
+_GRID = Addresses(grid_worker, CLAIM_TYPES, _grid_sample, SPREAD_TYPES)
 
 
 def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
@@ -304,7 +310,7 @@ def grid_sample(inp, grid, out, mode, padding, align_corners, cval) -> None:
     args = (inp, grid, out, mode, padding, align_corners, cval)
     gather, worker = _addresses(_GRID, args, (inp, out, cval))
     touch(out)
-    launch(_grid_sample, *args, gather, worker)
+    launch(_grid_sample, *args, gather, worker, spread=True)
 
 
 #: Calls whose work covers fewer pixels than this run on the calling thread alone
@@ -343,16 +349,17 @@ def call(kernel, pixels: int, *args) -> None:
 @njit(parallel=True, cache=True)
 def _grid_sample_backward(
     gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split,
-    scatter, worker
+    scatter, worker, spread
 ):
     """The kernel of :func:`grid_sample_backward` (``grid_backward_worker`` at ``worker``)."""
     tasks = grid.shape[0] * split
     args = (gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin, split,
             scatter)
-    _in_parallel(grid_backward_worker, worker, args, tasks)
+    _in_parallel(grid_backward_worker, worker, args, tasks, spread)
 
 
-_GRID_BACKWARD = Addresses(grid_backward_worker, CLAIM_TYPES, _grid_sample_backward)
+_GRID_BACKWARD = Addresses(grid_backward_worker, CLAIM_TYPES, _grid_sample_backward,
+                           SPREAD_TYPES)
 
 
 def grid_sample_backward(
@@ -364,13 +371,13 @@ def grid_sample_backward(
     split = _split(grid.shape[0], grid.shape[1], inp.shape[1])
     args = (gout, inp, grid, gin, grad_grid, mode, padding, align_corners, cval, need_gin,
             split, scatter_address(gout, inp, gin, cval))
-    launch(_grid_sample_backward, *args, _GRID_BACKWARD.of(*args))
+    launch(_grid_sample_backward, *args, _GRID_BACKWARD.of(*args), spread=True)
 
 
 @njit(parallel=True, cache=True)
 def _affine_sample_backward(
     gout, inp, theta, gin, grad_theta, mode, padding, align_corners, cval, need_gin, split,
-    scatter, worker
+    scatter, worker, spread
 ):
     """The kernel of :func:`affine_sample_backward` (``affine_backward_worker`` at ``worker``):
     the tasks' θ-gradient sums are reduced in task order after the parallel loop."""
@@ -379,7 +386,7 @@ def _affine_sample_backward(
     partial = np.zeros((tasks, 6))
     args = (gout, inp, theta, gin, mode, padding, align_corners, cval, need_gin, split, scatter,
             partial)
-    _in_parallel(affine_backward_worker, worker, args, tasks)
+    _in_parallel(affine_backward_worker, worker, args, tasks, spread)
     for n in range(N):
         for q in range(6):
             acc = 0.0
@@ -390,7 +397,7 @@ def _affine_sample_backward(
 
 _AFFINE_BACKWARD = Addresses(affine_backward_worker,
                              (types.Array(types.float64, 2, "C"),) + CLAIM_TYPES,
-                             _affine_sample_backward)
+                             _affine_sample_backward, SPREAD_TYPES)
 
 
 def affine_sample_backward(
@@ -405,7 +412,7 @@ def affine_sample_backward(
             split, scatter)
     worker = _AFFINE_BACKWARD.of(gout, inp, theta, gin, mode, padding, align_corners, cval,
                                  need_gin, split, scatter, kernel_args=args)
-    launch(_affine_sample_backward, *args, worker)
+    launch(_affine_sample_backward, *args, worker, spread=True)
 
 
 #: The kernels that :func:`call` runs serially below ``SERIAL_BACKWARD_PIXELS``.

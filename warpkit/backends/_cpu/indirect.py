@@ -77,13 +77,18 @@ class Addresses:
     had taken 0.28-0.40 s (six processes each, alternating, hash seeds 1-6, Zen 4 machine). A
     kernel later called with other types than these is compiled for them by numba's dispatcher
     as usual. :attr:`kernel_signatures` holds the signatures compiled here, of the kernel or
-    of its serial twin (:func:`warpkit._threads.launched`)."""
+    of its serial twin (:func:`warpkit._threads.launched`). ``after`` are the numba types of
+    the kernel's arguments after the address (none, or
+    :data:`.schedule.SPREAD_TYPES`)."""
 
-    def __init__(self, dispatcher: Dispatcher, extra: tuple, kernel: Dispatcher | None = None):
+    def __init__(self, dispatcher: Dispatcher, extra: tuple, kernel: Dispatcher | None = None,
+                 after: tuple = ()):
         self.dispatcher = dispatcher
         self.extra = tuple(extra)
         self.kernel = kernel
+        self.after = tuple(after)
         #: The signatures the kernel was compiled for here, each ending in the address's type
+        #: and ``after``
         self.kernel_signatures: set[tuple] = set()
         self._found: dict[tuple, int] = {}
 
@@ -101,7 +106,7 @@ class Addresses:
             if self.kernel is not None:
                 if kernel_args is not None:
                     args = tuple(typeof(v, Purpose.argument) for v in kernel_args)
-                sig = args + (typeof(found, Purpose.argument),)
+                sig = args + (typeof(found, Purpose.argument),) + self.after
                 compile_for(launched(self.kernel), sig)
                 self.kernel_signatures.add(sig)
             self._found[key] = found

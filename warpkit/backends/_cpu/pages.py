@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..._threads import launch, parallel
+from .schedule import home, spread_out
 
 PAGE = 4096
 HUGE = 1 << 21
@@ -27,13 +28,17 @@ TOUCH_BYTES = 1 << 22
 
 
 @njit(parallel=True, cache=True)
-def _touch(flat, first, runs):
+def _touch(flat, first, runs, spread):
     """Write 0 into every 4 KB page of the bytes ``flat`` (whose first page boundary is at
     byte ``first % PAGE`` and first 2 MB boundary at byte ``first``), in ``runs`` runs: the
     bytes before ``first``, then whole 2 MB runs, which numba's static schedule hands to the
-    threads in contiguous blocks."""
+    threads in contiguous blocks. With ``spread``, a thread on the launching thread's CPU
+    moves off it first (:func:`.schedule.spread_out`, at each run: a thread that moved is
+    not on that CPU at its next)."""
     n = flat.shape[0]
+    launcher = home(spread)
     for r in prange(runs):
+        spread_out(launcher)
         if r == 0:
             hi = min(first, n)
             if hi > 0:
@@ -97,10 +102,11 @@ def touch(out: np.ndarray) -> None:
         return
     flat = out.reshape(-1).view(np.uint8)
     first = -out.ctypes.data % HUGE
-    launch(_touch, flat, first, (max(flat.shape[0] - first, 0) + HUGE - 1) // HUGE + 1)
+    launch(_touch, flat, first, (max(flat.shape[0] - first, 0) + HUGE - 1) // HUGE + 1,
+           spread=True)
 
 
 def compile_touch() -> None:
     """Compile (or load from numba's cache) the parallel :func:`_touch`, which the tiny calls
     of :mod:`warpkit.precompile` never reach (0.8 s with an empty cache)."""
-    _touch(np.zeros(1, np.uint8), 0, 1)
+    _touch(np.zeros(1, np.uint8), 0, 1, False)

@@ -17,6 +17,9 @@ machine).
 
 Which thread runs a task never changes what the task computes or where it writes (the kernels
 cut work by shape, never by thread), so results stay bit-identical.
+
+Each thread's first claim also spreads the threads over the CPUs (:func:`spread_out`), where
+the system woke a worker onto the CPU of the thread that launched the kernel.
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ from __future__ import annotations
 from numba import njit, types
 from numba.extending import intrinsic
 
+from .placement import leave_cpu, this_cpu, this_thread
+
+#: The numba types of what a kernel that spreads its threads takes after its worker's address:
+#: whether to spread them (``spread``, which :func:`warpkit._threads.launch` passes).
+SPREAD_TYPES = (types.boolean,)
 #: Consecutive tasks a thread claims at a time, at most ...
 CHUNK_TASKS = 8
 #: ... and fewer when that leaves fewer chunks than this (small calls, few tasks).
@@ -64,3 +72,35 @@ def claim(counter, k, tasks):
     when none are left."""
     lo = fetch_add(counter, k)
     return lo, min(lo + k, tasks)
+
+
+@njit(inline="always")
+def home(spread):
+    """The CPU and the thread (:mod:`.placement`) launching a parallel loop, for
+    :func:`spread_out`; CPU -1 (spread nothing) unless ``spread``."""
+    return (this_cpu() if spread else -1), this_thread()
+
+
+@njit(inline="always")
+def spread_out(home):
+    """Called by each thread of a parallel loop at its first claim that got tasks; ``home``
+    is :func:`home`'s. A worker thread (not the launching one) that runs on the launching
+    thread's CPU moves to another CPU (:func:`.placement.leave_cpu`).
+
+    Why: a kernel launched after a pause may find its worker woken onto the launching
+    thread's CPU (see :mod:`.placement`), where the two took turns, as long as one thread took.
+    W1u8 (two threads, this project's Zen 4 VM) called every 20 ms took 1.57-1.85 ms with this
+    (2.35 ms in one process of six) against 2.43-2.55 ms without (medians of 40 calls, one
+    process each, alternating), W1 2.07-2.46 ms against 3.20-3.44 ms; the worker had moved at
+    36 of 45 such calls of W1 in one process, each time having claimed the first tasks, before
+    the launching thread. With the machine busy (two other processes
+    spinning), no worker moved. The cost where nothing is moved: two calls of ``sched_getcpu``
+    and ``pthread_self`` per thread.
+
+    Tried and not kept: the launching thread also yielding its CPU when it claimed first
+    (``sched_yield``, for a worker queued behind it): 0.96x-0.99x the time of W1 after 5 and
+    50 ms pauses, but with the machine busy 5.65-5.71 ms against 3.93-4.97 ms: it gave its CPU
+    to the other processes."""
+    cpu, launcher = home
+    if cpu >= 0 and this_thread() != launcher and this_cpu() == cpu:
+        leave_cpu(cpu)
