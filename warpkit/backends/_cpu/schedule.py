@@ -93,9 +93,9 @@ def spread_out(home):
     (2.35 ms in one process of six) against 2.43-2.55 ms without (medians of 40 calls, one
     process each, alternating), W1 2.07-2.46 ms against 3.20-3.44 ms; the worker had moved at
     36 of 45 such calls of W1 in one process, each time having claimed the first tasks, before
-    the launching thread. With the machine busy (two other processes
-    spinning), no worker moved. The cost where nothing is moved: two calls of ``sched_getcpu``
-    and ``pthread_self`` per thread.
+    the launching thread. With the machine busy (two other processes spinning), no worker
+    moved. The cost where nothing is moved: a call of ``sched_getcpu`` and one of
+    ``pthread_self`` per thread.
 
     Tried and not kept: the launching thread also yielding its CPU when it claimed first
     (``sched_yield``, for a worker queued behind it): 0.96x-0.99x the time of W1 after 5 and
