@@ -13,18 +13,20 @@ This module holds the parallel kernels; the work of their rows lives in
 ``gather`` (the gather pass, the edge pixels' bilinear), ``store`` (what a float or integer
 output stores), ``forward`` (row buffers, a row through the passes, the bands of rows of a task),
 ``backward`` (tasks, the cell pass, the row loop and its scatter, the θ sums), ``schedule``
-(how the threads claim the kernels' tasks), ``workers`` (what each thread of a kernel does),
-``indirect`` (how a kernel calls its worker: through the worker's address, see "Compile
-time" below) and ``compiling`` (what numba compiles a worker and its kernel in: few full
-garbage collections, a roomy frame). The public functions here find the worker's address for
-their arguments (compiling the worker, then the kernel, on first use) and call the kernel
-(``_affine_sample`` for :func:`affine_sample`, and so on).
+(how the threads claim the kernels' tasks, and spread over the CPUs with ``placement``),
+``workers`` (what each thread of a kernel does), ``indirect`` (how a kernel calls its worker:
+through the worker's address, see "Compile time" below) and ``compiling`` (what numba
+compiles a worker and its kernel in: few full garbage collections, a roomy frame). The public
+functions here find the worker's address for their arguments (compiling the worker, then the
+kernel, on first use) and call the kernel (``_affine_sample`` for :func:`affine_sample`, and
+so on).
 
 Parallelism and determinism
 ---------------------------
 Forward kernels cut the output into tasks (bands of rows, :func:`_band_of`), which the threads
 claim a few at a time as they go (:mod:`._cpu.schedule`), so that a thread held up by anything
-takes fewer of them; every task writes only its own rows. The backward's tasks are claimed
+takes fewer of them, and a worker that the system woke onto the launching thread's CPU moves
+off it; every task writes only its own rows. The backward's tasks are claimed
 the same way. Its scatter into ``grad_input`` is where threads could race, so work is split by
 *shape*, never by thread count, and no two tasks ever add into the same cell:
 
