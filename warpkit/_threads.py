@@ -35,6 +35,11 @@ numba's sleeping workers costs about 50 µs on the project's VMs, and a parallel
 one thread by ``numba.set_num_threads`` still enters its parallel region. A kernel calls the
 code its threads run through that code's address (:mod:`warpkit.backends._cpu.indirect`), so
 a twin runs the very machine code its parallel kernel runs, and gives the same bits.
+
+Under the ``omp`` layer, the sampler's kernels are launched with ``spread``: a worker that the
+system woke onto the launching thread's CPU moves to another one
+(:func:`warpkit.backends._cpu.schedule.spread_out`; the VMs of this project do that after a
+pause, and the two threads then took turns on one CPU).
 """
 
 from __future__ import annotations
