@@ -1,5 +1,6 @@
 """Which CPU a thread runs on and moving it off one (``backends/_cpu/placement.py``), and the
-parallel kernels' threads spreading over the CPUs with them (``schedule.spread_out``).
+parallel kernels' threads spreading over the CPUs with them (``schedule.spread_out``; which
+launches spread: ``tests/test_threads.py``).
 
 Each test that pins or moves a thread does so in a thread of its own, so that the test
 process's other threads keep their CPU masks. The C library functions exist on Linux only;
@@ -10,35 +11,26 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from numba import njit
+from numba import njit, typeof
 
 from warpkit import _threads
 from warpkit.backends import cpu
-from warpkit.backends._cpu import pages, placement
-from warpkit.backends._cpu.schedule import spread_out
+from warpkit.backends._cpu import indirect, pages, placement
+from warpkit.backends._cpu.schedule import claim, spread_out
+from warpkit.backends._cpu.workers import CLAIM_TYPES
+from warpkit.backends.cpu import _in_parallel
 
 pytestmark = pytest.mark.skipif(not placement.LINUX, reason="calls Linux's C library")
 
 
 def _in_thread(fn):
     """``fn()`` run in a new thread; its result, or its exception raised here."""
-    box = {}
-
-    def run():
-        try:
-            box["result"] = fn()
-        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
-            box["error"] = e
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
 
 
 @njit
@@ -179,19 +171,32 @@ def test_the_kernels_that_spread_their_threads_stay_cacheable():
             assert kernel._cache._impl.check_cachable(cres), kernel
 
 
-def test_a_launch_passes_spread_only_to_a_parallel_kernel_under_omp(monkeypatch):
-    def echo(*args):
-        return args
+@njit
+def _record_tasks(out, counter, k, tasks, lo):
+    """A worker as the kernels' (claims from ``lo`` on): out[task] = 1 + the task."""
+    hi = min(lo + k, tasks)
+    while lo < hi:
+        for task in range(lo, hi):
+            out[task] = 1 + task
+        lo, hi = claim(counter, k, tasks)
+    return 0
 
-    for layer, spreads in ((None, False), ("workqueue", False), ("omp", True), ("tbb", False)):
-        monkeypatch.setattr(_threads, "_threading_layer", lambda layer=layer: layer)
-        monkeypatch.setattr(_threads, "_mode", None)  # as before the layer is known
-        monkeypatch.setattr(_threads, "_spreads", False)
-        for _ in range(2):  # the launch that learns the layer and the one after it
-            assert _threads.launch(echo, 1, spread=True) == (1, spreads), layer
-            assert _threads.launch(echo, 1) == (1,)
-    # a serial twin's thread is the only one: on this thread (small calls), after a fork
-    monkeypatch.setattr(_threads, "_twin", lambda kernel: kernel)
-    assert _threads.on_this_thread(lambda: _threads.launch(echo, 1, spread=True)) == (1, False)
-    monkeypatch.setattr(_threads, "_mode", "serial")
-    assert _threads.launch(echo, 1, spread=True) == (1, False)
+
+@njit(parallel=True)
+def _claiming_kernel(out, worker, spread):
+    _in_parallel(_record_tasks, worker, (out,), out.shape[0], spread)
+
+
+def test_the_kernels_parallel_loop_moves_a_worker_off_the_launching_threads_cpu():
+    """Where the system puts a woken worker cannot be forced from a test, so this reads the
+    loop's compiled code (a kernel of its own, compiled here, not loaded from numba's cache,
+    whose code cannot be read): it must call ``sched_setaffinity`` (``leave_cpu``), and still
+    run every task once, with spreading on and off."""
+    out = np.zeros(300, np.int64)
+    worker = indirect.address(_record_tasks, (typeof(out),) + CLAIM_TYPES)
+    for spread in (True, False):
+        out[:] = 0
+        _claiming_kernel(out, worker, spread)
+        np.testing.assert_array_equal(out, np.arange(1, 301))
+    code = _claiming_kernel.inspect_llvm(_claiming_kernel.signatures[0])
+    assert "@sched_setaffinity" in code and "@sched_getcpu" in code

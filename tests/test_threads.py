@@ -101,7 +101,7 @@ def test_kernels_launched_from_many_threads_at_once(layer):
         assert result.stdout.split() == ["workqueue"]
 
 
-def test_launches_wait_for_each_other_only_under_workqueue(monkeypatch):
+def test_launches_wait_for_each_other_and_spread_as_the_layer_allows(monkeypatch):
     def other_thread_gets_the_lock() -> bool:
         got = []
 
@@ -115,13 +115,26 @@ def test_launches_wait_for_each_other_only_under_workqueue(monkeypatch):
         t.join()
         return got[0]
 
-    for layer, waits in ((None, True), ("workqueue", True), ("omp", False), ("tbb", False)):
+    def echo(*args):
+        return args
+
+    # (layer, launches wait for each other, a kernel launched with spread spreads its threads)
+    for layer, waits, spreads in ((None, True, False), ("workqueue", True, False),
+                                  ("omp", False, True), ("tbb", False, False)):
         monkeypatch.setattr(_threads, "_threading_layer", lambda layer=layer: layer)
         monkeypatch.setattr(_threads, "_mode", None)  # as before the layer is known
+        monkeypatch.setattr(_threads, "_spreads", False)
         for _ in range(2):  # the launch that learns the layer and the one after it
             free = _threads.launch(other_thread_gets_the_lock)
             assert free is not waits, layer
+            assert _threads.launch(echo, 1, spread=True) == (1, spreads), layer
+            assert _threads.launch(echo, 1) == (1,)
         assert other_thread_gets_the_lock()  # released after the launch
+    # a serial twin's thread is the only one: on this thread (small calls), after a fork
+    monkeypatch.setattr(_threads, "_twin", lambda kernel: kernel)
+    assert _threads.on_this_thread(lambda: _threads.launch(echo, 1, spread=True)) == (1, False)
+    monkeypatch.setattr(_threads, "_mode", "serial")
+    assert _threads.launch(echo, 1, spread=True) == (1, False)
 
 
 #: Run in a fresh process: the calls of :data:`WORK` in the process, then in the workers of a

@@ -24,6 +24,7 @@ the system woke a worker onto the CPU of the thread that launched the kernel.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -77,8 +78,10 @@ def claim(counter, k, tasks):
 @njit(inline="always")
 def home(spread):
     """The CPU and the thread (:mod:`.placement`) launching a parallel loop, for
-    :func:`spread_out`; CPU -1 (spread nothing) unless ``spread``."""
-    return (this_cpu() if spread else -1), this_thread()
+    :func:`spread_out`; unless ``spread``, CPU -1 (spread nothing) and no thread asked for."""
+    if spread:
+        return this_cpu(), this_thread()
+    return np.int64(-1), np.uint64(0)
 
 
 @njit(inline="always")
