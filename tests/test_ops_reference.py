@@ -183,6 +183,25 @@ def test_a_non_finite_cval_reaches_only_points_that_read_outside(cval, C, dt):
         assert not np.isfinite(out).all()
 
 
+def test_the_readme_example_of_points_on_the_last_column_under_a_nan_cval():
+    """The README's example (Conventions): θ maps the output's last column exactly onto the
+    image's last column. ``grid_sample(affine_grid(θ))`` computes the normalized grid first,
+    as PyTorch and the reference do, and keeps the pixels there under a NaN ``cval``. ``warp``
+    computes the points in pixel space, which may put that column 1e-15 beyond (the README
+    says so), and agrees with the grid everywhere else."""
+    x = np.arange(50, dtype=np.float64).reshape(1, 5, 10, 1)
+    theta = np.array([[[0.3114, 0.0, 1.0 - 0.3114], [0.0, 1.0, 0.0]]])
+    kw = dict(padding_mode="constant", cval=np.nan, align_corners=True)
+    grid = wk.affine_grid(theta, (1, 5, 7, 1), align_corners=True)
+    out = wk.grid_sample(x, grid, **kw)
+    np.testing.assert_array_equal(out[0, :, -1, 0], x[0, :, 9, 0])
+    with np.errstate(invalid="ignore"):
+        ref = R.grid_sample(x, grid, "bilinear", "constant", True, np.nan)
+    np.testing.assert_allclose(out, ref, **R.tolerances(np.float64))
+    fused = wk.warp(x[0], theta[0], output_shape=(5, 7), **kw)
+    np.testing.assert_allclose(fused[:, :-1], out[0, :, :-1], **R.tolerances(np.float64))
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 @pytest.mark.parametrize("C", [1, 3])
 @pytest.mark.parametrize("dt", DTYPES)
