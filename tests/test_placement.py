@@ -52,8 +52,7 @@ def _mask():
 @njit
 def _leave_own_cpu():
     before = placement.this_cpu()
-    moved = placement.leave_cpu(before)
-    return before, moved, placement.this_cpu()
+    return before, placement.leave_cpu(before)
 
 
 @njit
@@ -64,8 +63,7 @@ def _leave(cpu):
 @njit
 def _as_worker(launcher):
     before = placement.this_cpu()
-    spread_out((before, launcher))
-    return before, placement.this_cpu()
+    return before, spread_out((before, launcher))
 
 
 def _cpus(mask: np.ndarray) -> set[int]:
@@ -105,13 +103,17 @@ def test_get_affinity_reads_the_calling_threads_cpus():
 
 
 def test_leave_cpu_moves_the_thread_off_it_and_gives_back_its_mask():
+    """The CPU returned is where the thread ran while its mask left out the old one. Where it
+    runs after its mask is given back is the system's choice: checking that instead failed
+    once in CI (the thread was found back on its old CPU)."""
     def check():
         allowed = os.sched_getaffinity(0)
-        before, moved, after = _leave_own_cpu()
+        before, moved_to = _leave_own_cpu()
         assert before in allowed
-        assert moved == (len(allowed) > 1)
-        if moved:
-            assert after != before and after in allowed
+        if len(allowed) > 1:
+            assert moved_to != before and moved_to in allowed
+        else:
+            assert moved_to == -1
         assert os.sched_getaffinity(0) == allowed
         return True
 
@@ -122,11 +124,11 @@ def test_leave_cpu_moves_nothing_with_no_other_cpu_or_no_cpu():
     def check():
         allowed = os.sched_getaffinity(0)
         for cpu_ in (-1, 8 * placement.MASK_BYTES, 1 << 40):
-            assert not _leave(cpu_)
+            assert _leave(cpu_) == -1
             assert os.sched_getaffinity(0) == allowed
         c = max(allowed)
         os.sched_setaffinity(0, {c})
-        assert not _leave(c)
+        assert _leave(c) == -1
         assert os.sched_getaffinity(0) == {c} and _cpu() == c
         return True
 
@@ -137,10 +139,16 @@ def test_a_worker_on_the_launching_threads_cpu_moves_off_it():
     main = threading.get_ident()  # the "launching" thread: not the one that runs the worker
 
     def check():
+        # the system may move the thread between its reading its CPU and spread_out's: then
+        # nothing moves (-1), so five tries, each that moved checked
         allowed = os.sched_getaffinity(0)
-        before, after = _as_worker(main)
+        tries = [_as_worker(main) for _ in range(5)]
         if len(allowed) > 1:
-            assert after != before
+            assert any(moved_to != -1 for _, moved_to in tries)
+            assert all(moved_to != before and moved_to in allowed
+                       for before, moved_to in tries if moved_to != -1)
+        else:
+            assert all(moved_to == -1 for _, moved_to in tries)
         assert os.sched_getaffinity(0) == allowed
         return True
 

@@ -98,15 +98,19 @@ set_affinity = _affinity_intrinsic("sched_setaffinity")
 @njit(cache=True)
 def leave_cpu(cpu):
     """Move the calling thread off CPU ``cpu`` onto one of the others it may run on, and give
-    it back the CPU mask it had: the thread stays where it moved, free to move again later.
-    Returns whether it moved: not when ``cpu`` is outside ``[0, 1024)``, when the mask has no
-    other CPU, or off Linux."""
+    it back the CPU mask it had. Returns the CPU it ran on once moved (the system moves a
+    thread at once when its mask leaves out the CPU it runs on), or -1 where it did not move:
+    ``cpu`` outside ``[0, 1024)``, no other CPU in the mask, or off Linux. With its mask given
+    back, the thread runs where it moved until the system moves it again, which it may do at
+    any time (so only the CPU returned is certain, not the one a later call of
+    :func:`this_cpu` finds)."""
     saved = np.zeros(MASK_BYTES // 8, np.uint64)
     if cpu < 0 or cpu >= 8 * MASK_BYTES or get_affinity(saved) != 0:
-        return False
+        return np.int64(-1)
     mask = saved.copy()
     mask[cpu // 64] &= ~(np.uint64(1) << np.uint64(cpu % 64))
     if not mask.any() or set_affinity(mask) != 0:
-        return False
+        return np.int64(-1)
+    moved_to = this_cpu()
     set_affinity(saved)
-    return True
+    return moved_to

@@ -88,7 +88,8 @@ def home(spread):
 def spread_out(home):
     """Called by each thread of a parallel loop at its first claim that got tasks; ``home``
     is :func:`home`'s. A worker thread (not the launching one) that runs on the launching
-    thread's CPU moves to another CPU (:func:`.placement.leave_cpu`).
+    thread's CPU moves to another CPU (:func:`.placement.leave_cpu`). Returns the CPU it
+    moved to, or -1 where it did not move.
 
     Why: a kernel launched after a pause may find its worker woken onto the launching
     thread's CPU (see :mod:`.placement`), where the two took turns, as long as one thread took.
@@ -106,4 +107,5 @@ def spread_out(home):
     to the other processes."""
     cpu, launcher = home
     if cpu >= 0 and this_thread() != launcher and this_cpu() == cpu:
-        leave_cpu(cpu)
+        return leave_cpu(cpu)
+    return np.int64(-1)
