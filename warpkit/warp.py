@@ -26,24 +26,26 @@ from .backends._cpu.store import int_range
 __all__ = ["warp"]
 
 BACKENDS = ("auto", "cpu", "cuda")
+# dtypes compared with dtypes, not with scalar types, which numpy converts at every comparison
+_BOOL, _FLOAT32, _FLOAT64 = np.dtype(np.bool_), np.dtype(np.float32), np.dtype(np.float64)
 
 
 def _work_dtype(dtype: np.dtype) -> np.dtype:
     """Float dtype the sampler writes for an image of ``dtype``."""
-    if dtype == np.float64:
-        return np.dtype(np.float64)
+    if dtype == _FLOAT64:
+        return _FLOAT64
     if dtype.kind in "iu" and dtype.itemsize >= 4:
-        return np.dtype(np.float64)  # float32 cannot hold every 32/64-bit integer
-    return np.dtype(np.float32)
+        return _FLOAT64  # float32 cannot hold every 32/64-bit integer
+    return _FLOAT32
 
 
 def _check_image(image: Any) -> np.ndarray:
-    if V.is_cuda_array(image):
-        raise TypeError(
-            "warp() takes a host (numpy) image; for arrays already on the GPU use "
-            "warpkit.affine_sample (float32/float64, (N, H, W, C))"
-        )
     if not isinstance(image, np.ndarray):
+        if V.is_cuda_array(image):
+            raise TypeError(
+                "warp() takes a host (numpy) image; for arrays already on the GPU use "
+                "warpkit.affine_sample (float32/float64, (N, H, W, C))"
+            )
         raise TypeError(f"image must be a numpy array, got {V.describe(image)}")
     V.not_masked(image, "image")
     if image.dtype.kind not in "biuf":
@@ -60,20 +62,27 @@ def _check_image(image: Any) -> np.ndarray:
     return image
 
 
+def _plain_theta(theta: Any) -> np.ndarray:
+    """θ given as anything but a plain numpy array, as one: a subclass (np.matrix) as the plain
+    array it holds, a nesting of numbers as their array; masked arrays and what holds no
+    numbers are refused."""
+    V.not_masked(theta, "theta")
+    if isinstance(theta, np.ndarray):
+        return np.asarray(theta)
+    try:
+        array = np.asarray(theta)
+    except (TypeError, ValueError):  # ragged nesting
+        array = None
+    if array is None or array.dtype.kind not in "iuf":  # None, strings, objects, bools
+        raise TypeError(f"theta must be an array of shape (2, 3) or (N, 2, 3), got "
+                        f"{V.describe(theta)}")
+    return array
+
+
 def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
     """θ as a C-contiguous float64 (N, 2, 3) and whether the image is a stack."""
-    V.not_masked(theta, "theta")
-    if isinstance(theta, np.ndarray) and type(theta) is not np.ndarray:
-        theta = np.asarray(theta)  # a subclass (np.matrix) as the plain array it holds
-    if not isinstance(theta, np.ndarray):
-        given = theta
-        try:
-            theta = np.asarray(theta)
-        except (TypeError, ValueError):  # ragged nesting
-            theta = None
-        if theta is None or theta.dtype.kind not in "iuf":  # None, strings, objects, bools
-            raise TypeError(f"theta must be an array of shape (2, 3) or (N, 2, 3), got "
-                            f"{V.describe(given)}")
+    if type(theta) is not np.ndarray:
+        theta = _plain_theta(theta)
     if theta.dtype.kind not in "iuf":
         raise TypeError(f"theta must hold real numbers, got dtype {theta.dtype}")
     V.finite(theta, "theta")  # as warpkit.transforms refuses them
@@ -101,14 +110,14 @@ def _check_theta(theta: Any, image: np.ndarray) -> tuple[np.ndarray, bool]:
         V.batch(theta.shape[0], image, "image", "theta")
     else:
         raise ValueError(f"theta must have shape (2, 3) or (N, 2, 3), got shape {theta.shape}")
-    return np.ascontiguousarray(theta, dtype=np.float64), stack
+    return np.ascontiguousarray(theta, dtype=_FLOAT64), stack
 
 
 def _as_batch(image: np.ndarray, stack: bool, native: np.dtype) -> np.ndarray:
     """A C-contiguous (N, H, W, C) view of the image in its ``native``-order dtype (copies only
     non-contiguous or byte-swapped input: numba types native arrays only)."""
     img = np.ascontiguousarray(image, dtype=native)
-    if img.dtype == np.bool_:
+    if img.dtype == _BOOL:
         img = img.view(np.uint8)
     if stack:
         return img[..., None] if img.ndim == 3 else img
@@ -209,7 +218,7 @@ def warp(
     dtype = image.dtype
     # what the kernels compute in (numba types native byte order only); the output gets dtype
     native = dtype if dtype.isnative else dtype.newbyteorder("=")
-    if native == np.bool_:
+    if native == _BOOL:
         mode_code = V.mode_code("nearest")
     batch = _as_batch(image, stack, native)
     N, H, W, C = batch.shape
@@ -226,7 +235,7 @@ def warp(
         V.out_array(out, shape, dtype, (("image", image),), host_only=True)
     # the kernels write straight into out when they compute the image's own dtype
     direct = out is not None and backend != "cuda" and native == dtype and (
-        native in (np.float32, np.float64) or native.kind in "iu")
+        native in (_FLOAT32, _FLOAT64) or native.kind in "iu")
     target = out.view(np.ndarray).reshape(N, Ho, Wo, C) if direct else None
 
     if backend == "cuda":
@@ -244,8 +253,8 @@ def warp(
             backend="cuda",
         )
     else:
-        if native.kind == "f" and native not in (np.float32, np.float64):
-            batch = batch.astype(np.float32)
+        if native.kind == "f" and native not in (_FLOAT32, _FLOAT64):
+            batch = batch.astype(_FLOAT32)
         if native.kind in "iu":  # rounded and clipped row by row inside the kernel
             result = np.empty((N, Ho, Wo, C), dtype=native) if target is None else target
             work = np.empty(0, dtype=_work_dtype(native))
@@ -254,7 +263,7 @@ def warp(
         else:
             result = target
             if result is None:
-                result = np.empty((N, Ho, Wo, C), dtype=_work_dtype(np.dtype(batch.dtype)))
+                result = np.empty((N, Ho, Wo, C), dtype=_work_dtype(batch.dtype))
             cpu.call(cpu.affine_sample, N * Ho * Wo, batch, theta64, result, mode_code,
                      pad_code, ac, cv)
     if direct:
