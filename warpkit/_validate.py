@@ -16,6 +16,8 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def is_cuda_array(x: Any) -> bool:
     """True for objects that expose ``__cuda_array_interface__`` (numba, CuPy, torch CUDA)
     and for numba device arrays, including the CUDA simulator's (``__cuda_ndarray__``)."""
+    if type(x) is np.ndarray:  # the usual case, without two failing attribute lookups
+        return False
     return hasattr(x, "__cuda_array_interface__") or getattr(x, "__cuda_ndarray__", False) is True
 
 
@@ -65,7 +67,7 @@ def float_dtype(x: Any, name: str) -> np.dtype:
     as FITS files hold, is computed and returned in the native one); integer and other dtypes
     are refused with advice."""
     dtype = dtype_of(x)
-    if dtype.kind == "f":
+    if dtype.kind == "f" and not dtype.isnative:
         dtype = dtype.newbyteorder("=")
     if dtype not in FLOAT_DTYPES:
         advice = "; use warpkit.warp() for integer, boolean or float16 images" \

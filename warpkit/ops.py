@@ -16,7 +16,6 @@ the input. θ and grids are converted to the input's dtype, and outputs and grad
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -56,8 +55,8 @@ def _host(x: Any, dtype: np.dtype) -> np.ndarray:
 
 def _pixels(shapes) -> int:
     """The pixels of a call's work, for ``cpu.call``: the most of N·H·W over its arrays'
-    shapes (None: an output not wanted)."""
-    return max(math.prod(s[:3]) for s in shapes if s is not None)
+    shapes, each of three dimensions or more (None: an output not wanted)."""
+    return max([s[0] * s[1] * s[2] for s in shapes if s is not None])
 
 
 def _launch(
