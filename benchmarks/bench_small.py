@@ -2,7 +2,8 @@
 
 A ``warp`` call costs about 8 µs before its first pixel on the Zen 4 machine (validation,
 finding the compiled kernel, numba's dispatch; 15-20 µs on the Intel Xeon machine in a slow
-phase), which OpenCV's ``warpAffine`` does not, so one small image at a time OpenCV is faster; as one stack (N, H, W[, C]) with θ (N, 2, 3) the call's cost is paid once:
+phase), which OpenCV's ``warpAffine`` does not, so one small image at a time OpenCV is faster;
+as one stack (N, H, W[, C]) with θ (N, 2, 3) the call's cost is paid once:
 
     python benchmarks/bench_small.py [--rounds 200] [--count 256]
 
