@@ -99,6 +99,15 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     which 3-channel rows do not use (their gather is linked in, see
     :func:`.gather._gather_call`).
 
+    The passes of the columns around the interior span (the tests, the gather, the fills) are
+    called only for columns there are: a row whose span fills it (a zoom, a flip, a crop
+    inside the image) made six calls of nothing, each passing its arguments, about 50 values.
+    Without them (one thread, outputs identical, 2026-12-07, Zen 4 machine): a grey 1024x1024
+    image zoomed by 2 0.85x-0.86x the time in uint8 and float32, mirrored 0.87x, an RGB one
+    zoomed 0.95x, 16 grey 256x256 uint8 and float32 images turned 20° inside the image 0.79x;
+    about 35-75 ns a row left, against 190-230 ns. Turned images, whose rows have columns on
+    both sides, the same.
+
     In a row at one height, where :data:`warpkit._tuning.LEVEL_WINDOWS`, the interior span's
     blocks of 8 pixels pick their corners from windows of each source row
     (:func:`.gather._level_windows`): one-channel rows in :func:`.gather._gather_span`, integer
@@ -130,15 +139,20 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         # (its junk lane) and sends it to the edge pass when its result holds a NaN
         if C == 3 and b < c == Wo:
             _affine_cols(px, py, ax, rx, ay, ry, c - 1, c)
+        # calls only for columns there are (see above)
         if not fills:
-            _pad(px[A:b], py[A:b], W, H, padding, align_corners)
-            _pad(px[c:B], py[c:B], W, H, padding, align_corners)
-        _classify(px, py, W, H, C, mode, padding, offs, wts, A, b)
+            if A < b:
+                _pad(px[A:b], py[A:b], W, H, padding, align_corners)
+            if c < B:
+                _pad(px[c:B], py[c:B], W, H, padding, align_corners)
+        if A < b:
+            _classify(px, py, W, H, C, mode, padding, offs, wts, A, b)
         if level:  # a row at one height: its y part once
             _classify_level(W, H, C, offs, wts, b, c, ax, rx, ry)
         else:
             _classify_interior(W, H, C, offs, wts, b, c, ax, rx, ay, ry)
-        _classify(px, py, W, H, C, mode, padding, offs, wts, c, B)
+        if c < B:
+            _classify(px, py, W, H, C, mode, padding, offs, wts, c, B)
     else:
         A = Wo - Wo  # 0, typed as Wo (one compilation of the calls below)
         B = Wo

@@ -529,6 +529,8 @@ def _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edg
 def _gather_call_overload(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
                           j0, j1, C):
     def through(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0, j1, C):
+        if j1 <= j0:  # no columns (around a span that fills the row): no call (_sample_row)
+            return ne
         if C == 3:
             return _gather(flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne, j0,
                            j1, 3)
@@ -811,6 +813,8 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, le
 def _fill(oflat, lo, hi, cval, wts):
     """``oflat[lo:hi]`` gets ``cval`` repeated (hi - lo is a multiple of its length), each value
     as :func:`_store` stores it."""
+    if hi <= lo:
+        return
     C = cval.shape[0]
     zero = True
     for k in range(C):  # +0.0 only: a fill of -0.0 keeps its sign
