@@ -114,9 +114,32 @@ def test_fused_rows_match_the_reference(case, C, dtype, pad):
     cval = rng.uniform(3, 5, size=C) if pad == "constant" else 0.0
     kw = dict(padding_mode=pad, cval=cval)
     size = (29, WIDE)
-    out = wk.affine_sample(x, theta, size, **kw)
+    out = np.full((1, *size, C), np.nan, dtype)  # every pixel must be written
+    wk.affine_sample(x, theta, size, out=out, **kw)
     ref = R.affine_sample(x, theta, size, "bilinear", pad, False, cval)
     np.testing.assert_allclose(out, ref, **R.tolerances(dtype))
+
+
+@settings(max_examples=80, deadline=None)
+@given(scale=st.floats(0.3, 3.0), degrees=st.floats(-180.0, 180.0), tx=st.floats(-1.5, 1.5),
+       ty=st.floats(-1.5, 1.5), C=st.sampled_from([1, 3]),
+       pad=st.sampled_from(["zeros", "constant"]))
+# one column entirely outside, on the left, then on the right: a fill of one value
+@example(scale=1.0, degrees=0.0, tx=-0.0357, ty=0.0, C=1, pad="zeros")
+@example(scale=1.0, degrees=0.0, tx=0.0357, ty=0.0, C=1, pad="constant")
+def test_every_column_of_fused_rows_is_written(scale, degrees, tx, ty, C, pad):
+    """Any turn, zoom and shift: the columns outside, around and inside the interior span, each
+    from one column to the whole row, all get the reference's values (an output full of NaN
+    keeps any column that no pass writes)."""
+    rng = np.random.default_rng(C)
+    x = rng.standard_normal((1, 19, 41, C)).astype(np.float32)
+    theta = _theta(scale, degrees, tx, ty, 0.0).astype(np.float32)
+    cval = 0.0 if pad == "zeros" else rng.uniform(3, 5, size=C)
+    size = (7, WIDE)
+    out = np.full((1, *size, C), np.nan, np.float32)
+    wk.affine_sample(x, theta, size, padding_mode=pad, cval=cval, out=out)
+    ref = R.affine_sample(x, theta, size, "bilinear", pad, False, cval)
+    np.testing.assert_allclose(out, ref, **R.tolerances(np.float32))
 
 
 @pytest.mark.parametrize("case", CASES)
