@@ -104,9 +104,9 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     inside the image) made six calls of nothing, each passing its arguments, about 50 values.
     Without them (one thread, outputs identical, 2026-12-07, Zen 4 machine): a grey 1024x1024
     image zoomed by 2 0.85x-0.86x the time in uint8 and float32, mirrored 0.87x, an RGB one
-    zoomed 0.95x, 16 grey 256x256 uint8 and float32 images turned 20° inside the image 0.79x;
-    about 35-75 ns a row left, against 190-230 ns. Turned images, whose rows have columns on
-    both sides, the same.
+    zoomed 0.95x, 16 grey 256x256 uint8 and float32 images turned 20° inside the image
+    0.785x-0.795x; about 35-75 ns a row left, against 190-230 ns (fits of time against row
+    width). Turned images, whose rows have columns on both sides, the same.
 
     In a row at one height, where :data:`warpkit._tuning.LEVEL_WINDOWS`, the interior span's
     blocks of 8 pixels pick their corners from windows of each source row
