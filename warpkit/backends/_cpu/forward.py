@@ -99,14 +99,17 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     which 3-channel rows do not use (their gather is linked in, see
     :func:`.gather._gather_call`).
 
-    The passes of the columns around the interior span (the tests, the gather, the fills) are
-    called only for columns there are: a row whose span fills it (a zoom, a flip, a crop
-    inside the image) made six calls of nothing, each passing its arguments, about 50 values.
-    Without them (one thread, outputs identical, 2026-12-07, Zen 4 machine): a grey 1024x1024
-    image zoomed by 2 0.85x-0.86x the time in uint8 and float32, mirrored 0.87x, an RGB one
-    zoomed 0.95x, 16 grey 256x256 uint8 and float32 images turned 20° inside the image
-    0.785x-0.795x; about 35-75 ns a row left, against 190-230 ns (fits of time against row
-    width). Turned images, whose rows have columns on both sides, the same.
+    The tests and the gather of the columns around the interior span are called only for
+    columns there are: a row whose span fills it (a zoom, a flip, a crop inside the image) made
+    four calls of nothing, each passing its arguments, about 50 values (2026-12-07, Zen 4
+    machine, outputs identical, one / two threads): grey 1024x1024 images zoomed by 2
+    0.82x-0.88x / 0.85x-0.87x the time, mirrored 0.82x (uint8) / 0.89x (float32), an RGB one
+    zoomed 0.98x, 16 grey 256x256 uint8 images turned 20° inside the image 0.70x / 0.74x; fits
+    of time against row width leave about 70-90 ns a row of 190-230 ns. Turned images, whose
+    rows have columns on both sides, about the same (two threads: W1, W1u8, W3 0.99x-1.00x,
+    G256u8 0.97x). The fills keep their calls: a test for an empty fill inside
+    :func:`.gather._fill` made W1u8 1.007x-1.074x the time in eight runs (without it
+    0.97x-1.01x in five) and no zoom faster.
 
     In a row at one height, where :data:`warpkit._tuning.LEVEL_WINDOWS`, the interior span's
     blocks of 8 pixels pick their corners from windows of each source row

@@ -813,8 +813,6 @@ def _gather_span_overload(flat, oflat, base, obase, WC, offs, wts, j0, j1, C, le
 def _fill(oflat, lo, hi, cval, wts):
     """``oflat[lo:hi]`` gets ``cval`` repeated (hi - lo is a multiple of its length), each value
     as :func:`_store` stores it."""
-    if hi <= lo:
-        return
     C = cval.shape[0]
     zero = True
     for k in range(C):  # +0.0 only: a fill of -0.0 keeps its sign
