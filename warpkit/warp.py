@@ -27,7 +27,8 @@ __all__ = ["warp"]
 
 BACKENDS = ("auto", "cpu", "cuda")
 # dtypes compared with dtypes, not with scalar types, which numpy converts at every comparison
-_BOOL, _FLOAT32, _FLOAT64 = np.dtype(np.bool_), np.dtype(np.float32), np.dtype(np.float64)
+_BOOL = np.dtype(np.bool_)
+_FLOAT32, _FLOAT64 = V.FLOAT_DTYPES
 
 
 def _work_dtype(dtype: np.dtype) -> np.dtype:
@@ -40,12 +41,12 @@ def _work_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def _check_image(image: Any) -> np.ndarray:
+    if V.is_cuda_array(image):
+        raise TypeError(
+            "warp() takes a host (numpy) image; for arrays already on the GPU use "
+            "warpkit.affine_sample (float32/float64, (N, H, W, C))"
+        )
     if not isinstance(image, np.ndarray):
-        if V.is_cuda_array(image):
-            raise TypeError(
-                "warp() takes a host (numpy) image; for arrays already on the GPU use "
-                "warpkit.affine_sample (float32/float64, (N, H, W, C))"
-            )
         raise TypeError(f"image must be a numpy array, got {V.describe(image)}")
     V.not_masked(image, "image")
     if image.dtype.kind not in "biuf":
@@ -235,7 +236,7 @@ def warp(
         V.out_array(out, shape, dtype, (("image", image),), host_only=True)
     # the kernels write straight into out when they compute the image's own dtype
     direct = out is not None and backend != "cuda" and native == dtype and (
-        native in (_FLOAT32, _FLOAT64) or native.kind in "iu")
+        native in V.FLOAT_DTYPES or native.kind in "iu")
     target = out.view(np.ndarray).reshape(N, Ho, Wo, C) if direct else None
 
     if backend == "cuda":
@@ -253,7 +254,7 @@ def warp(
             backend="cuda",
         )
     else:
-        if native.kind == "f" and native not in (_FLOAT32, _FLOAT64):
+        if native.kind == "f" and native not in V.FLOAT_DTYPES:
             batch = batch.astype(_FLOAT32)
         if native.kind in "iu":  # rounded and clipped row by row inside the kernel
             result = np.empty((N, Ho, Wo, C), dtype=native) if target is None else target
