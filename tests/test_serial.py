@@ -147,6 +147,42 @@ def test_the_sampling_backwards_run_serially_below_a_threshold_of_their_own(monk
                               else [kernel]), (kernel.__name__, pixels)
 
 
+def test_an_affine_forward_without_rotation_runs_serially_below_a_threshold_of_its_own(
+        monkeypatch):
+    """An affine forward whose every θ keeps its rows at one height (θ[n, 1, 0] = 0) stays on
+    this thread below ``SERIAL_LEVEL_PIXELS`` grey pixels, a pixel of C channels counting
+    (C + 1) / 2; one θ of a batch that turns, a backward, or a grid forward goes parallel from
+    the usual thresholds (the arrays are small, the pixel count is given)."""
+    serial: list = []
+    real = cpu.on_this_thread
+    monkeypatch.setattr(cpu, "on_this_thread",
+                        lambda kernel, *args: (serial.append(kernel), real(kernel, *args)))
+    level = np.array([[1.0, 0.1, 0.0], [0.0, 1.0, 0.0]])  # sheared along x only: rows level
+    turned = level.copy()
+    turned[1, 0] = 1e-9
+    for C, limit in ((1, cpu.SERIAL_LEVEL_PIXELS), (3, cpu.SERIAL_LEVEL_PIXELS // 2)):
+        tail = (0, 0, False, np.zeros(C))  # bilinear, zeros, align_corners, cval
+        x = np.ones((2, 5, 6, C))
+        u8 = x.astype(np.uint8)
+        grid = np.zeros((2, 5, 6, 2))
+        assert cpu.SERIAL_PIXELS < limit
+        for pixels in (cpu.SERIAL_PIXELS, limit - 1, limit):
+            for thetas, expect in (((level, level), pixels < limit), ((level, turned), False),
+                                   ((turned, turned), False)):
+                theta = np.stack(thetas)
+                serial.clear()
+                cpu.call(cpu.affine_sample, pixels, x, theta, np.empty_like(x), *tail)
+                cpu.call(cpu.affine_sample_int, pixels, u8, theta, np.empty_like(u8), *tail,
+                         np.empty(0, np.float32))
+                assert serial == [cpu.affine_sample, cpu.affine_sample_int] * expect, (
+                    C, pixels, theta[:, 1, 0])
+                serial.clear()
+                cpu.call(cpu.affine_sample_backward, pixels, x, x, theta, np.empty_like(x),
+                         np.empty((2, 2, 3)), *tail)
+                cpu.call(cpu.grid_sample, pixels, x, grid, np.empty_like(x), *tail)
+                assert serial == [], (C, pixels)
+
+
 def _run_in_thread(fn):
     box = []
     t = threading.Thread(target=lambda: box.append(fn()))
@@ -169,7 +205,7 @@ def test_a_small_warp_runs_the_twin_and_a_large_one_the_parallel_kernel():
     """Each runs the kernel that its worker's address was compiled with (a kernel typed
     otherwise at its call would compile again, outside the measures of ``compiling``)."""
     x = np.ones((1, 9, 7, 2), np.float32)
-    theta = np.array([[[1.0, 0.1, 0.0], [0.0, 1.0, 0.0]]])
+    theta = np.array([[[1.0, 0.1, 0.0], [0.1, 1.0, 0.0]]])  # turned: parallel from SERIAL_PIXELS
     twin = _threads._twin(cpu._affine_sample)
     for count in (1, cpu.SERIAL_PIXELS):
         out = np.empty_like(x)

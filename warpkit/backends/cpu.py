@@ -329,20 +329,47 @@ SERIAL_PIXELS = 65536
 #: both threads at 128x128, 1.05x-1.23x at 160x160, 0.80x-0.90x at 192x192 and 0.61x-0.73x at
 #: 256x256.
 SERIAL_BACKWARD_PIXELS = 32768
+#: :data:`SERIAL_PIXELS` for an affine forward whose every θ has no rotation or shear
+#: (θ[n, 1, 0] = 0: each output row reads source rows at one height; zooms, flips, crops,
+#: shifts), whose rows cost less a pixel, counting a pixel of C channels as (C + 1) / 2 grey
+#: ones: grey images up to 383x383 run serially, RGB ones up to 271x271. On the Zen 4 machine
+#: (2026-12-07, `warp` into a kept output, blocks of calls each way, back to back, after 1 ms
+#: asleep and after 0.3 ms of other work), zoomed, mirrored and shifted grey images, uint8 and
+#: float32, took 1.0x-2.2x the time with both threads at 256x256 (one thread 83-129 µs),
+#: 0.8x-1.7x at 320x320 and 0.7x-1.6x at 384x384, where it stops; RGB ones 1.0x-1.7x at
+#: 256x256 and 0.8x-1.5x at 320x320 (one thread's time 1.2x-1.6x a grey image's).
+SERIAL_LEVEL_PIXELS = 147456
+
+
+def _level(theta: np.ndarray) -> bool:
+    """Whether no θ of the (N, 2, 3) ``theta`` turns or shears its rows (θ[n, 1, 0] = 0)."""
+    return not theta[:, 1, 0].any()
+
+
+def _serial(kernel, pixels: int, args: tuple) -> bool:
+    """Whether :func:`call` runs ``kernel(*args)``, whose work covers ``pixels`` pixels, on
+    the calling thread alone."""
+    if kernel in _BACKWARDS:
+        return pixels < SERIAL_BACKWARD_PIXELS
+    if pixels < SERIAL_PIXELS:
+        return True
+    # an affine forward's image and θ are its first two arguments
+    return (kernel in _AFFINE_FORWARDS and pixels * (args[0].shape[3] + 1) < 2 * SERIAL_LEVEL_PIXELS
+            and _level(args[1]))
 
 
 def call(kernel, pixels: int, *args) -> None:
     """``kernel(*args)``, its kernels run as their serial twins on the calling thread alone
     when its work covers fewer than ``SERIAL_PIXELS`` pixels (``SERIAL_BACKWARD_PIXELS`` for the
-    backward kernels; :func:`warpkit._threads.on_this_thread`). A twin calls the same compiled
-    worker as its parallel kernel, and the kernels cut work by shape, not by thread count, so
-    the results are the same bit for bit.
+    backward kernels; ``SERIAL_LEVEL_PIXELS`` for an affine forward whose θ keeps each output
+    row at one height; :func:`warpkit._threads.on_this_thread`). A twin calls the same
+    compiled worker as its parallel kernel, and the kernels cut work by shape, not by thread
+    count, so the results are the same bit for bit.
 
     A twin saves what a parallel kernel costs even on one thread (``numba.set_num_threads(1)``
     around it, as until 2026-12-06): a 28x28 uint8 ``warp`` 29.9 against 34.8 µs, 64x64 RGB
     float32 49.8 against 55.3 µs (medians of 30 rounds of 100 calls, interleaved)."""
-    limit = SERIAL_BACKWARD_PIXELS if kernel in _BACKWARDS else SERIAL_PIXELS
-    if pixels >= limit or not here.small_serial:
+    if not (here.small_serial and _serial(kernel, pixels, args)):
         kernel(*args)
     else:
         on_this_thread(kernel, *args)
@@ -419,3 +446,6 @@ def affine_sample_backward(
 
 #: The kernels that :func:`call` runs serially below ``SERIAL_BACKWARD_PIXELS``.
 _BACKWARDS = (grid_sample_backward, affine_sample_backward)
+#: The kernels that :func:`call` runs serially below ``SERIAL_LEVEL_PIXELS`` for a θ without
+#: rotation or shear.
+_AFFINE_FORWARDS = (affine_sample, affine_sample_int)
