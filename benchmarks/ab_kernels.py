@@ -17,6 +17,10 @@ each version: see ``backends/_cpu/schedule.py``). Linux only.
 its input and output in memory rather than in the caches, as in the suite, where other
 implementations run between two of warpkit's calls.
 
+``--pause MS`` keeps the calling thread busy for MS milliseconds before every timed call
+(outside the timing) while the kernels' worker threads sleep, as a pipeline that does other
+work between two warps does: each call then wakes a worker that has been idle that long.
+
 Workloads: those of ``kernel_workloads.py`` (W1, W1u8, W1u16, RGBAu8, W1f64, grey f32, grey u8,
 grey u16, grey f64, W3, W3f64, W2fwd, W2bwd, W1bwd, B32u8, B28u8 and more: see there). Run it
 in a fresh shell with ``PYTHONHASHSEED=1`` to compare like with like (numba's code once
@@ -103,13 +107,22 @@ def _pinned(cmd: list[str], cpu: int):
         proc.wait()
 
 
+def _busy_for(seconds: float, work: np.ndarray) -> None:
+    """Keep this thread busy for ``seconds`` with numpy sums of ``work`` (one thread)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        work.sum()
+
+
 def compare(a: ModuleType, b: ModuleType, names: list[str], rounds: int,
-            cold: bool = False) -> None:
+            cold: bool = False, pause_ms: float = 0.0) -> None:
     """Time workloads ``names`` with kernel modules ``a`` and ``b`` interleaved and print them.
     With ``cold``, every timed call comes after a read of :data:`EVICT_BYTES` (untimed), so
-    that it finds neither its input nor its output in the caches."""
+    that it finds neither its input nor its output in the caches; with ``pause_ms``, after
+    that long of work on this thread alone (untimed)."""
     rng = np.random.default_rng(0)
     evict = np.ones(EVICT_BYTES // 8) if cold else None
+    work = np.ones(1 << 15)  # 256 KB: sums that stay in this core's cache
     table = workloads(rng)
     for name in names:
         make = table[name]()
@@ -125,6 +138,8 @@ def compare(a: ModuleType, b: ModuleType, names: list[str], rounds: int,
             for run, times in pairs if r % 2 == 0 else pairs[::-1]:
                 if evict is not None:
                     evict.sum()
+                if pause_ms > 0:
+                    _busy_for(pause_ms / 1e3, work)
                 t = time.perf_counter()
                 run()
                 times.append(time.perf_counter() - t)
@@ -148,6 +163,9 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true",
                         help=f"read {EVICT_BYTES >> 20} MB before every timed call, so that "
                         "each finds its data in memory rather than in the caches")
+    parser.add_argument("--pause", type=float, default=0.0, metavar="MS",
+                        help="keep this thread busy MS ms before every timed call (the "
+                        "workers idle meanwhile)")
     args = parser.parse_args()
     try:
         neighbour = contextlib.nullcontext() if args.busy is None else busy_neighbour(args.busy)
@@ -168,7 +186,7 @@ def main() -> None:
         with neighbour:
             if args.busy is not None:
                 print(f"another process busy half the time on CPU {args.busy}")
-            compare(a, b, chosen, args.rounds, args.cold)
+            compare(a, b, chosen, args.rounds, args.cold, args.pause)
 
 
 if __name__ == "__main__":
