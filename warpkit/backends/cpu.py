@@ -329,20 +329,21 @@ SERIAL_PIXELS = 65536
 #: both threads at 128x128, 1.05x-1.23x at 160x160, 0.80x-0.90x at 192x192 and 0.61x-0.73x at
 #: 256x256.
 SERIAL_BACKWARD_PIXELS = 32768
-#: :data:`SERIAL_PIXELS` for an affine forward whose every θ has no rotation or shear
-#: (θ[n, 1, 0] = 0: each output row reads source rows at one height; zooms, flips, crops,
-#: shifts), whose rows cost less a pixel, counting a pixel of C channels as (C + 1) / 2 grey
-#: ones: grey images up to 383x383 run serially, RGB ones up to 271x271. On the Zen 4 machine
-#: (2026-12-07, `warp` into a kept output, blocks of calls each way, back to back, after 1 ms
-#: asleep and after 0.3 ms of other work), zoomed, mirrored and shifted grey images, uint8 and
-#: float32, took 1.0x-2.2x the time with both threads at 256x256 (one thread 83-129 µs),
-#: 0.8x-1.7x at 320x320 and 0.7x-1.6x at 384x384, where it stops; RGB ones 1.0x-1.7x at
-#: 256x256 and 0.8x-1.5x at 320x320 (one thread's time 1.2x-1.6x a grey image's).
+#: :data:`SERIAL_PIXELS` for an affine forward whose every θ keeps each output row at one
+#: height in the source (θ[n, 1, 0] = 0: no rotation, nor a shear that tilts the rows; zooms,
+#: flips, crops, shifts), whose rows cost less a pixel, counting a pixel of C channels as
+#: (C + 1) / 2 grey ones: grey images up to 383x383 run serially, RGB ones up to 271x271. On
+#: the Zen 4 machine (2026-12-07, `warp` into a kept output, blocks of calls each way, back to
+#: back, after 1 ms asleep and after 0.3 ms of other work), zoomed, mirrored and shifted grey
+#: images, uint8 and float32, took 1.0x-2.2x the time with both threads at 256x256 (one thread
+#: 83-129 µs), 0.8x-1.7x at 320x320 and 0.7x-1.6x at 384x384, where it stops; RGB ones
+#: 1.0x-1.7x at 256x256 and 0.8x-1.5x at 320x320 (one thread's time 1.2x-1.6x a grey image's).
 SERIAL_LEVEL_PIXELS = 147456
 
 
 def _level(theta: np.ndarray) -> bool:
-    """Whether no θ of the (N, 2, 3) ``theta`` turns or shears its rows (θ[n, 1, 0] = 0)."""
+    """Whether every θ of the (N, 2, 3) ``theta`` keeps each output row at one height in the
+    source (θ[n, 1, 0] = 0)."""
     return not theta[:, 1, 0].any()
 
 
@@ -446,6 +447,6 @@ def affine_sample_backward(
 
 #: The kernels that :func:`call` runs serially below ``SERIAL_BACKWARD_PIXELS``.
 _BACKWARDS = (grid_sample_backward, affine_sample_backward)
-#: The kernels that :func:`call` runs serially below ``SERIAL_LEVEL_PIXELS`` for a θ without
-#: rotation or shear.
+#: The kernels that :func:`call` runs serially below ``SERIAL_LEVEL_PIXELS`` for a θ that
+#: keeps rows level (:func:`_level`).
 _AFFINE_FORWARDS = (affine_sample, affine_sample_int)
