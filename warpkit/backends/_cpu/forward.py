@@ -129,7 +129,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     base = n * H * W * C
     WC = W * C
     fused, ax, rx, ay, ry = aff
-    level = fused and ay == 0.0  # a row at one height (no rotation or shear)
+    level = fused and ay == 0.0  # a row at one height (θ[n, 1, 0] = 0: no rotation)
     fills = padding == ZEROS or padding == CONSTANT
     if fused:
         A, b, c, B = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)

@@ -53,6 +53,9 @@ def address(dispatcher: Dispatcher, args: tuple) -> int:
     return cres.library.get_pointer_to_function(cres.fndesc.mangled_name)
 
 
+_ndarray = np.ndarray  # one global lookup a value in :func:`_key` instead of two
+
+
 def _key(values) -> tuple:
     """What decides the numba types of ``values`` (arrays and Python scalars) as arguments:
     an array's dtype, dimensions and flags (contiguity, writeability, alignment, and a few that
@@ -60,9 +63,6 @@ def _key(values) -> tuple:
     ``typeof`` takes 27 µs."""
     return tuple([(v.dtype, v.ndim, v.flags.num) if isinstance(v, _ndarray) else type(v)
                   for v in values])
-
-
-_ndarray = np.ndarray  # one global lookup a value in :func:`_key` instead of two
 
 
 class Addresses:
