@@ -492,6 +492,71 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
     return sig, codegen
 
 
+@intrinsic
+def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q):
+    """16 one-channel pixels of a row at one height (a map without rotation: every cell in
+    the same two source rows) from a table of its columns: the columns' cells ``cols`` (int32)
+    and x fractions ``fxs`` (float32), made once for the row's map (:mod:`.level`), and the
+    row's y fraction ``fy`` and ``gy`` = 1 - ``fy`` (float32). Each source row is read as a
+    window of 32 values from column ``least`` (the least of the 16 cells), and the four corners
+    are picked from the two windows by a two-source permute (:func:`_pick16`). The weights are
+    :func:`.common._weights`' products of the same float32 fractions and the sum
+    :func:`_bilinear`'s: the values of :func:`lerp8_window` (and of the scalar code) to the bit.
+
+    Integer pixels (one-channel rows of :func:`lerp8c`'s types) are converted to float32 and
+    the results rounded and clipped as :func:`lerp8_window` does.
+
+    ``flat`` and ``oflat`` are 1-D contiguous arrays, both float32 or both such integers;
+    ``cols`` and ``fxs`` 1-D contiguous; ``row`` (the flat index of the cells' row), ``step``
+    (the values from one source row to the next), ``j`` and ``q`` unsigned 64-bit, ``least``
+    int64. No bounds checks: the caller guarantees that j + 16 <= ``cols.size``, that
+    ``cols[j:j + 16]`` lie in [``least``, ``least`` + 30], and that the 32 values from
+    ``row + least``, and as many ``step`` further, lie inside ``flat``."""
+    f32, i32t = types.float32, types.int32
+    floats = flat.dtype == oflat.dtype == f32
+    ints = isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype, f32)
+    if not ((floats or ints) and cols.dtype == i32t and fxs.dtype == f32
+            and gy == fy == f32):
+        return None
+    sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q)
+
+    def codegen(context, builder, signature, args):
+        row_v, least_v, step_v, gy_v, fy_v, j_v, q_v = args[4:]
+        src, dst, cols_d, fxs_d = (context.make_array(signature.args[k])(context, builder,
+                                                                         args[k]).data
+                                   for k in range(4))
+        src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
+        lanes = 2 * _LANES
+        i32 = ir.IntType(32)
+        vec = ir.VectorType(ir.FloatType(), lanes)
+        ivec = ir.VectorType(i32, lanes)
+        columns = builder.sub(_vload(builder, cols_d, j_v, ivec, 4),
+                              _splat(builder, builder.trunc(least_v, i32), ivec))
+        right = builder.add(columns, ir.Constant(ivec, [1] * lanes))
+        fx = _vload(builder, fxs_d, j_v, vec, 4)
+        gx = builder.fsub(ir.Constant(vec, [1.0] * lanes), fx)
+        gy_s, fy_s = _splat(builder, gy_v, vec), _splat(builder, fy_v, vec)
+        w = [builder.fmul(gx, gy_s), builder.fmul(fx, gy_s), builder.fmul(gx, fy_s),
+             builder.fmul(fx, fy_s)]  # _weights' products
+        src_elt = context.get_data_type(src_t)
+        item = context.get_abi_sizeof(src_elt)
+        start = builder.add(row_v, least_v)
+        corners = []
+        for at in (start, builder.add(start, step_v)):
+            lo, hi = (_to_work(builder, _vload(builder, src, a, ir.VectorType(src_elt, lanes),
+                                               item), src_t, types.float32, vec)
+                      for a in (at, builder.add(at, ir.Constant(at.type, lanes))))
+            corners += [_pick16(builder, lo, hi, c) for c in (columns, right)]
+        result = _bilinear(builder, *corners, w)
+        if isinstance(dst_t, types.Integer):
+            result = _to_integers(builder, result, dst_t)
+        builder.store(result, builder.bitcast(builder.gep(dst, [q_v]), result.type.as_pointer()),
+                      align=dst_t.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def _window_types(flat, oflat, offs, wts) -> bool:
     """Whether :func:`lerp8_window` and :func:`lerp8c_window` take these numba array types:
     float32 pixels, or integer ones of :func:`lerp8c`'s (at most 16 bits), float32 weights in

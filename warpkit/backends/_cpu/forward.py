@@ -37,6 +37,7 @@ from .gather import (
     _takes_edge8,
     _whole_blocks,
 )
+from .level import _level_blocks, _level_scratch
 from .store import _stored_point
 
 #: Output pixels per parallel forward task, at least one row (amortises the per-task row
@@ -59,21 +60,49 @@ def _forward_bands(out):
 
 
 @njit(inline="always")
-def _scratch(Wo, dtype):
+def _scratch(Wo, dtype, columns):
     """Per-task row buffers: padded pixel coordinates (px, py), flat corner offsets (int64;
     ``FILL``/``EDGE`` codes for the rest, see :func:`_classify_row`), the 4 bilinear
     weights per pixel in the output dtype (float32 weights for float32 and integer images, as
-    PyTorch), and the columns of the row's edge pixels."""
+    PyTorch), the columns of the row's edge pixels, and the table of ``columns`` columns of
+    one-channel rows at one height (:func:`.level._level_scratch`; see :func:`_table_columns`)."""
     return (np.empty(Wo), np.empty(Wo), np.zeros(Wo + PREFETCH, np.int64),
-            np.empty((4, Wo), dtype), np.empty(Wo, np.intp))
+            np.empty((4, Wo), dtype), np.empty(Wo, np.intp), _level_scratch(columns))
+
+
+def _table_columns(coords, inp, out, align_corners):
+    """The columns of a thread's table for one-channel rows at one height
+    (:func:`.level._level_blocks`): the output's width when ``coords`` is an affine θ (N, 2, 3)
+    of which some image's rows lie at one height (ay = 0, as :func:`_sample_row` tests it), its
+    rows have one channel and are wide enough to be cut into spans (``SPAN_COLUMNS``); else 0
+    (a grid, or no such rows: no table, so that such calls allocate no more than before)."""
+    raise NotImplementedError("compiled only: see _table_columns_overload")
+
+
+@overload(_table_columns, inline="always")
+def _table_columns_overload(coords, inp, out, align_corners):
+    if coords.ndim != 3:  # a grid
+        return lambda coords, inp, out, align_corners: 0
+
+    def columns(coords, inp, out, align_corners):
+        H, W = inp.shape[1], inp.shape[2]
+        Ho, Wo = out.shape[1], out.shape[2]
+        if out.shape[3] != 1 or Wo < SPAN_COLUMNS:
+            return 0
+        for n in range(coords.shape[0]):
+            if affine_coeffs(coords, n, H, W, Ho, Wo, align_corners)[3] == 0.0:
+                return Wo
+        return 0
+
+    return columns
 
 
 @njit(inline="always")
 def _scratch_view(scratch, m):
     """The first m pixels of row buffers of :func:`_scratch` (for a group of rows, see
     :func:`_group_rows`), C-contiguous like them."""
-    px, py, offs, wts, edges = scratch
-    return px[:m], py[:m], offs[:m + PREFETCH], _head(wts, (4, m)), edges[:m]
+    px, py, offs, wts, edges, table = scratch
+    return px[:m], py[:m], offs[:m + PREFETCH], _head(wts, (4, m)), edges[:m], table
 
 
 @njit(fastmath=_FASTMATH)
@@ -111,8 +140,15 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     :func:`.gather._fill` made W1u8 1.007x-1.074x the time in eight runs (without it
     0.97x-1.01x in five) and no zoom faster.
 
-    In a row at one height, where :data:`warpkit._tuning.LEVEL_WINDOWS`, the interior span's
-    blocks of 8 pixels pick their corners from windows of each source row
+    In a one-channel row at one height (float32, or integers of up to 16 bits), the interior
+    span is first taken 16 pixels at a time from a table of its columns' cells and x fractions
+    that the thread keeps from row to row while the map is the same (:func:`.level._level_blocks`,
+    where :data:`warpkit._tuning.PERMUTE16`; the same values to the bit): on the Zen 4 machine,
+    W1's grey image zoomed by 2 or mirrored and scaled by 1.1 took 0.43x-0.51x the time of
+    classifying each row's cells and picking them from windows (one thread), 0.54x-0.62x (two).
+    What the blocks leave (the last (c - b) % 16 columns), and the interior spans of other
+    rows at one height, where :data:`warpkit._tuning.LEVEL_WINDOWS`, take blocks of 8 pixels
+    that pick their corners from windows of each source row
     (:func:`.gather._level_windows`): one-channel rows in :func:`.gather._gather_span`, integer
     rows of 3 or 4 channels just before it (:func:`.gather._int_windows`), float32 ones of 3 or
     4 between the gathers of the columns around the span (:func:`.gather._level_floats`).
@@ -123,7 +159,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     values; with one thread W2's forward 0.92x the time of one at a time, a batch of 256 grey
     28x28 uint8 images 0.97x)."""
     alwaysinline()
-    px, py, offs, wts, edges = scratch
+    px, py, offs, wts, edges, table = scratch
     H, W, C = inp.shape[1], inp.shape[2], inp.shape[3]
     Wo = px.shape[0]
     base = n * H * W * C
@@ -131,6 +167,8 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     fused, ax, rx, ay, ry = aff
     level = fused and ay == 0.0  # a row at one height (θ[n, 1, 0] = 0: no rotation)
     fills = padding == ZEROS or padding == CONSTANT
+    # an integer image of 1, 3 or 4 channels, or a float image of one
+    apart = _spans_apart(flat, oflat, wts, C)
     if fused:
         A, b, c, B = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)
         if mode != BILINEAR or b == c:
@@ -150,8 +188,11 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
                 _pad(px[c:B], py[c:B], W, H, padding, align_corners)
         if A < b:
             _classify(px, py, W, H, C, mode, padding, offs, wts, A, b)
-        if level:  # a row at one height: its y part once
-            _classify_level(W, H, C, offs, wts, b, c, ax, rx, ry)
+        t = b  # the first interior column the gather takes
+        if level:  # a row at one height: 16 one-channel pixels at a time, its y part once
+            if C == 1 and apart:
+                t = _level_blocks(flat, oflat, base, obase, WC, table, b, c, ax, rx, ry)
+            _classify_level(W, H, C, offs, wts, t, c, ax, rx, ry)
         else:
             _classify_interior(W, H, C, offs, wts, b, c, ax, rx, ay, ry)
         if c < B:
@@ -159,11 +200,10 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     else:
         A = Wo - Wo  # 0, typed as Wo (one compilation of the calls below)
         B = Wo
+        t = B
         _pad(px, py, W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
     none = np.intp(0)  # no edge pixels yet, typed as the count (a literal 0 is a type of its own)
-    # an integer image of 1, 3 or 4 channels, or a float image of one
-    apart = _spans_apart(flat, oflat, wts, C)
     if fused and b < c and apart:
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
                           A, b, C)
@@ -174,7 +214,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
             s = _int_windows(flat, oflat, offs, wts, base, obase, WC, b, e, 3, level)
             _gather_span(flat, oflat, base, obase, WC, offs, wts, s, e, 3, level)
         elif C == 1:
-            _gather_span(flat, oflat, base, obase, WC, offs, wts, b, e, 1, level)
+            _gather_span(flat, oflat, base, obase, WC, offs, wts, t, e, 1, level)
         else:
             s = _int_windows(flat, oflat, offs, wts, base, obase, WC, b, e, 4, level)
             _gather_span(flat, oflat, base, obase, WC, offs, wts, s, e, 4, level)
@@ -283,9 +323,9 @@ def _borrowed(inp, out, cval, scratch):
     the per-row calls and slices count no references: on the 2-core Intel Xeon machine, W2's
     forward 0.79-0.80x, its backward 0.90-1.00x, W3 0.92x the time of counting them
     (bit-identical)."""
-    a, b, c, d, e = scratch
+    a, b, c, d, e, (f, g, h) = scratch
     return borrow(inp), borrow(out), borrow(cval), (borrow(a), borrow(b), borrow(c), borrow(d),
-                                                     borrow(e))
+                                                     borrow(e), (borrow(f), borrow(g), borrow(h)))
 
 
 def _points(oflat, obase, row):
