@@ -493,35 +493,37 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
 
 
 @intrinsic
-def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q):
-    """16 one-channel pixels of a row at one height (a map without rotation: every cell in
-    the same two source rows) from a table of its columns: the columns' cells ``cols`` (int32)
-    and x fractions ``fxs`` (float32), made once for the row's map (:mod:`.level`), and the
-    row's y fraction ``fy`` and ``gy`` = 1 - ``fy`` (float32). Each source row is read as a
-    window of 32 values from column ``least`` (the least of the 16 cells), and the four corners
-    are picked from the two windows by a two-source permute (:func:`_pick16`). The weights are
-    :func:`.common._weights`' products of the same float32 fractions and the sum
-    :func:`_bilinear`'s: the values of :func:`lerp8_window` (and of the scalar code) to the bit.
+def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc):
+    """16 values of a row at one height of ``nc`` channels (a map without rotation: every
+    cell in the same two source rows) from a table of its values: their cells ``cols`` (int32;
+    value k of a pixel whose cell starts at x0·nc has the cell x0·nc + k, its right corners
+    ``nc`` further) and x fractions ``fxs`` (float32), made once for the row's map
+    (:mod:`.level`), and the row's y fraction ``fy`` and ``gy`` = 1 - ``fy`` (float32). Each
+    source row is read as a window of 32 values from ``least`` (the least of the 16 cells), and
+    the four corners are picked from the two windows by a two-source permute
+    (:func:`_pick16`). The weights are :func:`.common._weights`' products of the same float32
+    fractions and the sum :func:`_bilinear`'s: the values of :func:`lerp8_window`,
+    :func:`lerp8c_window`, :func:`lerp4` and the scalar code to the bit.
 
-    Integer pixels (one-channel rows of :func:`lerp8c`'s types) are converted to float32 and
-    the results rounded and clipped as :func:`lerp8_window` does.
+    Integer pixels (of :func:`lerp8c`'s types) are converted to float32 and the results
+    rounded and clipped as :func:`lerp8_window` does.
 
     ``flat`` and ``oflat`` are 1-D contiguous arrays, both float32 or both such integers;
     ``cols`` and ``fxs`` 1-D contiguous; ``row`` (the flat index of the cells' row), ``step``
     (the values from one source row to the next), ``j`` and ``q`` unsigned 64-bit, ``least``
-    int64. No bounds checks: the caller guarantees that j + 16 <= ``cols.size``, that
-    ``cols[j:j + 16]`` lie in [``least``, ``least`` + 30], and that the 32 values from
-    ``row + least``, and as many ``step`` further, lie inside ``flat``."""
+    and ``nc`` integers. No bounds checks: the caller guarantees that j + 16 <= ``cols.size``,
+    that ``cols[j:j + 16]`` lie in [``least``, ``least`` + 31 - ``nc``], and that the 32
+    values from ``row + least``, and as many ``step`` further, lie inside ``flat``."""
     f32, i32t = types.float32, types.int32
     floats = flat.dtype == oflat.dtype == f32
     ints = isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype, f32)
     if not ((floats or ints) and cols.dtype == i32t and fxs.dtype == f32
-            and gy == fy == f32):
+            and gy == fy == f32 and isinstance(nc, types.Integer)):
         return None
-    sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q)
+    sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc)
 
     def codegen(context, builder, signature, args):
-        row_v, least_v, step_v, gy_v, fy_v, j_v, q_v = args[4:]
+        row_v, least_v, step_v, gy_v, fy_v, j_v, q_v, nc_v = args[4:]
         src, dst, cols_d, fxs_d = (context.make_array(signature.args[k])(context, builder,
                                                                          args[k]).data
                                    for k in range(4))
@@ -531,8 +533,8 @@ def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j,
         vec = ir.VectorType(ir.FloatType(), lanes)
         ivec = ir.VectorType(i32, lanes)
         columns = builder.sub(_vload(builder, cols_d, j_v, ivec, 4),
-                              _splat(builder, builder.trunc(least_v, i32), ivec))
-        right = builder.add(columns, ir.Constant(ivec, [1] * lanes))
+                              _splat(builder, _as_i32(builder, least_v), ivec))
+        right = builder.add(columns, _splat(builder, _as_i32(builder, nc_v), ivec))
         fx = _vload(builder, fxs_d, j_v, vec, 4)
         gx = builder.fsub(ir.Constant(vec, [1.0] * lanes), fx)
         gy_s, fy_s = _splat(builder, gy_v, vec), _splat(builder, fy_v, vec)
@@ -555,6 +557,15 @@ def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j,
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _as_i32(builder, v):
+    """The integer ``v`` (of any width; a value that fits 32 bits) as a 32-bit one."""
+    width = v.type.width
+    if width == 32:
+        return v
+    i32 = ir.IntType(32)
+    return builder.trunc(v, i32) if width > 32 else builder.sext(v, i32)
 
 
 def _window_types(flat, oflat, offs, wts) -> bool:

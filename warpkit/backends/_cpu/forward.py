@@ -60,38 +60,39 @@ def _forward_bands(out):
 
 
 @njit(inline="always")
-def _scratch(Wo, dtype, columns):
+def _scratch(Wo, dtype, values):
     """Per-task row buffers: padded pixel coordinates (px, py), flat corner offsets (int64;
     ``FILL``/``EDGE`` codes for the rest, see :func:`_classify_row`), the 4 bilinear
     weights per pixel in the output dtype (float32 weights for float32 and integer images, as
-    PyTorch), the columns of the row's edge pixels, and the table of ``columns`` columns of
-    one-channel rows at one height (:func:`.level._level_scratch`; see :func:`_table_columns`)."""
+    PyTorch), the columns of the row's edge pixels, and the table of ``values`` values of rows
+    at one height (:func:`.level._level_scratch`; see :func:`_table_values`)."""
     return (np.empty(Wo), np.empty(Wo), np.zeros(Wo + PREFETCH, np.int64),
-            np.empty((4, Wo), dtype), np.empty(Wo, np.intp), _level_scratch(columns))
+            np.empty((4, Wo), dtype), np.empty(Wo, np.intp), _level_scratch(values))
 
 
-def _table_columns(coords, inp, out, align_corners):
-    """The columns of a thread's table for one-channel rows at one height
-    (:func:`.level._level_blocks`): the output's width when ``coords`` is an affine θ (N, 2, 3)
-    of which some image's rows lie at one height (ay = 0, as :func:`_sample_row` tests it), its
-    rows have one channel and are wide enough to be cut into spans (``SPAN_COLUMNS``); else 0
-    (a grid, or no such rows: no table, so that such calls allocate no more than before)."""
-    raise NotImplementedError("compiled only: see _table_columns_overload")
+def _table_values(coords, inp, out, align_corners):
+    """The values of a thread's table for rows at one height (:func:`.level._level_blocks`):
+    those of an output row (Wo·C) when ``coords`` is an affine θ (N, 2, 3) of which some
+    image's rows lie at one height (ay = 0, as :func:`_sample_row` tests it), its rows have 1, 3
+    or 4 channels and are wide enough to be cut into spans (``SPAN_COLUMNS``); else 0 (a grid,
+    or no such rows: no table, so that such calls allocate no more than before)."""
+    raise NotImplementedError("compiled only: see _table_values_overload")
 
 
-@overload(_table_columns, inline="always")
-def _table_columns_overload(coords, inp, out, align_corners):
+@overload(_table_values, inline="always")
+def _table_values_overload(coords, inp, out, align_corners):
     if coords.ndim != 3:  # a grid
         return lambda coords, inp, out, align_corners: 0
 
     def columns(coords, inp, out, align_corners):
         H, W = inp.shape[1], inp.shape[2]
         Ho, Wo = out.shape[1], out.shape[2]
-        if out.shape[3] != 1 or Wo < SPAN_COLUMNS:
+        C = out.shape[3]
+        if not (C == 1 or C == 3 or C == 4) or Wo < SPAN_COLUMNS:
             return 0
         for n in range(coords.shape[0]):
             if affine_coeffs(coords, n, H, W, Ho, Wo, align_corners)[3] == 0.0:
-                return Wo
+                return Wo * C
         return 0
 
     return columns
@@ -169,6 +170,7 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     fills = padding == ZEROS or padding == CONSTANT
     # an integer image of 1, 3 or 4 channels, or a float image of one
     apart = _spans_apart(flat, oflat, wts, C)
+    floats34 = _level_floats(flat, oflat, C)  # a float32 image of 3 or 4
     if fused:
         A, b, c, B = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)
         if mode != BILINEAR or b == c:
@@ -188,19 +190,15 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
                 _pad(px[c:B], py[c:B], W, H, padding, align_corners)
         if A < b:
             _classify(px, py, W, H, C, mode, padding, offs, wts, A, b)
-        t = b  # the first interior column the gather takes
-        if level:  # a row at one height: 16 one-channel pixels at a time, its y part once
-            if C == 1 and apart:
-                t = _level_blocks(flat, oflat, base, obase, WC, table, b, c, ax, rx, ry)
-            _classify_level(W, H, C, offs, wts, t, c, ax, rx, ry)
-        else:
+        if not level:
             _classify_interior(W, H, C, offs, wts, b, c, ax, rx, ay, ry)
+        elif not (apart or floats34):  # else after the table's blocks (below)
+            _classify_level(W, H, C, offs, wts, b, c, ax, rx, ry)
         if c < B:
             _classify(px, py, W, H, C, mode, padding, offs, wts, c, B)
     else:
         A = Wo - Wo  # 0, typed as Wo (one compilation of the calls below)
         B = Wo
-        t = B
         _pad(px, py, W, H, padding, align_corners)
         _classify(px, py, W, H, C, mode, padding, offs, wts, A, B)
     none = np.intp(0)  # no edge pixels yet, typed as the count (a literal 0 is a type of its own)
@@ -210,26 +208,32 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         # with 3 channels lerp4 writes a 4th lane into the next pixel, which the gather after
         # the span or a fill writes after it, unless the span ends the row
         e = c - 1 if c == Wo and C == 3 else c
+        t = b
+        if level:  # the table's blocks first, then the cells of the columns they left
+            t = _level_start(flat, oflat, base, obase, WC, table, offs, wts, W, H, C, b, e, c,
+                             ax, rx, ry)
         if C == 3:
-            s = _int_windows(flat, oflat, offs, wts, base, obase, WC, b, e, 3, level)
+            s = _int_windows(flat, oflat, offs, wts, base, obase, WC, t, e, 3, level)
             _gather_span(flat, oflat, base, obase, WC, offs, wts, s, e, 3, level)
         elif C == 1:
             _gather_span(flat, oflat, base, obase, WC, offs, wts, t, e, 1, level)
         else:
-            s = _int_windows(flat, oflat, offs, wts, base, obase, WC, b, e, 4, level)
+            s = _int_windows(flat, oflat, offs, wts, base, obase, WC, t, e, 4, level)
             _gather_span(flat, oflat, base, obase, WC, offs, wts, s, e, 4, level)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
                           e, B, C)
-    elif level and b < c and _level_floats(flat, oflat, C):
+    elif level and b < c and floats34:
         # float32 pixels of 3 or 4 channels at one height: the interior span's blocks from
         # windows, between the gathers of the columns around them (the 4th lane that the first
         # writes into pixel b with 3 channels, the windows then write over)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, none,
                           A, b, C)
+        t = _level_start(flat, oflat, base, obase, WC, table, offs, wts, W, H, C, b, c, c, ax, rx,
+                         ry)
         if C == 3:
-            e = _level_windows(flat, oflat, offs, wts, base, obase, WC, b, c, 3)
+            e = _level_windows(flat, oflat, offs, wts, base, obase, WC, t, c, 3)
         else:
-            e = _level_windows(flat, oflat, offs, wts, base, obase, WC, b, c, 4)
+            e = _level_windows(flat, oflat, offs, wts, base, obase, WC, t, c, 4)
         ne = _gather_call(gaddr, flat, oflat, base, obase, WC, mode, offs, wts, cval, edges, ne,
                           e, B, C)
     elif _whole_blocks(flat, oflat, wts, C) and mode == BILINEAR and B - A >= BLOCK_COLUMNS:
@@ -261,6 +265,24 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
         else:  # NaN, wrap, nearest edges: the general per-point code
             sample_point(inp, n, ix, iy, mode, padding, cval, out, 0, 0, j)
             _stored_point(oflat, q, out, j, wts)
+
+
+@njit(inline="always")
+def _level_start(flat, oflat, base, obase, WC, table, offs, wts, W, H, C, b, e, c, ax, rx, ry):
+    """The interior span b <= j < c of a row at one height of C = 1, 3 or 4 channels: the
+    blocks of 16 values from the table of its columns up to column e (c, or c - 1 where the
+    integer span loop leaves the row's last pixel to the gather after it) first
+    (:func:`.level._level_blocks`), then the cells and weights of the columns they left
+    (:func:`.classify._classify_level`), which the row's other steps take; returns the first
+    of those."""
+    if C == 1:
+        t = _level_blocks(flat, oflat, base, obase, WC, table, b, e, ax, rx, ry, 1)
+    elif C == 3:
+        t = _level_blocks(flat, oflat, base, obase, WC, table, b, e, ax, rx, ry, 3)
+    else:
+        t = _level_blocks(flat, oflat, base, obase, WC, table, b, e, ax, rx, ry, 4)
+    _classify_level(W, H, C, offs, wts, t, c, ax, rx, ry)
+    return t
 
 
 #: Output rows at least this wide are cut into column spans (:func:`_affine_spans`); narrower

@@ -1,12 +1,14 @@
-"""One-channel rows at one height (a map without rotation: a zoom, a flip, a crop, a shift)
-16 pixels at a time from a table of their columns (:func:`._simd.lerp16_level`).
+"""Rows at one height (a map without rotation: a zoom, a flip, a crop, a shift) of 1, 3 or 4
+channels, 16 values at a time from a table of their cells (:func:`._simd.lerp16_level`).
 
 In such a row every pixel's cell lies in the same two source rows, and the columns' cells and
 x fractions depend only on the row's x map (ix = ax·j + rx), which is the same for every row
 of a map without shear. :func:`_level_blocks` makes that table once per thread and map
 (:func:`_level_table`; a sheared map makes it again for each row) and then samples each row
 from it: no per-pixel coordinates, offsets or weights in memory (:func:`.classify._classify_level`
-and the window step of :func:`.gather._gather_span` do that for each row)."""
+and the window steps of :mod:`.gather` do that for each row). The table is in values, not
+pixels: value k of pixel j has the cell x0·C + k and pixel j's fraction, so that 16 values are
+one step whatever the channels."""
 
 from __future__ import annotations
 
@@ -18,43 +20,67 @@ from ..._tuning import PERMUTE16
 from .._simd import alwaysinline, lerp4_writes, lerp16_level, muladd, noinline, prefer512
 from .common import _FASTMATH, _rows_inside
 
-#: Pixels a step of :func:`._simd.lerp16_level`, and values in each of its windows.
+#: Values a step of :func:`._simd.lerp16_level`, and values in each of its windows.
 LANES = 16
 WINDOW = 32
 
 
 @njit(inline="always")
-def _level_scratch(Wo):
-    """A thread's table of the columns of a row of Wo columns (:func:`_level_table`): the cells
-    (int32), the x fractions (float32) and the key it was made for (ax, rx, j0, j1; NaN: none
-    yet). Wo = 0: none (:func:`_level_blocks` then takes no block)."""
-    return np.empty(Wo, np.int32), np.empty(Wo, np.float32), np.full(4, np.nan)
+def _level_scratch(n):
+    """A thread's table of n values (:func:`_level_table`): the cells (int32), the x fractions
+    (float32) and the key it was made for (ax, rx, j0, j1; NaN: none yet). n = 0: none
+    (:func:`_level_blocks` then takes no block)."""
+    return np.empty(n, np.int32), np.empty(n, np.float32), np.full(4, np.nan)
 
 
 @njit(fastmath=_FASTMATH)
-def _level_table(cols, fxs, ax, rx, j0, j1):
-    """The cells (floor of ix) and x fractions (float32 of ix - floor) of columns j0 <= j < j1
-    of an affine row with ix = ax·j + rx, computed as :func:`.classify._classify_level`
-    computes them (the same values to the bit)."""
+def _level_table(cols, fxs, ax, rx, j0, j1, nc):
+    """The cells and x fractions of the values of columns j0 <= j < j1 of an affine row of
+    ``nc`` channels with ix = ax·j + rx: value k of pixel j at j·nc + k, its cell x0·nc + k
+    (x0 the floor of ix) and its fraction the float32 of ix - x0, computed as
+    :func:`.classify._classify_level` computes them (the same values to the bit)."""
     prefer512()
+    if nc == 1:  # a loop LLVM vectorises
+        for jj in range(j0, j1):
+            j = np.uint64(jj)
+            ix = muladd(ax, 1.0 * np.int32(jj), rx)
+            x0 = np.floor(ix)
+            fxs[j] = np.float32(ix - x0)
+            cols[j] = np.int32(x0)
+        return
     for jj in range(j0, j1):
-        j = np.uint64(jj)
         ix = muladd(ax, 1.0 * np.int32(jj), rx)
         x0 = np.floor(ix)
-        fxs[j] = np.float32(ix - x0)
-        cols[j] = np.int32(x0)
+        fx = np.float32(ix - x0)
+        cell = np.int32(x0) * np.int32(nc)
+        for k in range(nc):
+            v = np.uint64(jj * nc + k)
+            fxs[v] = fx
+            cols[v] = cell + np.int32(k)
 
 
-def _level_blocks(flat, oflat, base, obase, W, table, j0, j1, ax, rx, ry):
-    """The 16-pixel blocks from column j0 of a one-channel row at one height (ix = ax·j + rx,
-    iy = ry), whose columns j0 <= j < j1 all lie strictly inside the image (the interior span
-    of :func:`.classify._affine_spans`), through :func:`._simd.lerp16_level` while each
-    block's cells lie within 31 columns and its windows inside ``flat``; returns the first
-    column left, which the caller samples as before (its cells and weights from
-    :func:`.classify._classify_level`). The table of the columns (``table``, from
+@njit(inline="always")
+def _blocks_fit(ax, nc):
+    """Whether the cells of 16 values of a row with ix = ax·j + rx can fit a window: the
+    (LANES - 1) // nc + 1 pixels they span have cells at most ((LANES - 1) // nc·|ax| + 1)·nc
+    + nc - 1 values apart, and a window holds cells up to WINDOW - 1 - nc values apart (the
+    right corners nc further). Only a hint that spares a table no block would use (one
+    channel: |ax| < 1.93; three: 1.53; four: 1.67); each block is checked."""
+    return (((LANES - 1) // nc) * abs(ax) + 1.0) * nc + nc - 1 <= WINDOW - 1 - nc
+
+
+def _level_blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
+    """The 16-value blocks from column j0 of a row at one height of ``nc`` channels (1, 3 or 4,
+    a literal; ix = ax·j + rx, iy = ry), whose columns j0 <= j < j1 all lie strictly inside
+    the image (the interior span of :func:`.classify._affine_spans`), through
+    :func:`._simd.lerp16_level` while each block's cells lie within WINDOW - 1 - nc values
+    (its pixels' first cells within WINDOW - 2·nc) and its windows inside ``flat``; returns
+    the first column left (a column whose values a block took in part is left whole), which
+    the caller samples as before (its cells and weights from
+    :func:`.classify._classify_level`). The table of the values (``table``, from
     :func:`_level_scratch`) is made again only when ax, rx, j0 or j1 differ from the last
-    row's. Rows whose cells spread too far for the windows (\\|ax\\| >= 2, a shrink by 2 or
-    more) take none.
+    row's. Rows whose cells spread too far for the windows (:func:`_blocks_fit`: a shrink by
+    about 1.5 or more) take none; so do rows wider than the table.
 
     Compiled for float32 images and integer ones of :func:`._simd.lerp8c`'s types where
     :data:`warpkit._tuning.PERMUTE16` (AVX-512's two-source permute); else none are taken
@@ -63,44 +89,59 @@ def _level_blocks(flat, oflat, base, obase, W, table, j0, j1, ax, rx, ry):
 
 
 @njit(fastmath=_FASTMATH)
-def _level_loop(flat, oflat, base, obase, W, cols, fxs, j0, j1, ry):
-    """The loop of :func:`_level_blocks` over the blocks of a row, a function of its own."""
+def _level_loop(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
+    """The loop of :func:`_level_blocks` over the values v0 <= v < v1 of a row, a function of
+    its own (inlined into the row's code, it kept its values on the stack: more loads a step);
+    returns the first value left."""
     noinline()
     y0 = np.floor(ry)  # as _classify_level: iy = ry at every column
     fy = np.float32(ry - y0)
     gy = np.float32(1.0) - fy
-    row = base + np.int64(y0) * W
+    row = base + np.int64(y0) * WC
     urow = np.uint64(row)
-    uW = np.uint64(W)
-    jj = j0
-    while jj + LANES <= j1:
-        j = np.uint64(jj)
-        first = np.int64(cols[j])
-        last = np.int64(cols[j + np.uint64(LANES - 1)])
+    uW = np.uint64(WC)
+    # the channels of a block's first and last values (v0 is a pixel's first value)
+    kf = 0
+    kl = (LANES - 1) % nc
+    dk = LANES % nc
+    vv = v0
+    while vv + LANES <= v1:
+        v = np.uint64(vv)
+        # the first cells of the first and last values' pixels: the block's cells lie from
+        # the lesser to the greater + nc - 1, its right corners nc further
+        first = np.int64(cols[v]) - kf
+        last = np.int64(cols[v + np.uint64(LANES - 1)]) - kl
         least = min(first, last)
-        if abs(last - first) > WINDOW - 2 or not _rows_inside(flat, row, least, W, WINDOW):
+        if max(first, last) - least > WINDOW - 2 * nc or not _rows_inside(flat, row, least, WC,
+                                                                            WINDOW):
             break
-        lerp16_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, j, np.uint64(obase + jj))
-        jj += LANES
-    return jj
+        lerp16_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, np.uint64(obase + vv),
+                     nc)
+        vv += LANES
+        kf += dk
+        kf -= nc if kf >= nc else 0
+        kl += dk
+        kl -= nc if kl >= nc else 0
+    return vv
 
 
-@overload(_level_blocks, jit_options={"fastmath": _FASTMATH})
-def _level_blocks_overload(flat, oflat, base, obase, W, table, j0, j1, ax, rx, ry):
+@overload(_level_blocks, prefer_literal=True, jit_options={"fastmath": _FASTMATH})
+def _level_blocks_overload(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
+    k = nc.literal_value if isinstance(nc, types.IntegerLiteral) else None
     f32 = types.float32
     floats = flat.dtype == oflat.dtype == f32
     ints = isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype, f32)
-    if not (PERMUTE16 and (floats or ints)):
-        return lambda flat, oflat, base, obase, W, table, j0, j1, ax, rx, ry: j0
+    if not (PERMUTE16 and k in (1, 3, 4) and (floats or ints)):
+        return lambda flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc: j0
 
-    def blocks(flat, oflat, base, obase, W, table, j0, j1, ax, rx, ry):
+    def blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
         alwaysinline()
         cols, fxs, key = table
-        if j1 - j0 < LANES or not abs(ax) < 2.0 or cols.shape[0] < j1:  # no table
+        if (j1 - j0) * k < LANES or not _blocks_fit(ax, k) or cols.shape[0] < j1 * k:
             return j0
         if not (key[0] == ax and key[1] == rx and key[2] == j0 and key[3] == j1):
-            _level_table(cols, fxs, ax, rx, j0, j1)
+            _level_table(cols, fxs, ax, rx, j0, j1, k)
             key[0], key[1], key[2], key[3] = ax, rx, j0, j1
-        return _level_loop(flat, oflat, base, obase, W, cols, fxs, j0, j1, ry)
+        return _level_loop(flat, oflat, base, obase, WC, cols, fxs, j0 * k, j1 * k, ry, k) // k
 
     return blocks

@@ -36,7 +36,7 @@ from .forward import (
     _grid_band,
     _group_rows,
     _scratch,
-    _table_columns,
+    _table_values,
 )
 from .indirect import call_at
 from .schedule import claim
@@ -57,7 +57,7 @@ def _run_bands(band, inp, coords, out, mode, padding, align_corners, cval, gaddr
     Ho, Wo = out.shape[1], out.shape[2]
     rpt, bands = _forward_bands(out)
     scratch = _scratch(_group_rows(Wo) * Wo, out.dtype,
-                       _table_columns(coords, inp, out, align_corners))
+                       _table_values(coords, inp, out, align_corners))
     while lo < hi:
         for task in range(lo, hi):
             n, i0, i1 = _band_of(task, bands, rpt, Ho)
@@ -95,7 +95,7 @@ def affine_int_worker(inp, theta, out, mode, padding, align_corners, cval, work,
     Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     rpt, bands = _forward_bands(out)
     G = _group_rows(Wo)
-    scratch = _scratch(G * Wo, work.dtype, _table_columns(theta, inp, out, align_corners))
+    scratch = _scratch(G * Wo, work.dtype, _table_values(theta, inp, out, align_corners))
     row = np.empty(G * Wo * C, dtype=work.dtype)
     while lo < hi:
         for task in range(lo, hi):
