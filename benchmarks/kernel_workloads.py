@@ -15,7 +15,8 @@ B64u8 (256 64x64 RGB), B128u8 and B128f32 (64 128x128 RGB), rows narrower than t
 144 pixels; G128u8 and G256u8, batches of grey uint8 images turned 20°; I256u8 and I256f32,
 16 grey 256x256 images turned 20° and zoomed by 2, so that every row lies inside the image;
 Zg u8, Zg f32, Z u8 and Z f32, W1's grey and RGB images zoomed by 2 (a map without rotation:
-rows at one height);
+rows at one height); Zs u8 and Zs f32, 16 grey 256x256 images zoomed so (short rows, where
+what a row costs besides its pixels shows);
 Z4 u8 and Z4 f32, an RGBA image zoomed so; Fg f32, Fg u8 and F f32, the grey and RGB images
 mirrored left to right and scaled by 1.1."""
 
@@ -105,6 +106,8 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "G256u8": lambda: forward((16, 256, 256, 1), np.uint8, rotation_theta(20.0, 0.9, 16)),
         "I256u8": lambda: forward((16, 256, 256, 1), np.uint8, rotation_theta(20.0, 2.0, 16)),
         "I256f32": lambda: forward((16, 256, 256, 1), np.float32, rotation_theta(20.0, 2.0, 16)),
+        "Zs u8": lambda: forward((16, 256, 256, 1), np.uint8, np.tile(zoom, (16, 1, 1))),
+        "Zs f32": lambda: forward((16, 256, 256, 1), np.float32, np.tile(zoom, (16, 1, 1))),
         "Zg u8": lambda: forward(grey, np.uint8, zoom),
         "Zg f32": lambda: forward(grey, np.float32, zoom),
         "Fg f32": lambda: forward(grey, np.float32, flip),
