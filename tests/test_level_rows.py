@@ -125,12 +125,7 @@ def _row_both_ways(flat, W, H, n, ax, rx, ry, table, with_table, classified, nc)
     interior span (b, c) and the first column the blocks left."""
     _, b, c, _ = classify._affine_spans(ax, rx, 0.0, ry, W, H, n, False)
     WC = W * nc
-    if nc == 1:
-        t = level._level_blocks(flat, with_table, 0, 0, WC, table, b, c, ax, rx, ry, 1)
-    elif nc == 3:
-        t = level._level_blocks(flat, with_table, 0, 0, WC, table, b, c, ax, rx, ry, 3)
-    else:
-        t = level._level_blocks(flat, with_table, 0, 0, WC, table, b, c, ax, rx, ry, 4)
+    t = level._level_blocks(flat, with_table, 0, 0, WC, table, b, c, ax, rx, ry, nc)
     offs = np.zeros(n, np.int64)
     wts = np.zeros((4, n), np.float32)
     classify._classify_level(W, H, nc, offs, wts, b, c, ax, rx, ry)

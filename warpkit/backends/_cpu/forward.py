@@ -144,15 +144,20 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     thread, outputs identical: 16 grey 256x256 images zoomed by 2 0.77x-0.79x the time, a grey
     1024x1024 one 0.91x; W1, W1u8, G256u8, turned grey float32 0.99x-1.02x).
 
-    In a one-channel row at one height (float32, or integers of up to 16 bits), the interior
-    span is first taken 16 pixels at a time from a table of its columns' cells and x fractions
-    that the thread keeps from row to row while the map is the same (:func:`.level._level_blocks`,
-    where :data:`warpkit._tuning.PERMUTE16`; the same values to the bit): on the Zen 4 machine,
-    W1's grey image zoomed by 2 or mirrored and scaled by 1.1 took 0.43x-0.51x the time of
-    classifying each row's cells and picking them from windows (one thread), 0.54x-0.62x (two).
-    What the blocks leave (the last (c - b) % 16 columns), and the interior spans of other
-    rows at one height, where :data:`warpkit._tuning.LEVEL_WINDOWS`, take blocks of 8 pixels
-    that pick their corners from windows of each source row
+    In a row at one height of 1, 3 or 4 channels (float32, or integers of up to 16 bits), the
+    interior span is first taken 16 values at a time from a table of its columns' cells and x
+    fractions that the thread keeps from row to row while the map is the same, after the
+    gather of the columns before the span (whose 4th lane may fall into pixel b) and before
+    the cells of the columns it leaves are classified (:func:`_level_start`,
+    :func:`.level._level_blocks`, where :data:`warpkit._tuning.PERMUTE16`; the same values to
+    the bit). Against classifying every row's cells and picking them from windows (Zen 4
+    machine, 2026-12-07, ``ab_kernels.py e9751ab``, one / two threads, outputs identical): W1's
+    grey image zoomed by 2 or mirrored and scaled by 1.1 0.41x-0.44x / 0.46x-0.55x the time, 16
+    grey 256x256 images zoomed 0.50x-0.51x / 0.54x-0.59x, RGB and RGBA ones 0.69x-0.83x /
+    0.71x-0.87x; turned images 0.95x-1.01x / 0.90x-1.02x. What the blocks leave (a last part
+    block), and the interior spans of other rows at one height, where
+    :data:`warpkit._tuning.LEVEL_WINDOWS`, take blocks of 8 pixels that pick their corners from
+    windows of each source row
     (:func:`.gather._level_windows`): one-channel rows in :func:`.gather._gather_span`, integer
     rows of 3 or 4 channels just before it (:func:`.gather._int_windows`), float32 ones of 3 or
     4 between the gathers of the columns around the span (:func:`.gather._level_floats`).
@@ -283,12 +288,7 @@ def _level_start(flat, oflat, base, obase, WC, table, offs, wts, W, H, C, b, e, 
     (:func:`.level._level_blocks`), then the cells and weights of the columns they left
     (:func:`.classify._classify_level`), which the row's other steps take; returns the first
     of those."""
-    if C == 1:
-        t = _level_blocks(flat, oflat, base, obase, WC, table, b, e, ax, rx, ry, 1)
-    elif C == 3:
-        t = _level_blocks(flat, oflat, base, obase, WC, table, b, e, ax, rx, ry, 3)
-    else:
-        t = _level_blocks(flat, oflat, base, obase, WC, table, b, e, ax, rx, ry, 4)
+    t = _level_blocks(flat, oflat, base, obase, WC, table, b, e, ax, rx, ry, C)
     _classify_level(W, H, C, offs, wts, t, c, ax, rx, ry)
     return t
 
