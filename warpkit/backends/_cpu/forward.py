@@ -37,7 +37,7 @@ from .gather import (
     _takes_edge8,
     _whole_blocks,
 )
-from .level import _level_blocks, _level_scratch
+from .level import _level_blocks, _level_scratch, takes_table
 from .store import _stored_point
 
 #: Output pixels per parallel forward task, at least one row (amortises the per-task row
@@ -74,14 +74,15 @@ def _table_values(coords, inp, out, align_corners):
     """The values of a thread's table for rows at one height (:func:`.level._level_blocks`):
     those of an output row (Wo·C) when ``coords`` is an affine θ (N, 2, 3) of which some
     image's rows lie at one height (ay = 0, as :func:`_sample_row` tests it), its rows have 1, 3
-    or 4 channels and are wide enough to be cut into spans (``SPAN_COLUMNS``); else 0 (a grid,
-    or no such rows: no table, so that such calls allocate no more than before)."""
+    or 4 channels and are wide enough to be cut into spans (``SPAN_COLUMNS``), and its dtypes
+    take the table (:func:`.level.takes_table`); else 0 (a grid, or no such rows: no table, so
+    that such calls allocate no more than before)."""
     raise NotImplementedError("compiled only: see _table_values_overload")
 
 
 @overload(_table_values, inline="always")
 def _table_values_overload(coords, inp, out, align_corners):
-    if coords.ndim != 3:  # a grid
+    if coords.ndim != 3 or not takes_table(inp.dtype, out.dtype):  # a grid, or no blocks
         return lambda coords, inp, out, align_corners: 0
 
     def columns(coords, inp, out, align_corners):

@@ -98,9 +98,7 @@ def _level_blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
     row's. Rows whose cells spread too far for the windows (:func:`_blocks_fit`: a shrink by
     about 1.5 or more) take none; so do rows wider than the table.
 
-    Compiled for float32 images and integer ones of :func:`._simd.lerp8c`'s types where
-    :data:`warpkit._tuning.PERMUTE16` (AVX-512's two-source permute); else none are taken
-    (j0)."""
+    Compiled for the types of :func:`takes_table`; for others none are taken (j0)."""
     raise NotImplementedError("compiled only: see _level_blocks_overload")
 
 
@@ -152,12 +150,19 @@ def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
     return vv
 
 
+def takes_table(src, dst) -> bool:
+    """Whether rows from images of numba dtype ``src`` into ``dst`` take the table's blocks:
+    float32 into float32, or integers of :func:`._simd.lerp8c`'s types, where
+    :data:`warpkit._tuning.PERMUTE16` (AVX-512's two-source permute)."""
+    f32 = types.float32
+    floats = src == dst == f32
+    ints = isinstance(dst, types.Integer) and lerp4_writes(src, dst, f32)
+    return PERMUTE16 and (floats or ints)
+
+
 @overload(_level_blocks, jit_options={"fastmath": _FASTMATH})
 def _level_blocks_overload(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
-    f32 = types.float32
-    floats = flat.dtype == oflat.dtype == f32
-    ints = isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype, f32)
-    if not (PERMUTE16 and (floats or ints)):
+    if not takes_table(flat.dtype, oflat.dtype):
         return lambda flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc: j0
 
     def blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
