@@ -482,11 +482,7 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
         right = builder.add(columns, ir.Constant(columns.type, [1] * _LANES))
         corners = [_pick8(builder, r, c) for r in rows for c in (columns, right)]
         w = _weight_rows(builder, wts_data, n, args[5], vec, 4)
-        result = _bilinear(builder, *corners, w)
-        if isinstance(dst_t, types.Integer):
-            result = _to_integers(builder, result, dst_t)
-        builder.store(result, builder.bitcast(builder.gep(dst, [q_v]), result.type.as_pointer()),
-                      align=dst_t.bitwidth // 8)
+        _store_bilinear(builder, dst, q_v, dst_t, corners, w)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -549,14 +545,21 @@ def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j,
                                                item), src_t, types.float32, vec)
                       for a in (at, builder.add(at, ir.Constant(at.type, lanes))))
             corners += [_pick16(builder, lo, hi, c) for c in (columns, right)]
-        result = _bilinear(builder, *corners, w)
-        if isinstance(dst_t, types.Integer):
-            result = _to_integers(builder, result, dst_t)
-        builder.store(result, builder.bitcast(builder.gep(dst, [q_v]), result.type.as_pointer()),
-                      align=dst_t.bitwidth // 8)
+        _store_bilinear(builder, dst, q_v, dst_t, corners, w)
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _store_bilinear(builder, dst, q, dst_t, corners, w):
+    """:func:`_bilinear` of the float32 lanes ``corners`` (v00, v01, v10, v11) and weights
+    ``w``, stored at element ``q`` of ``dst`` (data of numba dtype ``dst_t``): rounded and
+    clipped first (:func:`_to_integers`) when ``dst_t`` is an integer."""
+    result = _bilinear(builder, *corners, w)
+    if isinstance(dst_t, types.Integer):
+        result = _to_integers(builder, result, dst_t)
+    builder.store(result, builder.bitcast(builder.gep(dst, [q]), result.type.as_pointer()),
+                  align=dst_t.bitwidth // 8)
 
 
 def _as_i32(builder, v):
