@@ -23,7 +23,8 @@ gathers cost per element (AMD's Zen), their twins :func:`lerp8_pairs`, :func:`le
 plain loads each and shuffles instead (:func:`_pairs8`; :mod:`warpkit._tuning` chooses); in a
 row at one height, :func:`lerp8_window` picks 8 one-channel pixels' corners from two windows of
 16 values by a permute of lanes, and :func:`lerp8c_window` those of 8 pixels of 3 or 4
-channels from two windows of 32.
+channels from two windows of 32; :func:`lerp16_level` takes 16 values of such a row of 1, 3 or
+4 channels from two windows of 32, its cells from a table made once per map.
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
 fused multiply-adds allowed (``contract``; each row's sum fuses its first product, see
@@ -510,11 +511,9 @@ def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j,
     and ``nc`` integers. No bounds checks: the caller guarantees that j + 16 <= ``cols.size``,
     that ``cols[j:j + 16]`` lie in [``least``, ``least`` + 31 - ``nc``], and that the 32
     values from ``row + least``, and as many ``step`` further, lie inside ``flat``."""
-    f32, i32t = types.float32, types.int32
-    floats = flat.dtype == oflat.dtype == f32
-    ints = isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype, f32)
-    if not ((floats or ints) and cols.dtype == i32t and fxs.dtype == f32
-            and gy == fy == f32 and isinstance(nc, types.Integer)):
+    f32 = types.float32
+    if not (window_dtypes(flat.dtype, oflat.dtype) and cols.dtype == types.int32
+            and fxs.dtype == f32 and gy == fy == f32 and isinstance(nc, types.Integer)):
         return None
     sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc)
 
@@ -571,14 +570,19 @@ def _as_i32(builder, v):
     return builder.trunc(v, i32) if width > 32 else builder.sext(v, i32)
 
 
+def window_dtypes(src, dst) -> bool:
+    """Whether the window steps (:func:`lerp8_window`, :func:`lerp8c_window`,
+    :func:`lerp16_level`) take pixels of numba dtype ``src`` into ``dst``: float32 into
+    float32, or integers of :func:`lerp8c`'s (at most 16 bits), computed in float32."""
+    f32 = types.float32
+    return (src == dst == f32) or (isinstance(dst, types.Integer) and lerp4_writes(src, dst, f32))
+
+
 def _window_types(flat, oflat, offs, wts) -> bool:
     """Whether :func:`lerp8_window` and :func:`lerp8c_window` take these numba array types:
-    float32 pixels, or integer ones of :func:`lerp8c`'s (at most 16 bits), float32 weights in
-    a (4, n) array, int64 offsets."""
-    f32 = types.float32
-    floats = flat.dtype == oflat.dtype == f32
-    ints = isinstance(oflat.dtype, types.Integer) and lerp4_writes(flat.dtype, oflat.dtype, f32)
-    return (floats or ints) and wts.dtype == f32 and offs.dtype == types.int64 and wts.ndim == 2
+    pixels of :func:`window_dtypes`, float32 weights in a (4, n) array, int64 offsets."""
+    return (window_dtypes(flat.dtype, oflat.dtype) and wts.dtype == types.float32
+            and offs.dtype == types.int64 and wts.ndim == 2)
 
 
 def _windows(context, builder, signature, args, src, offs_data, width):

@@ -21,18 +21,18 @@ runs). With a warm cache, ``import warpkit`` and a first ``warp`` took 0.46-0.50
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 from numba.extending import overload
 
 from ..._tuning import PERMUTE16
 from .._simd import (
     alwaysinline,
     dynamic,
-    lerp4_writes,
     lerp16_level,
     muladd,
     noinline,
     prefer512,
+    window_dtypes,
 )
 from .common import _FASTMATH, _rows_inside
 
@@ -56,7 +56,10 @@ def _level_table(cols, fxs, ax, rx, j0, j1, nc):
     (x0 the floor of ix) and its fraction the float32 of ix - x0, computed as
     :func:`.classify._classify_level` computes them (the same values to the bit)."""
     prefer512()
-    if nc == 1:  # a loop LLVM vectorises
+    # one channel: a loop of its own, which LLVM vectorises (1024 columns from Python, dispatch
+    # included: 0.67 µs against 2.12 µs through the loop over channels;
+    # benchmarks/LOG.md, twenty-third session's review)
+    if nc == 1:
         for jj in range(j0, j1):
             j = np.uint64(jj)
             ix = muladd(ax, 1.0 * np.int32(jj), rx)
@@ -152,12 +155,9 @@ def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
 
 def takes_table(src, dst) -> bool:
     """Whether rows from images of numba dtype ``src`` into ``dst`` take the table's blocks:
-    float32 into float32, or integers of :func:`._simd.lerp8c`'s types, where
-    :data:`warpkit._tuning.PERMUTE16` (AVX-512's two-source permute)."""
-    f32 = types.float32
-    floats = src == dst == f32
-    ints = isinstance(dst, types.Integer) and lerp4_writes(src, dst, f32)
-    return PERMUTE16 and (floats or ints)
+    those of :func:`._simd.window_dtypes`, where :data:`warpkit._tuning.PERMUTE16` (AVX-512's
+    two-source permute)."""
+    return PERMUTE16 and window_dtypes(src, dst)
 
 
 @overload(_level_blocks, jit_options={"fastmath": _FASTMATH})
