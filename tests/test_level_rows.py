@@ -1,8 +1,8 @@
-"""Rows at one height (maps without rotation) of 1, 3 or 4 channels 16 values at a time from a
-table of their cells (``_simd.lerp16_level``, ``_cpu.level``).
+"""Rows at one height (maps without rotation) of 1, 3 or 4 channels 16 values (AVX-512) or 8
+(AVX2) at a time from a table of their cells (``_simd.lerp_level``, ``_cpu.level``).
 
-The step gives the values of the scalar code to the bit, with AVX-512's permute and lane by
-lane; a row sampled through the table gives, to the bit, what the same row gives through its
+The step gives the values of the scalar code to the bit, 16 or 8 values a step, with the
+processor's permutes and lane by lane; a row sampled through the table gives, to the bit, what the same row gives through its
 classified cells and the span gather, which it replaces; a thread's table is made again when
 the map or the span changes and kept when only the row changes; only calls with such rows get a
 table; and warps by such maps (zooms, flips, x-shears, batches that mix them with turns)
@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from numba import njit
 
 import warpkit as wk
-from warpkit._tuning import PERMUTE16
+from warpkit._tuning import LEVEL_TABLE
 from warpkit.backends._cpu import classify, forward, level
 from warpkit.backends._cpu.common import _FASTMATH
 from warpkit.backends._cpu.gather import _lerp_scalar
-from warpkit.backends._simd import lerp16_level
+from warpkit.backends._simd import lerp_level
 
-#: What lerp16_level takes: float32 pixels, and integer ones of lerp8c's types
+#: What lerp_level takes: float32 pixels, and integer ones of lerp8c's types
 DTYPES = (np.float32, np.uint8, np.uint16, np.int16)
 
 
@@ -39,35 +39,42 @@ def _pixels(rng, dtype, size):
     return rng.integers(info.min, info.max, size, endpoint=True).astype(dtype)
 
 
-def _step16():
-    @njit
-    def step(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc):
-        u = np.uint64
-        lerp16_level(flat, oflat, cols, fxs, u(row), np.int64(least), u(step), np.float32(gy),
-                     np.float32(fy), u(j), u(q), np.int64(nc))
+def _steps():
+    """``lerp_level`` of 16 values and of 8, as functions of the same arguments."""
+    def of(lanes):
+        @njit
+        def step(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc):
+            u = np.uint64
+            lerp_level(flat, oflat, cols, fxs, u(row), np.int64(least), u(step),
+                       np.float32(gy), np.float32(fy), u(j), u(q), np.int64(nc), lanes)
 
-    return step
+        return step
+
+    return {16: of(16), 8: of(8)}
 
 
-_LERP16 = _step16()
+#: The steps as this processor compiles them: 16 values with AVX-512's permute, 8 with AVX2's
+#: (each lane by lane where the processor lacks its permute)
+_STEPS = _steps()
 
 
 @pytest.fixture(scope="module")
 def lane_by_lane():
-    """``lerp16_level`` compiled without the permute (as for a processor without AVX-512);
-    ``PERMUTE16`` is read when the step is compiled."""
+    """``lerp_level`` compiled without permutes (as for a processor without AVX2);
+    ``PERMUTE16`` and ``PERMUTE8`` are read when the step is compiled."""
     from warpkit.backends import _simd
 
-    step = _step16()
-    saved = _simd.PERMUTE16
-    _simd.PERMUTE16 = False
+    steps = _steps()
+    saved = _simd.PERMUTE16, _simd.PERMUTE8
+    _simd.PERMUTE16 = _simd.PERMUTE8 = False
     try:  # compiled at the first call of each dtype, for the calls after it
-        for dtype in DTYPES:
-            step(np.zeros(100, dtype), np.zeros(16, dtype), np.zeros(16, np.int32),
-                 np.zeros(16, np.float32), 0, 0, 40, 1.0, 0.0, 0, 0, 1)
+        for step in steps.values():
+            for dtype in DTYPES:
+                step(np.zeros(100, dtype), np.zeros(16, dtype), np.zeros(16, np.int32),
+                     np.zeros(16, np.float32), 0, 0, 40, 1.0, 0.0, 0, 0, 1)
     finally:
-        _simd.PERMUTE16 = saved
-    return step
+        _simd.PERMUTE16, _simd.PERMUTE8 = saved
+    return steps
 
 
 @njit(fastmath=_FASTMATH)
@@ -82,38 +89,39 @@ def _scalar_values(flat, oflat, cells, wts, step, nc, q):
                      wts[2, k], wts[3, k], 1, wts)
 
 
+@pytest.mark.parametrize("lanes", [16, 8])
 @pytest.mark.parametrize("nc", [1, 3, 4])
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
        spread=st.integers(0, 30), down=st.booleans())
 @settings(max_examples=30, deadline=None)
-def test_lerp16_level_samples_16_values_as_the_scalar_code_does(lane_by_lane, nc, dtype, seed,
-                                                                j, q, spread, down):
-    """16 values of a row at one height of ``nc`` channels (cells monotonic, rising or falling,
-    up to 31 - nc values apart, repeating; x fractions from the table, the y fraction of the
-    row): the scalar code's values given the same cells and ``_weights``' products (float32
-    with NaN and ±inf corners; integers rounded and clipped) to the bit, with the permute and
-    lane by lane; nothing else is written."""
+def test_lerp_level_samples_its_values_as_the_scalar_code_does(lane_by_lane, lanes, nc, dtype,
+                                                               seed, j, q, spread, down):
+    """16 or 8 values of a row at one height of ``nc`` channels (cells monotonic, rising or
+    falling, up to 2·lanes - 1 - nc values apart, repeating; x fractions from the table, the y
+    fraction of the row): the scalar code's values given the same cells and ``_weights``'
+    products (float32 with NaN and ±inf corners; integers rounded and clipped) to the bit, with
+    the processor's permutes and lane by lane; nothing else is written."""
     rng = np.random.default_rng(seed)
     step, rows = 40, 3
     flat = _pixels(rng, dtype, step * rows + 32)
-    spread = min(spread, 31 - nc)
-    pattern = np.sort(rng.integers(0, spread + 1, 16))
+    spread = min(spread, 2 * lanes - 1 - nc)
+    pattern = np.sort(rng.integers(0, spread + 1, lanes))
     pattern[[0, -1]] = 0, spread
     least = int(rng.integers(0, step - 1 - spread))
     row = int(rng.integers(0, rows - 1)) * step
-    cols = rng.integers(-5, 50, j + 16).astype(np.int32)  # values before j: not read
+    cols = rng.integers(-5, 50, j + lanes).astype(np.int32)  # values before j: not read
     cols[j:] = least + (pattern[::-1] if down else pattern)
-    fxs = rng.random(j + 16).astype(np.float32)
+    fxs = rng.random(j + lanes).astype(np.float32)
     fy = np.float32(rng.random())
     one = np.float32(1.0)
     gx, gy = one - fxs[j:], one - fy
     wts = np.stack([gx * gy, fxs[j:] * gy, gx * fy, fxs[j:] * fy])  # _weights, in float32
-    want = np.full(q + 17, 9, dtype)
+    want = np.full(q + lanes + 1, 9, dtype)
     _scalar_values(flat, want, (row + cols[j:]).astype(np.int64), wts, step, nc, q)
-    for step16 in (_LERP16, lane_by_lane):
-        got = np.full(q + 17, 9, dtype)
-        step16(flat, got, cols, fxs, row, least, step, gy, fy, j, q, nc)
+    for steps in (_STEPS, lane_by_lane):
+        got = np.full(q + lanes + 1, 9, dtype)
+        steps[lanes](flat, got, cols, fxs, row, least, step, gy, fy, j, q, nc)
         np.testing.assert_array_equal(got, want)
 
 
@@ -145,8 +153,16 @@ def _table(n):
     return level._level_scratch(n)
 
 
-#: |ax| below which 16 values' cells always fit a window (see ``level._blocks_fit``)
-FITS = {1: 1.9, 3: 1.5, 4: 1.6}
+def _fits(nc):
+    """|ax| up to which every block's cells fit a window (``level._blocks_fit``'s bound, a
+    little below: 16 lanes 1.93, 1.53, 1.67; 8 lanes 1.86, 0.78, 1.0)."""
+    common = nc if level.LANES % nc == 0 else 1
+    gaps = (nc - common + level.LANES - 1) // nc
+    return 0.99 * ((level.WINDOW - 2 * nc) / nc - 1) / gaps
+
+
+#: |ax| below which a block's cells always fit a window
+FITS = {nc: _fits(nc) for nc in (1, 3, 4)}
 
 
 @pytest.mark.parametrize("nc", [1, 3, 4])
@@ -159,7 +175,7 @@ FITS = {1: 1.9, 3: 1.5, 4: 1.6}
 def test_a_row_through_the_table_is_the_row_through_its_classified_cells(nc, dtype, seed, W, H,
                                                                          n, scale, rxs, rows):
     """Rows one after the other with one thread's table, each from one of two x maps (the
-    table kept, or made again for the other map or another span): through the 16-value
+    table kept, or made again for the other map or another span): through the table's
     blocks and the scalar code after them, the values of the scalar code alone to the bit;
     every whole block of the interior span is taken (the image has room after its last row
     for every window), a pixel that a block took in part is left whole to the code after."""
@@ -173,11 +189,12 @@ def test_a_row_through_the_table_is_the_row_through_its_classified_cells(nc, dty
         classified = np.full(n * nc, 7, dtype)
         b, c, t = _row_both_ways(flat, W, H, n, ax, rx, ry, table, with_table, classified, nc)
         np.testing.assert_array_equal(with_table, classified)
-        if not PERMUTE16:  # no blocks without AVX-512
+        if not LEVEL_TABLE:  # no blocks without AVX2
             assert t == b
             continue
-        assert t == b + (c - b) * nc // 16 * 16 // nc  # every whole block through the table
-        if (c - b) * nc >= 16:
+        lanes = level.LANES
+        assert t == b + (c - b) * nc // lanes * lanes // nc  # every whole block, by the table
+        if (c - b) * nc >= lanes:
             assert tuple(table[2]) == (ax, rx, b, c)  # the table of this row's map and span
 
 
@@ -191,7 +208,7 @@ def test_only_calls_with_rows_at_one_height_get_a_table():
     the row code tests it), there are 1, 3 or 4 channels, the rows are cut into spans and the
     dtypes take the blocks; else none."""
     cols = forward.SPAN_COLUMNS
-    want = cols if PERMUTE16 else 0  # no blocks without AVX-512, and no table
+    want = cols if LEVEL_TABLE else 0  # no blocks without AVX2, and no table
     turned = np.array([[0.8, -0.6, 0.0], [0.6, 0.8, 0.0]])
     zoom = np.array([[0.5, 0.0, 0.1], [0.0, 0.5, 0.0]])
 
@@ -222,10 +239,11 @@ def test_only_calls_with_rows_at_one_height_get_a_table():
 @pytest.mark.parametrize("C", [1, 3, 4])
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.uint16])
 def test_warps_without_rotation_match_the_reference(dtype, C, ac, threads):
-    """A batch of images of C channels: zooms in and out (by 1.9, with one channel 16 pixels'
-    cells within 30 columns; by 1.45, within the windows with 3 channels), flips, x-shears (each
-    row its own x map), shifts, and turns between them (a thread's table made again as the map
-    changes), rows 300 and 157 wide (spans that end between blocks of 16)."""
+    """A batch of images of C channels: zooms in and out (by 2, whose cells fit the windows of
+    8 and 16 lanes; by 1.9, with one channel 16 pixels' cells within 30 columns; by 1.45,
+    within the 16-lane windows with 3 channels), flips, x-shears (each row its own x map),
+    shifts, and turns between them (a thread's table made again as the map changes), rows 300
+    and 157 wide (spans that end between blocks)."""
     rng = np.random.default_rng(7)
     H, W = 19, 300
     thetas = np.array([[[0.5, 0.0, 0.01], [0.0, 0.7, -0.02]],

@@ -107,6 +107,16 @@ def target_features() -> str:
 #: values, slower).
 PERMUTE16: bool = "+avx512f" in target_features().split(",")
 
+#: Whether the processor compiled for permutes 8 float32 lanes by indices in one instruction
+#: (AVX2's ``vpermps``), which :func:`.backends._simd.lerp_level`'s 8-value steps use where
+#: there is no :data:`PERMUTE16`.
+PERMUTE8: bool = "+avx2" in target_features().split(",")
+
+#: Whether rows at one height (maps without rotation) of 1, 3 or 4 channels take their
+#: interior span from a table of their cells kept by each thread (:mod:`.backends._cpu.level`):
+#: 16 values a step with AVX-512 (:data:`PERMUTE16`), 8 with AVX2 only (:data:`PERMUTE8`).
+LEVEL_TABLE: bool = PERMUTE16 or PERMUTE8
+
 #: Whether the 8-pixel blocks of a one-channel row at one height (a map without rotation or
 #: shear), float32 or integer, read their two source rows as windows of 16 values and pick the
 #: corners from them (:func:`.backends._simd.lerp8_window`): where the cells are read by plain

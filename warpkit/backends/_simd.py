@@ -23,8 +23,9 @@ gathers cost per element (AMD's Zen), their twins :func:`lerp8_pairs`, :func:`le
 plain loads each and shuffles instead (:func:`_pairs8`; :mod:`warpkit._tuning` chooses); in a
 row at one height, :func:`lerp8_window` picks 8 one-channel pixels' corners from two windows of
 16 values by a permute of lanes, and :func:`lerp8c_window` those of 8 pixels of 3 or 4
-channels from two windows of 32; :func:`lerp16_level` takes 16 values of such a row of 1, 3 or
-4 channels from two windows of 32, its cells from a table made once per map.
+channels from two windows of 32; :func:`lerp_level` takes 16 values (AVX-512) or 8 (AVX2) of
+such a row of 1, 3 or 4 channels from two windows of twice as many, its cells from a table made
+once per map.
 
 Rounding is the scalar code's: ``(v00·a + v01·b) + (v10·c + v11·d)`` with the same
 fused multiply-adds allowed (``contract``; each row's sum fuses its first product, see
@@ -43,7 +44,7 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
 from numba.np.numpy_support import as_dtype
 
-from .._tuning import PERMUTE16
+from .._tuning import PERMUTE8, PERMUTE16
 
 _CONTRACT = ("contract",)
 
@@ -489,18 +490,19 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
     return sig, codegen
 
 
-@intrinsic
-def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc):
-    """16 values of a row at one height of ``nc`` channels (a map without rotation: every
-    cell in the same two source rows) from a table of its values: their cells ``cols`` (int32;
-    value k of a pixel whose cell starts at x0·nc has the cell x0·nc + k, its right corners
-    ``nc`` further) and x fractions ``fxs`` (float32), made once for the row's map
-    (:mod:`.level`), and the row's y fraction ``fy`` and ``gy`` = 1 - ``fy`` (float32). Each
-    source row is read as a window of 32 values from ``least`` (the least of the 16 cells), and
-    the four corners are picked from the two windows by a two-source permute
-    (:func:`_pick16`). The weights are :func:`.common._weights`' products of the same float32
-    fractions and the sum :func:`_bilinear`'s: the values of :func:`lerp8_window`,
-    :func:`lerp8c_window`, :func:`lerp4` and the scalar code to the bit.
+@intrinsic(prefer_literal=True)
+def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, lanes):
+    """``lanes`` values (a literal: 16 or 8) of a row at one height of ``nc`` channels (a map
+    without rotation: every cell in the same two source rows) from a table of its values:
+    their cells ``cols`` (int32; value k of a pixel whose cell starts at x0·nc has the cell
+    x0·nc + k, its right corners ``nc`` further) and x fractions ``fxs`` (float32), made once
+    for the row's map (:mod:`.level`), and the row's y fraction ``fy`` and ``gy`` = 1 - ``fy``
+    (float32). Each source row is read as a window of 2·``lanes`` values from ``least`` (the
+    least of the cells), and the four corners are picked from the two windows (:func:`_pick2`:
+    one two-source permute a corner with AVX-512 for 16 lanes, two of AVX2's one-source
+    permutes and a select for 8). The weights are :func:`.common._weights`' products of the
+    same float32 fractions and the sum :func:`_bilinear`'s: the values of
+    :func:`lerp8_window`, :func:`lerp8c_window`, :func:`lerp4` and the scalar code to the bit.
 
     Integer pixels (of :func:`lerp8c`'s types) are converted to float32 and the results
     rounded and clipped as :func:`lerp8_window` does.
@@ -508,30 +510,32 @@ def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j,
     ``flat`` and ``oflat`` are 1-D contiguous arrays, both float32 or both such integers;
     ``cols`` and ``fxs`` 1-D contiguous; ``row`` (the flat index of the cells' row), ``step``
     (the values from one source row to the next), ``j`` and ``q`` unsigned 64-bit, ``least``
-    and ``nc`` integers. No bounds checks: the caller guarantees that j + 16 <= ``cols.size``,
-    that ``cols[j:j + 16]`` lie in [``least``, ``least`` + 31 - ``nc``], and that the 32
-    values from ``row + least``, and as many ``step`` further, lie inside ``flat``."""
+    and ``nc`` integers. No bounds checks: the caller guarantees that j + ``lanes`` <=
+    ``cols.size``, that ``cols[j:j + lanes]`` lie in [``least``, ``least`` + 2·``lanes`` - 1 -
+    ``nc``], and that the 2·``lanes`` values from ``row + least``, and as many ``step``
+    further, lie inside ``flat``."""
     f32 = types.float32
-    if not (window_dtypes(flat.dtype, oflat.dtype) and cols.dtype == types.int32
-            and fxs.dtype == f32 and gy == fy == f32 and isinstance(nc, types.Integer)):
+    width = lanes.literal_value if isinstance(lanes, types.IntegerLiteral) else None
+    if not (width in (8, 16) and window_dtypes(flat.dtype, oflat.dtype)
+            and cols.dtype == types.int32 and fxs.dtype == f32 and gy == fy == f32
+            and isinstance(nc, types.Integer)):
         return None
-    sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc)
+    sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, lanes)
 
     def codegen(context, builder, signature, args):
-        row_v, least_v, step_v, gy_v, fy_v, j_v, q_v, nc_v = args[4:]
+        row_v, least_v, step_v, gy_v, fy_v, j_v, q_v, nc_v = args[4:12]
         src, dst, cols_d, fxs_d = (context.make_array(signature.args[k])(context, builder,
                                                                          args[k]).data
                                    for k in range(4))
         src_t, dst_t = signature.args[0].dtype, signature.args[1].dtype
-        lanes = 2 * _LANES
         i32 = ir.IntType(32)
-        vec = ir.VectorType(ir.FloatType(), lanes)
-        ivec = ir.VectorType(i32, lanes)
+        vec = ir.VectorType(ir.FloatType(), width)
+        ivec = ir.VectorType(i32, width)
         columns = builder.sub(_vload(builder, cols_d, j_v, ivec, 4),
                               _splat(builder, _as_i32(builder, least_v), ivec))
         right = builder.add(columns, _splat(builder, _as_i32(builder, nc_v), ivec))
         fx = _vload(builder, fxs_d, j_v, vec, 4)
-        gx = builder.fsub(ir.Constant(vec, [1.0] * lanes), fx)
+        gx = builder.fsub(ir.Constant(vec, [1.0] * width), fx)
         gy_s, fy_s = _splat(builder, gy_v, vec), _splat(builder, fy_v, vec)
         w = [builder.fmul(gx, gy_s), builder.fmul(fx, gy_s), builder.fmul(gx, fy_s),
              builder.fmul(fx, fy_s)]  # _weights' products
@@ -540,10 +544,10 @@ def lerp16_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j,
         start = builder.add(row_v, least_v)
         corners = []
         for at in (start, builder.add(start, step_v)):
-            lo, hi = (_to_work(builder, _vload(builder, src, a, ir.VectorType(src_elt, lanes),
+            lo, hi = (_to_work(builder, _vload(builder, src, a, ir.VectorType(src_elt, width),
                                                item), src_t, types.float32, vec)
-                      for a in (at, builder.add(at, ir.Constant(at.type, lanes))))
-            corners += [_pick16(builder, lo, hi, c) for c in (columns, right)]
+                      for a in (at, builder.add(at, ir.Constant(at.type, width))))
+            corners += [_pick2(builder, lo, hi, c) for c in (columns, right)]
         _store_bilinear(builder, dst, q_v, dst_t, corners, w)
         return context.get_dummy_value()
 
@@ -572,7 +576,7 @@ def _as_i32(builder, v):
 
 def window_dtypes(src, dst) -> bool:
     """Whether the window steps (:func:`lerp8_window`, :func:`lerp8c_window`,
-    :func:`lerp16_level`) take pixels of numba dtype ``src`` into ``dst``: float32 into
+    :func:`lerp_level`) take pixels of numba dtype ``src`` into ``dst``: float32 into
     float32, or integers of :func:`lerp8c`'s (at most 16 bits), computed in float32."""
     f32 = types.float32
     return (src == dst == f32) or (isinstance(dst, types.Integer) and lerp4_writes(src, dst, f32))
@@ -653,7 +657,7 @@ def lerp8c_window(typingctx, flat, oflat, offs, wts, base, j, q, step, nc):
                                   [(h + i) % k if i < count else 0 for i in range(wide)])
             left = builder.add(builder.shuffle_vector(columns, columns, pixel), channel)
             right = builder.add(left, ir.Constant(left.type, [k] * wide))
-            corners = [_pick16(builder, lo, hi, idx) for lo, hi in halves for idx in (left, right)]
+            corners = [_pick2(builder, lo, hi, idx) for lo, hi in halves for idx in (left, right)]
             result = _bilinear(builder, *corners,
                                [builder.shuffle_vector(r, r, pixel) for r in w])
             if count < wide:
@@ -669,19 +673,30 @@ def lerp8c_window(typingctx, flat, oflat, offs, wts, base, j, q, step, nc):
     return sig, codegen
 
 
-def _pick16(builder, lo, hi, lanes):
-    """The 16 lanes of the 32 values ``lo`` then ``hi`` (16-lane float vectors) at the 16
-    indices ``lanes`` (i32, each below 32): one two-source permute with AVX-512
-    (:data:`warpkit._tuning.PERMUTE16`), else one lane at a time."""
-    if PERMUTE16:
+def _pick2(builder, lo, hi, lanes):
+    """The n lanes of the 2n values ``lo`` then ``hi`` (float vectors of n lanes) at the n
+    indices ``lanes`` (i32, each below 2n): for 16 lanes one two-source permute with AVX-512
+    (:data:`warpkit._tuning.PERMUTE16`), for 8 two of AVX2's one-source permutes (``vpermps``,
+    which reads an index's low three bits) and a select by the index's fourth
+    (:data:`warpkit._tuning.PERMUTE8`); else one lane at a time."""
+    n = lo.type.count
+    if n == 16 and PERMUTE16:
         permute = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(lo.type, [lo.type, lanes.type, hi.type]),
             "llvm.x86.avx512.vpermi2var.ps.512")
         return builder.call(permute, [lo, lanes, hi])
+    if n == 8 and PERMUTE8:
+        permute = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(lo.type, [lo.type, lanes.type]),
+            "llvm.x86.avx2.permps")
+        low = builder.icmp_signed("<", lanes, ir.Constant(lanes.type, [n] * n))
+        return builder.select(low, builder.call(permute, [lo, lanes]),
+                              builder.call(permute, [hi, lanes]))
     i32 = ir.IntType(32)
-    both = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(i32, 32), list(range(32))))
+    both = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(i32, 2 * n),
+                                                      list(range(2 * n))))
     out = ir.Constant(lo.type, ir.Undefined)
-    for k in range(lo.type.count):
+    for k in range(n):
         lane = builder.extract_element(lanes, ir.Constant(i32, k))
         out = builder.insert_element(out, builder.extract_element(both, lane),
                                      ir.Constant(i32, k))

@@ -15,7 +15,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from ..._coords import BILINEAR
-from ..._tuning import GATHER_BLOCKS, LEVEL_WINDOWS
+from ..._tuning import GATHER_BLOCKS, LEVEL_TABLE, LEVEL_WINDOWS
 from .._simd import (
     alwaysinline,
     edge8,
@@ -843,15 +843,17 @@ def _spans_apart_overload(flat, oflat, wts, C):
 
 def _level_floats(flat, oflat, C):
     """Whether :func:`.forward._sample_row` takes the interior span of a float row of C = 3 or 4
-    channels at one height through :func:`_level_windows` (:func:`._simd.lerp8c_window`):
-    float32 images where :data:`warpkit._tuning.LEVEL_WINDOWS` (the types are a constant at
+    channels at one height through the table's blocks (:mod:`.level`) and then
+    :func:`_level_windows` (:func:`._simd.lerp8c_window`, where
+    :data:`warpkit._tuning.LEVEL_WINDOWS`), between the gathers of the columns around it:
+    float32 images where :data:`warpkit._tuning.LEVEL_TABLE` (the types are a constant at
     compile time, C a run-time value)."""
     raise NotImplementedError("compiled only: see _level_floats_overload")
 
 
 @overload(_level_floats, inline="always")
 def _level_floats_overload(flat, oflat, C):
-    takes = LEVEL_WINDOWS and flat.dtype == oflat.dtype == types.float32
+    takes = LEVEL_TABLE and flat.dtype == oflat.dtype == types.float32
     return lambda flat, oflat, C: takes and (C == 3 or C == 4)
 
 

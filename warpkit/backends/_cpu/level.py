@@ -1,5 +1,6 @@
 """Rows at one height (a map without rotation: a zoom, a flip, a crop, a shift) of 1, 3 or 4
-channels, 16 values at a time from a table of their cells (:func:`._simd.lerp16_level`).
+channels, 16 values at a time (AVX-512) or 8 (AVX2) from a table of their cells
+(:func:`._simd.lerp_level`).
 
 In such a row every pixel's cell lies in the same two source rows, and the columns' cells and
 x fractions depend only on the row's x map (ix = ax·j + rx), which is the same for every row
@@ -7,8 +8,8 @@ of a map without shear. :func:`_level_blocks` makes that table once per thread a
 (:func:`_level_table`; a sheared map makes it again for each row) and then samples each row
 from it: no per-pixel coordinates, offsets or weights in memory (:func:`.classify._classify_level`
 and the window steps of :mod:`.gather` do that for each row). The table is in values, not
-pixels: value k of pixel j has the cell x0·C + k and pixel j's fraction, so that 16 values are
-one step whatever the channels.
+pixels: value k of pixel j has the cell x0·C + k and pixel j's fraction, so that ``LANES``
+values are one step whatever the channels.
 
 The table and the loop take the channel count as a run-time value, so that each image dtype
 compiles them once: a first ``warp`` of a 64x64 image with an empty cache took 1.0-2.6 s longer
@@ -24,11 +25,11 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-from ..._tuning import PERMUTE16
+from ..._tuning import LEVEL_TABLE, PERMUTE16
 from .._simd import (
     alwaysinline,
     dynamic,
-    lerp16_level,
+    lerp_level,
     muladd,
     noinline,
     prefer512,
@@ -36,9 +37,10 @@ from .._simd import (
 )
 from .common import _FASTMATH, _rows_inside
 
-#: Values a step of :func:`._simd.lerp16_level`, and values in each of its windows.
-LANES = 16
-WINDOW = 32
+#: Values a step of :func:`._simd.lerp_level`, and values in each of its windows: 16 and 32
+#: with AVX-512's two-source permute, else 8 and 16 (AVX2's one-source permute, twice a corner).
+LANES = 16 if PERMUTE16 else 8
+WINDOW = 2 * LANES
 
 
 @njit(inline="always")
@@ -80,19 +82,23 @@ def _level_table(cols, fxs, ax, rx, j0, j1, nc):
 
 @njit(inline="always")
 def _blocks_fit(ax, nc):
-    """Whether the cells of 16 values of a row with ix = ax·j + rx can fit a window: the
-    (LANES - 1) // nc + 1 pixels they span have cells at most ((LANES - 1) // nc·|ax| + 1)·nc
-    + nc - 1 values apart, and a window holds cells up to WINDOW - 1 - nc values apart (the
-    right corners nc further). Only a hint that spares a table no block would use (one
-    channel: |ax| < 1.93; three: 1.53; four: 1.67); each block is checked."""
-    return (((LANES - 1) // nc) * abs(ax) + 1.0) * nc + nc - 1 <= WINDOW - 1 - nc
+    """Whether the cells of ``LANES`` values of a row with ix = ax·j + rx can fit a window.
+    Blocks start at value ``LANES``·m of the span, on a channel up to nc - gcd(LANES, nc), so
+    their values span at most g + 1 pixels, g = (nc - gcd(LANES, nc) + LANES - 1) // nc, whose
+    first cells lie at most (g·|ax| + 1)·nc values apart; a block is taken when they lie
+    within WINDOW - 2·nc (its cells then within WINDOW - 1 - nc, the right corners nc further).
+    Only a hint that spares a table no block would use (16 lanes, one channel: |ax| < 1.93;
+    three: 1.53; four: 1.67; 8 lanes: 1.86, 0.78 and 1.0); each block is checked."""
+    common = nc if LANES % nc == 0 else 1  # gcd(LANES, nc) for nc = 1, 3, 4
+    gaps = (nc - common + LANES - 1) // nc
+    return (gaps * abs(ax) + 1.0) * nc <= WINDOW - 2 * nc
 
 
 def _level_blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
-    """The 16-value blocks from column j0 of a row at one height of ``nc`` channels (1, 3 or 4;
+    """The ``LANES``-value blocks from column j0 of a row at one height of ``nc`` channels (1, 3 or 4;
     ix = ax·j + rx, iy = ry), whose columns j0 <= j < j1 all lie strictly inside
     the image (the interior span of :func:`.classify._affine_spans`), through
-    :func:`._simd.lerp16_level` while each block's cells lie within WINDOW - 1 - nc values
+    :func:`._simd.lerp_level` while each block's cells lie within WINDOW - 1 - nc values
     (its pixels' first cells within WINDOW - 2·nc) and its windows inside ``flat``; returns
     the first column left (a column whose values a block took in part is left whole), which
     the caller samples as before (its cells and weights from
@@ -143,8 +149,8 @@ def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
         if max(first, last) - least > WINDOW - 2 * nc or not _rows_inside(flat, row, least, WC,
                                                                             WINDOW):
             break
-        lerp16_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, np.uint64(obase + vv),
-                     nc)
+        lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, np.uint64(obase + vv), nc,
+                   LANES)
         vv += LANES
         kf += dk
         kf -= nc if kf >= nc else 0
@@ -155,9 +161,9 @@ def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
 
 def takes_table(src, dst) -> bool:
     """Whether rows from images of numba dtype ``src`` into ``dst`` take the table's blocks:
-    those of :func:`._simd.window_dtypes`, where :data:`warpkit._tuning.PERMUTE16` (AVX-512's
-    two-source permute)."""
-    return PERMUTE16 and window_dtypes(src, dst)
+    those of :func:`._simd.window_dtypes`, where :data:`warpkit._tuning.LEVEL_TABLE` (AVX-512's
+    two-source permute, or AVX2's one-source one)."""
+    return LEVEL_TABLE and window_dtypes(src, dst)
 
 
 @overload(_level_blocks, jit_options={"fastmath": _FASTMATH})
