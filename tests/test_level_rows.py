@@ -39,21 +39,25 @@ def _pixels(rng, dtype, size):
     return rng.integers(info.min, info.max, size, endpoint=True).astype(dtype)
 
 
+#: (lanes, window) of ``lerp_level``: 16 or 8 values a step, windows of twice as many or as many
+SHAPES = [(16, 32), (16, 16), (8, 16), (8, 8)]
+
+
 def _steps():
-    """``lerp_level`` of 16 values and of 8, as functions of the same arguments."""
-    def of(lanes):
+    """``lerp_level`` of each of SHAPES, as functions of the same arguments."""
+    def of(lanes, window):
         @njit
         def step(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc):
             u = np.uint64
             lerp_level(flat, oflat, cols, fxs, u(row), np.int64(least), u(step),
-                       np.float32(gy), np.float32(fy), u(j), u(q), np.int64(nc), lanes)
+                       np.float32(gy), np.float32(fy), u(j), u(q), np.int64(nc), lanes, window)
 
         return step
 
-    return {16: of(16), 8: of(8)}
+    return {shape: of(*shape) for shape in SHAPES}
 
 
-#: The steps as this processor compiles them: 16 values with AVX-512's permute, 8 with AVX2's
+#: The steps as this processor compiles them: 16 values with AVX-512's permutes, 8 with AVX2's
 #: (each lane by lane where the processor lacks its permute)
 _STEPS = _steps()
 
@@ -89,23 +93,24 @@ def _scalar_values(flat, oflat, cells, wts, step, nc, q):
                      wts[2, k], wts[3, k], 1, wts)
 
 
-@pytest.mark.parametrize("lanes", [16, 8])
+@pytest.mark.parametrize("lanes, window", SHAPES)
 @pytest.mark.parametrize("nc", [1, 3, 4])
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
        spread=st.integers(0, 30), down=st.booleans())
 @settings(max_examples=30, deadline=None)
-def test_lerp_level_samples_its_values_as_the_scalar_code_does(lane_by_lane, lanes, nc, dtype,
-                                                               seed, j, q, spread, down):
+def test_lerp_level_samples_its_values_as_the_scalar_code_does(lane_by_lane, lanes, window, nc,
+                                                               dtype, seed, j, q, spread, down):
     """16 or 8 values of a row at one height of ``nc`` channels (cells monotonic, rising or
-    falling, up to 2·lanes - 1 - nc values apart, repeating; x fractions from the table, the y
-    fraction of the row): the scalar code's values given the same cells and ``_weights``'
-    products (float32 with NaN and ±inf corners; integers rounded and clipped) to the bit, with
-    the processor's permutes and lane by lane; nothing else is written."""
+    falling, repeating, up to 2·lanes - 1 - nc values apart with windows of 2·lanes values, up
+    to lanes - 1 with windows of lanes; x fractions from the table, the y fraction of the row):
+    the scalar code's values given the same cells and ``_weights``' products (float32 with NaN
+    and ±inf corners; integers rounded and clipped) to the bit, with the processor's permutes
+    and lane by lane; nothing else is written."""
     rng = np.random.default_rng(seed)
     step, rows = 40, 3
     flat = _pixels(rng, dtype, step * rows + 32)
-    spread = min(spread, 2 * lanes - 1 - nc)
+    spread = min(spread, 2 * lanes - 1 - nc if window == 2 * lanes else lanes - 1)
     pattern = np.sort(rng.integers(0, spread + 1, lanes))
     pattern[[0, -1]] = 0, spread
     least = int(rng.integers(0, step - 1 - spread))
@@ -121,7 +126,7 @@ def test_lerp_level_samples_its_values_as_the_scalar_code_does(lane_by_lane, lan
     _scalar_values(flat, want, (row + cols[j:]).astype(np.int64), wts, step, nc, q)
     for steps in (_STEPS, lane_by_lane):
         got = np.full(q + lanes + 1, 9, dtype)
-        steps[lanes](flat, got, cols, fxs, row, least, step, gy, fy, j, q, nc)
+        steps[lanes, window](flat, got, cols, fxs, row, least, step, gy, fy, j, q, nc)
         np.testing.assert_array_equal(got, want)
 
 

@@ -491,18 +491,26 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
 
 
 @intrinsic(prefer_literal=True)
-def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, lanes):
+def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, lanes,
+               window):
     """``lanes`` values (a literal: 16 or 8) of a row at one height of ``nc`` channels (a map
     without rotation: every cell in the same two source rows) from a table of its values:
     their cells ``cols`` (int32; value k of a pixel whose cell starts at x0·nc has the cell
     x0·nc + k, its right corners ``nc`` further) and x fractions ``fxs`` (float32), made once
     for the row's map (:mod:`.level`), and the row's y fraction ``fy`` and ``gy`` = 1 - ``fy``
-    (float32). Each source row is read as a window of 2·``lanes`` values from ``least`` (the
-    least of the cells), and the four corners are picked from the two windows (:func:`_pick2`:
-    one two-source permute a corner with AVX-512 for 16 lanes, two of AVX2's one-source
-    permutes and a select for 8). The weights are :func:`.common._weights`' products of the
-    same float32 fractions and the sum :func:`_bilinear`'s: the values of
-    :func:`lerp8_window`, :func:`lerp8c_window`, :func:`lerp4` and the scalar code to the bit.
+    (float32). The corners are picked from windows of each source row read from ``least`` (the
+    least of the cells), ``window`` values (a literal):
+
+    - 2·``lanes``: one window a source row, each corner picked from its two halves
+      (:func:`_pick2`: one two-source permute with AVX-512 for 16 lanes, two of AVX2's
+      one-source permutes and a select for 8);
+    - ``lanes``: two windows a source row, from ``least`` and ``nc`` values further, the left
+      corners picked from the first and the right ones from the second (:func:`_pick1`: one
+      one-source permute a corner); for cells less spread out, half the permutes of the first.
+
+    The weights are :func:`.common._weights`' products of the same float32 fractions and the
+    sum :func:`_bilinear`'s: the values of :func:`lerp8_window`, :func:`lerp8c_window`,
+    :func:`lerp4` and the scalar code to the bit.
 
     Integer pixels (of :func:`lerp8c`'s types) are converted to float32 and the results
     rounded and clipped as :func:`lerp8_window` does.
@@ -512,15 +520,17 @@ def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q
     (the values from one source row to the next), ``j`` and ``q`` unsigned 64-bit, ``least``
     and ``nc`` integers. No bounds checks: the caller guarantees that j + ``lanes`` <=
     ``cols.size``, that ``cols[j:j + lanes]`` lie in [``least``, ``least`` + 2·``lanes`` - 1 -
-    ``nc``], and that the 2·``lanes`` values from ``row + least``, and as many ``step``
-    further, lie inside ``flat``."""
+    ``nc``] (``window`` = 2·``lanes``) or in [``least``, ``least`` + ``lanes`` - 1] (``window``
+    = ``lanes``), and that the ``window`` + ``nc`` values from ``row + least``, and as many
+    ``step`` further, lie inside ``flat``."""
     f32 = types.float32
     width = lanes.literal_value if isinstance(lanes, types.IntegerLiteral) else None
-    if not (width in (8, 16) and window_dtypes(flat.dtype, oflat.dtype)
-            and cols.dtype == types.int32 and fxs.dtype == f32 and gy == fy == f32
-            and isinstance(nc, types.Integer)):
+    span = window.literal_value if isinstance(window, types.IntegerLiteral) else None
+    if not (width in (8, 16) and span in (width, 2 * width)
+            and window_dtypes(flat.dtype, oflat.dtype) and cols.dtype == types.int32
+            and fxs.dtype == f32 and gy == fy == f32 and isinstance(nc, types.Integer)):
         return None
-    sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, lanes)
+    sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, lanes, window)
 
     def codegen(context, builder, signature, args):
         row_v, least_v, step_v, gy_v, fy_v, j_v, q_v, nc_v = args[4:12]
@@ -533,7 +543,6 @@ def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q
         ivec = ir.VectorType(i32, width)
         columns = builder.sub(_vload(builder, cols_d, j_v, ivec, 4),
                               _splat(builder, _as_i32(builder, least_v), ivec))
-        right = builder.add(columns, _splat(builder, _as_i32(builder, nc_v), ivec))
         fx = _vload(builder, fxs_d, j_v, vec, 4)
         gx = builder.fsub(ir.Constant(vec, [1.0] * width), fx)
         gy_s, fy_s = _splat(builder, gy_v, vec), _splat(builder, fy_v, vec)
@@ -541,13 +550,22 @@ def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q
              builder.fmul(fx, fy_s)]  # _weights' products
         src_elt = context.get_data_type(src_t)
         item = context.get_abi_sizeof(src_elt)
+        nc64 = builder.sext(nc_v, ir.IntType(64)) if nc_v.type.width < 64 else nc_v
+
+        def values(at):  # ``width`` values from flat[at], as float32
+            return _to_work(builder, _vload(builder, src, at, ir.VectorType(src_elt, width),
+                                            item), src_t, types.float32, vec)
+
         start = builder.add(row_v, least_v)
         corners = []
         for at in (start, builder.add(start, step_v)):
-            lo, hi = (_to_work(builder, _vload(builder, src, a, ir.VectorType(src_elt, width),
-                                               item), src_t, types.float32, vec)
-                      for a in (at, builder.add(at, ir.Constant(at.type, width))))
-            corners += [_pick2(builder, lo, hi, c) for c in (columns, right)]
+            if span == width:  # the right corners from a window nc values on
+                corners += [_pick1(builder, values(at), columns),
+                            _pick1(builder, values(builder.add(at, nc64)), columns)]
+            else:
+                right = builder.add(columns, _splat(builder, _as_i32(builder, nc_v), ivec))
+                lo, hi = values(at), values(builder.add(at, ir.Constant(at.type, width)))
+                corners += [_pick2(builder, lo, hi, c) for c in (columns, right)]
         _store_bilinear(builder, dst, q_v, dst_t, corners, w)
         return context.get_dummy_value()
 
@@ -673,6 +691,27 @@ def lerp8c_window(typingctx, flat, oflat, offs, wts, base, j, q, step, nc):
     return sig, codegen
 
 
+def _pick1(builder, window, lanes):
+    """The n lanes of the float vector ``window`` (n lanes) at the n indices ``lanes`` (i32,
+    each below n): one permute with AVX2 for 8 lanes (``vpermps``,
+    :data:`warpkit._tuning.PERMUTE8`) or AVX-512 for 16 (:data:`warpkit._tuning.PERMUTE16`);
+    else one lane at a time."""
+    n = window.type.count
+    name = {8: PERMUTE8 and "llvm.x86.avx2.permps",
+            16: PERMUTE16 and "llvm.x86.avx512.permvar.sf.512"}.get(n)
+    if name:
+        permute = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(window.type, [window.type, lanes.type]), name)
+        return builder.call(permute, [window, lanes])
+    i32 = ir.IntType(32)
+    out = ir.Constant(window.type, ir.Undefined)
+    for k in range(n):
+        lane = builder.extract_element(lanes, ir.Constant(i32, k))
+        out = builder.insert_element(out, builder.extract_element(window, lane),
+                                     ir.Constant(i32, k))
+    return out
+
+
 def _pick2(builder, lo, hi, lanes):
     """The n lanes of the 2n values ``lo`` then ``hi`` (float vectors of n lanes) at the n
     indices ``lanes`` (i32, each below 2n): for 16 lanes one two-source permute with AVX-512
@@ -685,13 +724,9 @@ def _pick2(builder, lo, hi, lanes):
             builder.module, ir.FunctionType(lo.type, [lo.type, lanes.type, hi.type]),
             "llvm.x86.avx512.vpermi2var.ps.512")
         return builder.call(permute, [lo, lanes, hi])
-    if n == 8 and PERMUTE8:
-        permute = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(lo.type, [lo.type, lanes.type]),
-            "llvm.x86.avx2.permps")
+    if n == 8 and PERMUTE8:  # vpermps reads the low three bits of each index
         low = builder.icmp_signed("<", lanes, ir.Constant(lanes.type, [n] * n))
-        return builder.select(low, builder.call(permute, [lo, lanes]),
-                              builder.call(permute, [hi, lanes]))
+        return builder.select(low, _pick1(builder, lo, lanes), _pick1(builder, hi, lanes))
     i32 = ir.IntType(32)
     both = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(i32, 2 * n),
                                                       list(range(2 * n))))

@@ -41,6 +41,11 @@ from .common import _FASTMATH, _rows_inside
 #: with AVX-512's two-source permute, else 8 and 16 (AVX2's one-source permute, twice a corner).
 LANES = 16 if PERMUTE16 else 8
 WINDOW = 2 * LANES
+#: Whether a block whose cells lie within LANES - 1 values reads each source row as two windows
+#: of LANES values (the right corners from the second, nc values on) and picks each corner by
+#: one permute, instead of one window of WINDOW values and a two-source pick (two permutes and
+#: a select with AVX2): with 8 lanes.
+NARROW = LANES == 8
 
 
 @njit(inline="always")
@@ -146,11 +151,14 @@ def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
         first = np.int64(cols[v]) - kf
         last = np.int64(cols[v + np.uint64(LANES - 1)]) - kl
         least = min(first, last)
-        if max(first, last) - least > WINDOW - 2 * nc or not _rows_inside(flat, row, least, WC,
-                                                                            WINDOW):
+        spread = max(first, last) - least
+        if spread > WINDOW - 2 * nc or not _rows_inside(flat, row, least, WC, WINDOW):
             break
-        lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, np.uint64(obase + vv), nc,
-                   LANES)
+        q = np.uint64(obase + vv)
+        if NARROW and spread <= LANES - nc:  # every cell within LANES - 1 values
+            lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, q, nc, LANES, LANES)
+        else:
+            lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, q, nc, LANES, WINDOW)
         vv += LANES
         kf += dk
         kf -= nc if kf >= nc else 0
