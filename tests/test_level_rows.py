@@ -2,11 +2,11 @@
 (AVX2) at a time from a table of their cells (``_simd.lerp_level``, ``_cpu.level``).
 
 The step gives the values of the scalar code to the bit, 16 or 8 values a step, with the
-processor's permutes and lane by lane; a row sampled through the table gives, to the bit, what the same row gives through its
-classified cells and the span gather, which it replaces; a thread's table is made again when
-the map or the span changes and kept when only the row changes; only calls with such rows get a
-table; and warps by such maps (zooms, flips, x-shears, batches that mix them with turns)
-match the loop reference."""
+processor's permutes and lane by lane; a row sampled through the table gives, to the bit, what
+the same row gives through its classified cells and the span gather, which it replaces; a
+thread's table is made again when the map or the span changes and kept when only the row
+changes; only calls with such rows get a table; and warps by such maps (zooms, flips, x-shears,
+batches that mix them with turns) match the loop reference."""
 
 from __future__ import annotations
 

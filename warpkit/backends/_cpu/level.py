@@ -100,9 +100,9 @@ def _blocks_fit(ax, nc):
 
 
 def _level_blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
-    """The ``LANES``-value blocks from column j0 of a row at one height of ``nc`` channels (1, 3 or 4;
-    ix = ax·j + rx, iy = ry), whose columns j0 <= j < j1 all lie strictly inside
-    the image (the interior span of :func:`.classify._affine_spans`), through
+    """The ``LANES``-value blocks from column j0 of a row at one height of ``nc`` channels (1,
+    3 or 4; ix = ax·j + rx, iy = ry), whose columns j0 <= j < j1 all lie strictly inside the
+    image (the interior span of :func:`.classify._affine_spans`), through
     :func:`._simd.lerp_level` while each block's cells lie within WINDOW - 1 - nc values
     (its pixels' first cells within WINDOW - 2·nc) and its windows inside ``flat``; returns
     the first column left (a column whose values a block took in part is left whole), which
