@@ -21,6 +21,10 @@ implementations run between two of warpkit's calls.
 (outside the timing) while the kernels' worker threads sleep, as a pipeline that does other
 work between two warps does: each call then wakes a worker that has been idle that long.
 
+``--env-a KEY=VALUE`` (repeatable) imports A with that environment variable set, B without:
+with the revision ``HEAD`` and a clean tree, an A/B of a choice read at import, e.g.
+``--env-a WARPKIT_GATHER_BLOCKS=1`` for gathers against this processor's default.
+
 Workloads: those of ``kernel_workloads.py`` (W1, W1u8, W1u16, RGBAu8, W1f64, grey f32, grey u8,
 grey u16, grey f64, W3, W3f64, W2fwd, W2bwd, W1bwd, B32u8, B28u8 and more: see there). Run it
 in a fresh shell with ``PYTHONHASHSEED=1`` to compare like with like (numba's code once
@@ -163,6 +167,8 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true",
                         help=f"read {EVICT_BYTES >> 20} MB before every timed call, so that "
                         "each finds its data in memory rather than in the caches")
+    parser.add_argument("--env-a", action="append", default=[], metavar="KEY=VALUE",
+                        help="set this environment variable while importing A (not B)")
     parser.add_argument("--pause", type=float, default=0.0, metavar="MS",
                         help="keep this thread busy MS ms before every timed call (the "
                         "workers idle meanwhile)")
@@ -171,18 +177,30 @@ def main() -> None:
         neighbour = contextlib.nullcontext() if args.busy is None else busy_neighbour(args.busy)
     except ValueError as e:
         parser.error(f"--busy: {e}")
+    env_a = dict(kv.split("=", 1) for kv in args.env_a if "=" in kv)
+    if len(env_a) != len(args.env_a):
+        parser.error(f"--env-a: expected KEY=VALUE, got {args.env_a}")
     chosen = args.workloads.split(",")
     unknown = [n for n in chosen if n not in names]
     if unknown:
         parser.error(f"unknown workloads {unknown}; expected some of {names}")
     with tempfile.TemporaryDirectory(prefix="warpkit-ab-") as tmp:
+        saved = {k: os.environ.get(k) for k in env_a}
+        os.environ.update(env_a)
         try:
             a = snapshot(args.rev, Path(tmp))
         except ValueError as e:
             parser.error(str(e))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k)
+                else:
+                    os.environ[k] = v
         from warpkit.backends import cpu as b
 
-        print(f"A: {args.rev} ({a.__file__}); B: the working tree ({b.__file__})")
+        print(f"A: {args.rev} ({a.__file__}){''.join(f' {k}={v}' for k, v in env_a.items())}; "
+              f"B: the working tree ({b.__file__})")
         with neighbour:
             if args.busy is not None:
                 print(f"another process busy half the time on CPU {args.busy}")
