@@ -20,9 +20,9 @@ from numba import njit
 import warpkit as wk
 from warpkit._tuning import LEVEL_TABLE
 from warpkit.backends._cpu import classify, forward, level
-from warpkit.backends._cpu.common import _FASTMATH
+from warpkit.backends._cpu.common import _FASTMATH, affine_coeffs
 from warpkit.backends._cpu.gather import _lerp_scalar
-from warpkit.backends._simd import lerp_level
+from warpkit.backends._simd import lerp_level, muladd
 
 #: What lerp_level takes: float32 pixels, and integer ones of lerp8c's types
 DTYPES = (np.float32, np.uint8, np.uint16, np.int16)
@@ -271,3 +271,58 @@ def test_warps_without_rotation_match_the_reference(dtype, C, ac, threads):
         else:
             exact = np.clip(np.round(ref), 0, np.iinfo(dtype).max)
             assert np.max(np.abs(out.astype(np.float64) - exact)) <= 1
+
+
+@njit
+def _classified_warp(inp, theta, out, align_corners, integers):
+    """Every output row of an affine map at one height from ``_classify_level``'s cells and
+    weights (what the row code computes for rows whose columns all lie strictly inside the
+    image), each value ``(v00·w0 + v01·w1) + (v10·w2 + v11·w3)`` in float32 with each row's
+    first product fused (``muladd``, as ``_simd._bilinear`` defines the kernels' rounding; the
+    scalar code left to LLVM may fuse either product); ``integers``: rounded half to even."""
+    N, H, W, C = inp.shape
+    Ho, Wo = out.shape[1], out.shape[2]
+    flat = inp.reshape(inp.size)
+    oflat = out.reshape(out.size)
+    offs = np.zeros(Wo, np.int64)
+    wts = np.zeros((4, Wo), np.float32)
+    f32 = np.float32
+    for n in range(N):
+        ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+        for i in range(Ho):
+            classify._classify_level(W, H, C, offs, wts, 0, Wo, ax, bx * i + cx, by * i + cy)
+            for j in range(Wo):
+                p = n * H * W * C + offs[j]
+                for k in range(C):
+                    v00, v01 = f32(flat[p + k]), f32(flat[p + C + k])
+                    v10, v11 = f32(flat[p + W * C + k]), f32(flat[p + W * C + C + k])
+                    v = (muladd(v00, wts[0, j], v01 * wts[1, j])
+                         + muladd(v10, wts[2, j], v11 * wts[3, j]))
+                    q = ((n * Ho + i) * Wo + j) * C + k
+                    oflat[q] = np.rint(v) if integers else v
+
+
+@pytest.mark.parametrize("C", [1, 3, 4])
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(seed=st.integers(0, 2**32 - 1), Wo=st.integers(forward.SPAN_COLUMNS, 180),
+       Ho=st.integers(1, 9), sx=st.floats(0.3, 0.95), sy=st.floats(0.3, 0.95),
+       flip=st.booleans(), ac=st.booleans(), threads=st.sampled_from([1, 2]))
+@settings(max_examples=12, deadline=None)
+def test_rows_inside_the_image_are_the_scalar_codes_to_the_bit(C, dtype, seed, Wo, Ho, sx, sy,
+                                                                flip, ac, threads):
+    """Zooms in (mirrored or not) whose every output pixel lies strictly inside the image and
+    whose blocks' cells fit the windows, whole rows of which the kernels take straight from the
+    table (``level._level_rows``, and its tail where the row's values are not a whole number of
+    blocks): the values of ``_classify_level``'s cells and weights with the blocks' rounding,
+    to the bit (float32 images
+    with NaN and ±inf, integers over their whole range), on one thread and two."""
+    rng = np.random.default_rng(seed)
+    N, H, W = 2, 12, 150
+    sx = min(sx, FITS[C] / 1.05)  # |ax| = sx·150/144 at most: the blocks' cells fit
+    x = _pixels(rng, dtype, N * H * W * C).reshape(N, H, W, C)
+    theta = np.array([[[-sx if flip else sx, 0.0, 0.02], [0.0, sy, -0.03]]] * N)
+    want = np.zeros((N, Ho, Wo, C), dtype)
+    _classified_warp(x, theta, want, ac, np.dtype(dtype).kind != "f")
+    with R.numba_threads(threads):
+        got = wk.warp(x, theta, output_shape=(Ho, Wo), align_corners=ac)
+    np.testing.assert_array_equal(got, want)

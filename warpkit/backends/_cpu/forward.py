@@ -37,7 +37,7 @@ from .gather import (
     _takes_edge8,
     _whole_blocks,
 )
-from .level import _level_blocks, _level_scratch, takes_table
+from .level import _level_blocks, _level_rows, _level_scratch, _whole_rows, takes_table
 from .store import _stored_point
 
 #: Output pixels per parallel forward task, at least one row (amortises the per-task row
@@ -386,7 +386,18 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
     usable = usable_coeffs(ax, bx, cx, ay, by, cy)
     G = _group_rows(Wo)
-    for i in range(i0, i1, G):
+    # a map at one height without shear whose rows' columns all lie inside the image in x:
+    # rows inside in y too are taken whole from the table (_level_rows), the rest as below
+    whole = (usable and _whole_rows(flat, oflat) and G == 1 and mode == BILINEAR and ay == 0.0
+             and bx == 0.0 and padding != WRAP and _inside_x(ax, cx, W, Wo))
+    fills = padding == ZEROS or padding == CONSTANT
+    i = i0
+    while i < i1:
+        if whole:
+            i = _level_rows(flat, oflat, scratch[5], n, i, i1, H, W, C, Ho, Wo, ax, cx, ay, by,
+                            cy, fills)
+            if i >= i1:
+                break
         m = min(G, i1 - i) * Wo
         view = _scratch_view(scratch, m)
         if not usable:  # the grid points, as affine_grid makes them (and CUDA samples them)
@@ -402,6 +413,17 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
         obase = (n * Ho + i) * Wo * C
         _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval,
                     _points(oflat, obase, row), view, aff, gaddr)
+        i += G
+
+
+@njit(inline="always")
+def _inside_x(ax, cx, W, Wo):
+    """Whether the first and last of Wo columns at ix = ax·j + cx lie strictly inside an image
+    W pixels wide, and so every column between (a hint for :func:`.level._level_rows`, which
+    tests each row's interior span)."""
+    first = cx
+    last = ax * (Wo - 1) + cx
+    return min(first, last) >= 0.0 and max(first, last) < W - 1.0
 
 
 @njit(fastmath=_FASTMATH)

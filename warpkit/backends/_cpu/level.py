@@ -35,7 +35,10 @@ from .._simd import (
     prefer512,
     window_dtypes,
 )
+from .classify import _affine_spans
 from .common import _FASTMATH, _rows_inside
+from .gather import _as_weight
+from .store import _store_lerp
 
 #: Values a step of :func:`._simd.lerp_level`, and values in each of its windows: 16 and 32
 #: with AVX-512's two-source permute, else 8 and 16 (AVX2's one-source permute, twice a corner).
@@ -191,3 +194,82 @@ def _level_blocks_overload(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, 
         return _level_loop(flat, oflat, base, obase, WC, cols, fxs, j0 * k, j1 * k, ry, k) // k
 
     return blocks
+
+
+def _whole_rows(flat, oflat):
+    """Whether rows from ``flat`` into ``oflat`` may be taken whole by :func:`_level_rows`:
+    the dtypes of :func:`takes_table` (a constant at compile time)."""
+    raise NotImplementedError("compiled only: see _whole_rows_overload")
+
+
+@overload(_whole_rows, inline="always")
+def _whole_rows_overload(flat, oflat):
+    takes = takes_table(flat.dtype, oflat.dtype)
+    return lambda flat, oflat: takes
+
+
+@njit(fastmath=_FASTMATH)
+def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, cy, fills):
+    """Output rows i, i + 1, ... (below i1) of image n of an affine map at one height without
+    shear (ay = 0: iy = by·i + cy at every column; ix = ax·j + rx in every row) while every column of
+    the row lies strictly inside the image (:func:`.classify._affine_spans`' interior span is
+    the whole row) and its coordinates are finite: each straight from the table's blocks
+    (:func:`_level_blocks`) and the scalar code for the columns they leave (:func:`_tail`),
+    without the row code of :mod:`.forward` (its spans, buffers and the calls around the
+    span). Returns the first row not taken, which the caller samples as before. The same
+    values to the bit: the blocks' are the scalar code's, and the tail's weights are
+    :func:`.common._weights`' products of the table's fractions. Takes none (returns i) where
+    the blocks would leave most of the row: rows of fewer than ``LANES`` values, cells too
+    spread out for the windows (:func:`_blocks_fit`), rows wider than the table."""
+    noinline()
+    cols = table[0]
+    if Wo * C < LANES or not _blocks_fit(ax, C) or cols.shape[0] < Wo * C:
+        return i
+    WC = W * C
+    base = n * H * WC
+    while i < i1:
+        ry = by * i + cy
+        if not np.isfinite(ax + rx + ry):
+            return i
+        _, b, c, _ = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)
+        if b != 0 or c != Wo:
+            return i
+        obase = (n * Ho + i) * Wo * C
+        t = _level_blocks(flat, oflat, base, obase, WC, table, 0, Wo, ax, rx, ry, C)
+        if t < Wo:
+            _tail(flat, oflat, base, obase, WC, table, t, Wo, ry, C)
+        i += 1
+    return i
+
+
+@njit(inline="always")
+def _tail(flat, oflat, base, obase, WC, table, j0, j1, ry, nc):
+    """Columns j0 <= j < j1 of a row at one height that the blocks left, from the table's cells
+    and fractions (made by :func:`_level_blocks` for the row's columns from 0) and the row's y
+    part as :func:`.classify._classify_level` computes it, with the blocks' rounding:
+    ``(v00·w0 + v01·w1) + (v10·w2 + v11·w3)`` in float32, each row's first product fused
+    (:func:`._simd.muladd`, as :func:`._simd._bilinear`), stored as the scalar code stores
+    (:func:`.store._store_lerp`). Written out rather than through the scalar code
+    (:func:`.gather._lerp_scalar`), whose sums LLVM fuses as it chooses at each call site: with
+    3 channels it fused another product there, and the last pixel of a row came out 1 ulp away
+    from the blocks' rounding in some rows."""
+    cols, fxs, _ = table
+    y0 = np.floor(ry)
+    fy = np.float32(ry - y0)
+    one = np.float32(1.0)
+    gy = one - fy
+    row = np.uint64(base + np.int64(y0) * WC)
+    uW = np.uint64(WC)
+    unc = np.uint64(nc)
+    for j in range(j0, j1):
+        v = np.uint64(j * nc)
+        fx = fxs[v]
+        gx = one - fx
+        w0, w1, w2, w3 = gx * gy, fx * gy, gx * fy, fx * fy
+        p = row + np.uint64(cols[v])
+        for k in range(nc):
+            uk = np.uint64(k)
+            v00, v01 = _as_weight(flat[p + uk], w0), _as_weight(flat[p + unc + uk], w0)
+            v10, v11 = _as_weight(flat[p + uW + uk], w0), _as_weight(flat[p + uW + unc + uk], w0)
+            _store_lerp(oflat, np.uint64(obase) + v + uk,
+                        muladd(v00, w0, v01 * w1) + muladd(v10, w2, v11 * w3), fxs)
