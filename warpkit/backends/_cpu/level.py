@@ -211,16 +211,15 @@ def _whole_rows_overload(flat, oflat):
 @njit(fastmath=_FASTMATH)
 def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, cy, fills):
     """Output rows i, i + 1, ... (below i1) of image n of an affine map at one height without
-    shear (ay = 0: iy = by·i + cy at every column; ix = ax·j + rx in every row) while every column of
-    the row lies strictly inside the image (:func:`.classify._affine_spans`' interior span is
-    the whole row) and its coordinates are finite: each straight from the table's blocks
-    (:func:`_level_blocks`) and the scalar code for the columns they leave (:func:`_tail`),
-    without the row code of :mod:`.forward` (its spans, buffers and the calls around the
-    span). Returns the first row not taken, which the caller samples as before. The same
-    values to the bit: the blocks' are the scalar code's, and the tail's weights are
-    :func:`.common._weights`' products of the table's fractions. Takes none (returns i) where
-    the blocks would leave most of the row: rows of fewer than ``LANES`` values, cells too
-    spread out for the windows (:func:`_blocks_fit`), rows wider than the table."""
+    shear (ay = 0: iy = by·i + cy at every column; ix = ax·j + rx in every row) while every
+    column of the row lies strictly inside the image (:func:`.classify._affine_spans`' interior
+    span is the whole row) and its coordinates are finite: each straight from the table's
+    blocks (:func:`_level_blocks`) and, for the columns they leave, :func:`_tail`, without the
+    row code of :mod:`.forward` (its spans, buffers and the calls around the span). Returns the
+    first row not taken, which the caller samples as before. The blocks' values are the scalar
+    code's to the bit, and the tail rounds as they do. Takes none (returns i) where the blocks
+    would leave most of the row: rows of fewer than ``LANES`` values, cells too spread out for
+    the windows (:func:`_blocks_fit`), rows wider than the table."""
     noinline()
     cols = table[0]
     if Wo * C < LANES or not _blocks_fit(ax, C) or cols.shape[0] < Wo * C:
