@@ -159,11 +159,13 @@ def _table(n):
 
 
 def _fits(nc):
-    """|ax| up to which every block's cells fit a window (``level._blocks_fit``'s bound, a
-    little below: 16 lanes 1.93, 1.53, 1.67; 8 lanes 1.86, 0.78, 1.0)."""
+    """|ax| up to which every block's cells fit a window: a little below ``level._blocks_fit``'s
+    bound, (K + 1) / g with K the greatest floor(g·|ax|) it admits (2 for one and four
+    channels; 1.6 and 1 for three, with 16 lanes and 8)."""
     common = nc if level.LANES % nc == 0 else 1
     gaps = (nc - common + level.LANES - 1) // nc
-    return 0.99 * ((level.WINDOW - 2 * nc) / nc - 1) / gaps
+    most = (level.WINDOW - 2 * nc) // nc - 1
+    return 0.99 * (most + 1) / gaps
 
 
 #: |ax| below which a block's cells always fit a window
