@@ -18,7 +18,10 @@ Zg u8, Zg f32, Z u8 and Z f32, W1's grey and RGB images zoomed by 2 (a map witho
 rows at one height); Zs u8 and Zs f32, 16 grey 256x256 images zoomed so (short rows, where
 what a row costs besides its pixels shows);
 Z4 u8 and Z4 f32, an RGBA image zoomed so; Fg f32, Fg u8 and F f32, the grey and RGB images
-mirrored left to right and scaled by 1.1."""
+mirrored left to right and scaled by 1.1; rows at one height narrower than the spans' 144
+pixels: Zt u8 (256 grey 32x32 images zoomed by 2), Zm f32 and Zm3 u8 (64 grey float32 and RGB
+uint8 128x128 ones), Sm f32 (the grey ones shifted by a fraction of a pixel: an edge column in
+every row)."""
 
 from __future__ import annotations
 
@@ -86,6 +89,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
     rgba = (1, 1024, 1024, 4)
     zoom = np.array([[[0.5, 0.0, 0.0123], [0.0, 0.5, -0.0271]]])  # by 2, off the pixel grid
     flip = np.array([[[-0.9, 0.0, 0.0123], [0.0, 0.9, -0.0271]]])  # mirrored, scaled by 1.1
+    shift = np.array([[[1.0, 0.0, 0.0123], [0.0, 1.0, -0.0271]]])  # a shift: edges in each row
     turned = rotation_theta(30.0, 0.9)
     return {
         "W1": lambda: forward(rgb, np.float32, turned),
@@ -108,6 +112,10 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "I256f32": lambda: forward((16, 256, 256, 1), np.float32, rotation_theta(20.0, 2.0, 16)),
         "Zs u8": lambda: forward((16, 256, 256, 1), np.uint8, np.tile(zoom, (16, 1, 1))),
         "Zs f32": lambda: forward((16, 256, 256, 1), np.float32, np.tile(zoom, (16, 1, 1))),
+        "Zt u8": lambda: forward((256, 32, 32, 1), np.uint8, np.tile(zoom, (256, 1, 1))),
+        "Zm f32": lambda: forward((64, 128, 128, 1), np.float32, np.tile(zoom, (64, 1, 1))),
+        "Zm3 u8": lambda: forward((64, 128, 128, 3), np.uint8, np.tile(zoom, (64, 1, 1))),
+        "Sm f32": lambda: forward((64, 128, 128, 1), np.float32, np.tile(shift, (64, 1, 1))),
         "Zg u8": lambda: forward(grey, np.uint8, zoom),
         "Zg f32": lambda: forward(grey, np.float32, zoom),
         "Fg f32": lambda: forward(grey, np.float32, flip),

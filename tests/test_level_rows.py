@@ -234,7 +234,9 @@ def test_only_calls_with_rows_at_one_height_get_a_table():
                     False) == 0
     assert _columns(np.array([zoom]), np.zeros((1, 9, cols, 1), np.uint8),
                     np.zeros((1, 9, cols, 1), np.uint8), False) == want
-    assert columns([zoom], out_shape=(1, 9, cols - 1, 1)) == 0  # rows not cut into spans
+    narrow = forward.LEVEL_COLUMNS  # rows at one height this narrow are cut into spans too
+    assert columns([zoom], out_shape=(1, 9, narrow, 1)) == (narrow if LEVEL_TABLE else 0)
+    assert columns([zoom], out_shape=(1, 9, narrow - 1, 1)) == 0  # rows not cut into spans
     # with align_corners an image of one row has ay = 0 whatever θ
     assert columns([turned], (1, 1, cols, 1), ac=True) == want
     assert _columns(np.zeros((1, 9, cols, 2)), np.zeros((1, 9, cols, 1)),
@@ -249,8 +251,9 @@ def test_warps_without_rotation_match_the_reference(dtype, C, ac, threads):
     """A batch of images of C channels: zooms in and out (by 2, whose cells fit the windows of
     8 and 16 lanes; by 1.9, with one channel 16 pixels' cells within 30 columns; by 1.45,
     within the 16-lane windows with 3 channels), flips, x-shears (each row its own x map),
-    shifts, and turns between them (a thread's table made again as the map changes), rows 300
-    and 157 wide (spans that end between blocks)."""
+    shifts, and turns between them (a thread's table made again as the map changes), rows 300,
+    157 and 41 wide (spans that end between blocks; rows narrower than ``SPAN_COLUMNS``, which
+    only rows at one height cut into spans)."""
     rng = np.random.default_rng(7)
     H, W = 19, 300
     thetas = np.array([[[0.5, 0.0, 0.01], [0.0, 0.7, -0.02]],
@@ -263,7 +266,7 @@ def test_warps_without_rotation_match_the_reference(dtype, C, ac, threads):
                        [[1.0, 0.0, 0.013], [0.0, 1.0, -0.3]]])
     x = rng.uniform(0, 255, (len(thetas), H, W, C))
     x = x.astype(dtype) if np.dtype(dtype).kind == "f" else np.round(x).astype(dtype)
-    for out_w in (W, forward.SPAN_COLUMNS + 13):
+    for out_w in (W, forward.SPAN_COLUMNS + 13, 41):  # 41: rows at one height cut into spans
         with R.numba_threads(threads):
             out = wk.warp(x, thetas, output_shape=(H, out_w), align_corners=ac)
         ref = R.affine_sample(x.astype(np.float64), thetas, (H, out_w), "bilinear", "zeros", ac,
@@ -306,7 +309,7 @@ def _classified_warp(inp, theta, out, align_corners, integers):
 
 @pytest.mark.parametrize("C", [1, 3, 4])
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(seed=st.integers(0, 2**32 - 1), Wo=st.integers(forward.SPAN_COLUMNS, 180),
+@given(seed=st.integers(0, 2**32 - 1), Wo=st.integers(forward.LEVEL_COLUMNS, 180),
        Ho=st.integers(1, 9), sx=st.floats(0.3, 0.95), sy=st.floats(0.3, 0.95),
        flip=st.booleans(), ac=st.booleans(), threads=st.sampled_from([1, 2]))
 @settings(max_examples=12, deadline=None)
@@ -320,7 +323,7 @@ def test_rows_inside_the_image_are_the_scalar_codes_to_the_bit(C, dtype, seed, W
     with NaN and ±inf, integers over their whole range), on one thread and two."""
     rng = np.random.default_rng(seed)
     N, H, W = 2, 12, 150
-    sx = min(sx, FITS[C] / 1.05)  # |ax| = sx·150/144 at most: the blocks' cells fit
+    sx = min(sx, FITS[C] * (Wo - 1) / (W - 1) / 1.02)  # |ax| <= sx·149/(Wo - 1): cells fit
     x = _pixels(rng, dtype, N * H * W * C).reshape(N, H, W, C)
     theta = np.array([[[-sx if flip else sx, 0.0, 0.02], [0.0, sy, -0.03]]] * N)
     want = np.zeros((N, Ho, Wo, C), dtype)

@@ -89,7 +89,7 @@ def _table_values_overload(coords, inp, out, align_corners):
         H, W = inp.shape[1], inp.shape[2]
         Ho, Wo = out.shape[1], out.shape[2]
         C = out.shape[3]
-        if not (C == 1 or C == 3 or C == 4) or Wo < SPAN_COLUMNS:
+        if not (C == 1 or C == 3 or C == 4) or Wo < LEVEL_COLUMNS:
             return 0
         for n in range(coords.shape[0]):
             if affine_coeffs(coords, n, H, W, Ho, Wo, align_corners)[3] == 0.0:
@@ -301,17 +301,25 @@ def _level_start(flat, oflat, base, obase, WC, table, offs, wts, W, H, C, b, e, 
 SPAN_COLUMNS = 144
 #: Pixels in a group of narrow rows (:func:`_group_rows`) at most.
 GROUP_PIXELS = 1024
+#: Rows at one height (an affine map without rotation) at least this wide are cut into spans
+#: too, one by one, so that they take the table's blocks (:mod:`.level`) however narrow. On the
+#: Zen 3 machine (one thread, against grouped rows, outputs identical): 64 grey float32 128x128
+#: images zoomed by 2 0.279x the time, 64 RGB uint8 ones 0.467x, 256 grey uint8 32x32 ones
+#: 0.706x, the grey ones shifted by a fraction of a pixel (an edge column in every row) 0.581x.
+LEVEL_COLUMNS = 16
 
 
 @njit(inline="always")
-def _row_coords(px, py, ax, bx, cx, ay, by, cy, i, padding):
+def _row_coords(px, py, ax, bx, cx, ay, by, cy, i, padding, level):
     """The coordinates of affine output row i for :func:`_sample_row`, as ``aff``: the row's
     coefficients, fused, when they are finite, the padding is not wrap and the row has at
-    least ``SPAN_COLUMNS`` columns; else they are computed into (px, py), which the padding
-    then changes."""
+    least ``SPAN_COLUMNS`` columns, or lies at one height (``level``: see
+    :data:`LEVEL_COLUMNS`); else they are computed into (px, py), which the padding then
+    changes."""
     rx = bx * i + cx
     ry = by * i + cy
-    fused = padding != WRAP and px.shape[0] >= SPAN_COLUMNS and np.isfinite(ax + rx + ay + ry)
+    fused = (padding != WRAP and (level or px.shape[0] >= SPAN_COLUMNS)
+             and np.isfinite(ax + rx + ay + ry))
     if not fused:
         _affine_cols(px, py, ax, rx, ay, ry, 0, px.shape[0])
     return (fused, ax, rx, ay, ry)
@@ -326,7 +334,8 @@ def _group_rows(Wo):
     pixels, so that their buffers are no bigger than a 1024-wide row's (whole 60x60 images:
     0.76x-0.78x of row by row, 0.94x of 1024-pixel groups, but with the backward in such
     groups too W2's peak traced memory went from 7.4 to 8.1 MB). The backward measured no
-    faster in groups (1.02x-1.05x; one run 0.87x) and stays row by row."""
+    faster in groups (1.02x-1.05x; one run 0.87x) and stays row by row. Rows at one height of
+    at least ``LEVEL_COLUMNS`` columns are not grouped (:func:`_affine_rows_of`)."""
     return max(1, GROUP_PIXELS // max(Wo, 1)) if Wo < SPAN_COLUMNS else 1  # Wo = 0: empty
 
 
@@ -377,15 +386,19 @@ def _points_overload(oflat, obase, row):
 def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cval, scratch,
                     row, gaddr):
     """Rows i0 <= i < i1 of sample n of an affine forward, a group of rows at a time
-    (:func:`_group_rows`); ``row`` is the float buffer of an integer ``out``, None for a float
-    one (see :func:`_points`)."""
+    (:func:`_group_rows`; rows at one height one by one, see :data:`LEVEL_COLUMNS`), those
+    whose every column lies inside the image straight from the table
+    (:func:`.level._level_rows`, on the Zen 3 machine 16 grey 256x256 images zoomed by 2 took
+    0.67x-0.74x the time of the row code, a grey 1024x1024 one 0.89x-0.93x); ``row`` is the
+    float buffer of an integer ``out``, None for a float one (see :func:`_points`)."""
     H, W = inp.shape[1], inp.shape[2]
     Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     flat = inp.reshape(inp.size)
     oflat = out.reshape(out.size)
     ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
     usable = usable_coeffs(ax, bx, cx, ay, by, cy)
-    G = _group_rows(Wo)
+    level = usable and ay == 0.0 and Wo >= LEVEL_COLUMNS  # rows one by one, cut into spans
+    G = 1 if level else _group_rows(Wo)
     # a map at one height without shear whose rows' columns all lie inside the image in x:
     # rows inside in y too are taken whole from the table (_level_rows), the rest as below
     whole = (usable and _whole_rows(flat, oflat) and G == 1 and mode == BILINEAR and ay == 0.0
@@ -406,7 +419,7 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
                              theta, n, i + k, H, W, Ho, align_corners)
             aff = (False, 0.0, 0.0, 0.0, 0.0)
         elif G == 1:
-            aff = _row_coords(view[0], view[1], ax, bx, cx, ay, by, cy, i, padding)
+            aff = _row_coords(view[0], view[1], ax, bx, cx, ay, by, cy, i, padding, level)
         else:
             _affine_rows(view[0], view[1], ax, bx, cx, ay, by, cy, i, m // Wo, Wo)
             aff = (False, 0.0, 0.0, 0.0, 0.0)
