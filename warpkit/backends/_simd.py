@@ -703,13 +703,7 @@ def _pick1(builder, window, lanes):
         permute = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(window.type, [window.type, lanes.type]), name)
         return builder.call(permute, [window, lanes])
-    i32 = ir.IntType(32)
-    out = ir.Constant(window.type, ir.Undefined)
-    for k in range(n):
-        lane = builder.extract_element(lanes, ir.Constant(i32, k))
-        out = builder.insert_element(out, builder.extract_element(window, lane),
-                                     ir.Constant(i32, k))
-    return out
+    return _lane_by_lane(builder, window, lanes)
 
 
 def _pick2(builder, lo, hi, lanes):
@@ -727,15 +721,9 @@ def _pick2(builder, lo, hi, lanes):
     if n == 8 and PERMUTE8:  # vpermps reads the low three bits of each index
         low = builder.icmp_signed("<", lanes, ir.Constant(lanes.type, [n] * n))
         return builder.select(low, _pick1(builder, lo, lanes), _pick1(builder, hi, lanes))
-    i32 = ir.IntType(32)
-    both = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(i32, 2 * n),
+    both = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(ir.IntType(32), 2 * n),
                                                       list(range(2 * n))))
-    out = ir.Constant(lo.type, ir.Undefined)
-    for k in range(n):
-        lane = builder.extract_element(lanes, ir.Constant(i32, k))
-        out = builder.insert_element(out, builder.extract_element(both, lane),
-                                     ir.Constant(i32, k))
-    return out
+    return _lane_by_lane(builder, both, lanes)
 
 
 def _pick8(builder, window, lanes):
@@ -754,10 +742,18 @@ def _pick8(builder, window, lanes):
         return builder.shuffle_vector(picked, ir.Constant(window.type, ir.Undefined),
                                       ir.Constant(ir.VectorType(i32, _LANES),
                                                   list(range(_LANES))))
-    out = ir.Constant(ir.VectorType(window.type.element, _LANES), ir.Undefined)
-    for k in range(_LANES):
+    return _lane_by_lane(builder, window, lanes)
+
+
+def _lane_by_lane(builder, source, lanes):
+    """The lanes of the vector ``source`` at the indices ``lanes`` (an i32 vector, each below
+    ``source``'s count), picked one at a time: the permutes' fallback where the processor has
+    none."""
+    i32 = ir.IntType(32)
+    out = ir.Constant(ir.VectorType(source.type.element, lanes.type.count), ir.Undefined)
+    for k in range(lanes.type.count):
         lane = builder.extract_element(lanes, ir.Constant(i32, k))
-        out = builder.insert_element(out, builder.extract_element(window, lane),
+        out = builder.insert_element(out, builder.extract_element(source, lane),
                                      ir.Constant(i32, k))
     return out
 
