@@ -405,8 +405,8 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
     G = 1 if level else _group_rows(Wo)
     # a map at one height without shear whose rows' columns all lie inside the image in x:
     # rows inside in y too are taken whole from the table (_level_rows), the rest as below
-    whole = (usable and _whole_rows(flat, oflat) and G == 1 and mode == BILINEAR and ay == 0.0
-             and bx == 0.0 and padding != WRAP and _inside_x(ax, cx, W, Wo))
+    whole = (level and mode == BILINEAR and bx == 0.0 and padding != WRAP
+             and _inside_x(ax, cx, W, Wo))
     fills = padding == ZEROS or padding == CONSTANT
     i = i0
     while i < i1:
