@@ -146,11 +146,12 @@ def _sample_row(inp, flat, oflat, obase, n, mode, padding, align_corners, cval, 
     1024x1024 one 0.91x; W1, W1u8, G256u8, turned grey float32 0.99x-1.02x).
 
     In a row at one height of 1, 3 or 4 channels (float32, or integers of up to 16 bits), the
-    interior span is first taken 16 values at a time from a table of its columns' cells and x
-    fractions that the thread keeps from row to row while the map is the same, after the
+    interior span is first taken 16 values (AVX-512) or 8 (AVX2) at a time from a table of its
+    columns' cells and x fractions that the thread keeps from row to row while the map is the
+    same, after the
     gather of the columns before the span (whose 4th lane may fall into pixel b) and before
     the cells of the columns it leaves are classified (:func:`_level_start`,
-    :func:`.level._level_blocks`, where :data:`warpkit._tuning.PERMUTE16`; the same values to
+    :func:`.level._level_blocks`, where :data:`warpkit._tuning.LEVEL_TABLE`; the same values to
     the bit). Against classifying every row's cells and picking them from windows (Zen 4
     machine, 2026-12-07, ``ab_kernels.py e9751ab``, one / two threads, outputs identical): W1's
     grey image zoomed by 2 or mirrored and scaled by 1.1 0.41x-0.44x / 0.46x-0.55x the time, 16
