@@ -80,6 +80,7 @@ def test_cache_uses_numba_cache_dir(tmp_path):
     assert list(cache.rglob("*.nbi")), "no numba index in NUMBA_CACHE_DIR"
 
 
+@pytest.mark.compiles_afresh
 def test_an_edit_of_a_module_the_kernels_compile_in_recompiles_them(tmp_path):
     """numba stamps a cached kernel with a hash of its own file only, so after an edit of
     ``backends/_cpu/gather.py``, ``_coords.py`` or ``backends/_simd.py``, whose code

@@ -58,6 +58,7 @@ def _run(args, env) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.compiles_afresh
 def test_a_later_process_loads_what_compile_compiled(tmp_path):
     env = _env(tmp_path / "cache")
     # two (operation, dtype) pairs: two processes compiling at once into one cache

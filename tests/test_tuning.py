@@ -166,6 +166,7 @@ def test_a_bad_setting_stops_the_import_with_that_message(tmp_path):
     assert "WARPKIT_GATHER_BLOCKS must be 0 or 1" in result.stderr, result.stderr
 
 
+@pytest.mark.compiles_afresh
 def test_the_path_this_processor_does_not_take_gives_the_same_bits(tmp_path):
     mine = _tuning.GATHER_BLOCKS
     other = "0" if mine else "1"

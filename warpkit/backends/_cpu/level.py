@@ -44,11 +44,6 @@ from .store import _store_lerp
 #: with AVX-512's two-source permute, else 8 and 16 (AVX2's one-source permute, twice a corner).
 LANES = 16 if PERMUTE16 else 8
 WINDOW = 2 * LANES
-#: Whether a block whose cells lie within LANES - 1 values reads each source row as two windows
-#: of LANES values (the right corners from the second, nc values on) and picks each corner by
-#: one permute, instead of one window of WINDOW values and a two-source pick (two permutes and
-#: a select with AVX2): with 8 lanes.
-NARROW = LANES == 8
 
 
 @njit(inline="always")
@@ -160,7 +155,13 @@ def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
         if spread > WINDOW - 2 * nc or not _rows_inside(flat, row, least, WC, WINDOW):
             break
         q = np.uint64(obase + vv)
-        if NARROW and spread <= LANES - nc:  # every cell within LANES - 1 values
+        # a block whose cells lie within LANES - 1 values reads each source row as two
+        # windows of LANES values (the right corners from the second, nc values on) and picks
+        # each corner by one permute; others read one window of WINDOW values and pick from
+        # its halves (two permutes and a select with AVX2, one two-source permute with
+        # AVX-512: with 16 lanes the narrow step took 0.91x-0.97x of that time on zooms by 2,
+        # benchmarks/LOG.md, twenty-fifth session)
+        if spread <= LANES - nc:
             lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, q, nc, LANES, LANES)
         else:
             lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, q, nc, LANES, WINDOW)
