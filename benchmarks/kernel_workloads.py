@@ -21,7 +21,8 @@ Z4 u8 and Z4 f32, an RGBA image zoomed so; Fg f32, Fg u8 and F f32, the grey and
 mirrored left to right and scaled by 1.1; rows at one height narrower than the spans' 144
 pixels: Zt u8 (256 grey 32x32 images zoomed by 2), Zm f32 and Zm3 u8 (64 grey float32 and RGB
 uint8 128x128 ones), Sm f32 (the grey ones shifted by a fraction of a pixel: an edge column in
-every row)."""
+every row); Dg u8, Dg f32, D4 u8 and D u8, W1's grey, RGBA and RGB images shrunk by 2 (into
+512x512, θ the identity)."""
 
 from __future__ import annotations
 
@@ -47,12 +48,13 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
             return rng.random(shape).astype(dtype)
         return rng.integers(0, 256, shape).astype(dtype)
 
-    def forward(shape, dtype, theta):
+    def forward(shape, dtype, theta, out_hw=None):
         x = image(shape, dtype)
         cval = np.zeros(shape[3])
 
         def make(cpu):
-            out = np.empty_like(x)
+            hw = shape[1:3] if out_hw is None else out_hw
+            out = np.empty((shape[0], *hw, shape[3]), x.dtype)
             if x.dtype.kind == "f":
                 return lambda: cpu.affine_sample(x, theta, out, 0, 0, False, cval), (out,)
             work = np.empty(0, np.float32 if x.dtype.itemsize < 4 else np.float64)
@@ -90,6 +92,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
     zoom = np.array([[[0.5, 0.0, 0.0123], [0.0, 0.5, -0.0271]]])  # by 2, off the pixel grid
     flip = np.array([[[-0.9, 0.0, 0.0123], [0.0, 0.9, -0.0271]]])  # mirrored, scaled by 1.1
     shift = np.array([[[1.0, 0.0, 0.0123], [0.0, 1.0, -0.0271]]])  # a shift: edges in each row
+    same = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])  # into half the size: shrunk by 2
     turned = rotation_theta(30.0, 0.9)
     return {
         "W1": lambda: forward(rgb, np.float32, turned),
@@ -125,6 +128,10 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "Z4 u8": lambda: forward(rgba, np.uint8, zoom),
         "Z4 f32": lambda: forward(rgba, np.float32, zoom),
         "F f32": lambda: forward(rgb, np.float32, flip),
+        "Dg u8": lambda: forward(grey, np.uint8, same, (512, 512)),
+        "Dg f32": lambda: forward(grey, np.float32, same, (512, 512)),
+        "D4 u8": lambda: forward(rgba, np.uint8, same, (512, 512)),
+        "D u8": lambda: forward(rgb, np.uint8, same, (512, 512)),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),

@@ -205,6 +205,30 @@ def test_a_row_through_the_table_is_the_row_through_its_classified_cells(nc, dty
             assert tuple(table[2]) == (ax, rx, b, c)  # the table of this row's map and span
 
 
+@pytest.mark.parametrize("nc", [1, 4])
+@pytest.mark.parametrize("ax", [2.0, -2.0])
+@pytest.mark.parametrize("rx", [0.5, 3.25, -0.75])
+def test_a_row_shrunk_by_exactly_2_takes_every_block(nc, ax, rx):
+    """A shrink by 2 (x0 = 2j + a constant: ``LANES`` values of 1 or 4 channels span
+    WINDOW - 2·nc values, the most a window holds with the right corners) takes every whole
+    block of its interior span, with the values of the classified cells to the bit; a shrink a
+    little more than 2 takes none (some blocks would not fit)."""
+    rng = np.random.default_rng(3)
+    W, H, n = 300, 4, 140
+    flat = _pixels(rng, np.float32, H * W * nc + 64)
+    for scale, whole in ((1.0, True), (1.0 + 1e-6, False)):
+        table = _table(n * nc)
+        with_table = np.full(n * nc, 7, np.float32)
+        classified = np.full(n * nc, 7, np.float32)
+        b, c, t = _row_both_ways(flat, W, H, n, ax * scale, rx if ax > 0 else rx + 2 * n, 1.5,
+                                 table, with_table, classified, nc)
+        np.testing.assert_array_equal(with_table, classified)
+        assert c - b > 100, (b, c)
+        lanes = level.LANES
+        taken = (c - b) * nc // lanes * lanes // nc if LEVEL_TABLE and whole else 0
+        assert t == b + taken, (t, b, c)
+
+
 @njit
 def _columns(theta, inp, out, align_corners):
     return forward._table_values(theta, inp, out, align_corners)
@@ -252,8 +276,8 @@ def test_warps_without_rotation_match_the_reference(dtype, C, ac, threads):
     8 and 16 lanes; by 1.9, with one channel 16 pixels' cells within 30 columns; by 1.45,
     within the 16-lane windows with 3 channels), flips, x-shears (each row its own x map),
     shifts, and turns between them (a thread's table made again as the map changes), rows 300,
-    157 and 41 wide (spans that end between blocks; rows narrower than ``SPAN_COLUMNS``, which
-    only rows at one height cut into spans)."""
+    157, 41 and 150 wide (spans that end between blocks; rows narrower than ``SPAN_COLUMNS``,
+    which only rows at one height cut into spans; the shift shrunk by exactly 2)."""
     rng = np.random.default_rng(7)
     H, W = 19, 300
     thetas = np.array([[[0.5, 0.0, 0.01], [0.0, 0.7, -0.02]],
@@ -266,7 +290,8 @@ def test_warps_without_rotation_match_the_reference(dtype, C, ac, threads):
                        [[1.0, 0.0, 0.013], [0.0, 1.0, -0.3]]])
     x = rng.uniform(0, 255, (len(thetas), H, W, C))
     x = x.astype(dtype) if np.dtype(dtype).kind == "f" else np.round(x).astype(dtype)
-    for out_w in (W, forward.SPAN_COLUMNS + 13, 41):  # 41: rows at one height cut into spans
+    # 41: rows at one height cut into spans; W // 2: the shift's rows shrunk by exactly 2
+    for out_w in (W, forward.SPAN_COLUMNS + 13, 41, W // 2):
         with R.numba_threads(threads):
             out = wk.warp(x, thetas, output_shape=(H, out_w), align_corners=ac)
         ref = R.affine_sample(x.astype(np.float64), thetas, (H, out_w), "bilinear", "zeros", ac,

@@ -88,15 +88,17 @@ def _blocks_fit(ax, nc):
     """Whether the cells of ``LANES`` values of a row with ix = ax·j + rx fit a window. Blocks
     start at value ``LANES``·m of the span, on a channel up to nc - gcd(LANES, nc), so their
     values span at most g + 1 pixels, g = (nc - gcd(LANES, nc) + LANES - 1) // nc, whose
-    cells x0 (the floors of ix) lie at most floor(g·|ax|) + 1 apart, their first cells nc
-    times that; a block is taken when its first cells lie within WINDOW - 2·nc (its cells then
-    within WINDOW - 1 - nc, the right corners nc further). Only a hint that spares a table no
-    block would use (taken for |ax| below 2, and with 3 channels below 1.6 with 16 lanes and
-    1 with 8); each block is checked, and the coordinates' rounding may make a block
-    near the bound fail it (the margin of 1e-9 covers most)."""
+    cells x0 (the floors of ix) lie at most ceil(g·|ax|) apart (floor(a + d) - floor(a) is
+    floor(d) or, where d is not an integer, floor(d) + 1), their first cells nc times that; a
+    block is taken when its first cells lie within WINDOW - 2·nc (its cells then within
+    WINDOW - 1 - nc, the right corners nc further). Only a hint that spares a table no block
+    would use (taken for |ax| up to 2, a shrink by 2 included, and with 3 channels up to 1.6
+    with 16 lanes and 1 with 8); each block is checked, and where g·|ax| lies within 1e-9 above
+    an integer, the coordinates' rounding may make a block fail it, which leaves the rest of
+    the row to the classified cells (the same values, more slowly)."""
     common = nc if LANES % nc == 0 else 1  # gcd(LANES, nc) for nc = 1, 3, 4
     gaps = (nc - common + LANES - 1) // nc
-    return (np.floor(gaps * abs(ax) + 1e-9) + 1.0) * nc <= WINDOW - 2 * nc
+    return np.ceil(gaps * abs(ax) - 1e-9) * nc <= WINDOW - 2 * nc
 
 
 def _level_blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
@@ -109,8 +111,9 @@ def _level_blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
     the caller samples as before (its cells and weights from
     :func:`.classify._classify_level`). The table of the values (``table``, from
     :func:`_level_scratch`) is made again only when ax, rx, j0 or j1 differ from the last
-    row's. Rows whose cells spread too far for the windows (:func:`_blocks_fit`: a shrink by 2
-    or more, with 3 channels by 1.6 or 1) take none; so do rows wider than the table.
+    row's. Rows whose cells spread too far for the windows (:func:`_blocks_fit`: a shrink by
+    more than 2, with 3 channels by more than 1.6 or 1) take none; so do rows wider than the
+    table.
 
     Compiled for the types of :func:`takes_table`; for others none are taken (j0)."""
     raise NotImplementedError("compiled only: see _level_blocks_overload")
