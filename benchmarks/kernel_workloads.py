@@ -21,8 +21,8 @@ Z4 u8 and Z4 f32, an RGBA image zoomed so; Fg f32, Fg u8 and F f32, the grey and
 mirrored left to right and scaled by 1.1; rows at one height narrower than the spans' 144
 pixels: Zt u8 (256 grey 32x32 images zoomed by 2), Zm f32 and Zm3 u8 (64 grey float32 and RGB
 uint8 128x128 ones), Sm f32 (the grey ones shifted by a fraction of a pixel: an edge column in
-every row); Dg u8, Dg f32, D4 u8 and D u8, W1's grey, RGBA and RGB images shrunk by 2 (into
-512x512, θ the identity)."""
+every row); Dg u8, Dg f32, D4 u8, D u8 and D f32, W1's grey, RGBA and RGB images shrunk by 2
+(into 512x512, θ the identity), Dg4 u8 the grey one shrunk by 4."""
 
 from __future__ import annotations
 
@@ -132,6 +132,8 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "Dg f32": lambda: forward(grey, np.float32, same, (512, 512)),
         "D4 u8": lambda: forward(rgba, np.uint8, same, (512, 512)),
         "D u8": lambda: forward(rgb, np.uint8, same, (512, 512)),
+        "D f32": lambda: forward(rgb, np.float32, same, (512, 512)),
+        "Dg4 u8": lambda: forward(grey, np.uint8, same, (256, 256)),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),

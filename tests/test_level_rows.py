@@ -47,10 +47,11 @@ def _steps():
     """``lerp_level`` of each of SHAPES, as functions of the same arguments."""
     def of(lanes, window):
         @njit
-        def step(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc):
+        def step(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, stored):
             u = np.uint64
             lerp_level(flat, oflat, cols, fxs, u(row), np.int64(least), u(step),
-                       np.float32(gy), np.float32(fy), u(j), u(q), np.int64(nc), lanes, window)
+                       np.float32(gy), np.float32(fy), u(j), u(q), np.int64(nc),
+                       np.int64(stored), lanes, window)
 
         return step
 
@@ -75,7 +76,7 @@ def lane_by_lane():
         for step in steps.values():
             for dtype in DTYPES:
                 step(np.zeros(100, dtype), np.zeros(16, dtype), np.zeros(16, np.int32),
-                     np.zeros(16, np.float32), 0, 0, 40, 1.0, 0.0, 0, 0, 1)
+                     np.zeros(16, np.float32), 0, 0, 40, 1.0, 0.0, 0, 0, 1, 16)
     finally:
         _simd.PERMUTE16, _simd.PERMUTE8 = saved
     return steps
@@ -97,16 +98,18 @@ def _scalar_values(flat, oflat, cells, wts, step, nc, q):
 @pytest.mark.parametrize("nc", [1, 3, 4])
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=st.integers(0, 2**32 - 1), j=st.integers(0, 4), q=st.integers(0, 4),
-       spread=st.integers(0, 30), down=st.booleans())
+       spread=st.integers(0, 30), down=st.booleans(), stored=st.integers(1, 16))
 @settings(max_examples=30, deadline=None)
 def test_lerp_level_samples_its_values_as_the_scalar_code_does(lane_by_lane, lanes, window, nc,
-                                                               dtype, seed, j, q, spread, down):
+                                                               dtype, seed, j, q, spread, down,
+                                                               stored):
     """16 or 8 values of a row at one height of ``nc`` channels (cells monotonic, rising or
     falling, repeating, up to 2·lanes - 1 - nc values apart with windows of 2·lanes values, up
-    to lanes - 1 with windows of lanes; x fractions from the table, the y fraction of the row):
-    the scalar code's values given the same cells and ``_weights``' products (float32 with NaN
-    and ±inf corners; integers rounded and clipped) to the bit, with the processor's permutes
-    and lane by lane; nothing else is written."""
+    to lanes - 1 with windows of lanes; x fractions from the table, the y fraction of the row),
+    all of them or the first ``stored`` (the others' cells anywhere): the scalar code's values
+    given the same cells and ``_weights``' products (float32 with NaN and ±inf corners;
+    integers rounded and clipped) to the bit, with the processor's permutes and lane by lane;
+    nothing else is written."""
     rng = np.random.default_rng(seed)
     step, rows = 40, 3
     flat = _pixels(rng, dtype, step * rows + 32)
@@ -117,16 +120,18 @@ def test_lerp_level_samples_its_values_as_the_scalar_code_does(lane_by_lane, lan
     row = int(rng.integers(0, rows - 1)) * step
     cols = rng.integers(-5, 50, j + lanes).astype(np.int32)  # values before j: not read
     cols[j:] = least + (pattern[::-1] if down else pattern)
+    stored = min(stored, lanes)
+    cols[j + stored:] = rng.integers(-1000, 1000, lanes - stored)  # dropped: cells anywhere
     fxs = rng.random(j + lanes).astype(np.float32)
     fy = np.float32(rng.random())
     one = np.float32(1.0)
     gx, gy = one - fxs[j:], one - fy
     wts = np.stack([gx * gy, fxs[j:] * gy, gx * fy, fxs[j:] * fy])  # _weights, in float32
     want = np.full(q + lanes + 1, 9, dtype)
-    _scalar_values(flat, want, (row + cols[j:]).astype(np.int64), wts, step, nc, q)
+    _scalar_values(flat, want, (row + cols[j:j + stored]).astype(np.int64), wts, step, nc, q)
     for steps in (_STEPS, lane_by_lane):
         got = np.full(q + lanes + 1, 9, dtype)
-        steps[lanes, window](flat, got, cols, fxs, row, least, step, gy, fy, j, q, nc)
+        steps[lanes, window](flat, got, cols, fxs, row, least, step, gy, fy, j, q, nc, stored)
         np.testing.assert_array_equal(got, want)
 
 
@@ -205,28 +210,47 @@ def test_a_row_through_the_table_is_the_row_through_its_classified_cells(nc, dty
             assert tuple(table[2]) == (ax, rx, b, c)  # the table of this row's map and span
 
 
-@pytest.mark.parametrize("nc", [1, 4])
-@pytest.mark.parametrize("ax", [2.0, -2.0])
+#: Values a block takes in rows shrunk by |ax| (1, 3 and 4 channels), by the bound of
+#: ``level._fits`` worked out by hand: with 16 lanes ceil(g·|ax|)·nc <= 32 - 2·nc for g = 15, 5,
+#: 3 (16 values), 11, 3, 2 (12) and 7, 3, 1 (8), the first that fits; with 8 lanes (no shorter
+#: blocks) g = 7, 3, 1 and a bound of 16 - 2·nc; 0: none fits
+SHRINKS = {
+    16: {2.0: (16, 12, 16), 2.5: (12, 12, 12), 3.0: (8, 0, 12), 4.0: (8, 0, 8), 4.5: (0, 0, 8)},
+    8: {2.0: (8, 0, 8), 2.5: (0, 0, 0)},
+}
+
+
+@pytest.mark.parametrize("nc", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
 @pytest.mark.parametrize("rx", [0.5, 3.25, -0.75])
-def test_a_row_shrunk_by_exactly_2_takes_every_block(nc, ax, rx):
-    """A shrink by 2 (x0 = 2j + a constant: ``LANES`` values of 1 or 4 channels span
-    WINDOW - 2·nc values, the most a window holds with the right corners) takes every whole
-    block of its interior span, with the values of the classified cells to the bit; a shrink a
-    little more than 2 takes none (some blocks would not fit)."""
+def test_shrunk_rows_take_every_block_of_their_size(nc, dtype, rx):
+    """Rows shrunk by 2 to 4.5 (x0 = |ax|·j + a constant, exact), rising and falling: every
+    whole block of the interior span of the size the bound admits (``LANES`` values, or fewer
+    where their cells spread too far), with the values of the classified cells to the bit; a
+    shrink a little more than 2 takes no 16-value block (some would not fit)."""
     rng = np.random.default_rng(3)
-    W, H, n = 300, 4, 140
-    flat = _pixels(rng, np.float32, H * W * nc + 64)
-    for scale, whole in ((1.0, True), (1.0 + 1e-6, False)):
+    W, H, n = 700, 4, 140
+    flat = _pixels(rng, dtype, H * W * nc + 64)
+    lanes = level.LANES
+    for ax, sizes in SHRINKS[lanes].items():
+        for sign in (1, -1):
+            table = _table(n * nc)
+            with_table = np.full(n * nc, 7, dtype)
+            classified = np.full(n * nc, 7, dtype)
+            b, c, t = _row_both_ways(flat, W, H, n, sign * ax, rx if sign > 0 else rx + ax * n,
+                                     1.5, table, with_table, classified, nc)
+            np.testing.assert_array_equal(with_table, classified)
+            assert c - b > 100, (b, c)
+            size = sizes[(1, 3, 4).index(nc)] if LEVEL_TABLE else 0
+            taken = (c - b) * nc // size * size // nc if size else 0
+            assert t == b + taken, (ax, sign, size, t, b, c)
+    if LEVEL_TABLE:  # just over 2: some 16-value blocks of 1 channel would not fit
         table = _table(n * nc)
-        with_table = np.full(n * nc, 7, np.float32)
-        classified = np.full(n * nc, 7, np.float32)
-        b, c, t = _row_both_ways(flat, W, H, n, ax * scale, rx if ax > 0 else rx + 2 * n, 1.5,
-                                 table, with_table, classified, nc)
-        np.testing.assert_array_equal(with_table, classified)
-        assert c - b > 100, (b, c)
-        lanes = level.LANES
-        taken = (c - b) * nc // lanes * lanes // nc if LEVEL_TABLE and whole else 0
-        assert t == b + taken, (t, b, c)
+        out = np.full(n * nc, 7, dtype), np.full(n * nc, 7, dtype)
+        b, c, t = _row_both_ways(flat, W, H, n, 2.0 + 1e-6, rx, 1.5, table, *out, nc)
+        np.testing.assert_array_equal(*out)
+        if nc == 1:  # 12-value blocks with 16 lanes, none with 8
+            assert t == b + ((c - b) // 12 * 12 if lanes == 16 else 0), (t, b, c)
 
 
 @njit
@@ -277,7 +301,8 @@ def test_warps_without_rotation_match_the_reference(dtype, C, ac, threads):
     within the 16-lane windows with 3 channels), flips, x-shears (each row its own x map),
     shifts, and turns between them (a thread's table made again as the map changes), rows 300,
     157, 41 and 150 wide (spans that end between blocks; rows narrower than ``SPAN_COLUMNS``,
-    which only rows at one height cut into spans; the shift shrunk by exactly 2)."""
+    which only rows at one height cut into spans; the shift shrunk by exactly 2, the last two
+    maps by 2.5 and 3: blocks of fewer values)."""
     rng = np.random.default_rng(7)
     H, W = 19, 300
     thetas = np.array([[[0.5, 0.0, 0.01], [0.0, 0.7, -0.02]],
@@ -287,7 +312,9 @@ def test_warps_without_rotation_match_the_reference(dtype, C, ac, threads):
                        [[1.9, 0.0, 0.0], [0.0, 1.0, 0.0]],
                        [[-1.45, 0.0, 0.0], [0.0, 1.0, 0.0]],
                        [[0.5, 0.0, 0.01], [0.0, 0.7, -0.02]],
-                       [[1.0, 0.0, 0.013], [0.0, 1.0, -0.3]]])
+                       [[1.0, 0.0, 0.013], [0.0, 1.0, -0.3]],
+                       [[1.25, 0.0, 0.1], [0.0, 1.0, 0.0]],
+                       [[-1.5, 0.0, 0.0], [0.0, 0.9, 0.0]]])
     x = rng.uniform(0, 255, (len(thetas), H, W, C))
     x = x.astype(dtype) if np.dtype(dtype).kind == "f" else np.round(x).astype(dtype)
     # 41: rows at one height cut into spans; W // 2: the shift's rows shrunk by exactly 2

@@ -491,8 +491,8 @@ def lerp8_window(typingctx, flat, oflat, offs, wts, base, j, q, step):
 
 
 @intrinsic(prefer_literal=True)
-def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, lanes,
-               window):
+def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, stored,
+               lanes, window):
     """``lanes`` values (a literal: 16 or 8) of a row at one height of ``nc`` channels (a map
     without rotation: every cell in the same two source rows) from a table of its values:
     their cells ``cols`` (int32; value k of a pixel whose cell starts at x0·nc has the cell
@@ -513,27 +513,33 @@ def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q
     :func:`lerp4` and the scalar code to the bit.
 
     Integer pixels (of :func:`lerp8c`'s types) are converted to float32 and the results
-    rounded and clipped as :func:`lerp8_window` does.
+    rounded and clipped as :func:`lerp8_window` does. Only the first ``stored`` values (an
+    integer, 1 to ``lanes``) are written (a masked store where fewer than ``lanes``): the
+    others are computed from the cells and fractions the table holds after them, whatever
+    those are, and dropped (a block of fewer values, for cells spread too far for ``lanes``).
 
     ``flat`` and ``oflat`` are 1-D contiguous arrays, both float32 or both such integers;
     ``cols`` and ``fxs`` 1-D contiguous; ``row`` (the flat index of the cells' row), ``step``
-    (the values from one source row to the next), ``j`` and ``q`` unsigned 64-bit, ``least``
-    and ``nc`` integers. No bounds checks: the caller guarantees that j + ``lanes`` <=
-    ``cols.size``, that ``cols[j:j + lanes]`` lie in [``least``, ``least`` + 2·``lanes`` - 1 -
-    ``nc``] (``window`` = 2·``lanes``) or in [``least``, ``least`` + ``lanes`` - 1] (``window``
-    = ``lanes``), and that the ``window`` + ``nc`` values from ``row + least``, and as many
-    ``step`` further, lie inside ``flat``."""
+    (the values from one source row to the next), ``j`` and ``q`` unsigned 64-bit, ``least``,
+    ``nc`` and ``stored`` integers. No bounds checks: the caller guarantees that j + ``lanes``
+    <= ``cols.size`` and ``fxs.size``, that ``cols[j:j + stored]`` lie in [``least``,
+    ``least`` + 2·``lanes`` - 1 - ``nc``] (``window`` = 2·``lanes``) or in [``least``,
+    ``least`` + ``lanes`` - 1] (``window`` = ``lanes``), and that the ``window`` + ``nc``
+    values from ``row + least``, and as many ``step`` further, lie inside ``flat``. (The
+    permutes read an index's low bits alone, so a dropped value's cell may lie anywhere.)"""
     f32 = types.float32
     width = lanes.literal_value if isinstance(lanes, types.IntegerLiteral) else None
     span = window.literal_value if isinstance(window, types.IntegerLiteral) else None
     if not (width in (8, 16) and span in (width, 2 * width)
             and window_dtypes(flat.dtype, oflat.dtype) and cols.dtype == types.int32
-            and fxs.dtype == f32 and gy == fy == f32 and isinstance(nc, types.Integer)):
+            and fxs.dtype == f32 and gy == fy == f32 and isinstance(nc, types.Integer)
+            and isinstance(stored, types.Integer)):
         return None
-    sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, lanes, window)
+    sig = types.void(flat, oflat, cols, fxs, row, least, step, gy, fy, j, q, nc, stored, lanes,
+                     window)
 
     def codegen(context, builder, signature, args):
-        row_v, least_v, step_v, gy_v, fy_v, j_v, q_v, nc_v = args[4:12]
+        row_v, least_v, step_v, gy_v, fy_v, j_v, q_v, nc_v, stored_v = args[4:13]
         src, dst, cols_d, fxs_d = (context.make_array(signature.args[k])(context, builder,
                                                                          args[k]).data
                                    for k in range(4))
@@ -566,21 +572,37 @@ def lerp_level(typingctx, flat, oflat, cols, fxs, row, least, step, gy, fy, j, q
                 right = builder.add(columns, _splat(builder, _as_i32(builder, nc_v), ivec))
                 lo, hi = values(at), values(builder.add(at, ir.Constant(at.type, width)))
                 corners += [_pick2(builder, lo, hi, c) for c in (columns, right)]
-        _store_bilinear(builder, dst, q_v, dst_t, corners, w)
+        _store_bilinear(builder, dst, q_v, dst_t, corners, w, _as_i32(builder, stored_v))
         return context.get_dummy_value()
 
     return sig, codegen
 
 
-def _store_bilinear(builder, dst, q, dst_t, corners, w):
+def _store_bilinear(builder, dst, q, dst_t, corners, w, stored=None):
     """:func:`_bilinear` of the float32 lanes ``corners`` (v00, v01, v10, v11) and weights
-    ``w``, stored at element ``q`` of ``dst`` (data of numba dtype ``dst_t``): rounded and
-    clipped first (:func:`_to_integers`) when ``dst_t`` is an integer."""
+    ``w``, stored from element ``q`` of ``dst`` (data of numba dtype ``dst_t``): rounded and
+    clipped first (:func:`_to_integers`) when ``dst_t`` is an integer. With ``stored`` (an
+    i32), only the first ``stored`` lanes: all of them by a plain store, fewer by a masked
+    one."""
     result = _bilinear(builder, *corners, w)
     if isinstance(dst_t, types.Integer):
         result = _to_integers(builder, result, dst_t)
-    builder.store(result, builder.bitcast(builder.gep(dst, [q]), result.type.as_pointer()),
-                  align=dst_t.bitwidth // 8)
+    n = result.type.count
+    at = builder.gep(dst, [q])
+    align = dst_t.bitwidth // 8
+    if stored is None:
+        builder.store(result, builder.bitcast(at, result.type.as_pointer()), align=align)
+        return
+    i32 = ir.IntType(32)
+    every = builder.icmp_signed(">=", stored, ir.Constant(i32, n))
+    with builder.if_else(every, likely=True) as (whole, part):
+        with whole:
+            builder.store(result, builder.bitcast(at, result.type.as_pointer()), align=align)
+        with part:
+            lanes = ir.Constant(ir.VectorType(i32, n), list(range(n)))
+            _masked_store(builder, result, at,
+                          builder.icmp_signed("<", lanes, _splat(builder, stored, lanes.type)),
+                          align)
 
 
 def _as_i32(builder, v):

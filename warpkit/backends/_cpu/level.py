@@ -44,6 +44,10 @@ from .store import _store_lerp
 #: with AVX-512's two-source permute, else 8 and 16 (AVX2's one-source permute, twice a corner).
 LANES = 16 if PERMUTE16 else 8
 WINDOW = 2 * LANES
+#: Fewer values a block may store (of the LANES it computes) where LANES values' cells spread
+#: too far for a window (a shrink by more than 2, or by more than 1.6 with 3 channels): with
+#: AVX-512 alone, whose masked stores are cheap (AVX2 has none for bytes).
+SHORT = (12, 8) if LANES == 16 else ()
 
 
 @njit(inline="always")
@@ -51,6 +55,7 @@ def _level_scratch(n):
     """A thread's table of n values (:func:`_level_table`): the cells (int32), the x fractions
     (float32) and the key it was made for (ax, rx, j0, j1; NaN: none yet). n = 0: none
     (:func:`_level_blocks` then takes no block)."""
+    n = n + LANES if n else 0  # room for a short block's last step, which reads LANES values
     return np.empty(n, np.int32), np.empty(n, np.float32), np.full(4, np.nan)
 
 
@@ -84,36 +89,50 @@ def _level_table(cols, fxs, ax, rx, j0, j1, nc):
 
 
 @njit(inline="always")
-def _blocks_fit(ax, nc):
-    """Whether the cells of ``LANES`` values of a row with ix = ax·j + rx fit a window. Blocks
-    start at value ``LANES``·m of the span, on a channel up to nc - gcd(LANES, nc), so their
-    values span at most g + 1 pixels, g = (nc - gcd(LANES, nc) + LANES - 1) // nc, whose
+def _fits(ax, nc, size):
+    """Whether the cells of blocks of ``size`` values of a row with ix = ax·j + rx fit a window.
+    Blocks start at value ``size``·m of the span, on a channel up to nc - gcd(size, nc), so
+    their values span at most g + 1 pixels, g = (nc - gcd(size, nc) + size - 1) // nc, whose
     cells x0 (the floors of ix) lie at most ceil(g·|ax|) apart (floor(a + d) - floor(a) is
     floor(d) or, where d is not an integer, floor(d) + 1), their first cells nc times that; a
     block is taken when its first cells lie within WINDOW - 2·nc (its cells then within
     WINDOW - 1 - nc, the right corners nc further). Only a hint that spares a table no block
-    would use (taken for |ax| up to 2, a shrink by 2 included, and with 3 channels up to 1.6
-    with 16 lanes and 1 with 8); each block is checked, and where g·|ax| lies within 1e-9 above
-    an integer, the coordinates' rounding may make a block fail it, which leaves the rest of
-    the row to the classified cells (the same values, more slowly)."""
-    common = nc if LANES % nc == 0 else 1  # gcd(LANES, nc) for nc = 1, 3, 4
-    gaps = (nc - common + LANES - 1) // nc
+    would use; each block is checked, and where g·|ax| lies within 1e-9 above an integer, the
+    coordinates' rounding may make a block fail it, which leaves the rest of the row to the
+    classified cells (the same values, more slowly)."""
+    common = nc if size % nc == 0 else 1  # gcd(size, nc) for nc = 1, 3, 4 and size 16, 12, 8
+    gaps = (nc - common + size - 1) // nc
     return np.ceil(gaps * abs(ax) - 1e-9) * nc <= WINDOW - 2 * nc
+
+
+@njit(inline="always")
+def _block_values(ax, nc):
+    """The values a block of a row with ix = ax·j + rx of ``nc`` channels takes: ``LANES``
+    where their cells fit a window (:func:`_fits`: |ax| up to 2, a shrink by 2 included, and
+    with 3 channels up to 1.6 with 16 lanes and 1 with 8), else the first of :data:`SHORT`
+    whose cells fit (16 lanes: 12 values up to |ax| = 2.73 with one channel, 2.67 with three,
+    3 with four; 8 values up to 4.29 with one, 6 with four), else 0 (no block)."""
+    if _fits(ax, nc, LANES):
+        return LANES
+    for size in SHORT:
+        if _fits(ax, nc, size):
+            return size
+    return 0
 
 
 def _level_blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
     """The ``LANES``-value blocks from column j0 of a row at one height of ``nc`` channels (1,
     3 or 4; ix = ax·j + rx, iy = ry), whose columns j0 <= j < j1 all lie strictly inside the
     image (the interior span of :func:`.classify._affine_spans`), through
-    :func:`._simd.lerp_level` while each block's cells lie within WINDOW - 1 - nc values
+    :func:`._simd.lerp_level` (``LANES`` values a block, or fewer where their cells spread
+    too far: :func:`_block_values`) while each block's cells lie within WINDOW - 1 - nc values
     (its pixels' first cells within WINDOW - 2·nc) and its windows inside ``flat``; returns
     the first column left (a column whose values a block took in part is left whole), which
     the caller samples as before (its cells and weights from
     :func:`.classify._classify_level`). The table of the values (``table``, from
     :func:`_level_scratch`) is made again only when ax, rx, j0 or j1 differ from the last
-    row's. Rows whose cells spread too far for the windows (:func:`_blocks_fit`: a shrink by
-    more than 2, with 3 channels by more than 1.6 or 1) take none; so do rows wider than the
-    table.
+    row's. Rows whose cells spread too far for the windows (:func:`_block_values`) take
+    none; so do rows wider than the table.
 
     Compiled for the types of :func:`takes_table`; for others none are taken (j0)."""
     raise NotImplementedError("compiled only: see _level_blocks_overload")
@@ -121,20 +140,30 @@ def _level_blocks(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, ry, nc):
 
 @njit(fastmath=_FASTMATH)
 def _level_loop(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
-    """The loop of :func:`_level_blocks` over the values v0 <= v < v1 of a row, a function of
-    its own (inlined into the row's code, it kept its values on the stack: more loads a step);
-    returns the first value left. Written out twice, once for one channel with the count a
-    constant (LLVM folds the channel steps away: with the count a run-time value, grey 1024²
-    images zoomed took 1.07x-1.09x the time; a function compiled for each channel count made a
-    first ``warp`` with an empty cache slower to compile, see above)."""
+    """The loop of :func:`_level_blocks` over the values v0 <= v < v1 of a row, ``LANES``
+    values a block, a function of its own (inlined into the row's code, it kept its values on
+    the stack: more loads a step); returns the first value left. Written out twice, once for
+    one channel with the count a constant (LLVM folds the channel steps away: with the count a
+    run-time value, grey 1024² images zoomed took 1.07x-1.09x the time; a function compiled
+    for each channel count made a first ``warp`` with an empty cache slower to compile, see
+    above)."""
     noinline()
     if nc == 1:
-        return _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, 1)
-    return _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc)
+        return _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, 1, LANES)
+    return _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc, LANES)
+
+
+@njit(fastmath=_FASTMATH)
+def _short_loop(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc, size):
+    """:func:`_level_loop` with blocks of ``size`` values (fewer than ``LANES``, from
+    :data:`SHORT`): a function of its own, so that the loop of whole blocks keeps its block
+    size a constant (with it a run-time value, zooms by 2 took 1.02x-1.06x the time)."""
+    noinline()
+    return _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc, size)
 
 
 @njit(inline="always")
-def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
+def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc, size):
     """The body of :func:`_level_loop`."""
     y0 = np.floor(ry)  # as _classify_level: iy = ry at every column
     fy = np.float32(ry - y0)
@@ -144,15 +173,15 @@ def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
     uW = np.uint64(WC)
     # the channels of a block's first and last values (v0 is a pixel's first value)
     kf = 0
-    kl = (LANES - 1) % nc
-    dk = LANES % nc
+    kl = (size - 1) % nc
+    dk = size % nc
     vv = v0
-    while vv + LANES <= v1:
+    while vv + size <= v1:
         v = np.uint64(vv)
         # the first cells of the first and last values' pixels: the block's cells lie from
         # the lesser to the greater + nc - 1, its right corners nc further
         first = np.int64(cols[v]) - kf
-        last = np.int64(cols[v + np.uint64(LANES - 1)]) - kl
+        last = np.int64(cols[v + np.uint64(size - 1)]) - kl
         least = min(first, last)
         spread = max(first, last) - least
         if spread > WINDOW - 2 * nc or not _rows_inside(flat, row, least, WC, WINDOW):
@@ -165,10 +194,12 @@ def _blocks_of(flat, oflat, base, obase, WC, cols, fxs, v0, v1, ry, nc):
         # AVX-512: with 16 lanes the narrow step took 0.91x-0.97x of that time on zooms by 2,
         # benchmarks/LOG.md, twenty-fifth session)
         if spread <= LANES - nc:
-            lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, q, nc, LANES, LANES)
+            lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, q, nc, size, LANES,
+                       LANES)
         else:
-            lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, q, nc, LANES, WINDOW)
-        vv += LANES
+            lerp_level(flat, oflat, cols, fxs, urow, least, uW, gy, fy, v, q, nc, size, LANES,
+                       WINDOW)
+        vv += size
         kf += dk
         kf -= nc if kf >= nc else 0
         kl += dk
@@ -192,12 +223,17 @@ def _level_blocks_overload(flat, oflat, base, obase, WC, table, j0, j1, ax, rx, 
         alwaysinline()
         cols, fxs, key = table
         k = dynamic(nc)  # one compilation of the table and the loop for every channel count
-        if (j1 - j0) * k < LANES or not _blocks_fit(ax, k) or cols.shape[0] < j1 * k:
+        size = _block_values(ax, k)
+        if size == 0 or (j1 - j0) * k < size or cols.shape[0] < j1 * k + LANES - size:
             return j0
         if not (key[0] == ax and key[1] == rx and key[2] == j0 and key[3] == j1):
             _level_table(cols, fxs, ax, rx, j0, j1, k)
             key[0], key[1], key[2], key[3] = ax, rx, j0, j1
-        return _level_loop(flat, oflat, base, obase, WC, cols, fxs, j0 * k, j1 * k, ry, k) // k
+        if size == LANES:
+            return _level_loop(flat, oflat, base, obase, WC, cols, fxs, j0 * k, j1 * k, ry,
+                               k) // k
+        return _short_loop(flat, oflat, base, obase, WC, cols, fxs, j0 * k, j1 * k, ry, k,
+                           size) // k
 
     return blocks
 
@@ -224,11 +260,12 @@ def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, c
     row code of :mod:`.forward` (its spans, buffers and the calls around the span). Returns the
     first row not taken, which the caller samples as before. The blocks' values are the scalar
     code's to the bit, and the tail rounds as they do. Takes none (returns i) where the blocks
-    would leave most of the row: rows of fewer than ``LANES`` values, cells too spread out for
-    the windows (:func:`_blocks_fit`), rows wider than the table."""
+    would leave most of the row: rows of fewer values than a block, cells too spread out for
+    the windows (:func:`_block_values`), rows wider than the table."""
     noinline()
     cols = table[0]
-    if Wo * C < LANES or not _blocks_fit(ax, C) or cols.shape[0] < Wo * C:
+    size = _block_values(ax, C)
+    if size == 0 or Wo * C < size or cols.shape[0] < Wo * C:
         return i
     WC = W * C
     base = n * H * WC
