@@ -22,7 +22,9 @@ mirrored left to right and scaled by 1.1; rows at one height narrower than the s
 pixels: Zt u8 (256 grey 32x32 images zoomed by 2), Zm f32 and Zm3 u8 (64 grey float32 and RGB
 uint8 128x128 ones), Sm f32 (the grey ones shifted by a fraction of a pixel: an edge column in
 every row); Dg u8, Dg f32, D4 u8, D u8 and D f32, W1's grey, RGBA and RGB images shrunk by 2
-(into 512x512, θ the identity), Dg4 u8 the grey one shrunk by 4."""
+(into 512x512, θ the identity), Dg4 u8 the grey one shrunk by 4; Og u8, Og f32 and O u8, the
+grey and RGB ones shrunk by 1.25 into their own size (a border of zeros round them), Sg f32 the
+grey one shifted by a fraction of a pixel (an edge column in every row)."""
 
 from __future__ import annotations
 
@@ -93,6 +95,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
     flip = np.array([[[-0.9, 0.0, 0.0123], [0.0, 0.9, -0.0271]]])  # mirrored, scaled by 1.1
     shift = np.array([[[1.0, 0.0, 0.0123], [0.0, 1.0, -0.0271]]])  # a shift: edges in each row
     same = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])  # into half the size: shrunk by 2
+    out_zoom = np.array([[[1.25, 0.0, 0.0123], [0.0, 1.25, -0.0271]]])  # shrunk, a border round
     turned = rotation_theta(30.0, 0.9)
     return {
         "W1": lambda: forward(rgb, np.float32, turned),
@@ -134,6 +137,10 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "D u8": lambda: forward(rgb, np.uint8, same, (512, 512)),
         "D f32": lambda: forward(rgb, np.float32, same, (512, 512)),
         "Dg4 u8": lambda: forward(grey, np.uint8, same, (256, 256)),
+        "Og u8": lambda: forward(grey, np.uint8, out_zoom),
+        "Og f32": lambda: forward(grey, np.float32, out_zoom),
+        "O u8": lambda: forward(rgb, np.uint8, out_zoom),
+        "Sg f32": lambda: forward(grey, np.float32, shift),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),

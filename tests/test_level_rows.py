@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import reference as R
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numba import njit
 
@@ -21,7 +21,7 @@ import warpkit as wk
 from warpkit._tuning import LEVEL_TABLE
 from warpkit.backends._cpu import classify, forward, level
 from warpkit.backends._cpu.common import _FASTMATH, affine_coeffs
-from warpkit.backends._cpu.gather import _lerp_scalar
+from warpkit.backends._cpu.gather import _edge_bilinear, _fill, _lerp_scalar
 from warpkit.backends._simd import lerp_level, muladd
 
 #: What lerp_level takes: float32 pixels, and integer ones of lerp8c's types
@@ -330,35 +330,6 @@ def test_warps_without_rotation_match_the_reference(dtype, C, ac, threads):
             assert np.max(np.abs(out.astype(np.float64) - exact)) <= 1
 
 
-@njit
-def _classified_warp(inp, theta, out, align_corners, integers):
-    """Every output row of an affine map at one height from ``_classify_level``'s cells and
-    weights (what the row code computes for rows whose columns all lie strictly inside the
-    image), each value ``(v00·w0 + v01·w1) + (v10·w2 + v11·w3)`` in float32 with each row's
-    first product fused (``muladd``, as ``_simd._bilinear`` defines the kernels' rounding; the
-    scalar code left to LLVM may fuse either product); ``integers``: rounded half to even."""
-    N, H, W, C = inp.shape
-    Ho, Wo = out.shape[1], out.shape[2]
-    flat = inp.reshape(inp.size)
-    oflat = out.reshape(out.size)
-    offs = np.zeros(Wo, np.int64)
-    wts = np.zeros((4, Wo), np.float32)
-    f32 = np.float32
-    for n in range(N):
-        ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
-        for i in range(Ho):
-            classify._classify_level(W, H, C, offs, wts, 0, Wo, ax, bx * i + cx, by * i + cy)
-            for j in range(Wo):
-                p = n * H * W * C + offs[j]
-                for k in range(C):
-                    v00, v01 = f32(flat[p + k]), f32(flat[p + C + k])
-                    v10, v11 = f32(flat[p + W * C + k]), f32(flat[p + W * C + C + k])
-                    v = (muladd(v00, wts[0, j], v01 * wts[1, j])
-                         + muladd(v10, wts[2, j], v11 * wts[3, j]))
-                    q = ((n * Ho + i) * Wo + j) * C + k
-                    oflat[q] = np.rint(v) if integers else v
-
-
 @pytest.mark.parametrize("C", [1, 3, 4])
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=st.integers(0, 2**32 - 1), Wo=st.integers(forward.LEVEL_COLUMNS, 180),
@@ -379,7 +350,89 @@ def test_rows_inside_the_image_are_the_scalar_codes_to_the_bit(C, dtype, seed, W
     x = _pixels(rng, dtype, N * H * W * C).reshape(N, H, W, C)
     theta = np.array([[[-sx if flip else sx, 0.0, 0.02], [0.0, sy, -0.03]]] * N)
     want = np.zeros((N, Ho, Wo, C), dtype)
-    _classified_warp(x, theta, want, ac, np.dtype(dtype).kind != "f")
+    _classified_warp(x, theta, want, ac, np.dtype(dtype).kind != "f", np.zeros(C), False)
     with R.numba_threads(threads):
         got = wk.warp(x, theta, output_shape=(Ho, Wo), align_corners=ac)
+    np.testing.assert_array_equal(got, want)
+
+
+@njit(fastmath=_FASTMATH)
+def _classified_warp(inp, theta, out, align_corners, integers, cval, edges):
+    """Every output row of a bilinear affine map at one height as the row code samples it:
+    the interior span (every column, without ``edges``; else ``_affine_spans``' with zeros or
+    constant padding, ``cval``) from ``_classify_level``'s cells and weights, each value
+    ``(v00·w0 + v01·w1) + (v10·w2 + v11·w3)`` in float32 with each row's first product fused
+    (``muladd``, as ``_simd._bilinear`` defines the kernels' rounding; the scalar code left to
+    LLVM may fuse either product), ``integers`` rounded half to even; with ``edges``, the
+    columns around the span through the edge pass's ``_edge_bilinear`` and those entirely
+    outside the image filled (``_fill``). Returns whether every row is one that this
+    restates: |ax| <= 1.5 (whole blocks for 1, 3 and 4 channels) and 16 values in the interior
+    span at least, no column around it exactly on the last column or row (which the row code
+    gathers from the cell before) and, with one channel, no NaN among their values (which its
+    per-point code computes)."""
+    N, H, W, C = inp.shape
+    Ho, Wo = out.shape[1], out.shape[2]
+    flat = inp.reshape(inp.size)
+    oflat = out.reshape(out.size)
+    offs = np.zeros(Wo, np.int64)
+    wts = np.zeros((4, Wo), np.float32)
+    f32 = np.float32
+    restated = True
+    for n in range(N):
+        ax, bx, cx, ay, by, cy = affine_coeffs(theta, n, H, W, Ho, Wo, align_corners)
+        base = n * H * W * C
+        restated &= abs(ax) <= 1.5
+        for i in range(Ho):
+            ry = by * i + cy
+            A, b, c, B = 0, 0, Wo, Wo
+            if edges:
+                A, b, c, B = classify._affine_spans(ax, cx, 0.0, ry, W, H, Wo, True)
+            restated &= (c - b) * C >= 16 and ry != H - 1.0
+            classify._classify_level(W, H, C, offs, wts, b, c, ax, cx, ry)
+            obase = (n * Ho + i) * Wo * C
+            _fill(oflat, obase, obase + A * C, cval, wts)
+            _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
+            for j in range(A, B):
+                if b <= j < c:
+                    p = base + offs[j]
+                    for k in range(C):
+                        v00, v01 = f32(flat[p + k]), f32(flat[p + C + k])
+                        v10, v11 = f32(flat[p + W * C + k]), f32(flat[p + W * C + C + k])
+                        v = (muladd(v00, wts[0, j], v01 * wts[1, j])
+                             + muladd(v10, wts[2, j], v11 * wts[3, j]))
+                        oflat[obase + j * C + k] = np.rint(v) if integers else v
+                else:
+                    ix = muladd(ax, 1.0 * np.int32(j), cx)
+                    _edge_bilinear(flat, oflat, base, obase + j * C, ix, ry, W, H, C, cval, wts)
+                    v = oflat[obase + j * C]
+                    restated &= ix != W - 1.0 and (C > 1 or v == v)
+    return restated
+
+
+@pytest.mark.parametrize("C", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.uint16])
+@given(seed=st.integers(0, 2**32 - 1), Wo=st.integers(forward.LEVEL_COLUMNS, 180),
+       Ho=st.integers(1, 9), ax=st.floats(0.3, 1.45), sy=st.floats(0.3, 1.5),
+       tx=st.floats(-0.5, 0.5), flip=st.booleans(), ac=st.booleans(),
+       fill=st.sampled_from([None, 0.0, 37.5]), threads=st.sampled_from([1, 2]))
+@settings(max_examples=10, deadline=None)
+def test_rows_with_columns_outside_the_image_are_the_row_codes_to_the_bit(
+        C, dtype, seed, Wo, Ho, ax, sy, tx, flip, ac, fill, threads):
+    """Shifts, zooms out and flips with zeros or constant padding, whose rows have columns
+    partly or wholly outside the image (which ``level._level_rows`` takes too: the interior
+    span from the table, the columns around it by the edge pass's code, the rest filled),
+    float32 images with NaN and ±inf pixels and integers over their whole range: the values
+    of the row code to the bit (``_classified_warp`` with edges), on one thread and two."""
+    rng = np.random.default_rng(seed)
+    N, H, W = 2, 12, 150
+    x = _pixels(rng, dtype, N * H * W * C).reshape(N, H, W, C)
+    sx = ax * Wo / W  # |ax| about ax (a little more with align_corners)
+    theta = np.array([[[-sx if flip else sx, 0.0, tx], [0.0, sy, -0.03]]] * N)
+    cv = np.full(C, 0.0 if fill is None else fill)
+    want = np.zeros((N, Ho, Wo, C), dtype)
+    assume(_classified_warp(x, theta, want, ac, np.dtype(dtype).kind != "f", cv, True))
+    pad = {"padding_mode": "zeros"} if fill is None else {"padding_mode": "constant",
+                                                          "cval": fill}
+    with R.numba_threads(threads):
+        got = wk.warp(x, theta, output_shape=(Ho, Wo), align_corners=ac, **pad)
     np.testing.assert_array_equal(got, want)

@@ -392,8 +392,11 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
     (:func:`_group_rows`; rows at one height one by one, see :data:`LEVEL_COLUMNS`), those
     whose every column lies inside the image straight from the table
     (:func:`.level._level_rows`, on the Zen 3 machine 16 grey 256x256 images zoomed by 2 took
-    0.67x-0.74x the time of the row code, a grey 1024x1024 one 0.89x-0.93x); ``row`` is the
-    float buffer of an integer ``out``, None for a float one (see :func:`_points`)."""
+    0.67x-0.74x the time of the row code, a grey 1024x1024 one 0.89x-0.93x), with zeros or
+    constant padding those with columns outside it too (Zen 4 machine: 64 grey 128x128 float32
+    images shifted by a fraction of a pixel 0.75x, a grey 1024x1024 uint8 one shrunk by 1.25
+    0.66x); ``row`` is the float buffer of an integer ``out``, None for a float one (see
+    :func:`_points`)."""
     H, W = inp.shape[1], inp.shape[2]
     Ho, Wo, C = out.shape[1], out.shape[2], out.shape[3]
     flat = inp.reshape(inp.size)
@@ -404,16 +407,17 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
     level = (usable and ay == 0.0 and Wo >= LEVEL_COLUMNS and _whole_rows(flat, oflat)
              and (C == 1 or C == 3 or C == 4))
     G = 1 if level else _group_rows(Wo)
-    # a map at one height without shear whose rows' columns all lie inside the image in x:
-    # rows inside in y too are taken whole from the table (_level_rows), the rest as below
-    whole = (level and mode == BILINEAR and bx == 0.0 and padding != WRAP
-             and _inside_x(ax, cx, W, Wo))
+    # a map at one height without shear: rows that lie inside the image (with zeros or
+    # constant padding, rows with columns outside it too) go straight from the table
+    # (_level_rows), the rest as below
     fills = padding == ZEROS or padding == CONSTANT
+    whole = (level and mode == BILINEAR and bx == 0.0 and padding != WRAP
+             and (fills or _inside_x(ax, cx, W, Wo)))
     i = i0
     while i < i1:
         if whole:
             i = _level_rows(flat, oflat, scratch[5], n, i, i1, H, W, C, Ho, Wo, ax, cx, ay, by,
-                            cy, fills)
+                            cy, fills, cval, scratch[3])
             if i >= i1:
                 break
         m = min(G, i1 - i) * Wo

@@ -37,7 +37,7 @@ from .._simd import (
 )
 from .classify import _affine_spans
 from .common import _FASTMATH, _rows_inside
-from .gather import _as_weight
+from .gather import _as_weight, _edge_bilinear, _fill
 from .store import _store_lerp
 
 #: Values a step of :func:`._simd.lerp_level`, and values in each of its windows: 16 and 32
@@ -251,17 +251,27 @@ def _whole_rows_overload(flat, oflat):
 
 
 @njit(fastmath=_FASTMATH)
-def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, cy, fills):
-    """Output rows i, i + 1, ... (below i1) of image n of an affine map at one height without
-    shear (ay = 0: iy = by·i + cy at every column; ix = ax·j + rx in every row) while every
-    column of the row lies strictly inside the image (:func:`.classify._affine_spans`' interior
-    span is the whole row) and its coordinates are finite: each straight from the table's
-    blocks (:func:`_level_blocks`) and, for the columns they leave, :func:`_tail`, without the
-    row code of :mod:`.forward` (its spans, buffers and the calls around the span). Returns the
-    first row not taken, which the caller samples as before. The blocks' values are the scalar
-    code's to the bit, and the tail rounds as they do. Takes none (returns i) where the blocks
-    would leave most of the row: rows of fewer values than a block, cells too spread out for
-    the windows (:func:`_block_values`), rows wider than the table."""
+def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, cy, fills, cval,
+                wts):
+    """Output rows i, i + 1, ... (below i1) of image n of a bilinear affine map at one height
+    without shear (ay = 0: iy = by·i + cy at every column; ix = ax·j + rx in every row) whose
+    coordinates are finite and whose interior span (:func:`.classify._affine_spans`: the
+    columns strictly inside the image) is the whole row, or, with zeros or constant padding
+    (``fills``), holds a block's values at least and the columns around it lie partly outside
+    the image: each straight from the table's blocks (:func:`_level_blocks`) and, for the
+    columns they leave, :func:`_tail`; the columns around the span through
+    :func:`.gather._edge_bilinear` and the columns entirely outside filled with ``cval``
+    (:func:`.gather._fill`), as the row code's edge pass and fills do; without the row code of
+    :mod:`.forward` (its spans, buffers and the calls around the span). Returns the first row
+    not taken, which the caller samples as before. The blocks' values are the scalar code's to
+    the bit, the tail rounds as they do, and the edges are the row code's.
+
+    Takes none (returns i) where the blocks would leave most of the row (rows of fewer values
+    than a block, cells too spread out for the windows: :func:`_block_values`, rows wider than
+    the table), and where the row code would do a column around the span otherwise: a column
+    on the image's last column or row exactly (its cell inside, gathered), or, with one
+    channel, a column whose edge value is NaN (the general per-point code). ``wts`` is an array
+    of the dtype the row is computed in (:func:`.store._store`)."""
     noinline()
     cols = table[0]
     size = _block_values(ax, C)
@@ -273,15 +283,54 @@ def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, c
         ry = by * i + cy
         if not np.isfinite(ax + rx + ry):
             return i
-        _, b, c, _ = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)
-        if b != 0 or c != Wo:
+        A, b, c, B = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)
+        whole = b == 0 and c == Wo
+        if not whole and (not fills or (c - b) * C < size or ry == H - 1.0
+                          or not _edges_only(ax, rx, A, b, c, B, W)):
             return i
         obase = (n * Ho + i) * Wo * C
-        t = _level_blocks(flat, oflat, base, obase, WC, table, 0, Wo, ax, rx, ry, C)
-        if t < Wo:
-            _tail(flat, oflat, base, obase, WC, table, t, Wo, ry, C)
+        t = _level_blocks(flat, oflat, base, obase, WC, table, b, c, ax, rx, ry, C)
+        if t < c:
+            _tail(flat, oflat, base, obase, WC, table, t, c, ry, C)
+        if not whole:
+            if not (_edges(flat, oflat, base, obase, ax, rx, ry, A, b, W, H, C, cval, wts)
+                    and _edges(flat, oflat, base, obase, ax, rx, ry, c, B, W, H, C, cval, wts)):
+                return i
+            if A > 0:
+                _fill(oflat, obase, obase + A * C, cval, wts)
+            if B < Wo:
+                _fill(oflat, obase + B * C, obase + Wo * C, cval, wts)
         i += 1
     return i
+
+
+@njit(inline="always")
+def _edges(flat, oflat, base, obase, ax, rx, ry, j0, j1, W, H, C, cval, wts):
+    """Columns j0 <= j < j1 of a row at one height (ix = ax·j + rx, iy = ry) through
+    :func:`.gather._edge_bilinear`; False at the first one-channel value that is NaN, which
+    the row code takes to the general per-point code instead."""
+    for j in range(j0, j1):
+        q = obase + j * C
+        _edge_bilinear(flat, oflat, base, q, muladd(ax, 1.0 * np.int32(j), rx), ry, W, H, C,
+                       cval, wts)
+        if C == 1 and oflat[q] != oflat[q]:
+            return False
+    return True
+
+
+@njit(inline="always")
+def _edges_only(ax, rx, A, b, c, B, W):
+    """Whether no column A <= j < b or c <= j < B of a row with ix = ax·j + rx (as
+    :func:`.common._affine_cols` computes it) lies on the image's last column exactly, where
+    the row code gathers the cell before it rather than taking the column to its edge pass."""
+    last = W - 1.0
+    for j in range(A, b):
+        if muladd(ax, 1.0 * np.int32(j), rx) == last:
+            return False
+    for j in range(c, B):
+        if muladd(ax, 1.0 * np.int32(j), rx) == last:
+            return False
+    return True
 
 
 @njit(inline="always")
