@@ -293,8 +293,7 @@ def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, c
         if t < c:
             _tail(flat, oflat, base, obase, WC, table, t, c, ry, C)
         if not whole:
-            if not (_edges(flat, oflat, base, obase, ax, rx, ry, A, b, W, H, C, cval, wts)
-                    and _edges(flat, oflat, base, obase, ax, rx, ry, c, B, W, H, C, cval, wts)):
+            if not _edges(flat, oflat, base, obase, ax, rx, ry, A, b, c, B, W, H, C, cval, wts):
                 return i
             if A > 0:
                 _fill(oflat, obase, obase + A * C, cval, wts)
@@ -305,11 +304,14 @@ def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, c
 
 
 @njit(inline="always")
-def _edges(flat, oflat, base, obase, ax, rx, ry, j0, j1, W, H, C, cval, wts):
-    """Columns j0 <= j < j1 of a row at one height (ix = ax·j + rx, iy = ry) through
-    :func:`.gather._edge_bilinear`; False at the first one-channel value that is NaN, which
-    the row code takes to the general per-point code instead."""
-    for j in range(j0, j1):
+def _edges(flat, oflat, base, obase, ax, rx, ry, A, b, c, B, W, H, C, cval, wts):
+    """Columns A <= j < b and c <= j < B of a row at one height (ix = ax·j + rx, iy = ry)
+    through :func:`.gather._edge_bilinear` (one loop: one copy of its code); False at the first
+    one-channel value that is NaN, which the row code takes to the general per-point code
+    instead."""
+    for j in range(A, B):
+        if b <= j < c:
+            continue
         q = obase + j * C
         _edge_bilinear(flat, oflat, base, q, muladd(ax, 1.0 * np.int32(j), rx), ry, W, H, C,
                        cval, wts)
@@ -324,11 +326,8 @@ def _edges_only(ax, rx, A, b, c, B, W):
     :func:`.common._affine_cols` computes it) lies on the image's last column exactly, where
     the row code gathers the cell before it rather than taking the column to its edge pass."""
     last = W - 1.0
-    for j in range(A, b):
-        if muladd(ax, 1.0 * np.int32(j), rx) == last:
-            return False
-    for j in range(c, B):
-        if muladd(ax, 1.0 * np.int32(j), rx) == last:
+    for j in range(A, B):
+        if not b <= j < c and muladd(ax, 1.0 * np.int32(j), rx) == last:
             return False
     return True
 
