@@ -5,8 +5,10 @@ The step gives the values of the scalar code to the bit, 16 or 8 values a step, 
 processor's permutes and lane by lane; a row sampled through the table gives, to the bit, what
 the same row gives through its classified cells and the span gather, which it replaces; a
 thread's table is made again when the map or the span changes and kept when only the row
-changes; only calls with such rows get a table; and warps by such maps (zooms, flips, x-shears,
-batches that mix them with turns) match the loop reference."""
+changes; only calls with such rows get a table; rows shrunk by 2 or more take blocks of the
+values that fit; rows with columns outside the image (zeros or constant padding) give the row
+code's values to the bit; and warps by such maps (zooms, flips, x-shears, batches that mix them
+with turns) match the loop reference."""
 
 from __future__ import annotations
 
