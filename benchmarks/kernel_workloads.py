@@ -24,7 +24,8 @@ uint8 128x128 ones), Sm f32 (the grey ones shifted by a fraction of a pixel: an 
 every row); Dg u8, Dg f32, D4 u8, D u8 and D f32, W1's grey, RGBA and RGB images shrunk by 2
 (into 512x512, θ the identity), Dg4 u8 the grey one shrunk by 4; Og u8, Og f32 and O u8, the
 grey and RGB ones shrunk by 1.25 into their own size (a border of zeros round them), Sg f32 the
-grey one shifted by a fraction of a pixel (an edge column in every row)."""
+grey one shifted by a fraction of a pixel (an edge column in every row), Ig f32 the grey one
+under the identity (its last column exactly on the image's, which the row code gathers)."""
 
 from __future__ import annotations
 
@@ -141,6 +142,7 @@ def workloads(rng: np.random.Generator) -> dict[str, Callable]:
         "Og f32": lambda: forward(grey, np.float32, out_zoom),
         "O u8": lambda: forward(rgb, np.uint8, out_zoom),
         "Sg f32": lambda: forward(grey, np.float32, shift),
+        "Ig f32": lambda: forward(grey, np.float32, same),
         "W3": lambda: forward(w3, np.float32, random_theta(64)),
         "W3f64": lambda: forward(w3, np.float64, random_theta(64)),
         "W2fwd": lambda: forward(w2, np.float32, random_theta(256)),

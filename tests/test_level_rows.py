@@ -438,3 +438,18 @@ def test_rows_with_columns_outside_the_image_are_the_row_codes_to_the_bit(
     with R.numba_threads(threads):
         got = wk.warp(x, theta, output_shape=(Ho, Wo), align_corners=ac, **pad)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("ax, rx, expected", [
+    (1.0, 0.0, True),  # the identity: column 149 at x = 149
+    (1.0, 0.25, False),
+    (-1.0, 149.0, True),  # mirrored: column 0
+    (0.5, 74.5, True),  # column 149
+    (2.0, 0.5, False),  # 2j + 0.5 is never 149
+    (0.0, 149.0, True),  # every column
+    (1.0, 200.0, False),  # every column past the image
+])
+def test_maps_with_a_column_on_the_last_column_are_found(ax, rx, expected):
+    """Which maps of 150 columns onto an image 150 wide put a column exactly on its last column
+    (x = 149), whose edges ``_level_rows`` leaves to the row code."""
+    assert njit(lambda: level._on_last_column(ax, rx, 150, 150))() is expected

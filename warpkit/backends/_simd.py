@@ -590,14 +590,18 @@ def _store_bilinear(builder, dst, q, dst_t, corners, w, stored=None):
     n = result.type.count
     at = builder.gep(dst, [q])
     align = dst_t.bitwidth // 8
-    if stored is None:
+
+    def store_all():
         builder.store(result, builder.bitcast(at, result.type.as_pointer()), align=align)
+
+    if stored is None:
+        store_all()
         return
     i32 = ir.IntType(32)
     every = builder.icmp_signed(">=", stored, ir.Constant(i32, n))
     with builder.if_else(every, likely=True) as (whole, part):
         with whole:
-            builder.store(result, builder.bitcast(at, result.type.as_pointer()), align=align)
+            store_all()
         with part:
             lanes = ir.Constant(ir.VectorType(i32, n), list(range(n)))
             _masked_store(builder, result, at,

@@ -37,7 +37,14 @@ from .gather import (
     _takes_edge8,
     _whole_blocks,
 )
-from .level import _level_blocks, _level_rows, _level_scratch, _whole_rows, takes_table
+from .level import (
+    _level_blocks,
+    _level_rows,
+    _level_scratch,
+    _on_last_column,
+    _whole_rows,
+    takes_table,
+)
 from .store import _stored_point
 
 #: Output pixels per parallel forward task, at least one row (amortises the per-task row
@@ -411,13 +418,14 @@ def _affine_rows_of(inp, theta, out, n, i0, i1, mode, padding, align_corners, cv
     # constant padding, rows with columns outside it too) go straight from the table
     # (_level_rows), the rest as below
     fills = padding == ZEROS or padding == CONSTANT
+    edges = level and fills and not _on_last_column(ax, cx, W, Wo)
     whole = (level and mode == BILINEAR and bx == 0.0 and padding != WRAP
-             and (fills or _inside_x(ax, cx, W, Wo)))
+             and (edges or _inside_x(ax, cx, W, Wo)))
     i = i0
     while i < i1:
         if whole:
             i = _level_rows(flat, oflat, scratch[5], n, i, i1, H, W, C, Ho, Wo, ax, cx, ay, by,
-                            cy, fills, cval, scratch[3])
+                            cy, fills, edges, cval, scratch[3])
             if i >= i1:
                 break
         m = min(G, i1 - i) * Wo

@@ -251,15 +251,16 @@ def _whole_rows_overload(flat, oflat):
 
 
 @njit(fastmath=_FASTMATH)
-def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, cy, fills, cval,
-                wts):
+def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, cy, fills, edges,
+                cval, wts):
     """Output rows i, i + 1, ... (below i1) of image n of a bilinear affine map at one height
     without shear (ay = 0: iy = by·i + cy at every column; ix = ax·j + rx in every row) whose
     coordinates are finite and whose interior span (:func:`.classify._affine_spans`: the
-    columns strictly inside the image) is the whole row, or, with zeros or constant padding
-    (``fills``), holds a block's values at least and the columns around it lie partly outside
-    the image: each straight from the table's blocks (:func:`_level_blocks`) and, for the
-    columns they leave, :func:`_tail`; the columns around the span through
+    columns strictly inside the image) is the whole row, or, with ``edges`` (zeros or constant
+    padding, ``fills``, and no column exactly on the image's last column:
+    :func:`_on_last_column`), holds a block's values at least and the columns around it lie
+    partly outside the image: each straight from the table's blocks (:func:`_level_blocks`)
+    and, for the columns they leave, :func:`_tail`; the columns around the span through
     :func:`.gather._edge_bilinear` and the columns entirely outside filled with ``cval``
     (:func:`.gather._fill`), as the row code's edge pass and fills do; without the row code of
     :mod:`.forward` (its spans, buffers and the calls around the span). Returns the first row
@@ -268,10 +269,10 @@ def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, c
 
     Takes none (returns i) where the blocks would leave most of the row (rows of fewer values
     than a block, cells too spread out for the windows: :func:`_block_values`, rows wider than
-    the table), and where the row code would do a column around the span otherwise: a column
-    on the image's last column or row exactly (its cell inside, gathered), or, with one
-    channel, a column whose edge value is NaN (the general per-point code). ``wts`` is an array
-    of the dtype the row is computed in (:func:`.store._store`)."""
+    the table), and where the row code would do a column around the span otherwise: a row on
+    the image's last row exactly (its cells inside, gathered), or, with one channel, a column
+    whose edge value is NaN (the general per-point code). ``wts`` is an array of the dtype the
+    row is computed in (:func:`.store._store`)."""
     noinline()
     cols = table[0]
     size = _block_values(ax, C)
@@ -285,8 +286,7 @@ def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, c
             return i
         A, b, c, B = _affine_spans(ax, rx, ay, ry, W, H, Wo, fills)
         whole = b == 0 and c == Wo
-        if not whole and (not fills or (c - b) * C < size or ry == H - 1.0
-                          or not _edges_only(ax, rx, A, b, c, B, W)):
+        if not whole and (not edges or (c - b) * C < size or ry == H - 1.0):
             return i
         obase = (n * Ho + i) * Wo * C
         t = _level_blocks(flat, oflat, base, obase, WC, table, b, c, ax, rx, ry, C)
@@ -304,14 +304,20 @@ def _level_rows(flat, oflat, table, n, i, i1, H, W, C, Ho, Wo, ax, rx, ay, by, c
 
 
 @njit(inline="always")
+def _edge_column(A, b, c, k):
+    """Column k of the columns A <= j < b, then c <= j < B, of a row (those around its interior
+    span b <= j < c): one loop over them, without a pass over the span."""
+    return A + k if k < b - A else c + k - (b - A)
+
+
+@njit(inline="always")
 def _edges(flat, oflat, base, obase, ax, rx, ry, A, b, c, B, W, H, C, cval, wts):
     """Columns A <= j < b and c <= j < B of a row at one height (ix = ax·j + rx, iy = ry)
     through :func:`.gather._edge_bilinear` (one loop: one copy of its code); False at the first
     one-channel value that is NaN, which the row code takes to the general per-point code
     instead."""
-    for j in range(A, B):
-        if b <= j < c:
-            continue
+    for k in range((b - A) + (B - c)):
+        j = _edge_column(A, b, c, k)
         q = obase + j * C
         _edge_bilinear(flat, oflat, base, q, muladd(ax, 1.0 * np.int32(j), rx), ry, W, H, C,
                        cval, wts)
@@ -321,15 +327,17 @@ def _edges(flat, oflat, base, obase, ax, rx, ry, A, b, c, B, W, H, C, cval, wts)
 
 
 @njit(inline="always")
-def _edges_only(ax, rx, A, b, c, B, W):
-    """Whether no column A <= j < b or c <= j < B of a row with ix = ax·j + rx (as
+def _on_last_column(ax, rx, W, Wo):
+    """Whether a column 0 <= j < Wo of a row with ix = ax·j + rx (as
     :func:`.common._affine_cols` computes it) lies on the image's last column exactly, where
-    the row code gathers the cell before it rather than taking the column to its edge pass."""
+    the row code gathers the cell before it rather than taking the column to its edge pass (a
+    property of the map, not of the row: the caller tests it once, :func:`_level_rows` takes
+    the edges of no row of such a map). A loop LLVM vectorises (no early exit)."""
     last = W - 1.0
-    for j in range(A, B):
-        if not b <= j < c and muladd(ax, 1.0 * np.int32(j), rx) == last:
-            return False
-    return True
+    on = 0
+    for j in range(Wo):
+        on += muladd(ax, 1.0 * np.int32(j), rx) == last
+    return on > 0
 
 
 @njit(inline="always")
